@@ -1,0 +1,13 @@
+//! Atelier's product rules, once, for the browser (wasm32), the edge (Worker, wasm32) and the
+//! inference service (native).
+//!
+//! Invariant: nothing here does I/O, reads a clock or draws randomness. Time and ids are passed in.
+
+pub mod image;
+pub mod job;
+pub mod sign;
+pub mod tool;
+
+pub use image::{ImageFormat, ImageInfo, ImageProblem, UploadLimits};
+pub use job::{ErrorName, JobEvent, JobRequest, JobStatus, OutputRef, OutputSlot};
+pub use tool::{Background, BackgroundRemoveParams, FieldError, Tool};

@@ -1,0 +1,189 @@
+//! Background Remove: U²-Netp salient-object segmentation (ONNX, run by tract) at 320², then
+//! the matte is refined at working resolution with a guided filter and applied to the photo.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use atelier_core::tool::Background;
+use fast_image_resize as fr;
+use image::{DynamicImage, ImageEncoder, RgbImage, RgbaImage};
+use tract_onnx::prelude::*;
+
+use crate::refine::{guided_filter, stretch, Plane};
+
+/// The model's square input side.
+const SIDE: usize = 320;
+/// Refinement runs at most at this long side; larger photos get the alpha upsampled after.
+const WORK_SIDE: u32 = 2048;
+
+type Model = Arc<TypedRunnableModel>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the model could not be loaded from {path}: {reason}")]
+    Load { path: String, reason: String },
+    #[error("the segmentation model failed: {0}")]
+    Run(String),
+    #[error("the image could not be encoded: {0}")]
+    Encode(String),
+}
+
+/// The loaded segmentation model; cheap to clone, safe to share between jobs.
+#[derive(Clone)]
+pub struct BackgroundRemover {
+    model: Model,
+}
+
+/// A finished output.
+pub struct Encoded {
+    pub png: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+fn resize(
+    src: &fr::images::Image<'_>,
+    w: u32,
+    h: u32,
+    alg: fr::ResizeAlg,
+) -> fr::images::Image<'static> {
+    let mut dst = fr::images::Image::new(w, h, src.pixel_type());
+    let mut r = fr::Resizer::new();
+    r.resize(src, &mut dst, &fr::ResizeOptions::new().resize_alg(alg).use_alpha(false))
+        .expect("resize between same pixel types");
+    dst
+}
+
+fn plane_to_image(p: &Plane) -> fr::images::Image<'static> {
+    let bytes: Vec<u8> = p.data.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    fr::images::Image::from_vec_u8(p.width as u32, p.height as u32, bytes, fr::PixelType::F32)
+        .expect("plane size")
+}
+
+fn image_to_plane(img: &fr::images::Image<'_>) -> Plane {
+    let data = img
+        .buffer()
+        .chunks_exact(4)
+        .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Plane::new(img.width() as usize, img.height() as usize, data)
+}
+
+impl BackgroundRemover {
+    /// Loads and optimises U²-Netp (`u2netp.onnx`).
+    pub fn load(path: &Path) -> Result<Self, EngineError> {
+        let err = |e: TractError| EngineError::Load {
+            path: path.display().to_string(),
+            reason: format!("{e:#}"),
+        };
+        let model = tract_onnx::onnx()
+            .model_for_path(path)
+            .map_err(err)?
+            .with_input_fact(0, f32::fact([1, 3, SIDE, SIDE]).into())
+            .map_err(err)?
+            .into_optimized()
+            .map_err(err)?
+            .into_runnable()
+            .map_err(err)?;
+        Ok(BackgroundRemover { model })
+    }
+
+    /// The raw 320² saliency matte for an RGB photo, normalised to 0..1 as rembg does.
+    pub fn matte(&self, rgb: &RgbImage) -> Result<Plane, EngineError> {
+        let src = fr::images::Image::from_vec_u8(
+            rgb.width(),
+            rgb.height(),
+            rgb.as_raw().clone(),
+            fr::PixelType::U8x3,
+        )
+        .map_err(|e| EngineError::Run(e.to_string()))?;
+        let small = resize(&src, SIDE as u32, SIDE as u32, fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+        let px = small.buffer();
+        let max = px.iter().copied().max().unwrap_or(1).max(1) as f32;
+        const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+        const STD: [f32; 3] = [0.229, 0.224, 0.225];
+        let input: Tensor = tract_ndarray::Array4::from_shape_fn((1, 3, SIDE, SIDE), |(_, c, y, x)| {
+            (px[(y * SIDE + x) * 3 + c] as f32 / max - MEAN[c]) / STD[c]
+        })
+        .into();
+        let out = self.model.run(tvec!(input.into())).map_err(|e| EngineError::Run(format!("{e:#}")))?;
+        let pred = out[0].to_plain_array_view::<f32>().map_err(|e| EngineError::Run(format!("{e:#}")))?;
+        let data: Vec<f32> = pred.iter().copied().collect();
+        if data.len() != SIDE * SIDE {
+            return Err(EngineError::Run(format!("unexpected output size {}", data.len())));
+        }
+        let (lo, hi) = data.iter().fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        let span = (hi - lo).max(1e-6);
+        Ok(Plane::new(SIDE, SIDE, data.into_iter().map(|v| (v - lo) / span).collect()))
+    }
+
+    /// The refined full-resolution alpha (0..1) for a photo.
+    pub fn alpha(&self, rgb: &RgbImage) -> Result<Plane, EngineError> {
+        let coarse = self.matte(rgb)?;
+        let (w, h) = (rgb.width(), rgb.height());
+        // Work at the photo's size, up to WORK_SIDE on the long side.
+        let scale = (WORK_SIDE as f32 / w.max(h) as f32).min(1.0);
+        let (ww, wh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+        let guide_rgb = if (ww, wh) == (w, h) {
+            rgb.clone()
+        } else {
+            let src = fr::images::Image::from_vec_u8(w, h, rgb.as_raw().clone(), fr::PixelType::U8x3)
+                .map_err(|e| EngineError::Run(e.to_string()))?;
+            let s = resize(&src, ww, wh, fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+            RgbImage::from_raw(ww, wh, s.into_vec()).expect("size")
+        };
+        let guide = Plane::new(
+            ww as usize,
+            wh as usize,
+            guide_rgb
+                .pixels()
+                .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) / 255.0)
+                .collect(),
+        );
+        let up = image_to_plane(&resize(
+            &plane_to_image(&coarse),
+            ww,
+            wh,
+            fr::ResizeAlg::Convolution(fr::FilterType::Bilinear),
+        ));
+        // The radius tracks the upsampling factor so the filter spans the coarse mask's blur.
+        let r = ((ww.max(wh) as f32 / SIDE as f32) * 2.0).ceil().max(2.0) as usize;
+        let mut q = guided_filter(&guide, &up, r, 1e-3);
+        stretch(&mut q, 0.08, 0.92);
+        if (ww, wh) == (w, h) {
+            return Ok(q);
+        }
+        Ok(image_to_plane(&resize(&plane_to_image(&q), w, h, fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))))
+    }
+
+    /// Runs the tool: returns the PNG (RGBA when transparent, RGB on a solid color).
+    pub fn run(&self, img: &DynamicImage, background: Background) -> Result<Encoded, EngineError> {
+        let rgb = img.to_rgb8();
+        let (w, h) = rgb.dimensions();
+        let alpha = self.alpha(&rgb)?;
+        let mut png = Vec::new();
+        let enc = image::codecs::png::PngEncoder::new(&mut png);
+        match background {
+            Background::Transparent => {
+                let mut out = RgbaImage::new(w, h);
+                for (i, (p, o)) in rgb.pixels().zip(out.pixels_mut()).enumerate() {
+                    let a = (alpha.data[i].clamp(0.0, 1.0) * 255.0).round() as u8;
+                    *o = image::Rgba([p[0], p[1], p[2], a]);
+                }
+                enc.write_image(out.as_raw(), w, h, image::ExtendedColorType::Rgba8)
+                    .map_err(|e| EngineError::Encode(e.to_string()))?;
+            }
+            Background::Solid { color } => {
+                let mut out = RgbImage::new(w, h);
+                for (i, (p, o)) in rgb.pixels().zip(out.pixels_mut()).enumerate() {
+                    let a = alpha.data[i].clamp(0.0, 1.0);
+                    let mix = |f: u8, b: u8| (f as f32 * a + b as f32 * (1.0 - a)).round() as u8;
+                    *o = image::Rgb([mix(p[0], color.0[0]), mix(p[1], color.0[1]), mix(p[2], color.0[2])]);
+                }
+                enc.write_image(out.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+                    .map_err(|e| EngineError::Encode(e.to_string()))?;
+            }
+        }
+        Ok(Encoded { png, width: w, height: h })
+    }
+}

@@ -1,0 +1,12 @@
+//! An Atelier inference node: accepts signed jobs from the edge, runs the tool's pipeline,
+//! uploads outputs through the signed URLs in the job and reports events to the callback URL.
+//!
+//! Invariant: the node never sees user credentials; it trusts only requests signed with the
+//! shared job secret, each used once inside the replay window.
+
+pub mod bgremove;
+pub mod decode;
+pub mod refine;
+pub mod server;
+
+pub use server::{router, Config, Node};

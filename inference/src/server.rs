@@ -1,0 +1,302 @@
+//! The node's HTTP surface: `POST /v1/jobs` (signed), `GET /v1/capabilities`, `GET /healthz`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use atelier_core::image::UploadLimits;
+use atelier_core::job::{JobEvent, JobRequest, OutputRef};
+use atelier_core::sign::{self, SignError, REPLAY_WINDOW_SECS};
+use atelier_core::{ErrorName, Tool};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::bgremove::BackgroundRemover;
+use crate::decode::decode;
+
+/// How a node is configured (from the environment in `main`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub secret: Vec<u8>,
+    pub models_dir: PathBuf,
+    /// Jobs run at once; further jobs wait their turn.
+    pub concurrency: usize,
+    pub limits: UploadLimits,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, String> {
+        let secret = std::env::var("ATELIER_JOB_SECRET")
+            .map_err(|_| "ATELIER_JOB_SECRET is not set: the node must share the edge's job secret".to_string())?;
+        if secret.len() < 16 {
+            return Err("ATELIER_JOB_SECRET must be at least 16 characters".into());
+        }
+        let addr = std::env::var("ATELIER_INFERENCE_ADDR").unwrap_or_else(|_| "127.0.0.1:8790".into());
+        let models_dir = std::env::var("ATELIER_MODELS_DIR")
+            .map_err(|_| "ATELIER_MODELS_DIR is not set: point it at the folder holding u2netp.onnx".to_string())?;
+        let concurrency = std::env::var("ATELIER_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+        Ok(Config {
+            addr: addr.parse().map_err(|e| format!("ATELIER_INFERENCE_ADDR {addr:?}: {e}"))?,
+            secret: secret.into_bytes(),
+            models_dir: models_dir.into(),
+            concurrency,
+            limits: UploadLimits::DEFAULT,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobState {
+    Running,
+    Done,
+}
+
+/// Shared state of a node.
+pub struct Node {
+    config: Config,
+    bg: BackgroundRemover,
+    http: reqwest::Client,
+    slots: Semaphore,
+    /// Signatures accepted inside the replay window, with their timestamps.
+    seen: Mutex<HashMap<String, u64>>,
+    /// Jobs this node has accepted: a redelivered job id is not run twice.
+    jobs: Mutex<HashMap<String, JobState>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Node {
+    pub fn new(config: Config) -> Result<Arc<Node>, String> {
+        let path = config.models_dir.join("u2netp.onnx");
+        let bg = BackgroundRemover::load(&path).map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(Node {
+            slots: Semaphore::new(config.concurrency.max(1)),
+            config,
+            bg,
+            http,
+            seen: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn check_signature(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), SignError> {
+        let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        let now = now_secs();
+        sign::verify_request(
+            &self.config.secret,
+            "POST",
+            path,
+            h(sign::TIMESTAMP_HEADER),
+            h(sign::SIGNATURE_HEADER),
+            body,
+            now,
+        )?;
+        let sig = h(sign::SIGNATURE_HEADER).unwrap_or_default().trim().to_ascii_lowercase();
+        let mut seen = self.seen.lock().expect("seen lock");
+        seen.retain(|_, ts| now.abs_diff(*ts) <= REPLAY_WINDOW_SECS * 2);
+        if seen.insert(sig, now).is_some() {
+            return Err(SignError::Replayed);
+        }
+        Ok(())
+    }
+}
+
+/// The node's routes.
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/capabilities", get(capabilities))
+        .route("/v1/jobs", post(submit))
+        .with_state(node)
+}
+
+async fn capabilities(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
+    let l = node.config.limits;
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "tools": Tool::ALL.iter().map(|t| json!({
+            "tool": t.id(),
+            "available": *t == Tool::BackgroundRemove,
+            "engine": if *t == Tool::BackgroundRemove { Some("u2netp-onnx-tract+guided-filter") } else { None },
+            "reason": if *t == Tool::BackgroundRemove { None } else { Some("no engine for this tool on this node yet") },
+        })).collect::<Vec<_>>(),
+        "limits": {"max_bytes": l.max_bytes, "max_side": l.max_side, "max_pixels": l.max_pixels},
+        "concurrency": node.config.concurrency,
+    }))
+}
+
+fn problem(status: StatusCode, code: &str, message: String) -> Response {
+    (status, Json(json!({"error": code, "message": message}))).into_response()
+}
+
+async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = node.check_signature("/v1/jobs", &headers, &body) {
+        tracing::warn!(error = %e, "refused job request");
+        let code = match e {
+            SignError::Replayed => "replayed_signature",
+            SignError::Expired => "expired_signature",
+            _ => "bad_signature",
+        };
+        return problem(StatusCode::UNAUTHORIZED, code, format!("Refused: {e}."));
+    }
+    let job: JobRequest = match serde_json::from_slice(&body) {
+        Ok(j) => j,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "bad_job", format!("The job is malformed: {e}.")),
+    };
+    if job.tool != Tool::BackgroundRemove || job.inputs.len() != 1 || job.outputs.len() != 1 {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_job",
+            format!("This node runs background-remove with one input and one output, not {}.", job.tool.id()),
+        );
+    }
+    {
+        let mut jobs = node.jobs.lock().expect("jobs lock");
+        if let Some(state) = jobs.get(&job.job_id) {
+            tracing::info!(job_id = %job.job_id, ?state, attempt = job.attempt, "duplicate delivery ignored");
+            return (StatusCode::OK, Json(json!({"job_id": job.job_id, "accepted": false, "duplicate": true})))
+                .into_response();
+        }
+        jobs.insert(job.job_id.clone(), JobState::Running);
+    }
+    let id = job.job_id.clone();
+    tracing::info!(job_id = %id, attempt = job.attempt, "job accepted");
+    let n = node.clone();
+    tokio::spawn(async move {
+        let id = job.job_id.clone();
+        run_job(&n, job).await;
+        n.jobs.lock().expect("jobs lock").insert(id, JobState::Done);
+    });
+    (StatusCode::ACCEPTED, Json(json!({"job_id": id, "accepted": true}))).into_response()
+}
+
+async fn send_event(node: &Node, url: &str, event: &JobEvent) {
+    let body = serde_json::to_vec(event).expect("event serialises");
+    let path = reqwest::Url::parse(url).map(|u| u.path().to_string()).unwrap_or_default();
+    for attempt in 0..4u32 {
+        let ts = now_secs();
+        let sig = sign::sign_request(&node.config.secret, "POST", &path, ts, &body);
+        let res = node
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header(sign::TIMESTAMP_HEADER, ts.to_string())
+            .header(sign::SIGNATURE_HEADER, sig)
+            .body(body.clone())
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() || r.status() == StatusCode::CONFLICT => return,
+            Ok(r) if r.status().is_client_error() => {
+                tracing::warn!(job_id = event.job_id(), status = %r.status(), "callback refused");
+                return;
+            }
+            Ok(r) => tracing::warn!(job_id = event.job_id(), status = %r.status(), attempt, "callback failed"),
+            Err(e) => tracing::warn!(job_id = event.job_id(), error = %e, attempt, "callback failed"),
+        }
+        tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
+    }
+}
+
+struct Failure(ErrorName, String);
+
+async fn run_job(node: &Arc<Node>, job: JobRequest) {
+    let started = Instant::now();
+    let _permit = node.slots.acquire().await.expect("semaphore open");
+    let progress = |p: f32, stage: &str| JobEvent::Processing { job_id: job.job_id.clone(), progress: p, stage: stage.into() };
+    send_event(node, &job.callback_url, &progress(0.1, "downloading")).await;
+    let outcome = pipeline(node, &job, &progress).await;
+    let event = match outcome {
+        Ok(outputs) => {
+            let run_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(job_id = %job.job_id, run_ms, "job completed");
+            JobEvent::Completed {
+                job_id: job.job_id.clone(),
+                outputs,
+                run_ms,
+                engine: "u2netp-onnx-tract+guided-filter".into(),
+            }
+        }
+        Err(Failure(error, message)) => {
+            tracing::warn!(job_id = %job.job_id, error = error.as_str(), %message, "job failed");
+            JobEvent::Failed { job_id: job.job_id.clone(), error, message }
+        }
+    };
+    send_event(node, &job.callback_url, &event).await;
+}
+
+async fn pipeline(
+    node: &Arc<Node>,
+    job: &JobRequest,
+    progress: &(impl Fn(f32, &str) -> JobEvent + Sync),
+) -> Result<Vec<OutputRef>, Failure> {
+    let limits = node.config.limits;
+    let input = &job.inputs[0];
+    let resp = node
+        .http
+        .get(&input.url)
+        .send()
+        .await
+        .map_err(|e| Failure(ErrorName::ImageLoadError, format!("Error loading image: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(Failure(
+            ErrorName::ImageLoadError,
+            format!("Error loading image: the input URL answered {}", resp.status()),
+        ));
+    }
+    if resp.content_length().is_some_and(|n| n > limits.max_bytes) {
+        return Err(Failure(ErrorName::ImageLoadError, "Error loading image: the input is over the size limit".into()));
+    }
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| Failure(ErrorName::ImageLoadError, format!("Error loading image: {e}")))?;
+    send_event(node, &job.callback_url, &progress(0.25, "segmenting")).await;
+    let bg = node.bg.clone();
+    let background = job.params.background;
+    let encoded = tokio::task::spawn_blocking(move || {
+        let img = decode(&bytes, &limits).map_err(|e| Failure(e.name, e.message))?;
+        bg.run(&img, background).map_err(|e| Failure(ErrorName::PipelineError, e.to_string()))
+    })
+    .await
+    .map_err(|e| Failure(ErrorName::InternalServerError, format!("the pipeline stopped: {e}")))??;
+    send_event(node, &job.callback_url, &progress(0.9, "uploading")).await;
+    let slot = &job.outputs[0];
+    let len = encoded.png.len() as u64;
+    let put = node
+        .http
+        .put(&slot.upload_url)
+        .header("content-type", "image/png")
+        .body(encoded.png)
+        .send()
+        .await
+        .map_err(|e| Failure(ErrorName::InternalServerError, format!("the output upload failed: {e}")))?;
+    if !put.status().is_success() {
+        return Err(Failure(
+            ErrorName::InternalServerError,
+            format!("the output upload was refused: {}", put.status()),
+        ));
+    }
+    Ok(vec![OutputRef {
+        index: slot.index,
+        content_type: "image/png".into(),
+        width: encoded.width,
+        height: encoded.height,
+        bytes: len,
+    }])
+}
