@@ -1,1 +1,75 @@
-fn main() {}
+//! Atelier's Studio, a Leptos client-side app. One module per screen; every network call in
+//! `api`; shared state is a small context struct of signals.
+
+mod api;
+mod auth;
+mod events;
+mod studio;
+
+use leptos::prelude::*;
+
+use api::{Generation, User};
+
+/// State shared by the screens.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    /// None until `/api/me` answered; then Some(None) when signed out.
+    pub user: RwSignal<Option<Option<User>>>,
+    /// Recent generations, newest first.
+    pub history: RwSignal<Vec<Generation>>,
+    /// Where the next history page starts, if there is one.
+    pub history_next: RwSignal<Option<f64>>,
+    /// The generation shown on the result screen.
+    pub current: RwSignal<Option<Generation>>,
+}
+
+impl AppState {
+    /// Records an update from the server (event, poll or creation).
+    pub fn upsert(&self, g: Generation) {
+        self.history.update(|h| match h.iter_mut().find(|x| x.id == g.id) {
+            Some(x) => *x = g.clone(),
+            None => {
+                h.insert(0, g.clone());
+                h.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+            }
+        });
+        if self.current.with_untracked(|c| c.as_ref().is_some_and(|c| c.id == g.id)) {
+            self.current.set(Some(g));
+        }
+    }
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let state = AppState {
+        user: RwSignal::new(None),
+        history: RwSignal::new(vec![]),
+        history_next: RwSignal::new(None),
+        current: RwSignal::new(None),
+    };
+    provide_context(state);
+    leptos::task::spawn_local(async move {
+        state.user.set(Some(api::me().await.ok()));
+    });
+    view! {
+        <div class="atl-app">
+            {move || match state.user.get() {
+                None => view! { <div class="atl-loading">"Loading…"</div> }.into_any(),
+                Some(None) => view! { <auth::AuthScreen/> }.into_any(),
+                Some(Some(u)) => view! { <studio::Studio user=u/> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+fn main() {
+    console_error_panic_hook_lite();
+    leptos::mount::mount_to_body(App);
+}
+
+/// Logs panics to the console (no extra crate needed for this).
+fn console_error_panic_hook_lite() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("panic: {info}").into());
+    }));
+}

@@ -1,1 +1,74 @@
-pub fn _x() {}
+//! Atelier's edge: a Cloudflare Worker. It is the only part that speaks to storage and to the
+//! public. The fetch handler is thin: it routes to one module per resource.
+
+mod assets;
+mod auth;
+mod blobs;
+mod crypto;
+mod events;
+mod generations;
+mod http;
+mod jobs;
+
+pub use events::UserEvents;
+
+use http::{ApiError, ApiResult};
+use worker::*;
+
+/// Binding names, once.
+pub mod bind {
+    pub const DB: &str = "DB";
+    pub const BLOBS: &str = "BLOBS";
+    pub const JOBS: &str = "JOBS";
+    pub const EVENTS: &str = "EVENTS";
+    pub const JOB_SECRET: &str = "JOB_SECRET";
+    pub const INFERENCE_URL: &str = "INFERENCE_URL";
+    pub const EDGE_URL: &str = "EDGE_URL";
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match route(req, &env).await {
+        Ok(r) => Ok(r),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn route(req: Request, env: &Env) -> ApiResult<Response> {
+    let path = req.path();
+    let method = req.method();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method, segs.as_slice()) {
+        (Method::Post, ["api", "auth", "signup"]) => auth::signup(req, env).await,
+        (Method::Post, ["api", "auth", "signin"]) => auth::signin(req, env).await,
+        (Method::Post, ["api", "auth", "signout"]) => auth::signout(req, env).await,
+        (Method::Get, ["api", "me"]) => auth::me(req, env).await,
+        (Method::Post, ["api", "assets"]) => assets::upload(req, env).await,
+        (Method::Get, ["api", "assets", hash]) => assets::get(&req, env, hash).await,
+        (Method::Post, ["api", "generations"]) => generations::create(req, env).await,
+        (Method::Get, ["api", "generations"]) => generations::list(&req, env).await,
+        (Method::Get, ["api", "generations", id]) => generations::get(&req, env, id).await,
+        (Method::Get, ["api", "generations", id, "outputs", index]) => {
+            generations::output(&req, env, id, index).await
+        }
+        (Method::Get, ["api", "events"]) => events::connect(req, env).await,
+        (Method::Post, ["api", "internal", "jobs", id, "events"]) => {
+            jobs::callback(req, env, id).await
+        }
+        (Method::Get | Method::Head, ["api", "blobs", ..]) => blobs::get(&req, env).await,
+        (Method::Put, ["api", "blobs", ..]) => blobs::put(req, env).await,
+        (_, ["api", ..]) | (_, ["v1", ..]) => Err(ApiError::new(
+            404,
+            "not_found",
+            format!("There is no {} {} endpoint.", req.method().as_ref(), path),
+        )),
+        _ => Err(ApiError::new(404, "not_found", "Not found.")),
+    }
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<jobs::JobMessage>, env: Env, _ctx: Context) -> Result<()> {
+    // Never return Err from here: the macro turns it into a panic that traps the isolate.
+    jobs::consume(batch, &env).await;
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! Every network call the app makes, in one place. All go to the same origin; the session is an
+//! HttpOnly cookie the browser sends by itself.
+
+use gloo_net::http::{Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    pub hash: String,
+    pub content_type: String,
+    pub width: f64,
+    pub height: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub index: u32,
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobError {
+    pub name: String,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    pub id: String,
+    pub tool: String,
+    pub status: String,
+    pub progress: f64,
+    pub stage: Option<String>,
+    pub inputs: serde_json::Value,
+    pub params: serde_json::Value,
+    pub outputs: Vec<Output>,
+    pub error: Option<JobError>,
+    pub run_ms: Option<f64>,
+    pub created_at: f64,
+}
+
+impl Generation {
+    pub fn is_terminal(&self) -> bool {
+        atelier_core::JobStatus::parse(&self.status).is_none_or(|s| s.is_terminal())
+    }
+
+    pub fn input_hash(&self) -> Option<String> {
+        self.inputs.get("image").and_then(|v| v.as_str()).map(str::to_string)
+    }
+
+    pub fn tool_label(&self) -> &'static str {
+        atelier_core::Tool::from_id(&self.tool).map(|t| t.label()).unwrap_or("Unknown tool")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ErrorBody {
+    message: String,
+}
+
+/// An error a person can read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+}
+
+type R<T> = Result<T, ApiError>;
+
+fn net(e: gloo_net::Error) -> ApiError {
+    ApiError { status: 0, message: format!("Could not reach the server: {e}") }
+}
+
+async fn read<T: for<'de> Deserialize<'de>>(r: Response) -> R<T> {
+    let status = r.status();
+    if (200..300).contains(&status) {
+        return r.json::<T>().await.map_err(net);
+    }
+    let message = match r.json::<ErrorBody>().await {
+        Ok(b) => b.message,
+        Err(_) => format!("The server answered {status}."),
+    };
+    Err(ApiError { status, message })
+}
+
+#[derive(Deserialize)]
+struct UserBody {
+    user: User,
+}
+
+pub async fn me() -> R<User> {
+    read::<UserBody>(Request::get("/api/me").send().await.map_err(net)?).await.map(|b| b.user)
+}
+
+pub async fn sign_in(email: &str, password: &str, create: bool) -> R<User> {
+    let path = if create { "/api/auth/signup" } else { "/api/auth/signin" };
+    let r = Request::post(path)
+        .json(&json!({"email": email, "password": password}))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
+    read::<UserBody>(r).await.map(|b| b.user)
+}
+
+pub async fn sign_out() -> R<()> {
+    let r = Request::post("/api/auth/signout").send().await.map_err(net)?;
+    if r.ok() || r.status() == 401 {
+        Ok(())
+    } else {
+        Err(ApiError { status: r.status(), message: "Sign-out failed.".into() })
+    }
+}
+
+#[derive(Deserialize)]
+struct AssetBody {
+    asset: Asset,
+}
+
+pub async fn upload(file: &web_sys::File) -> R<Asset> {
+    let ct = file.type_();
+    let mut b = Request::post("/api/assets");
+    if !ct.is_empty() {
+        b = b.header("Content-Type", &ct);
+    }
+    let r = b.body(wasm_bindgen::JsValue::from(file.clone())).map_err(net)?.send().await.map_err(net)?;
+    read::<AssetBody>(r).await.map(|b| b.asset)
+}
+
+#[derive(Deserialize)]
+struct GenBody {
+    generation: Generation,
+}
+
+pub async fn create_generation(tool: &str, image: &str, params: serde_json::Value) -> R<Generation> {
+    let r = Request::post("/api/generations")
+        .json(&json!({"tool": tool, "inputs": {"image": image}, "params": params}))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
+    read::<GenBody>(r).await.map(|b| b.generation)
+}
+
+pub async fn generation(id: &str) -> R<Generation> {
+    read::<GenBody>(Request::get(&format!("/api/generations/{id}")).send().await.map_err(net)?)
+        .await
+        .map(|b| b.generation)
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    pub generations: Vec<Generation>,
+    pub next_before: Option<f64>,
+}
+
+pub async fn history(before: Option<f64>) -> R<Page> {
+    let url = match before {
+        Some(b) => format!("/api/generations?limit=20&before={b}"),
+        None => "/api/generations?limit=20".to_string(),
+    };
+    read::<Page>(Request::get(&url).send().await.map_err(net)?).await
+}

@@ -1,0 +1,371 @@
+//! The Studio: toolbar, input screen, result screen and history panel.
+
+use atelier_core::Tool;
+use leptos::prelude::*;
+use serde_json::json;
+use wasm_bindgen::JsCast;
+
+use crate::api::{self, Asset, Generation, User};
+use crate::events;
+use crate::AppState;
+
+/// The input being prepared on the input screen.
+#[derive(Clone, Copy)]
+struct Draft {
+    asset: RwSignal<Option<Asset>>,
+    preview: RwSignal<Option<String>>,
+    uploading: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    background: RwSignal<String>,
+    color: RwSignal<String>,
+    running: RwSignal<bool>,
+}
+
+fn handle_file(draft: Draft, state: AppState, file: web_sys::File) {
+    state.current.set(None);
+    draft.error.set(None);
+    draft.asset.set(None);
+    if let Ok(url) = web_sys::Url::create_object_url_with_blob(&file) {
+        if let Some(old) = draft.preview.get_untracked() {
+            let _ = web_sys::Url::revoke_object_url(&old);
+        }
+        draft.preview.set(Some(url));
+    }
+    draft.uploading.set(true);
+    leptos::task::spawn_local(async move {
+        match api::upload(&file).await {
+            Ok(a) => draft.asset.set(Some(a)),
+            Err(e) => draft.error.set(Some(e.message)),
+        }
+        draft.uploading.set(false);
+    });
+}
+
+fn first_file(list: Option<web_sys::FileList>) -> Option<web_sys::File> {
+    list.and_then(|l| l.get(0))
+}
+
+#[component]
+pub fn Studio(user: User) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let draft = Draft {
+        asset: RwSignal::new(None),
+        preview: RwSignal::new(None),
+        uploading: RwSignal::new(false),
+        error: RwSignal::new(None),
+        background: RwSignal::new("transparent".into()),
+        color: RwSignal::new("#ffffff".into()),
+        running: RwSignal::new(false),
+    };
+    provide_context(draft);
+
+    // History, then live events, then a slow poll of unfinished jobs as a safety net.
+    leptos::task::spawn_local(async move {
+        if let Ok(page) = api::history(None).await {
+            state.history.set(page.generations);
+            state.history_next.set(page.next_before);
+        }
+    });
+    let stop = events::connect(state);
+    let poll = set_interval_with_handle(
+        move || {
+            let pending: Vec<String> = state
+                .history
+                .with_untracked(|h| h.iter().filter(|g| !g.is_terminal()).map(|g| g.id.clone()).collect());
+            for id in pending {
+                leptos::task::spawn_local(async move {
+                    if let Ok(g) = api::generation(&id).await {
+                        state.upsert(g);
+                    }
+                });
+            }
+        },
+        std::time::Duration::from_millis(2000),
+    )
+    .ok();
+    let paste = window_event_listener(leptos::ev::paste, move |ev: web_sys::ClipboardEvent| {
+        if let Some(f) = first_file(ev.clipboard_data().and_then(|d| d.files())) {
+            ev.prevent_default();
+            handle_file(draft, state, f);
+        }
+    });
+    let cleanup = send_wrapper::SendWrapper::new((stop, paste, poll));
+    on_cleanup(move || {
+        let (stop, paste, poll) = cleanup.take();
+        stop.set(true);
+        paste.remove();
+        if let Some(p) = poll {
+            p.clear();
+        }
+    });
+
+    let sign_out = move |_| {
+        leptos::task::spawn_local(async move {
+            let _ = api::sign_out().await;
+            state.history.set(vec![]);
+            state.current.set(None);
+            state.user.set(Some(None));
+        });
+    };
+
+    view! {
+        <div class="atl-studio">
+            <header class="atl-header">
+                <span class="atl-brand">"Atelier"</span>
+                <span class="atl-spacer"></span>
+                <span class="atl-user" data-testid="user-email">{user.email.clone()}</span>
+                <button class="atl-link" data-testid="signout" on:click=sign_out>"Sign out"</button>
+            </header>
+            <Toolbar/>
+            <div class="atl-body">
+                <main class="atl-main">
+                    {move || if state.current.get().is_some() {
+                        view! { <ResultScreen/> }.into_any()
+                    } else {
+                        view! { <InputScreen/> }.into_any()
+                    }}
+                </main>
+                <HistoryPanel/>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn Toolbar() -> impl IntoView {
+    let groups: [(&str, &[Tool]); 3] = [
+        ("Generate", &[Tool::ProductToModel, Tool::TryOn, Tool::Packshot, Tool::ModelSwap, Tool::CreateModel, Tool::CreateFace]),
+        ("Refine / Enhance", &[Tool::Edit, Tool::Reframe, Tool::BackgroundRemove, Tool::FaceSwap, Tool::Upscale]),
+        ("Animate", &[Tool::ImageToVideo]),
+    ];
+    view! {
+        <nav class="atl-toolbar" aria-label="Tools">
+            {groups.into_iter().map(|(name, tools)| view! {
+                <div class="atl-toolgroup">
+                    <span class="atl-toolgroup-name">{name}</span>
+                    {tools.iter().map(|t| {
+                        let runnable = t.runnable();
+                        view! {
+                            <button class="atl-tool" class:atl-active=runnable disabled=!runnable
+                                title=if runnable { t.label().to_string() } else { format!("{}: not available on this installation yet", t.label()) }
+                                data-tool=t.id()>
+                                {t.label()}
+                            </button>
+                        }
+                    }).collect_view()}
+                </div>
+            }).collect_view()}
+        </nav>
+    }
+}
+
+#[component]
+fn InputScreen() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let draft = expect_context::<Draft>();
+    let input_ref = NodeRef::<leptos::html::Input>::new();
+    let dragging = RwSignal::new(false);
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(f) = first_file(input.files()) {
+            handle_file(draft, state, f);
+        }
+        input.set_value("");
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if let Some(f) = first_file(ev.data_transfer().and_then(|d| d.files())) {
+            handle_file(draft, state, f);
+        }
+    };
+    let run = move |_| {
+        let Some(asset) = draft.asset.get_untracked() else { return };
+        let params = if draft.background.get_untracked() == "solid" {
+            json!({"background": "solid", "color": draft.color.get_untracked()})
+        } else {
+            json!({"background": "transparent"})
+        };
+        draft.running.set(true);
+        draft.error.set(None);
+        leptos::task::spawn_local(async move {
+            match api::create_generation(Tool::BackgroundRemove.id(), &asset.hash, params).await {
+                Ok(g) => {
+                    state.current.set(Some(g.clone()));
+                    state.upsert(g);
+                }
+                Err(e) => draft.error.set(Some(e.message)),
+            }
+            draft.running.set(false);
+        });
+    };
+    view! {
+        <section class="atl-input">
+            <h2>"Background Remove"</h2>
+            <p class="atl-hint">"Isolate your model or product: keep a transparent background or fill it with a solid color."</p>
+            <div class="atl-drop" class:atl-dragging=move || dragging.get() data-testid="drop-zone"
+                on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=on_drop
+                on:click=move |_| { if let Some(i) = input_ref.get() { i.click(); } }>
+                {move || match draft.preview.get() {
+                    Some(url) => view! { <img class="atl-preview" src=url alt="Your photo" data-testid="preview"/> }.into_any(),
+                    None => view! {
+                        <div class="atl-drop-empty">
+                            <strong>"Upload a photo"</strong>
+                            <span>"Click to choose, drag and drop, or paste (Ctrl/⌘ V). PNG, JPEG or WebP up to 20 MB."</span>
+                        </div>
+                    }.into_any(),
+                }}
+                <input type="file" accept="image/png,image/jpeg,image/webp" class="atl-hidden"
+                    node_ref=input_ref data-testid="file-input" on:change=on_pick
+                    on:click=move |ev| ev.stop_propagation()/>
+            </div>
+            <Show when=move || draft.uploading.get()>
+                <p class="atl-muted" data-testid="uploading">"Uploading…"</p>
+            </Show>
+            <Show when=move || draft.error.get().is_some()>
+                <p class="atl-error" role="alert" data-testid="input-error">{move || draft.error.get()}</p>
+            </Show>
+            <fieldset class="atl-options">
+                <legend>"Background"</legend>
+                <label><input type="radio" name="bg" value="transparent" data-testid="bg-transparent"
+                    prop:checked=move || draft.background.get() == "transparent"
+                    on:change=move |_| draft.background.set("transparent".into())/>" Transparent"</label>
+                <label><input type="radio" name="bg" value="solid" data-testid="bg-solid"
+                    prop:checked=move || draft.background.get() == "solid"
+                    on:change=move |_| draft.background.set("solid".into())/>" Solid color"</label>
+                <input type="color" data-testid="color" aria-label="Background color"
+                    disabled=move || draft.background.get() != "solid"
+                    prop:value=move || draft.color.get()
+                    on:input=move |ev| draft.color.set(event_target_value(&ev))/>
+            </fieldset>
+            <button class="atl-primary atl-run" data-testid="run" on:click=run
+                disabled=move || draft.asset.get().is_none() || draft.running.get() || draft.uploading.get()>
+                {move || if draft.running.get() { "Starting…" } else { "Run" }}
+            </button>
+        </section>
+    }
+}
+
+fn status_text(g: &Generation) -> String {
+    match g.status.as_str() {
+        "starting" | "in_queue" => "Waiting for a free slot…".into(),
+        "processing" => format!("Processing {}%", (g.progress * 100.0).round() as i64),
+        "completed" => "Done".into(),
+        "failed" => "Failed".into(),
+        "canceled" => "Canceled".into(),
+        "time_out" => "Timed out".into(),
+        other => other.to_string(),
+    }
+}
+
+#[component]
+fn ResultScreen() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let g = move || state.current.get();
+    let solid = move || g().is_some_and(|g| g.params.get("background").and_then(|v| v.as_str()) == Some("solid"));
+    view! {
+        <section class="atl-result">
+            <aside class="atl-summary">
+                <button class="atl-link" data-testid="back" on:click=move |_| state.current.set(None)>"← Back"</button>
+                {move || g().map(|g| view! {
+                    <h3>{g.tool_label()}</h3>
+                    {g.input_hash().map(|h| view! { <img class="atl-thumb" src=format!("/api/assets/{h}") alt="Input"/> })}
+                    <p class="atl-muted">{match g.params.get("background").and_then(|v| v.as_str()) {
+                        Some("solid") => format!("Solid color {}", g.params.get("color").and_then(|v| v.as_str()).unwrap_or("")),
+                        _ => "Transparent background".to_string(),
+                    }}</p>
+                })}
+            </aside>
+            <div class="atl-viewer">
+                <p class="atl-status" data-testid="status" data-status=move || g().map(|g| g.status).unwrap_or_default()>
+                    {move || g().map(|g| status_text(&g)).unwrap_or_default()}
+                </p>
+                {move || g().filter(|g| !g.is_terminal()).map(|g| view! {
+                    <progress class="atl-progress" data-testid="progress" max="1" value=g.progress></progress>
+                })}
+                {move || g().and_then(|g| g.error.clone()).map(|e| view! {
+                    <p class="atl-error" role="alert" data-testid="result-error">
+                        {format!("{}: {}", e.name, e.message.unwrap_or_default())}
+                    </p>
+                })}
+                {move || g().and_then(|g| g.outputs.first().cloned()).map(|o| view! {
+                    <div class="atl-canvas" class:atl-checker=move || !solid()>
+                        <img data-testid="result-image" src=o.url.clone() alt="Result"
+                            width=o.width height=o.height/>
+                    </div>
+                    <div class="atl-actions">
+                        <a class="atl-primary" data-testid="download" href=format!("{}?download=1", o.url) download="">
+                            "Download PNG"
+                        </a>
+                    </div>
+                })}
+                <div class="atl-suggestions" aria-label="Where next?">
+                    <span class="atl-muted">"Where next?"</span>
+                    <button class="atl-chip" disabled title="Export for Web: coming with the Gallery">"Export for Web"</button>
+                    <button class="atl-chip" disabled title="Edit: not available on this installation yet">"Edit"</button>
+                </div>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn HistoryPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let loading = RwSignal::new(false);
+    let load_more = move || {
+        let Some(before) = state.history_next.get_untracked() else { return };
+        if loading.get_untracked() {
+            return;
+        }
+        loading.set(true);
+        leptos::task::spawn_local(async move {
+            if let Ok(page) = api::history(Some(before)).await {
+                state.history.update(|h| {
+                    for g in page.generations {
+                        if !h.iter().any(|x| x.id == g.id) {
+                            h.push(g);
+                        }
+                    }
+                });
+                state.history_next.set(page.next_before);
+            }
+            loading.set(false);
+        });
+    };
+    let on_scroll = move |ev: leptos::ev::Event| {
+        if let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
+            if el.scroll_top() + el.client_height() + 80 >= el.scroll_height() {
+                load_more();
+            }
+        }
+    };
+    view! {
+        <aside class="atl-history" on:scroll=on_scroll data-testid="history">
+            <h3>"History"</h3>
+            <Show when=move || state.history.with(|h| h.is_empty())>
+                <p class="atl-muted">"Your generations appear here."</p>
+            </Show>
+            <For each=move || state.history.get() key=|g| (g.id.clone(), g.status.clone()) children=move |g: Generation| {
+                let thumb = g.outputs.first().map(|o| o.url.clone())
+                    .or_else(|| g.input_hash().map(|h| format!("/api/assets/{h}")));
+                let id = g.id.clone();
+                let selected = move || state.current.with(|c| c.as_ref().is_some_and(|c| c.id == id));
+                let g2 = g.clone();
+                view! {
+                    <button class="atl-history-item" class:atl-selected=selected
+                        title=g.tool_label() data-testid="history-item" data-status=g.status.clone()
+                        on:click=move |_| state.current.set(Some(g2.clone()))>
+                        {thumb.map(|t| view! { <img src=t alt=g.tool_label() loading="lazy"/> })}
+                        <span class="atl-history-status">{status_text(&g)}</span>
+                    </button>
+                }
+            }/>
+            <Show when=move || state.history_next.get().is_some()>
+                <button class="atl-link" on:click=move |_| load_more()>"Load more"</button>
+            </Show>
+        </aside>
+    }
+}

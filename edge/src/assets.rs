@@ -1,0 +1,120 @@
+//! Input images: `POST /api/assets` stores an image once in R2 under its content hash and records
+//! it for the user in D1. Every check happens before anything is written.
+
+use atelier_core::image::{check_len, inspect, ImageFormat, UploadLimits};
+use serde::{Deserialize, Serialize};
+use worker::{Env, HttpMetadata, Request, Response};
+
+use crate::auth::require_user;
+use crate::bind;
+use crate::http::{header, json, now_ms, same_origin, set_headers, ApiError, ApiResult};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Asset {
+    pub hash: String,
+    pub content_type: String,
+    pub bytes: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+pub fn r2_key(hash: &str) -> String {
+    format!("assets/{hash}")
+}
+
+pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let user = require_user(&req, env).await?;
+    same_origin(&req)?;
+    let limits = UploadLimits::DEFAULT;
+    let ct = header(&req, "Content-Type").unwrap_or_default();
+    let declared = ImageFormat::from_mime(&ct).ok_or_else(|| {
+        let what = if ct.is_empty() { "no Content-Type".to_string() } else { format!("Content-Type {ct:?}") };
+        ApiError::new(
+            415,
+            "unsupported_media_type",
+            format!("The upload has {what}. Send the image bytes with Content-Type image/png, image/jpeg or image/webp."),
+        )
+    })?;
+    // Refuse an oversized body from its declared length before reading it.
+    if let Some(len) = header(&req, "Content-Length").and_then(|v| v.parse::<u64>().ok()) {
+        check_len(len, &limits).map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
+    }
+    let bytes = req.bytes().await?;
+    let info = inspect(&bytes, &limits).map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
+    if info.format != declared {
+        return Err(ApiError::new(
+            415,
+            "content_type_mismatch",
+            format!(
+                "The upload says {} but the file is a {} image. Send it with Content-Type {}.",
+                declared.mime(),
+                info.format.name(),
+                info.format.mime()
+            ),
+        ));
+    }
+    let hash = atelier_core::sign::sha256_hex(&bytes);
+    let bucket = env.bucket(bind::BLOBS)?;
+    let key = r2_key(&hash);
+    if bucket.head(key.clone()).await?.is_none() {
+        bucket
+            .put(key, bytes.clone())
+            .http_metadata(HttpMetadata { content_type: Some(info.format.mime().into()), ..Default::default() })
+            .execute()
+            .await?;
+    }
+    let asset = Asset {
+        hash: hash.clone(),
+        content_type: info.format.mime().into(),
+        bytes: bytes.len() as f64,
+        width: info.width as f64,
+        height: info.height as f64,
+    };
+    env.d1(bind::DB)?
+        .prepare(
+            "INSERT OR IGNORE INTO assets (user_id, hash, content_type, bytes, width, height, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&[
+            user.id.into(),
+            hash.into(),
+            asset.content_type.clone().into(),
+            asset.bytes.into(),
+            asset.width.into(),
+            asset.height.into(),
+            (now_ms() as f64).into(),
+        ])?
+        .run()
+        .await?;
+    json(201, &serde_json::json!({"asset": asset}))
+}
+
+/// The user's own asset, or None.
+pub async fn find(env: &Env, user_id: &str, hash: &str) -> ApiResult<Option<Asset>> {
+    Ok(env
+        .d1(bind::DB)?
+        .prepare("SELECT hash, content_type, bytes, width, height FROM assets WHERE user_id = ?1 AND hash = ?2")
+        .bind(&[user_id.into(), hash.into()])?
+        .first(None)
+        .await?)
+}
+
+pub async fn get(req: &Request, env: &Env, hash: &str) -> ApiResult<Response> {
+    let user = require_user(req, env).await?;
+    let asset = find(env, &user.id, hash)
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", "There is no such image in your uploads."))?;
+    let obj = env
+        .bucket(bind::BLOBS)?
+        .get(r2_key(hash))
+        .execute()
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", "The image's bytes are missing."))?;
+    let body = obj.body().ok_or_else(|| ApiError::new(404, "not_found", "The image is empty."))?.bytes().await?;
+    let mut r = Response::from_bytes(body)?;
+    set_headers(
+        &mut r,
+        &[("Content-Type", &asset.content_type), ("Cache-Control", "private, max-age=31536000, immutable")],
+    )?;
+    Ok(r)
+}

@@ -1,0 +1,68 @@
+//! Short-lived signed URLs for inference nodes: `GET /api/blobs/assets/<hash>` to read an input,
+//! `PUT /api/blobs/outputs/<generation>/<index>.png` to write an output. No session; the
+//! signature (method, path, expiry) is the only authority.
+
+use atelier_core::image::{inspect, UploadLimits};
+use atelier_core::sign;
+use worker::{Env, HttpMetadata, Request, Response};
+
+use crate::bind;
+use crate::http::{now_secs, set_headers, ApiError, ApiResult};
+
+/// Outputs may be larger than uploads (an upscale of a large photo).
+const OUTPUT_LIMITS: UploadLimits = UploadLimits {
+    max_bytes: 96 * 1024 * 1024,
+    max_side: 16384,
+    min_side: 1,
+    max_pixels: 120_000_000,
+};
+
+fn check(req: &Request, env: &Env, method: &str) -> ApiResult<String> {
+    let url = req.url()?;
+    let path = url.path().to_string();
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    sign::verify_url(
+        &crate::jobs::secret(env)?,
+        method,
+        &path,
+        q.get("exp").map(String::as_str),
+        q.get("sig").map(String::as_str),
+        now_secs(),
+    )
+    .map_err(|e| ApiError::new(403, "bad_signature", format!("Refused: {e}.")))?;
+    let key = path.trim_start_matches("/api/blobs/").to_string();
+    if key.contains("..") || key.is_empty() {
+        return Err(ApiError::new(400, "bad_key", "Bad blob key."));
+    }
+    Ok(key)
+}
+
+pub async fn get(req: &Request, env: &Env) -> ApiResult<Response> {
+    let key = check(req, env, "GET")?;
+    let obj = env
+        .bucket(bind::BLOBS)?
+        .get(key)
+        .execute()
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", "No such blob."))?;
+    let ct = obj.http_metadata().content_type.unwrap_or_else(|| "application/octet-stream".into());
+    let bytes = obj.body().ok_or_else(|| ApiError::new(404, "not_found", "Empty blob."))?.bytes().await?;
+    let mut r = Response::from_bytes(bytes)?;
+    set_headers(&mut r, &[("Content-Type", &ct), ("Cache-Control", "no-store")])?;
+    Ok(r)
+}
+
+pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let key = check(&req, env, "PUT")?;
+    if !key.starts_with("outputs/") {
+        return Err(ApiError::new(403, "read_only", "Only outputs can be written."));
+    }
+    let bytes = req.bytes().await?;
+    let info = inspect(&bytes, &OUTPUT_LIMITS).map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
+    env.bucket(bind::BLOBS)?
+        .put(key, bytes)
+        .http_metadata(HttpMetadata { content_type: Some(info.format.mime().into()), ..Default::default() })
+        .execute()
+        .await?;
+    Ok(Response::empty()?.with_status(201))
+}

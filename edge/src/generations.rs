@@ -1,0 +1,238 @@
+//! Generations: create (validate with core, record, enqueue), list (history), get, outputs.
+
+use atelier_core::job::JobStatus;
+use atelier_core::tool::{validate_generation, GenerationRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+use crate::assets;
+use crate::auth::require_user;
+use crate::bind;
+use crate::crypto;
+use crate::events;
+use crate::http::{json, json_body, now_ms, same_origin, set_headers, ApiError, ApiResult};
+use crate::jobs::JobMessage;
+
+/// A job that has not moved for this long is reported as timed out.
+pub const STALE_MS: u64 = 10 * 60 * 1000;
+
+/// A generation row as stored in D1.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Row {
+    pub id: String,
+    pub user_id: String,
+    pub tool: String,
+    pub inputs: String,
+    pub params: String,
+    pub status: String,
+    pub progress: f64,
+    pub stage: Option<String>,
+    pub outputs: String,
+    pub error_name: Option<String>,
+    pub error_message: Option<String>,
+    pub engine: Option<String>,
+    pub run_ms: Option<f64>,
+    pub dispatch_attempts: f64,
+    pub created_at: f64,
+    pub updated_at: f64,
+    pub completed_at: Option<f64>,
+}
+
+/// A stored output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredOutput {
+    pub index: u32,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+}
+
+pub const COLUMNS: &str = "id, user_id, tool, inputs, params, status, progress, stage, outputs, error_name, \
+    error_message, engine, run_ms, dispatch_attempts, created_at, updated_at, completed_at";
+
+impl Row {
+    pub fn status(&self) -> JobStatus {
+        JobStatus::parse(&self.status).unwrap_or(JobStatus::Failed)
+    }
+
+    /// The generation as the app sees it.
+    pub fn to_json(&self) -> Value {
+        let outputs: Vec<StoredOutput> = serde_json::from_str(&self.outputs).unwrap_or_default();
+        let error = self.error_name.as_ref().map(|n| json!({"name": n, "message": self.error_message}));
+        json!({
+            "id": self.id,
+            "tool": self.tool,
+            "status": self.status,
+            "progress": self.progress,
+            "stage": self.stage,
+            "inputs": serde_json::from_str::<Value>(&self.inputs).unwrap_or(Value::Null),
+            "params": serde_json::from_str::<Value>(&self.params).unwrap_or(Value::Null),
+            "outputs": outputs.iter().map(|o| json!({
+                "index": o.index,
+                "url": format!("/api/generations/{}/outputs/{}", self.id, o.index),
+                "content_type": o.content_type,
+                "width": o.width,
+                "height": o.height,
+                "bytes": o.bytes,
+            })).collect::<Vec<_>>(),
+            "error": error,
+            "engine": self.engine,
+            "run_ms": self.run_ms,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "completed_at": self.completed_at,
+        })
+    }
+}
+
+pub async fn load(env: &Env, id: &str) -> ApiResult<Option<Row>> {
+    Ok(env
+        .d1(bind::DB)?
+        .prepare(format!("SELECT {COLUMNS} FROM generations WHERE id = ?1"))
+        .bind(&[id.into()])?
+        .first(None)
+        .await?)
+}
+
+/// Marks a generation that has not moved for [`STALE_MS`] as timed out.
+async fn expire_if_stale(env: &Env, row: Row) -> ApiResult<Row> {
+    let st = row.status();
+    if st.is_terminal() || now_ms().saturating_sub(row.updated_at as u64) < STALE_MS {
+        return Ok(row);
+    }
+    let now = now_ms() as f64;
+    env.d1(bind::DB)?
+        .prepare(
+            "UPDATE generations SET status = 'time_out', error_name = 'InternalServerError', \
+             error_message = ?2, updated_at = ?3, completed_at = ?3 WHERE id = ?1 AND status = ?4",
+        )
+        .bind(&[
+            row.id.clone().into(),
+            "The job did not finish in time. Nothing was charged; run it again.".into(),
+            now.into(),
+            row.status.clone().into(),
+        ])?
+        .run()
+        .await?;
+    Ok(load(env, &row.id).await?.unwrap_or(row))
+}
+
+pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let user = require_user(&req, env).await?;
+    same_origin(&req)?;
+    let body: GenerationRequest = json_body(&mut req).await?;
+    let valid = validate_generation(&body).map_err(ApiError::validation)?;
+    if assets::find(env, &user.id, &valid.image).await?.is_none() {
+        return Err(ApiError::validation(vec![atelier_core::FieldError::new(
+            "inputs.image",
+            "unknown_asset",
+            "That image is not among your uploads. Upload it again.",
+        )]));
+    }
+    let id = crypto::new_id();
+    let now = now_ms() as f64;
+    let inputs = json!({"image": valid.image}).to_string();
+    let params = serde_json::to_string(&valid.params).map_err(|_| ApiError::new(500, "internal_error", "params"))?;
+    let db = env.d1(bind::DB)?;
+    db.prepare(
+        "INSERT INTO generations (id, user_id, tool, inputs, params, status, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'in_queue', ?6, ?6)",
+    )
+    .bind(&[id.clone().into(), user.id.clone().into(), valid.tool.id().into(), inputs.into(), params.into(), now.into()])?
+    .run()
+    .await?;
+    if let Err(e) = env.queue(bind::JOBS)?.send(JobMessage { generation_id: id.clone() }).await {
+        worker::console_error!("enqueue failed for {id}: {e}");
+        db.prepare(
+            "UPDATE generations SET status = 'failed', error_name = 'InternalServerError', \
+             error_message = 'The job queue is unavailable. Nothing was charged; try again.', completed_at = ?2 \
+             WHERE id = ?1",
+        )
+        .bind(&[id.clone().into(), now.into()])?
+        .run()
+        .await?;
+        return Err(ApiError::new(503, "queue_unavailable", "The job queue is unavailable. Try again in a moment."));
+    }
+    let row = load(env, &id).await?.ok_or_else(|| ApiError::new(500, "internal_error", "lost row"))?;
+    let g = row.to_json();
+    events::publish(env, &user.id, &g).await;
+    json(202, &json!({"generation": g}))
+}
+
+pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
+    let user = require_user(req, env).await?;
+    let url = req.url()?;
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let limit = q.get("limit").and_then(|v| v.parse::<u32>().ok()).unwrap_or(20).clamp(1, 100);
+    let before = q.get("before").and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::MAX);
+    let rows: Vec<Row> = env
+        .d1(bind::DB)?
+        .prepare(format!(
+            "SELECT {COLUMNS} FROM generations WHERE user_id = ?1 AND created_at < ?2 \
+             ORDER BY created_at DESC LIMIT ?3"
+        ))
+        .bind(&[user.id.into(), before.into(), (limit as f64).into()])?
+        .all()
+        .await?
+        .results()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(expire_if_stale(env, r).await?);
+    }
+    let next = if out.len() as u32 == limit { out.last().map(|r| r.created_at) } else { None };
+    json(200, &json!({"generations": out.iter().map(Row::to_json).collect::<Vec<_>>(), "next_before": next}))
+}
+
+async fn owned(req: &Request, env: &Env, id: &str) -> ApiResult<Row> {
+    let user = require_user(req, env).await?;
+    match load(env, id).await? {
+        Some(r) if r.user_id == user.id => expire_if_stale(env, r).await,
+        _ => Err(ApiError::new(404, "not_found", "There is no such generation in your history.")),
+    }
+}
+
+pub async fn get(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
+    let row = owned(req, env, id).await?;
+    json(200, &json!({"generation": row.to_json()}))
+}
+
+pub fn output_key(id: &str, index: u32) -> String {
+    format!("outputs/{id}/{index}.png")
+}
+
+pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResult<Response> {
+    let row = owned(req, env, id).await?;
+    let index: u32 = index.parse().map_err(|_| ApiError::new(404, "not_found", "No such output."))?;
+    let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
+    let out = outputs
+        .iter()
+        .find(|o| o.index == index)
+        .ok_or_else(|| ApiError::new(404, "not_found", "This generation has no such output (yet)."))?;
+    let obj = env
+        .bucket(bind::BLOBS)?
+        .get(output_key(id, index))
+        .execute()
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", "The output's bytes are missing."))?;
+    let bytes = obj.body().ok_or_else(|| ApiError::new(404, "not_found", "The output is empty."))?.bytes().await?;
+    let mut r = Response::from_bytes(bytes)?;
+    let download = req.url()?.query_pairs().any(|(k, v)| k == "download" && v != "0");
+    let disposition = format!(
+        "{}; filename=\"atelier-{}-{}-{}.png\"",
+        if download { "attachment" } else { "inline" },
+        row.tool,
+        &row.id[..8.min(row.id.len())],
+        index
+    );
+    set_headers(
+        &mut r,
+        &[
+            ("Content-Type", &out.content_type),
+            ("Content-Disposition", &disposition),
+            ("Cache-Control", "private, max-age=31536000, immutable"),
+        ],
+    )?;
+    Ok(r)
+}
