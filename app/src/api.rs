@@ -54,11 +54,16 @@ impl Generation {
     }
 
     pub fn input_hash(&self) -> Option<String> {
-        self.inputs.get("image").and_then(|v| v.as_str()).map(str::to_string)
+        self.inputs
+            .get("image")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
     }
 
     pub fn tool_label(&self) -> &'static str {
-        atelier_core::Tool::from_id(&self.tool).map(|t| t.label()).unwrap_or("Unknown tool")
+        atelier_core::Tool::from_id(&self.tool)
+            .map(|t| t.label())
+            .unwrap_or("Unknown tool")
     }
 }
 
@@ -77,7 +82,10 @@ pub struct ApiError {
 type R<T> = Result<T, ApiError>;
 
 fn net(e: gloo_net::Error) -> ApiError {
-    ApiError { status: 0, message: format!("Could not reach the server: {e}") }
+    ApiError {
+        status: 0,
+        message: format!("Could not reach the server: {e}"),
+    }
 }
 
 async fn read<T: for<'de> Deserialize<'de>>(r: Response) -> R<T> {
@@ -98,11 +106,17 @@ struct UserBody {
 }
 
 pub async fn me() -> R<User> {
-    read::<UserBody>(Request::get("/api/me").send().await.map_err(net)?).await.map(|b| b.user)
+    read::<UserBody>(Request::get("/api/me").send().await.map_err(net)?)
+        .await
+        .map(|b| b.user)
 }
 
 pub async fn sign_in(email: &str, password: &str, create: bool) -> R<User> {
-    let path = if create { "/api/auth/signup" } else { "/api/auth/signin" };
+    let path = if create {
+        "/api/auth/signup"
+    } else {
+        "/api/auth/signin"
+    };
     let r = Request::post(path)
         .json(&json!({"email": email, "password": password}))
         .map_err(net)?
@@ -113,11 +127,17 @@ pub async fn sign_in(email: &str, password: &str, create: bool) -> R<User> {
 }
 
 pub async fn sign_out() -> R<()> {
-    let r = Request::post("/api/auth/signout").send().await.map_err(net)?;
+    let r = Request::post("/api/auth/signout")
+        .send()
+        .await
+        .map_err(net)?;
     if r.ok() || r.status() == 401 {
         Ok(())
     } else {
-        Err(ApiError { status: r.status(), message: "Sign-out failed.".into() })
+        Err(ApiError {
+            status: r.status(),
+            message: "Sign-out failed.".into(),
+        })
     }
 }
 
@@ -132,7 +152,12 @@ pub async fn upload(file: &web_sys::File) -> R<Asset> {
     if !ct.is_empty() {
         b = b.header("Content-Type", &ct);
     }
-    let r = b.body(wasm_bindgen::JsValue::from(file.clone())).map_err(net)?.send().await.map_err(net)?;
+    let r = b
+        .body(wasm_bindgen::JsValue::from(file.clone()))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
     read::<AssetBody>(r).await.map(|b| b.asset)
 }
 
@@ -141,7 +166,11 @@ struct GenBody {
     generation: Generation,
 }
 
-pub async fn create_generation(tool: &str, image: &str, params: serde_json::Value) -> R<Generation> {
+pub async fn create_generation(
+    tool: &str,
+    image: &str,
+    params: serde_json::Value,
+) -> R<Generation> {
     let r = Request::post("/api/generations")
         .json(&json!({"tool": tool, "inputs": {"image": image}, "params": params}))
         .map_err(net)?
@@ -152,9 +181,14 @@ pub async fn create_generation(tool: &str, image: &str, params: serde_json::Valu
 }
 
 pub async fn generation(id: &str) -> R<Generation> {
-    read::<GenBody>(Request::get(&format!("/api/generations/{id}")).send().await.map_err(net)?)
-        .await
-        .map(|b| b.generation)
+    read::<GenBody>(
+        Request::get(&format!("/api/generations/{id}"))
+            .send()
+            .await
+            .map_err(net)?,
+    )
+    .await
+    .map(|b| b.generation)
 }
 
 #[derive(Deserialize)]

@@ -20,7 +20,11 @@ pub fn AuthScreen() -> impl IntoView {
         }
         busy.set(true);
         error.set(None);
-        let (e, p, c) = (email.get_untracked(), password.get_untracked(), create.get_untracked());
+        let (e, p, c) = (
+            email.get_untracked(),
+            password.get_untracked(),
+            create.get_untracked(),
+        );
         leptos::task::spawn_local(async move {
             match api::sign_in(&e, &p, c).await {
                 Ok(u) => {

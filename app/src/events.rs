@@ -27,11 +27,19 @@ fn open(state: AppState, stop: Rc<Cell<bool>>, attempt: u32) {
     if stop.get() {
         return;
     }
-    let Some(window) = web_sys::window() else { return };
+    let Some(window) = web_sys::window() else {
+        return;
+    };
     let loc = window.location();
-    let proto = if loc.protocol().ok().as_deref() == Some("https:") { "wss" } else { "ws" };
+    let proto = if loc.protocol().ok().as_deref() == Some("https:") {
+        "wss"
+    } else {
+        "ws"
+    };
     let host = loc.host().unwrap_or_default();
-    let Ok(ws) = WebSocket::new(&format!("{proto}://{host}/api/events")) else { return };
+    let Ok(ws) = WebSocket::new(&format!("{proto}://{host}/api/events")) else {
+        return;
+    };
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
         if let Some(text) = e.data().as_string() {
             if let Ok(ev) = serde_json::from_str::<Event>(&text) {
@@ -56,7 +64,8 @@ fn open(state: AppState, stop: Rc<Cell<bool>>, attempt: u32) {
         let (s, st) = (state, stop.clone());
         let cb = Closure::once_into_js(move || open(s, st, next));
         if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), delay);
+            let _ =
+                w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), delay);
         }
     });
     ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));

@@ -26,14 +26,18 @@ pub struct AppState {
 impl AppState {
     /// Records an update from the server (event, poll or creation).
     pub fn upsert(&self, g: Generation) {
-        self.history.update(|h| match h.iter_mut().find(|x| x.id == g.id) {
-            Some(x) => *x = g.clone(),
-            None => {
-                h.insert(0, g.clone());
-                h.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
-            }
-        });
-        if self.current.with_untracked(|c| c.as_ref().is_some_and(|c| c.id == g.id)) {
+        self.history
+            .update(|h| match h.iter_mut().find(|x| x.id == g.id) {
+                Some(x) => *x = g.clone(),
+                None => {
+                    h.insert(0, g.clone());
+                    h.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+                }
+            });
+        if self
+            .current
+            .with_untracked(|c| c.as_ref().is_some_and(|c| c.id == g.id))
+        {
             self.current.set(Some(g));
         }
     }

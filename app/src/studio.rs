@@ -69,9 +69,12 @@ pub fn Studio(user: User) -> impl IntoView {
     let stop = events::connect(state);
     let poll = set_interval_with_handle(
         move || {
-            let pending: Vec<String> = state
-                .history
-                .with_untracked(|h| h.iter().filter(|g| !g.is_terminal()).map(|g| g.id.clone()).collect());
+            let pending: Vec<String> = state.history.with_untracked(|h| {
+                h.iter()
+                    .filter(|g| !g.is_terminal())
+                    .map(|g| g.id.clone())
+                    .collect()
+            });
             for id in pending {
                 leptos::task::spawn_local(async move {
                     if let Ok(g) = api::generation(&id).await {
@@ -134,8 +137,27 @@ pub fn Studio(user: User) -> impl IntoView {
 #[component]
 fn Toolbar() -> impl IntoView {
     let groups: [(&str, &[Tool]); 3] = [
-        ("Generate", &[Tool::ProductToModel, Tool::TryOn, Tool::Packshot, Tool::ModelSwap, Tool::CreateModel, Tool::CreateFace]),
-        ("Refine / Enhance", &[Tool::Edit, Tool::Reframe, Tool::BackgroundRemove, Tool::FaceSwap, Tool::Upscale]),
+        (
+            "Generate",
+            &[
+                Tool::ProductToModel,
+                Tool::TryOn,
+                Tool::Packshot,
+                Tool::ModelSwap,
+                Tool::CreateModel,
+                Tool::CreateFace,
+            ],
+        ),
+        (
+            "Refine / Enhance",
+            &[
+                Tool::Edit,
+                Tool::Reframe,
+                Tool::BackgroundRemove,
+                Tool::FaceSwap,
+                Tool::Upscale,
+            ],
+        ),
         ("Animate", &[Tool::ImageToVideo]),
     ];
     view! {
@@ -180,7 +202,9 @@ fn InputScreen() -> impl IntoView {
         }
     };
     let run = move |_| {
-        let Some(asset) = draft.asset.get_untracked() else { return };
+        let Some(asset) = draft.asset.get_untracked() else {
+            return;
+        };
         let params = if draft.background.get_untracked() == "solid" {
             json!({"background": "solid", "color": draft.color.get_untracked()})
         } else {
@@ -264,7 +288,9 @@ fn status_text(g: &Generation) -> String {
 fn ResultScreen() -> impl IntoView {
     let state = expect_context::<AppState>();
     let g = move || state.current.get();
-    let solid = move || g().is_some_and(|g| g.params.get("background").and_then(|v| v.as_str()) == Some("solid"));
+    let solid = move || {
+        g().is_some_and(|g| g.params.get("background").and_then(|v| v.as_str()) == Some("solid"))
+    };
     view! {
         <section class="atl-result">
             <aside class="atl-summary">
@@ -316,7 +342,9 @@ fn HistoryPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let loading = RwSignal::new(false);
     let load_more = move || {
-        let Some(before) = state.history_next.get_untracked() else { return };
+        let Some(before) = state.history_next.get_untracked() else {
+            return;
+        };
         if loading.get_untracked() {
             return;
         }
@@ -336,7 +364,10 @@ fn HistoryPanel() -> impl IntoView {
         });
     };
     let on_scroll = move |ev: leptos::ev::Event| {
-        if let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
+        if let Some(el) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        {
             if el.scroll_top() + el.client_height() + 80 >= el.scroll_height() {
                 load_more();
             }

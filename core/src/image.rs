@@ -98,11 +98,20 @@ pub enum ImageProblem {
     #[error("This {0} file is damaged: {1}. Re-export it and try again.")]
     Corrupt(&'static str, &'static str),
     #[error("The file is {actual} bytes; the limit is {limit} bytes ({limit_mib} MiB). Downscale or compress it and try again.")]
-    TooManyBytes { actual: u64, limit: u64, limit_mib: u64 },
+    TooManyBytes {
+        actual: u64,
+        limit: u64,
+        limit_mib: u64,
+    },
     #[error("The image is {width}×{height} pixels; each side may be at most {limit} pixels. Downscale it and try again.")]
     SideTooLong { width: u32, height: u32, limit: u32 },
     #[error("The image is {width}×{height} pixels ({mp} megapixels); the limit is {limit_mp} megapixels. Downscale it and try again.")]
-    TooManyPixels { width: u32, height: u32, mp: u64, limit_mp: u64 },
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        mp: u64,
+        limit_mp: u64,
+    },
     #[error("The image is {width}×{height} pixels; each side must be at least {limit} pixels.")]
     TooSmall { width: u32, height: u32, limit: u32 },
 }
@@ -171,7 +180,11 @@ pub fn inspect(bytes: &[u8], limits: &UploadLimits) -> Result<ImageInfo, ImagePr
         ImageFormat::Jpeg => jpeg_dims(bytes)?,
         ImageFormat::Webp => webp_dims(bytes)?,
     };
-    let info = ImageInfo { format, width, height };
+    let info = ImageInfo {
+        format,
+        width,
+        height,
+    };
     check_dims(&info, limits)?;
     Ok(info)
 }
@@ -180,7 +193,11 @@ pub fn inspect(bytes: &[u8], limits: &UploadLimits) -> Result<ImageInfo, ImagePr
 pub fn check_dims(info: &ImageInfo, limits: &UploadLimits) -> Result<(), ImageProblem> {
     let (width, height) = (info.width, info.height);
     if width > limits.max_side || height > limits.max_side {
-        return Err(ImageProblem::SideTooLong { width, height, limit: limits.max_side });
+        return Err(ImageProblem::SideTooLong {
+            width,
+            height,
+            limit: limits.max_side,
+        });
     }
     if info.pixels() > limits.max_pixels {
         return Err(ImageProblem::TooManyPixels {
@@ -191,7 +208,11 @@ pub fn check_dims(info: &ImageInfo, limits: &UploadLimits) -> Result<(), ImagePr
         });
     }
     if width < limits.min_side || height < limits.min_side {
-        return Err(ImageProblem::TooSmall { width, height, limit: limits.min_side });
+        return Err(ImageProblem::TooSmall {
+            width,
+            height,
+            limit: limits.min_side,
+        });
     }
     Ok(())
 }
@@ -211,12 +232,18 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
 fn png_dims(b: &[u8]) -> Result<(u32, u32), ImageProblem> {
     const T: ImageProblem = ImageProblem::Truncated("PNG");
     if be32(b, 8).ok_or(T)? != 13 || b.get(12..16).ok_or(T)? != b"IHDR" {
-        return Err(ImageProblem::Corrupt("PNG", "the first chunk is not a valid IHDR"));
+        return Err(ImageProblem::Corrupt(
+            "PNG",
+            "the first chunk is not a valid IHDR",
+        ));
     }
     let width = be32(b, 16).ok_or(T)?;
     let height = be32(b, 20).ok_or(T)?;
     if width == 0 || height == 0 {
-        return Err(ImageProblem::Corrupt("PNG", "the header gives a zero width or height"));
+        return Err(ImageProblem::Corrupt(
+            "PNG",
+            "the header gives a zero width or height",
+        ));
     }
     // Walk every chunk: length, type, data, CRC; the last must be IEND and end the file.
     let mut at = 8usize;
@@ -224,7 +251,10 @@ fn png_dims(b: &[u8]) -> Result<(u32, u32), ImageProblem> {
     loop {
         let len = be32(b, at).ok_or(T)? as usize;
         let kind = b.get(at + 4..at + 8).ok_or(T)?;
-        let end = at.checked_add(12).and_then(|x| x.checked_add(len)).ok_or(T)?;
+        let end = at
+            .checked_add(12)
+            .and_then(|x| x.checked_add(len))
+            .ok_or(T)?;
         if end > b.len() {
             return Err(T);
         }
@@ -259,18 +289,29 @@ fn jpeg_dims(b: &[u8]) -> Result<(u32, u32), ImageProblem> {
                 at += 2;
                 continue;
             }
-            0xD9 => return Err(ImageProblem::Corrupt("JPEG", "it ends before any image data")),
+            0xD9 => {
+                return Err(ImageProblem::Corrupt(
+                    "JPEG",
+                    "it ends before any image data",
+                ))
+            }
             _ => {}
         }
         let len = be16(b, at + 2).ok_or(T)? as usize;
         if len < 2 {
-            return Err(ImageProblem::Corrupt("JPEG", "a segment has an invalid length"));
+            return Err(ImageProblem::Corrupt(
+                "JPEG",
+                "a segment has an invalid length",
+            ));
         }
         if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
             let h = be16(b, at + 5).ok_or(T)? as u32;
             let w = be16(b, at + 7).ok_or(T)? as u32;
             if w == 0 || h == 0 {
-                return Err(ImageProblem::Corrupt("JPEG", "the frame header gives a zero size"));
+                return Err(ImageProblem::Corrupt(
+                    "JPEG",
+                    "the frame header gives a zero size",
+                ));
             }
             dims = Some((w, h));
         }
@@ -311,7 +352,10 @@ fn webp_dims(b: &[u8]) -> Result<(u32, u32), ImageProblem> {
         }
         b"VP8L" => {
             if *b.get(data).ok_or(T)? != 0x2F {
-                return Err(ImageProblem::Corrupt("WebP", "the lossless signature is wrong"));
+                return Err(ImageProblem::Corrupt(
+                    "WebP",
+                    "the lossless signature is wrong",
+                ));
             }
             let bits = le32(b, data + 1).ok_or(T)?;
             ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
@@ -325,7 +369,10 @@ fn webp_dims(b: &[u8]) -> Result<(u32, u32), ImageProblem> {
         _ => return Err(ImageProblem::Corrupt("WebP", "the first chunk is unknown")),
     };
     if w == 0 || h == 0 {
-        return Err(ImageProblem::Corrupt("WebP", "the header gives a zero size"));
+        return Err(ImageProblem::Corrupt(
+            "WebP",
+            "the header gives a zero size",
+        ));
     }
     Ok((w, h))
 }
@@ -371,8 +418,14 @@ mod tests {
     fn png_header_and_structure() {
         let l = UploadLimits::DEFAULT;
         let info = inspect(&png(640, 480, true), &l).unwrap();
-        assert_eq!((info.format, info.width, info.height), (ImageFormat::Png, 640, 480));
-        assert_eq!(inspect(&png(640, 480, false), &l), Err(ImageProblem::Truncated("PNG")));
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Png, 640, 480)
+        );
+        assert_eq!(
+            inspect(&png(640, 480, false), &l),
+            Err(ImageProblem::Truncated("PNG"))
+        );
     }
 
     #[test]
@@ -399,15 +452,27 @@ mod tests {
     #[test]
     fn non_images_and_sizes() {
         let l = UploadLimits::DEFAULT;
-        assert_eq!(inspect(b"hello world, not an image", &l), Err(ImageProblem::UnsupportedFormat));
+        assert_eq!(
+            inspect(b"hello world, not an image", &l),
+            Err(ImageProblem::UnsupportedFormat)
+        );
         assert_eq!(inspect(b"", &l), Err(ImageProblem::Empty));
-        assert_eq!(check_len(l.max_bytes + 1, &l).unwrap_err().http_status(), 413);
-        assert_eq!(inspect(&png(8, 8, true), &l).unwrap_err().code(), "image_too_small");
+        assert_eq!(
+            check_len(l.max_bytes + 1, &l).unwrap_err().http_status(),
+            413
+        );
+        assert_eq!(
+            inspect(&png(8, 8, true), &l).unwrap_err().code(),
+            "image_too_small"
+        );
     }
 
     #[test]
     fn mime_parsing() {
-        assert_eq!(ImageFormat::from_mime("image/JPEG; q=1"), Some(ImageFormat::Jpeg));
+        assert_eq!(
+            ImageFormat::from_mime("image/JPEG; q=1"),
+            Some(ImageFormat::Jpeg)
+        );
         assert_eq!(ImageFormat::from_mime("text/plain"), None);
     }
 
@@ -416,8 +481,14 @@ mod tests {
         let l = UploadLimits::DEFAULT;
         let m = include_bytes!("../../tests/fixtures/model-photo.webp");
         let info = inspect(m, &l).unwrap();
-        assert_eq!((info.format, info.width, info.height), (ImageFormat::Webp, 832, 1248));
-        assert_eq!(inspect(&m[..m.len() / 2], &l).unwrap_err().code(), "truncated_image");
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Webp, 832, 1248)
+        );
+        assert_eq!(
+            inspect(&m[..m.len() / 2], &l).unwrap_err().code(),
+            "truncated_image"
+        );
         let g = include_bytes!("../../tests/fixtures/garment-on-model.webp");
         assert_eq!(inspect(g, &l).unwrap().width, 576);
     }

@@ -44,12 +44,28 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn canonical(method: &str, path: &str, timestamp: u64, body: &[u8]) -> String {
-    format!("{}\n{}\n{}\n{}", method.to_ascii_uppercase(), path, timestamp, sha256_hex(body))
+    format!(
+        "{}\n{}\n{}\n{}",
+        method.to_ascii_uppercase(),
+        path,
+        timestamp,
+        sha256_hex(body)
+    )
 }
 
 /// Signs a request; returns the hex signature for [`SIGNATURE_HEADER`].
-pub fn sign_request(secret: &[u8], method: &str, path: &str, timestamp: u64, body: &[u8]) -> String {
-    let m = mac(secret, "atelier/request/v1", canonical(method, path, timestamp, body).as_bytes());
+pub fn sign_request(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> String {
+    let m = mac(
+        secret,
+        "atelier/request/v1",
+        canonical(method, path, timestamp, body).as_bytes(),
+    );
     hex::encode(m.finalize().into_bytes())
 }
 
@@ -67,7 +83,11 @@ pub fn verify_request(
     let sig = signature.ok_or(SignError::Missing(SIGNATURE_HEADER))?;
     let ts: u64 = ts.trim().parse().map_err(|_| SignError::Malformed)?;
     let sig = hex::decode(sig.trim()).map_err(|_| SignError::Malformed)?;
-    let m = mac(secret, "atelier/request/v1", canonical(method, path, ts, body).as_bytes());
+    let m = mac(
+        secret,
+        "atelier/request/v1",
+        canonical(method, path, ts, body).as_bytes(),
+    );
     m.verify_slice(&sig).map_err(|_| SignError::Mismatch)?;
     if now_secs.abs_diff(ts) > REPLAY_WINDOW_SECS {
         return Err(SignError::Expired);
@@ -78,7 +98,11 @@ pub fn verify_request(
 /// Signs `METHOD path` until `expires` (unix seconds); the query is `?exp=..&sig=..`.
 pub fn sign_url(secret: &[u8], method: &str, path: &str, expires: u64) -> String {
     let msg = format!("{}\n{}\n{}", method.to_ascii_uppercase(), path, expires);
-    hex::encode(mac(secret, "atelier/url/v1", msg.as_bytes()).finalize().into_bytes())
+    hex::encode(
+        mac(secret, "atelier/url/v1", msg.as_bytes())
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 /// Verifies a signed URL.
@@ -90,10 +114,16 @@ pub fn verify_url(
     signature: Option<&str>,
     now_secs: u64,
 ) -> Result<(), SignError> {
-    let exp: u64 = expires.ok_or(SignError::Missing("exp"))?.parse().map_err(|_| SignError::Malformed)?;
-    let sig = hex::decode(signature.ok_or(SignError::Missing("sig"))?).map_err(|_| SignError::Malformed)?;
+    let exp: u64 = expires
+        .ok_or(SignError::Missing("exp"))?
+        .parse()
+        .map_err(|_| SignError::Malformed)?;
+    let sig = hex::decode(signature.ok_or(SignError::Missing("sig"))?)
+        .map_err(|_| SignError::Malformed)?;
     let msg = format!("{}\n{}\n{}", method.to_ascii_uppercase(), path, exp);
-    mac(secret, "atelier/url/v1", msg.as_bytes()).verify_slice(&sig).map_err(|_| SignError::Mismatch)?;
+    mac(secret, "atelier/url/v1", msg.as_bytes())
+        .verify_slice(&sig)
+        .map_err(|_| SignError::Mismatch)?;
     if now_secs > exp {
         return Err(SignError::Expired);
     }
@@ -109,7 +139,10 @@ mod tests {
     #[test]
     fn request_round_trip_and_tamper() {
         let s = sign_request(K, "post", "/v1/jobs", 1000, b"{}");
-        assert_eq!(verify_request(K, "POST", "/v1/jobs", Some("1000"), Some(&s), b"{}", 1100), Ok(1000));
+        assert_eq!(
+            verify_request(K, "POST", "/v1/jobs", Some("1000"), Some(&s), b"{}", 1100),
+            Ok(1000)
+        );
         assert_eq!(
             verify_request(K, "POST", "/v1/jobs", Some("1000"), Some(&s), b"{ }", 1100),
             Err(SignError::Mismatch)
@@ -119,11 +152,27 @@ mod tests {
             Err(SignError::Mismatch)
         );
         assert_eq!(
-            verify_request(b"other", "POST", "/v1/jobs", Some("1000"), Some(&s), b"{}", 1100),
+            verify_request(
+                b"other",
+                "POST",
+                "/v1/jobs",
+                Some("1000"),
+                Some(&s),
+                b"{}",
+                1100
+            ),
             Err(SignError::Mismatch)
         );
         assert_eq!(
-            verify_request(K, "POST", "/v1/jobs", Some("1000"), Some(&s), b"{}", 1000 + 301),
+            verify_request(
+                K,
+                "POST",
+                "/v1/jobs",
+                Some("1000"),
+                Some(&s),
+                b"{}",
+                1000 + 301
+            ),
             Err(SignError::Expired)
         );
         assert_eq!(
@@ -140,8 +189,17 @@ mod tests {
     fn url_signature_is_not_a_request_signature() {
         let u = sign_url(K, "GET", "/api/blobs/a", 2000);
         assert!(verify_url(K, "GET", "/api/blobs/a", Some("2000"), Some(&u), 1999).is_ok());
-        assert_eq!(verify_url(K, "PUT", "/api/blobs/a", Some("2000"), Some(&u), 1999), Err(SignError::Mismatch));
-        assert_eq!(verify_url(K, "GET", "/api/blobs/a", Some("2001"), Some(&u), 1999), Err(SignError::Mismatch));
-        assert_eq!(verify_url(K, "GET", "/api/blobs/a", Some("2000"), Some(&u), 2001), Err(SignError::Expired));
+        assert_eq!(
+            verify_url(K, "PUT", "/api/blobs/a", Some("2000"), Some(&u), 1999),
+            Err(SignError::Mismatch)
+        );
+        assert_eq!(
+            verify_url(K, "GET", "/api/blobs/a", Some("2001"), Some(&u), 1999),
+            Err(SignError::Mismatch)
+        );
+        assert_eq!(
+            verify_url(K, "GET", "/api/blobs/a", Some("2000"), Some(&u), 2001),
+            Err(SignError::Expired)
+        );
     }
 }

@@ -91,7 +91,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: &str, code: &str, message: impl Into<String>) -> Self {
-        FieldError { path: path.into(), code: code.into(), message: message.into() }
+        FieldError {
+            path: path.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -283,10 +287,17 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(v.params.background, Background::Transparent);
-        let v = validate_generation(&req(json!({"tool":"background-remove","inputs":{"image":H},
-            "params":{"background":"solid","color":"#FF8800"}})))
+        let v = validate_generation(&req(
+            json!({"tool":"background-remove","inputs":{"image":H},
+            "params":{"background":"solid","color":"#FF8800"}}),
+        ))
         .unwrap();
-        assert_eq!(v.params.background, Background::Solid { color: Rgb([255, 136, 0]) });
+        assert_eq!(
+            v.params.background,
+            Background::Solid {
+                color: Rgb([255, 136, 0])
+            }
+        );
         assert_eq!(
             serde_json::to_value(v.params).unwrap(),
             json!({"background":"solid","color":"#ff8800"})

@@ -37,10 +37,12 @@ pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
     })?;
     // Refuse an oversized body from its declared length before reading it.
     if let Some(len) = header(&req, "Content-Length").and_then(|v| v.parse::<u64>().ok()) {
-        check_len(len, &limits).map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
+        check_len(len, &limits)
+            .map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
     }
     let bytes = req.bytes().await?;
-    let info = inspect(&bytes, &limits).map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
+    let info = inspect(&bytes, &limits)
+        .map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
     if info.format != declared {
         return Err(ApiError::new(
             415,
@@ -59,7 +61,10 @@ pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
     if bucket.head(key.clone()).await?.is_none() {
         bucket
             .put(key, bytes.clone())
-            .http_metadata(HttpMetadata { content_type: Some(info.format.mime().into()), ..Default::default() })
+            .http_metadata(HttpMetadata {
+                content_type: Some(info.format.mime().into()),
+                ..Default::default()
+            })
             .execute()
             .await?;
     }
@@ -101,20 +106,27 @@ pub async fn find(env: &Env, user_id: &str, hash: &str) -> ApiResult<Option<Asse
 
 pub async fn get(req: &Request, env: &Env, hash: &str) -> ApiResult<Response> {
     let user = require_user(req, env).await?;
-    let asset = find(env, &user.id, hash)
-        .await?
-        .ok_or_else(|| ApiError::new(404, "not_found", "There is no such image in your uploads."))?;
+    let asset = find(env, &user.id, hash).await?.ok_or_else(|| {
+        ApiError::new(404, "not_found", "There is no such image in your uploads.")
+    })?;
     let obj = env
         .bucket(bind::BLOBS)?
         .get(r2_key(hash))
         .execute()
         .await?
         .ok_or_else(|| ApiError::new(404, "not_found", "The image's bytes are missing."))?;
-    let body = obj.body().ok_or_else(|| ApiError::new(404, "not_found", "The image is empty."))?.bytes().await?;
+    let body = obj
+        .body()
+        .ok_or_else(|| ApiError::new(404, "not_found", "The image is empty."))?
+        .bytes()
+        .await?;
     let mut r = Response::from_bytes(body)?;
     set_headers(
         &mut r,
-        &[("Content-Type", &asset.content_type), ("Cache-Control", "private, max-age=31536000, immutable")],
+        &[
+            ("Content-Type", &asset.content_type),
+            ("Cache-Control", "private, max-age=31536000, immutable"),
+        ],
     )?;
     Ok(r)
 }

@@ -8,7 +8,9 @@ use worker::{Env, Request, Response};
 
 use crate::bind;
 use crate::crypto;
-use crate::http::{self, cookie, header, is_https, json, json_body, now_ms, same_origin, ApiError, ApiResult};
+use crate::http::{
+    self, cookie, header, is_https, json, json_body, now_ms, same_origin, ApiError, ApiResult,
+};
 
 pub const COOKIE: &str = "atl_session";
 const SESSION_DAYS: u64 = 30;
@@ -31,17 +33,6 @@ struct Credentials {
     email: String,
     #[serde(default)]
     password: String,
-}
-
-fn valid_email(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else { return false };
-    !local.is_empty()
-        && e.len() <= 254
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !domain.contains('@')
 }
 
 fn client_ip(req: &Request) -> String {
@@ -70,7 +61,10 @@ async fn record_attempt(env: &Env, keys: &[String]) -> ApiResult<()> {
         .prepare("DELETE FROM auth_attempts WHERE at < ?1")
         .bind(&[((now_ms() - WINDOW_MS) as f64).into()])?];
     for k in keys {
-        stmts.push(db.prepare("INSERT INTO auth_attempts (key, at) VALUES (?1, ?2)").bind(&[k.into(), now.into()])?);
+        stmts.push(
+            db.prepare("INSERT INTO auth_attempts (key, at) VALUES (?1, ?2)")
+                .bind(&[k.into(), now.into()])?,
+        );
     }
     db.batch(stmts).await?;
     Ok(())
@@ -110,15 +104,7 @@ pub async fn signup(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
     let c: Credentials = json_body(&mut req).await?;
     let email = c.email.trim().to_lowercase();
-    let mut errors = vec![];
-    if !valid_email(&email) {
-        errors.push(atelier_core::FieldError::new("email", "invalid_email", "Enter a valid email address, like name@example.com."));
-    }
-    if c.password.chars().count() < 8 {
-        errors.push(atelier_core::FieldError::new("password", "password_too_short", "Use a password of at least 8 characters."));
-    } else if c.password.len() > 256 {
-        errors.push(atelier_core::FieldError::new("password", "password_too_long", "Use a password of at most 256 characters."));
-    }
+    let errors = atelier_core::account::validate_signup(&email, &c.password);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -128,24 +114,48 @@ pub async fn signup(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
     record_attempt(env, &[ip_key]).await?;
     let db = env.d1(bind::DB)?;
-    let exists: Option<String> =
-        db.prepare("SELECT id FROM users WHERE email = ?1").bind(&[email.clone().into()])?.first(Some("id")).await?;
+    let exists: Option<String> = db
+        .prepare("SELECT id FROM users WHERE email = ?1")
+        .bind(&[email.clone().into()])?
+        .first(Some("id"))
+        .await?;
     if exists.is_some() {
-        return Err(ApiError::new(409, "email_taken", "An account with this email already exists. Sign in instead."));
+        return Err(ApiError::new(
+            409,
+            "email_taken",
+            "An account with this email already exists. Sign in instead.",
+        ));
     }
     let hash = crypto::hash_password(&c.password).map_err(|e| {
         worker::console_error!("hash failed: {e}");
-        ApiError::new(500, "internal_error", "Could not create the account. Try again.")
+        ApiError::new(
+            500,
+            "internal_error",
+            "Could not create the account. Try again.",
+        )
     })?;
-    let user = User { id: crypto::new_id(), email, created_at: now_ms() as f64 };
+    let user = User {
+        id: crypto::new_id(),
+        email,
+        created_at: now_ms() as f64,
+    };
     let inserted = db
         .prepare("INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)")
-        .bind(&[user.id.clone().into(), user.email.clone().into(), hash.into(), user.created_at.into()])?
+        .bind(&[
+            user.id.clone().into(),
+            user.email.clone().into(),
+            hash.into(),
+            user.created_at.into(),
+        ])?
         .run()
         .await;
     if inserted.is_err() {
         // A concurrent sign-up with the same email won the UNIQUE constraint.
-        return Err(ApiError::new(409, "email_taken", "An account with this email already exists. Sign in instead."));
+        return Err(ApiError::new(
+            409,
+            "email_taken",
+            "An account with this email already exists. Sign in instead.",
+        ));
     }
     start_session(&req, env, &user, 201).await
 }
@@ -185,7 +195,11 @@ pub async fn signin(mut req: Request, env: &Env) -> ApiResult<Response> {
     };
     match row {
         Some(r) if ok => {
-            let user = User { id: r.id, email: r.email, created_at: r.created_at };
+            let user = User {
+                id: r.id,
+                email: r.email,
+                created_at: r.created_at,
+            };
             env.d1(bind::DB)?
                 .prepare("DELETE FROM auth_attempts WHERE key = ?1")
                 .bind(&[email_key.into()])?
@@ -195,7 +209,11 @@ pub async fn signin(mut req: Request, env: &Env) -> ApiResult<Response> {
         }
         _ => {
             record_attempt(env, &[email_key, ip_key]).await?;
-            Err(ApiError::new(401, "invalid_credentials", "The email or password is wrong."))
+            Err(ApiError::new(
+                401,
+                "invalid_credentials",
+                "The email or password is wrong.",
+            ))
         }
     }
 }
@@ -211,13 +229,22 @@ pub async fn signout(req: Request, env: &Env) -> ApiResult<Response> {
             .await?;
     }
     let mut r = Response::empty()?.with_status(204);
-    http::set_headers(&mut r, &[("Set-Cookie", &format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"))])?;
+    http::set_headers(
+        &mut r,
+        &[(
+            "Set-Cookie",
+            &format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+        )],
+    )?;
     Ok(r)
 }
 
 pub async fn me(req: Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(&req, env).await?;
-    json(200, &json!({"user": user, "limits": atelier_core::UploadLimits::DEFAULT}))
+    json(
+        200,
+        &json!({"user": user, "limits": atelier_core::UploadLimits::DEFAULT}),
+    )
 }
 
 /// The signed-in user, or 401.
@@ -232,22 +259,11 @@ pub async fn require_user(req: &Request, env: &Env) -> ApiResult<User> {
             "SELECT u.id AS id, u.email AS email, u.created_at AS created_at FROM sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1 AND s.expires_at > ?2",
         )
-        .bind(&[token_hash(&token).into(), JsValue::from_f64(now_ms() as f64)])?
+        .bind(&[
+            token_hash(&token).into(),
+            JsValue::from_f64(now_ms() as f64),
+        ])?
         .first(None)
         .await?;
     user.ok_or_else(ApiError::unauthorized)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_email;
-
-    #[test]
-    fn emails() {
-        assert!(valid_email("a@b.co"));
-        assert!(!valid_email("a@b"));
-        assert!(!valid_email("@b.co"));
-        assert!(!valid_email("a b@c.co"));
-        assert!(!valid_email("a@@b.co"));
-    }
 }

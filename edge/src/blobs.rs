@@ -45,23 +45,41 @@ pub async fn get(req: &Request, env: &Env) -> ApiResult<Response> {
         .execute()
         .await?
         .ok_or_else(|| ApiError::new(404, "not_found", "No such blob."))?;
-    let ct = obj.http_metadata().content_type.unwrap_or_else(|| "application/octet-stream".into());
-    let bytes = obj.body().ok_or_else(|| ApiError::new(404, "not_found", "Empty blob."))?.bytes().await?;
+    let ct = obj
+        .http_metadata()
+        .content_type
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let bytes = obj
+        .body()
+        .ok_or_else(|| ApiError::new(404, "not_found", "Empty blob."))?
+        .bytes()
+        .await?;
     let mut r = Response::from_bytes(bytes)?;
-    set_headers(&mut r, &[("Content-Type", &ct), ("Cache-Control", "no-store")])?;
+    set_headers(
+        &mut r,
+        &[("Content-Type", &ct), ("Cache-Control", "no-store")],
+    )?;
     Ok(r)
 }
 
 pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
     let key = check(&req, env, "PUT")?;
     if !key.starts_with("outputs/") {
-        return Err(ApiError::new(403, "read_only", "Only outputs can be written."));
+        return Err(ApiError::new(
+            403,
+            "read_only",
+            "Only outputs can be written.",
+        ));
     }
     let bytes = req.bytes().await?;
-    let info = inspect(&bytes, &OUTPUT_LIMITS).map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
+    let info = inspect(&bytes, &OUTPUT_LIMITS)
+        .map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
     env.bucket(bind::BLOBS)?
         .put(key, bytes)
-        .http_metadata(HttpMetadata { content_type: Some(info.format.mime().into()), ..Default::default() })
+        .http_metadata(HttpMetadata {
+            content_type: Some(info.format.mime().into()),
+            ..Default::default()
+        })
         .execute()
         .await?;
     Ok(Response::empty()?.with_status(201))

@@ -11,9 +11,16 @@ use crate::http::{header, ApiError, ApiResult};
 pub async fn connect(req: Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(&req, env).await?;
     if !header(&req, "Upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-        return Err(ApiError::new(426, "upgrade_required", "Open this endpoint as a WebSocket."));
+        return Err(ApiError::new(
+            426,
+            "upgrade_required",
+            "Open this endpoint as a WebSocket.",
+        ));
     }
-    let stub = env.durable_object(bind::EVENTS)?.id_from_name(&user.id)?.get_stub()?;
+    let stub = env
+        .durable_object(bind::EVENTS)?
+        .id_from_name(&user.id)?
+        .get_stub()?;
     Ok(stub.fetch_with_request(req).await?)
 }
 
@@ -21,10 +28,14 @@ pub async fn connect(req: Request, env: &Env) -> ApiResult<Response> {
 pub async fn publish(env: &Env, user_id: &str, generation: &serde_json::Value) {
     let body = serde_json::json!({"type": "generation", "generation": generation}).to_string();
     let res = async {
-        let stub = env.durable_object(bind::EVENTS)?.id_from_name(user_id)?.get_stub()?;
+        let stub = env
+            .durable_object(bind::EVENTS)?
+            .id_from_name(user_id)?
+            .get_stub()?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
-        stub.fetch_with_request(Request::new_with_init("https://events/broadcast", &init)?).await
+        stub.fetch_with_request(Request::new_with_init("https://events/broadcast", &init)?)
+            .await
     }
     .await;
     if let Err(e) = res {
@@ -58,7 +69,11 @@ impl DurableObject for UserEvents {
         Response::from_websocket(pair.client)
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
         if let WebSocketIncomingMessage::String(s) = message {
             if s == "ping" {
                 ws.send_with_str("{\"type\":\"pong\"}")?;
@@ -67,8 +82,18 @@ impl DurableObject for UserEvents {
         Ok(())
     }
 
-    async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _clean: bool) -> Result<()> {
-        let code = if code == 1005 || code == 1006 { 1000 } else { code as u16 };
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        reason: String,
+        _clean: bool,
+    ) -> Result<()> {
+        let code = if code == 1005 || code == 1006 {
+            1000
+        } else {
+            code as u16
+        };
         let _ = ws.close(Some(code), Some(reason));
         Ok(())
     }

@@ -49,7 +49,8 @@ pub struct StoredOutput {
     pub bytes: u64,
 }
 
-pub const COLUMNS: &str = "id, user_id, tool, inputs, params, status, progress, stage, outputs, error_name, \
+pub const COLUMNS: &str =
+    "id, user_id, tool, inputs, params, status, progress, stage, outputs, error_name, \
     error_message, engine, run_ms, dispatch_attempts, created_at, updated_at, completed_at";
 
 impl Row {
@@ -60,7 +61,10 @@ impl Row {
     /// The generation as the app sees it.
     pub fn to_json(&self) -> Value {
         let outputs: Vec<StoredOutput> = serde_json::from_str(&self.outputs).unwrap_or_default();
-        let error = self.error_name.as_ref().map(|n| json!({"name": n, "message": self.error_message}));
+        let error = self
+            .error_name
+            .as_ref()
+            .map(|n| json!({"name": n, "message": self.error_message}));
         json!({
             "id": self.id,
             "tool": self.tool,
@@ -134,7 +138,8 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     let id = crypto::new_id();
     let now = now_ms() as f64;
     let inputs = json!({"image": valid.image}).to_string();
-    let params = serde_json::to_string(&valid.params).map_err(|_| ApiError::new(500, "internal_error", "params"))?;
+    let params = serde_json::to_string(&valid.params)
+        .map_err(|_| ApiError::new(500, "internal_error", "params"))?;
     let db = env.d1(bind::DB)?;
     db.prepare(
         "INSERT INTO generations (id, user_id, tool, inputs, params, status, created_at, updated_at) \
@@ -143,7 +148,13 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     .bind(&[id.clone().into(), user.id.clone().into(), valid.tool.id().into(), inputs.into(), params.into(), now.into()])?
     .run()
     .await?;
-    if let Err(e) = env.queue(bind::JOBS)?.send(JobMessage { generation_id: id.clone() }).await {
+    if let Err(e) = env
+        .queue(bind::JOBS)?
+        .send(JobMessage {
+            generation_id: id.clone(),
+        })
+        .await
+    {
         worker::console_error!("enqueue failed for {id}: {e}");
         db.prepare(
             "UPDATE generations SET status = 'failed', error_name = 'InternalServerError', \
@@ -153,9 +164,15 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
         .bind(&[id.clone().into(), now.into()])?
         .run()
         .await?;
-        return Err(ApiError::new(503, "queue_unavailable", "The job queue is unavailable. Try again in a moment."));
+        return Err(ApiError::new(
+            503,
+            "queue_unavailable",
+            "The job queue is unavailable. Try again in a moment.",
+        ));
     }
-    let row = load(env, &id).await?.ok_or_else(|| ApiError::new(500, "internal_error", "lost row"))?;
+    let row = load(env, &id)
+        .await?
+        .ok_or_else(|| ApiError::new(500, "internal_error", "lost row"))?;
     let g = row.to_json();
     events::publish(env, &user.id, &g).await;
     json(202, &json!({"generation": g}))
@@ -165,8 +182,15 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(req, env).await?;
     let url = req.url()?;
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    let limit = q.get("limit").and_then(|v| v.parse::<u32>().ok()).unwrap_or(20).clamp(1, 100);
-    let before = q.get("before").and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::MAX);
+    let limit = q
+        .get("limit")
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let before = q
+        .get("before")
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::MAX);
     let rows: Vec<Row> = env
         .d1(bind::DB)?
         .prepare(format!(
@@ -181,15 +205,26 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     for r in rows {
         out.push(expire_if_stale(env, r).await?);
     }
-    let next = if out.len() as u32 == limit { out.last().map(|r| r.created_at) } else { None };
-    json(200, &json!({"generations": out.iter().map(Row::to_json).collect::<Vec<_>>(), "next_before": next}))
+    let next = if out.len() as u32 == limit {
+        out.last().map(|r| r.created_at)
+    } else {
+        None
+    };
+    json(
+        200,
+        &json!({"generations": out.iter().map(Row::to_json).collect::<Vec<_>>(), "next_before": next}),
+    )
 }
 
 async fn owned(req: &Request, env: &Env, id: &str) -> ApiResult<Row> {
     let user = require_user(req, env).await?;
     match load(env, id).await? {
         Some(r) if r.user_id == user.id => expire_if_stale(env, r).await,
-        _ => Err(ApiError::new(404, "not_found", "There is no such generation in your history.")),
+        _ => Err(ApiError::new(
+            404,
+            "not_found",
+            "There is no such generation in your history.",
+        )),
     }
 }
 
@@ -204,21 +239,33 @@ pub fn output_key(id: &str, index: u32) -> String {
 
 pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResult<Response> {
     let row = owned(req, env, id).await?;
-    let index: u32 = index.parse().map_err(|_| ApiError::new(404, "not_found", "No such output."))?;
+    let index: u32 = index
+        .parse()
+        .map_err(|_| ApiError::new(404, "not_found", "No such output."))?;
     let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
-    let out = outputs
-        .iter()
-        .find(|o| o.index == index)
-        .ok_or_else(|| ApiError::new(404, "not_found", "This generation has no such output (yet)."))?;
+    let out = outputs.iter().find(|o| o.index == index).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "not_found",
+            "This generation has no such output (yet).",
+        )
+    })?;
     let obj = env
         .bucket(bind::BLOBS)?
         .get(output_key(id, index))
         .execute()
         .await?
         .ok_or_else(|| ApiError::new(404, "not_found", "The output's bytes are missing."))?;
-    let bytes = obj.body().ok_or_else(|| ApiError::new(404, "not_found", "The output is empty."))?.bytes().await?;
+    let bytes = obj
+        .body()
+        .ok_or_else(|| ApiError::new(404, "not_found", "The output is empty."))?
+        .bytes()
+        .await?;
     let mut r = Response::from_bytes(bytes)?;
-    let download = req.url()?.query_pairs().any(|(k, v)| k == "download" && v != "0");
+    let download = req
+        .url()?
+        .query_pairs()
+        .any(|(k, v)| k == "download" && v != "0");
     let disposition = format!(
         "{}; filename=\"atelier-{}-{}-{}.png\"",
         if download { "attachment" } else { "inline" },

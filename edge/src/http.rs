@@ -18,7 +18,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, code: code.into(), message: message.into(), errors: vec![], headers: vec![] }
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            errors: vec![],
+            headers: vec![],
+        }
     }
 
     pub fn unauthorized() -> Self {
@@ -26,8 +32,15 @@ impl ApiError {
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ");
-        ApiError { errors, ..ApiError::new(400, "validation_failed", message) }
+        let message = errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        ApiError {
+            errors,
+            ..ApiError::new(400, "validation_failed", message)
+        }
     }
 
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
@@ -52,7 +65,11 @@ impl ApiError {
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
         worker::console_error!("internal error: {e}");
-        ApiError::new(500, "internal_error", "Something went wrong on our side. Try again in a moment.")
+        ApiError::new(
+            500,
+            "internal_error",
+            "Something went wrong on our side. Try again in a moment.",
+        )
     }
 }
 
@@ -88,13 +105,19 @@ pub fn is_https(req: &Request) -> bool {
 
 /// Refuses a state-changing browser request sent from another origin.
 pub fn same_origin(req: &Request) -> ApiResult<()> {
-    let Some(origin) = header(req, "Origin") else { return Ok(()) };
+    let Some(origin) = header(req, "Origin") else {
+        return Ok(());
+    };
     let url = req.url()?;
     let own = url.origin().ascii_serialization();
     if origin == own {
         Ok(())
     } else {
-        Err(ApiError::new(403, "cross_origin", "This request came from another site and was refused."))
+        Err(ApiError::new(
+            403,
+            "cross_origin",
+            "This request came from another site and was refused.",
+        ))
     }
 }
 
@@ -109,8 +132,13 @@ pub async fn json_body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Api
         ));
     }
     let bytes = req.bytes().await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(400, "invalid_json", format!("The body is not valid JSON for this endpoint: {e}.")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            400,
+            "invalid_json",
+            format!("The body is not valid JSON for this endpoint: {e}."),
+        )
+    })
 }
 
 pub fn set_headers(r: &mut Response, pairs: &[(&str, &str)]) -> ApiResult<()> {

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::{
-    Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request,
-    RequestInit, Response,
+    Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder,
+    Request, RequestInit, Response,
 };
 
 use crate::bind;
@@ -35,13 +35,23 @@ pub fn secret(env: &Env) -> worker::Result<Vec<u8>> {
 }
 
 fn edge_url(env: &Env) -> worker::Result<String> {
-    Ok(env.var(bind::EDGE_URL)?.to_string().trim_end_matches('/').to_string())
+    Ok(env
+        .var(bind::EDGE_URL)?
+        .to_string()
+        .trim_end_matches('/')
+        .to_string())
 }
 
 pub fn signed_url(env: &Env, method: &str, path: &str) -> worker::Result<String> {
     let exp = now_secs() + URL_TTL_SECS;
     let sig = sign::sign_url(&secret(env)?, method, path, exp);
-    Ok(format!("{}{}?exp={}&sig={}", edge_url(env)?, path, exp, sig))
+    Ok(format!(
+        "{}{}?exp={}&sig={}",
+        edge_url(env)?,
+        path,
+        exp,
+        sig
+    ))
 }
 
 pub async fn consume(batch: MessageBatch<JobMessage>, env: &Env) {
@@ -63,8 +73,15 @@ pub async fn consume(batch: MessageBatch<JobMessage>, env: &Env) {
         match dispatch(env, &m.body().generation_id).await {
             Ok(()) => m.ack(),
             Err(e) => {
-                worker::console_warn!("dispatch of {} failed, will retry: {e}", m.body().generation_id);
-                m.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(1).build());
+                worker::console_warn!(
+                    "dispatch of {} failed, will retry: {e}",
+                    m.body().generation_id
+                );
+                m.retry_with_options(
+                    &QueueRetryOptionsBuilder::new()
+                        .with_delay_seconds(1)
+                        .build(),
+                );
             }
         }
     }
@@ -75,7 +92,9 @@ async fn give_up(env: &Env, m: &Message<JobMessage>) {
     let event = JobEvent::Failed {
         job_id: id.clone(),
         error: atelier_core::ErrorName::InternalServerError,
-        message: "No inference node could take the job. Nothing was charged; try again in a moment.".into(),
+        message:
+            "No inference node could take the job. Nothing was charged; try again in a moment."
+                .into(),
     };
     if let Err(e) = apply(env, id, &event).await {
         worker::console_error!("could not fail {id}: {}", e.message);
@@ -84,12 +103,16 @@ async fn give_up(env: &Env, m: &Message<JobMessage>) {
 
 /// Sends one generation to the inference node. Err means: retry later.
 async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
-    let row = generations::load(env, id).await.map_err(|e| e.message)?.ok_or("no such generation")?;
+    let row = generations::load(env, id)
+        .await
+        .map_err(|e| e.message)?
+        .ok_or("no such generation")?;
     if row.status().is_terminal() {
         return Ok(());
     }
     let tool = Tool::from_id(&row.tool).ok_or("unknown tool")?;
-    let params: BackgroundRemoveParams = serde_json::from_str(&row.params).map_err(|e| e.to_string())?;
+    let params: BackgroundRemoveParams =
+        serde_json::from_str(&row.params).map_err(|e| e.to_string())?;
     let inputs: serde_json::Value = serde_json::from_str(&row.inputs).map_err(|e| e.to_string())?;
     let hash = inputs["image"].as_str().ok_or("no input image")?;
     let db = env.d1(bind::DB).map_err(|e| e.to_string())?;
@@ -105,19 +128,33 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
         params,
         inputs: vec![InputRef {
             name: "image".into(),
-            url: signed_url(env, "GET", &format!("/api/blobs/assets/{hash}")).map_err(|e| e.to_string())?,
+            url: signed_url(env, "GET", &format!("/api/blobs/assets/{hash}"))
+                .map_err(|e| e.to_string())?,
         }],
         outputs: vec![OutputSlot {
             index: 0,
-            upload_url: signed_url(env, "PUT", &format!("/api/blobs/{}", output_key(id, 0))).map_err(|e| e.to_string())?,
+            upload_url: signed_url(env, "PUT", &format!("/api/blobs/{}", output_key(id, 0)))
+                .map_err(|e| e.to_string())?,
         }],
-        callback_url: format!("{}/api/internal/jobs/{id}/events", edge_url(env).map_err(|e| e.to_string())?),
+        callback_url: format!(
+            "{}/api/internal/jobs/{id}/events",
+            edge_url(env).map_err(|e| e.to_string())?
+        ),
         attempt: row.dispatch_attempts as u32 + 1,
     };
     let body = serde_json::to_string(&job).map_err(|e| e.to_string())?;
-    let node = env.var(bind::INFERENCE_URL).map_err(|e| e.to_string())?.to_string();
+    let node = env
+        .var(bind::INFERENCE_URL)
+        .map_err(|e| e.to_string())?
+        .to_string();
     let ts = now_secs();
-    let sig = sign::sign_request(&secret(env).map_err(|e| e.to_string())?, "POST", "/v1/jobs", ts, body.as_bytes());
+    let sig = sign::sign_request(
+        &secret(env).map_err(|e| e.to_string())?,
+        "POST",
+        "/v1/jobs",
+        ts,
+        body.as_bytes(),
+    );
     let headers = Headers::new();
     for (k, v) in [
         ("Content-Type", "application/json".to_string()),
@@ -127,10 +164,15 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
         headers.set(k, &v).map_err(|e| e.to_string())?;
     }
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&body)));
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&body)));
     let url = format!("{}/v1/jobs", node.trim_end_matches('/'));
     let req = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
-    let mut resp = Fetch::Request(req).send().await.map_err(|e| format!("inference node unreachable: {e}"))?;
+    let mut resp = Fetch::Request(req)
+        .send()
+        .await
+        .map_err(|e| format!("inference node unreachable: {e}"))?;
     let status = resp.status_code();
     if (200..300).contains(&status) {
         return Ok(());
@@ -189,7 +231,9 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
             .bind(&[id.into(), error.as_str().into(), message.clone().into(), now.into(), row.status.clone().into()])?,
     };
     stmt.run().await?;
-    let updated = generations::load(env, id).await?.ok_or_else(|| ApiError::new(404, "not_found", "gone"))?;
+    let updated = generations::load(env, id)
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", "gone"))?;
     let g = updated.to_json();
     events::publish(env, &updated.user_id, &g).await;
     Ok(g)
@@ -212,7 +256,11 @@ pub async fn callback(mut req: Request, env: &Env, id: &str) -> ApiResult<Respon
     let event: JobEvent = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(400, "bad_event", format!("The event is malformed: {e}.")))?;
     if event.job_id() != id {
-        return Err(ApiError::new(400, "bad_event", "The event is for another job."));
+        return Err(ApiError::new(
+            400,
+            "bad_event",
+            "The event is for another job.",
+        ));
     }
     let g = apply(env, id, &event).await?;
     let _ = JobStatus::Completed;

@@ -49,8 +49,12 @@ fn resize(
 ) -> fr::images::Image<'static> {
     let mut dst = fr::images::Image::new(w, h, src.pixel_type());
     let mut r = fr::Resizer::new();
-    r.resize(src, &mut dst, &fr::ResizeOptions::new().resize_alg(alg).use_alpha(false))
-        .expect("resize between same pixel types");
+    r.resize(
+        src,
+        &mut dst,
+        &fr::ResizeOptions::new().resize_alg(alg).use_alpha(false),
+    )
+    .expect("resize between same pixel types");
     dst
 }
 
@@ -97,24 +101,44 @@ impl BackgroundRemover {
             fr::PixelType::U8x3,
         )
         .map_err(|e| EngineError::Run(e.to_string()))?;
-        let small = resize(&src, SIDE as u32, SIDE as u32, fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+        let small = resize(
+            &src,
+            SIDE as u32,
+            SIDE as u32,
+            fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3),
+        );
         let px = small.buffer();
         let max = px.iter().copied().max().unwrap_or(1).max(1) as f32;
         const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
         const STD: [f32; 3] = [0.229, 0.224, 0.225];
-        let input: Tensor = tract_ndarray::Array4::from_shape_fn((1, 3, SIDE, SIDE), |(_, c, y, x)| {
-            (px[(y * SIDE + x) * 3 + c] as f32 / max - MEAN[c]) / STD[c]
-        })
-        .into();
-        let out = self.model.run(tvec!(input.into())).map_err(|e| EngineError::Run(format!("{e:#}")))?;
-        let pred = out[0].to_plain_array_view::<f32>().map_err(|e| EngineError::Run(format!("{e:#}")))?;
+        let input: Tensor =
+            tract_ndarray::Array4::from_shape_fn((1, 3, SIDE, SIDE), |(_, c, y, x)| {
+                (px[(y * SIDE + x) * 3 + c] as f32 / max - MEAN[c]) / STD[c]
+            })
+            .into();
+        let out = self
+            .model
+            .run(tvec!(input.into()))
+            .map_err(|e| EngineError::Run(format!("{e:#}")))?;
+        let pred = out[0]
+            .to_plain_array_view::<f32>()
+            .map_err(|e| EngineError::Run(format!("{e:#}")))?;
         let data: Vec<f32> = pred.iter().copied().collect();
         if data.len() != SIDE * SIDE {
-            return Err(EngineError::Run(format!("unexpected output size {}", data.len())));
+            return Err(EngineError::Run(format!(
+                "unexpected output size {}",
+                data.len()
+            )));
         }
-        let (lo, hi) = data.iter().fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        let (lo, hi) = data
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
         let span = (hi - lo).max(1e-6);
-        Ok(Plane::new(SIDE, SIDE, data.into_iter().map(|v| (v - lo) / span).collect()))
+        Ok(Plane::new(
+            SIDE,
+            SIDE,
+            data.into_iter().map(|v| (v - lo) / span).collect(),
+        ))
     }
 
     /// The refined full-resolution alpha (0..1) for a photo.
@@ -123,13 +147,22 @@ impl BackgroundRemover {
         let (w, h) = (rgb.width(), rgb.height());
         // Work at the photo's size, up to WORK_SIDE on the long side.
         let scale = (WORK_SIDE as f32 / w.max(h) as f32).min(1.0);
-        let (ww, wh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+        let (ww, wh) = (
+            ((w as f32 * scale).round() as u32).max(1),
+            ((h as f32 * scale).round() as u32).max(1),
+        );
         let guide_rgb = if (ww, wh) == (w, h) {
             rgb.clone()
         } else {
-            let src = fr::images::Image::from_vec_u8(w, h, rgb.as_raw().clone(), fr::PixelType::U8x3)
-                .map_err(|e| EngineError::Run(e.to_string()))?;
-            let s = resize(&src, ww, wh, fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+            let src =
+                fr::images::Image::from_vec_u8(w, h, rgb.as_raw().clone(), fr::PixelType::U8x3)
+                    .map_err(|e| EngineError::Run(e.to_string()))?;
+            let s = resize(
+                &src,
+                ww,
+                wh,
+                fr::ResizeAlg::Convolution(fr::FilterType::Bilinear),
+            );
             RgbImage::from_raw(ww, wh, s.into_vec()).expect("size")
         };
         let guide = Plane::new(
@@ -153,7 +186,12 @@ impl BackgroundRemover {
         if (ww, wh) == (w, h) {
             return Ok(q);
         }
-        Ok(image_to_plane(&resize(&plane_to_image(&q), w, h, fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))))
+        Ok(image_to_plane(&resize(
+            &plane_to_image(&q),
+            w,
+            h,
+            fr::ResizeAlg::Convolution(fr::FilterType::Bilinear),
+        )))
     }
 
     /// Runs the tool: returns the PNG (RGBA when transparent, RGB on a solid color).
@@ -178,12 +216,20 @@ impl BackgroundRemover {
                 for (i, (p, o)) in rgb.pixels().zip(out.pixels_mut()).enumerate() {
                     let a = alpha.data[i].clamp(0.0, 1.0);
                     let mix = |f: u8, b: u8| (f as f32 * a + b as f32 * (1.0 - a)).round() as u8;
-                    *o = image::Rgb([mix(p[0], color.0[0]), mix(p[1], color.0[1]), mix(p[2], color.0[2])]);
+                    *o = image::Rgb([
+                        mix(p[0], color.0[0]),
+                        mix(p[1], color.0[1]),
+                        mix(p[2], color.0[2]),
+                    ]);
                 }
                 enc.write_image(out.as_raw(), w, h, image::ExtendedColorType::Rgb8)
                     .map_err(|e| EngineError::Encode(e.to_string()))?;
             }
         }
-        Ok(Encoded { png, width: w, height: h })
+        Ok(Encoded {
+            png,
+            width: w,
+            height: h,
+        })
     }
 }

@@ -31,12 +31,17 @@ pub fn decode(bytes: &[u8], limits: &UploadLimits) -> Result<DynamicImage, Decod
     reader.limits(l);
     let mut decoder = reader.into_decoder().map_err(load_err)?;
     use image::ImageDecoder;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(load_err)?;
     img.apply_orientation(orientation);
     Ok(img)
 }
 
 fn load_err(e: image::ImageError) -> DecodeError {
-    DecodeError { name: ErrorName::ImageLoadError, message: format!("Error loading image: {e}") }
+    DecodeError {
+        name: ErrorName::ImageLoadError,
+        message: format!("Error loading image: {e}"),
+    }
 }

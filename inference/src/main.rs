@@ -38,7 +38,10 @@ async fn main() {
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         tracing::info!("shutting down");
     };
-    if let Err(e) = axum::serve(listener, router(node)).with_graceful_shutdown(shutdown).await {
+    if let Err(e) = axum::serve(listener, router(node))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         eprintln!("atelier-inference: {e}");
         std::process::exit(1);
     }

@@ -13,11 +13,20 @@ pub struct Plane {
 impl Plane {
     pub fn new(width: usize, height: usize, data: Vec<f32>) -> Self {
         assert_eq!(data.len(), width * height, "plane size");
-        Plane { width, height, data }
+        Plane {
+            width,
+            height,
+            data,
+        }
     }
 
     fn map2(&self, other: &Plane, f: impl Fn(f32, f32) -> f32) -> Plane {
-        let data = self.data.iter().zip(&other.data).map(|(a, b)| f(*a, *b)).collect();
+        let data = self
+            .data
+            .iter()
+            .zip(&other.data)
+            .map(|(a, b)| f(*a, *b))
+            .collect();
         Plane::new(self.width, self.height, data)
     }
 }
@@ -73,8 +82,9 @@ pub fn guided_filter(guide: &Plane, p: &Plane, r: usize, eps: f32) -> Plane {
     }
     let mean_a = box_mean(&Plane::new(p.width, p.height, a), r);
     let mean_b = box_mean(&Plane::new(p.width, p.height, b), r);
-    let data =
-        (0..n).map(|i| mean_a.data[i] * guide.data[i] + mean_b.data[i]).collect::<Vec<_>>();
+    let data = (0..n)
+        .map(|i| mean_a.data[i] * guide.data[i] + mean_b.data[i])
+        .collect::<Vec<_>>();
     Plane::new(p.width, p.height, data)
 }
 
@@ -107,11 +117,19 @@ mod tests {
     fn guided_filter_snaps_a_blurry_mask_to_the_guide_edge() {
         // Guide: a sharp vertical edge at x = 20. Mask: the same edge, blurred and shifted.
         let (w, h) = (40, 10);
-        let guide = Plane::new(w, h, (0..w * h).map(|i| if i % w < 20 { 1.0 } else { 0.0 }).collect());
+        let guide = Plane::new(
+            w,
+            h,
+            (0..w * h)
+                .map(|i| if i % w < 20 { 1.0 } else { 0.0 })
+                .collect(),
+        );
         let coarse = Plane::new(
             w,
             h,
-            (0..w * h).map(|i| (((22 - (i % w) as i32) as f32) / 8.0 + 0.5).clamp(0.0, 1.0)).collect(),
+            (0..w * h)
+                .map(|i| (((22 - (i % w) as i32) as f32) / 8.0 + 0.5).clamp(0.0, 1.0))
+                .collect(),
         );
         let q = guided_filter(&guide, &coarse, 4, 1e-4);
         // Far inside and outside the mask stays put; at the edge the result follows the guide:
@@ -119,7 +137,10 @@ mod tests {
         assert!(q.data[5] > 0.95 && q.data[35] < 0.05);
         let step_q = q.data[19] - q.data[20];
         let step_c = coarse.data[19] - coarse.data[20];
-        assert!(step_q > 2.0 * step_c, "refined step {step_q} vs coarse {step_c}");
+        assert!(
+            step_q > 2.0 * step_c,
+            "refined step {step_q} vs coarse {step_c}"
+        );
     }
 
     #[test]

@@ -35,17 +35,25 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Config, String> {
-        let secret = std::env::var("ATELIER_JOB_SECRET")
-            .map_err(|_| "ATELIER_JOB_SECRET is not set: the node must share the edge's job secret".to_string())?;
+        let secret = std::env::var("ATELIER_JOB_SECRET").map_err(|_| {
+            "ATELIER_JOB_SECRET is not set: the node must share the edge's job secret".to_string()
+        })?;
         if secret.len() < 16 {
             return Err("ATELIER_JOB_SECRET must be at least 16 characters".into());
         }
-        let addr = std::env::var("ATELIER_INFERENCE_ADDR").unwrap_or_else(|_| "127.0.0.1:8790".into());
-        let models_dir = std::env::var("ATELIER_MODELS_DIR")
-            .map_err(|_| "ATELIER_MODELS_DIR is not set: point it at the folder holding u2netp.onnx".to_string())?;
-        let concurrency = std::env::var("ATELIER_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+        let addr =
+            std::env::var("ATELIER_INFERENCE_ADDR").unwrap_or_else(|_| "127.0.0.1:8790".into());
+        let models_dir = std::env::var("ATELIER_MODELS_DIR").map_err(|_| {
+            "ATELIER_MODELS_DIR is not set: point it at the folder holding u2netp.onnx".to_string()
+        })?;
+        let concurrency = std::env::var("ATELIER_CONCURRENCY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
         Ok(Config {
-            addr: addr.parse().map_err(|e| format!("ATELIER_INFERENCE_ADDR {addr:?}: {e}"))?,
+            addr: addr
+                .parse()
+                .map_err(|e| format!("ATELIER_INFERENCE_ADDR {addr:?}: {e}"))?,
             secret: secret.into_bytes(),
             models_dir: models_dir.into(),
             concurrency,
@@ -73,7 +81,10 @@ pub struct Node {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Node {
@@ -94,7 +105,12 @@ impl Node {
         }))
     }
 
-    fn check_signature(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), SignError> {
+    fn check_signature(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), SignError> {
         let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
         let now = now_secs();
         sign::verify_request(
@@ -106,7 +122,10 @@ impl Node {
             body,
             now,
         )?;
-        let sig = h(sign::SIGNATURE_HEADER).unwrap_or_default().trim().to_ascii_lowercase();
+        let sig = h(sign::SIGNATURE_HEADER)
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         let mut seen = self.seen.lock().expect("seen lock");
         seen.retain(|_, ts| now.abs_diff(*ts) <= REPLAY_WINDOW_SECS * 2);
         if seen.insert(sig, now).is_some() {
@@ -156,20 +175,32 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
     }
     let job: JobRequest = match serde_json::from_slice(&body) {
         Ok(j) => j,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, "bad_job", format!("The job is malformed: {e}.")),
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad_job",
+                format!("The job is malformed: {e}."),
+            )
+        }
     };
     if job.tool != Tool::BackgroundRemove || job.inputs.len() != 1 || job.outputs.len() != 1 {
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_job",
-            format!("This node runs background-remove with one input and one output, not {}.", job.tool.id()),
+            format!(
+                "This node runs background-remove with one input and one output, not {}.",
+                job.tool.id()
+            ),
         );
     }
     {
         let mut jobs = node.jobs.lock().expect("jobs lock");
         if let Some(state) = jobs.get(&job.job_id) {
             tracing::info!(job_id = %job.job_id, ?state, attempt = job.attempt, "duplicate delivery ignored");
-            return (StatusCode::OK, Json(json!({"job_id": job.job_id, "accepted": false, "duplicate": true})))
+            return (
+                StatusCode::OK,
+                Json(json!({"job_id": job.job_id, "accepted": false, "duplicate": true})),
+            )
                 .into_response();
         }
         jobs.insert(job.job_id.clone(), JobState::Running);
@@ -182,12 +213,18 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
         run_job(&n, job).await;
         n.jobs.lock().expect("jobs lock").insert(id, JobState::Done);
     });
-    (StatusCode::ACCEPTED, Json(json!({"job_id": id, "accepted": true}))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"job_id": id, "accepted": true})),
+    )
+        .into_response()
 }
 
 async fn send_event(node: &Node, url: &str, event: &JobEvent) {
     let body = serde_json::to_vec(event).expect("event serialises");
-    let path = reqwest::Url::parse(url).map(|u| u.path().to_string()).unwrap_or_default();
+    let path = reqwest::Url::parse(url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_default();
     for attempt in 0..4u32 {
         let ts = now_secs();
         let sig = sign::sign_request(&node.config.secret, "POST", &path, ts, &body);
@@ -206,8 +243,12 @@ async fn send_event(node: &Node, url: &str, event: &JobEvent) {
                 tracing::warn!(job_id = event.job_id(), status = %r.status(), "callback refused");
                 return;
             }
-            Ok(r) => tracing::warn!(job_id = event.job_id(), status = %r.status(), attempt, "callback failed"),
-            Err(e) => tracing::warn!(job_id = event.job_id(), error = %e, attempt, "callback failed"),
+            Ok(r) => {
+                tracing::warn!(job_id = event.job_id(), status = %r.status(), attempt, "callback failed")
+            }
+            Err(e) => {
+                tracing::warn!(job_id = event.job_id(), error = %e, attempt, "callback failed")
+            }
         }
         tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
     }
@@ -218,7 +259,11 @@ struct Failure(ErrorName, String);
 async fn run_job(node: &Arc<Node>, job: JobRequest) {
     let started = Instant::now();
     let _permit = node.slots.acquire().await.expect("semaphore open");
-    let progress = |p: f32, stage: &str| JobEvent::Processing { job_id: job.job_id.clone(), progress: p, stage: stage.into() };
+    let progress = |p: f32, stage: &str| JobEvent::Processing {
+        job_id: job.job_id.clone(),
+        progress: p,
+        stage: stage.into(),
+    };
     send_event(node, &job.callback_url, &progress(0.1, "downloading")).await;
     let outcome = pipeline(node, &job, &progress).await;
     let event = match outcome {
@@ -234,7 +279,11 @@ async fn run_job(node: &Arc<Node>, job: JobRequest) {
         }
         Err(Failure(error, message)) => {
             tracing::warn!(job_id = %job.job_id, error = error.as_str(), %message, "job failed");
-            JobEvent::Failed { job_id: job.job_id.clone(), error, message }
+            JobEvent::Failed {
+                job_id: job.job_id.clone(),
+                error,
+                message,
+            }
         }
     };
     send_event(node, &job.callback_url, &event).await;
@@ -247,34 +296,48 @@ async fn pipeline(
 ) -> Result<Vec<OutputRef>, Failure> {
     let limits = node.config.limits;
     let input = &job.inputs[0];
-    let resp = node
-        .http
-        .get(&input.url)
-        .send()
-        .await
-        .map_err(|e| Failure(ErrorName::ImageLoadError, format!("Error loading image: {e}")))?;
+    let resp = node.http.get(&input.url).send().await.map_err(|e| {
+        Failure(
+            ErrorName::ImageLoadError,
+            format!("Error loading image: {e}"),
+        )
+    })?;
     if !resp.status().is_success() {
         return Err(Failure(
             ErrorName::ImageLoadError,
-            format!("Error loading image: the input URL answered {}", resp.status()),
+            format!(
+                "Error loading image: the input URL answered {}",
+                resp.status()
+            ),
         ));
     }
     if resp.content_length().is_some_and(|n| n > limits.max_bytes) {
-        return Err(Failure(ErrorName::ImageLoadError, "Error loading image: the input is over the size limit".into()));
+        return Err(Failure(
+            ErrorName::ImageLoadError,
+            "Error loading image: the input is over the size limit".into(),
+        ));
     }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| Failure(ErrorName::ImageLoadError, format!("Error loading image: {e}")))?;
+    let bytes = resp.bytes().await.map_err(|e| {
+        Failure(
+            ErrorName::ImageLoadError,
+            format!("Error loading image: {e}"),
+        )
+    })?;
     send_event(node, &job.callback_url, &progress(0.25, "segmenting")).await;
     let bg = node.bg.clone();
     let background = job.params.background;
     let encoded = tokio::task::spawn_blocking(move || {
         let img = decode(&bytes, &limits).map_err(|e| Failure(e.name, e.message))?;
-        bg.run(&img, background).map_err(|e| Failure(ErrorName::PipelineError, e.to_string()))
+        bg.run(&img, background)
+            .map_err(|e| Failure(ErrorName::PipelineError, e.to_string()))
     })
     .await
-    .map_err(|e| Failure(ErrorName::InternalServerError, format!("the pipeline stopped: {e}")))??;
+    .map_err(|e| {
+        Failure(
+            ErrorName::InternalServerError,
+            format!("the pipeline stopped: {e}"),
+        )
+    })??;
     send_event(node, &job.callback_url, &progress(0.9, "uploading")).await;
     let slot = &job.outputs[0];
     let len = encoded.png.len() as u64;
@@ -285,7 +348,12 @@ async fn pipeline(
         .body(encoded.png)
         .send()
         .await
-        .map_err(|e| Failure(ErrorName::InternalServerError, format!("the output upload failed: {e}")))?;
+        .map_err(|e| {
+            Failure(
+                ErrorName::InternalServerError,
+                format!("the output upload failed: {e}"),
+            )
+        })?;
     if !put.status().is_success() {
         return Err(Failure(
             ErrorName::InternalServerError,

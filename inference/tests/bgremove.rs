@@ -14,7 +14,12 @@ fn models_dir() -> PathBuf {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name)).unwrap()
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn artifacts() -> PathBuf {
@@ -35,7 +40,11 @@ fn model_photo_gets_transparent_background_and_opaque_subject() {
     let (w, h) = rgba.dimensions();
     assert_eq!((w, h), (832, 1248));
     for (x, y) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
-        assert!(rgba.get_pixel(x, y)[3] < 10, "corner ({x},{y}) alpha {}", rgba.get_pixel(x, y)[3]);
+        assert!(
+            rgba.get_pixel(x, y)[3] < 10,
+            "corner ({x},{y}) alpha {}",
+            rgba.get_pixel(x, y)[3]
+        );
     }
     // The man's chest (white t-shirt) sits a little above the centre of the frame.
     let chest = rgba.get_pixel(w / 2, h * 2 / 5)[3];
@@ -49,13 +58,23 @@ fn model_photo_gets_transparent_background_and_opaque_subject() {
 fn solid_color_fills_the_background() {
     let bg = BackgroundRemover::load(&models_dir().join("u2netp.onnx")).unwrap();
     let img = decode(&fixture("garment-on-model.webp"), &UploadLimits::DEFAULT).unwrap();
-    let out = bg.run(&img, Background::Solid { color: Rgb([0, 128, 255]) }).unwrap();
+    let out = bg
+        .run(
+            &img,
+            Background::Solid {
+                color: Rgb([0, 128, 255]),
+            },
+        )
+        .unwrap();
     std::fs::write(artifacts().join("bgremove-garment-solid.png"), &out.png).unwrap();
     let rgb = image::load_from_memory(&out.png).unwrap();
     assert!(!rgb.color().has_alpha());
     let rgb = rgb.to_rgb8();
     let c = rgb.get_pixel(2, 2);
-    assert!(c[0] < 10 && (120..=136).contains(&c[1]) && c[2] > 245, "corner {c:?}");
+    assert!(
+        c[0] < 10 && (120..=136).contains(&c[1]) && c[2] > 245,
+        "corner {c:?}"
+    );
 }
 
 #[test]
@@ -66,5 +85,9 @@ fn corrupt_inputs_fail_with_image_load_error() {
     assert_eq!(e.name, atelier_core::ErrorName::ImageLoadError);
     assert!(e.message.contains("cut off"), "{}", e.message);
     let e = decode(b"GIF89a not supported", &UploadLimits::DEFAULT).unwrap_err();
-    assert!(e.message.contains("not a PNG, JPEG or WebP"), "{}", e.message);
+    assert!(
+        e.message.contains("not a PNG, JPEG or WebP"),
+        "{}",
+        e.message
+    );
 }

@@ -1,1 +1,44 @@
-fn main() {}
+//! `cargo xtask <command>`: the one entry point for Atelier's developers and CI.
+//!
+//! - `dev`: install what is missing, build everything, apply D1 migrations, start the inference
+//!   node (127.0.0.1:8790) and `wrangler dev` (127.0.0.1:8787), print the URL; Ctrl-C stops all.
+//! - `test`: install what is missing, build, run every test (fmt, clippy, unit, integration
+//!   against the real Workers runtime, browser end-to-end, restart persistence).
+//! - `setup`: only install. `build`: install and build.
+
+mod setup;
+mod stack;
+
+use std::process::ExitCode;
+
+use setup::Env;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    let result = match cmd {
+        "setup" => Env::discover().and_then(|e| setup::install(&e, true)),
+        "build" => {
+            Env::discover().and_then(|e| setup::install(&e, false).and_then(|_| setup::build(&e)))
+        }
+        "dev" => Env::discover().and_then(|e| stack::dev(&e)),
+        "test" => Env::discover().and_then(|e| stack::test(&e, &args[1..])),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <dev|test|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test\n  setup  install the toolchain pieces that are missing\n  build  install and build"
+            );
+            return if cmd == "help" || cmd == "--help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask {cmd}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,153 @@
+// End to end in a real headless Chromium (Debian's, driven by playwright-core): sign up, upload,
+// run Background Remove, see progress and the result, download it, history, reload, sign out/in.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { BASE, ARTIFACTS, fixture, uniqueEmail, checkCutout, decodePng } from './lib/helpers.mjs';
+
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+let ctx, page, profile;
+const consoleErrors = [];
+const email = uniqueEmail('e2e');
+const password = 'a browser password';
+
+before(async () => {
+  profile = mkdtempSync(join(tmpdir(), 'atelier-chromium-'));
+  ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: FLAGS,
+    acceptDownloads: true, viewport: { width: 1280, height: 860 },
+  });
+  page = ctx.pages()[0] ?? await ctx.newPage();
+  page.on('console', (m) => {
+    // Expected by design: 401 from /api/me while signed out and from the wrong-password sign-in,
+    // 415 from the deliberately bad upload. Anything else is a bug.
+    if (m.type() === 'error' && !/status of (401|415)/.test(m.text())) consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+});
+
+after(async () => {
+  await ctx?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+const tid = (id) => page.getByTestId(id);
+
+async function runAndWait() {
+  await tid('run').click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 60000 });
+  await tid('result-image').waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
+}
+
+async function download() {
+  const [dl] = await Promise.all([page.waitForEvent('download'), tid('download').click()]);
+  const path = join(ARTIFACTS, dl.suggestedFilename());
+  await dl.saveAs(path);
+  return readFileSync(path);
+}
+
+test('sign up in the browser', async () => {
+  await page.goto(BASE);
+  await tid('auth-toggle').click();
+  await tid('email').fill(email);
+  await tid('password').fill(password);
+  await tid('auth-submit').click();
+  await tid('user-email').waitFor();
+  assert.equal(await tid('user-email').textContent(), email);
+});
+
+test('upload with the file picker, run, see progress and the cut-out, download a transparent PNG', async () => {
+  await tid('file-input').setInputFiles({ name: 'model.jpg', mimeType: 'image/jpeg', buffer: fixture('model-photo-512.jpg') });
+  await tid('preview').waitFor();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+  await tid('run').click();
+  // The result screen shows the job's state while it runs.
+  await tid('status').waitFor();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 60000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
+  assert.ok(await page.locator('.atl-canvas.atl-checker').count() === 1, 'shown on a checkerboard');
+  await page.screenshot({ path: join(ARTIFACTS, 'result-screen.png') });
+  const png = await download();
+  const img = checkCutout(assert, png);
+  assert.deepEqual([img.width, img.height], [512, 768]);
+});
+
+test('solid color gives the fill instead', async () => {
+  await tid('back').click();
+  await tid('bg-solid').check();
+  await tid('color').fill('#ff0000');
+  await runAndWait();
+  assert.equal(await page.locator('.atl-canvas.atl-checker').count(), 0);
+  const img = decodePng(await download());
+  assert.equal(img.colorType, 2);
+  const [r, g, b] = img.px(2, 2);
+  assert.ok(r > 245 && g < 10 && b < 10, `corner ${[r, g, b]}`);
+});
+
+test('drag and drop, and paste, upload too', async () => {
+  await tid('back').click();
+  const b64 = fixture('garment-on-model.webp').toString('base64');
+  const uploads = [];
+  page.on('response', (r) => { if (r.url().endsWith('/api/assets') && r.request().method() === 'POST') uploads.push(r.status()); });
+  await page.evaluate((data) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'garment.webp', { type: 'image/webp' }));
+    document.querySelector('[data-testid=drop-zone]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, b64);
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+  await page.evaluate((data) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'pasted.webp', { type: 'image/webp' }));
+    document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  }, b64);
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+  await page.waitForTimeout(200);
+  assert.deepEqual(uploads, [201, 201], 'one upload per drop and per paste');
+});
+
+test('a bad file shows a clear message', async () => {
+  await tid('file-input').setInputFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not really a png') });
+  await tid('input-error').waitFor();
+  assert.match(await tid('input-error').textContent(), /not a PNG, JPEG or WebP/);
+  assert.ok(await tid('run').isDisabled());
+});
+
+test('history lists the runs, survives a reload, and loads a result on click', async () => {
+  const items = tid('history-item');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 2);
+  await page.reload();
+  await tid('user-email').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 2);
+  assert.equal(await items.first().getAttribute('title'), 'Background Remove');
+  await items.last().click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor();
+  assert.equal(await page.locator('.atl-canvas.atl-checker').count(), 1, 'the first (transparent) run is loaded');
+});
+
+test('sign out and sign back in', async () => {
+  await tid('signout').click();
+  await tid('auth-form').waitFor();
+  assert.equal((await page.request.get(BASE + '/api/me')).status(), 401);
+  await tid('email').fill(email);
+  await tid('password').fill('wrong password');
+  await tid('auth-submit').click();
+  await tid('auth-error').waitFor();
+  assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
+  await tid('password').fill(password);
+  await tid('auth-submit').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 2);
+  const list = await (await page.request.get(BASE + '/api/generations')).json();
+  writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
+    JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));
+});
+
+test('no errors in the console', () => {
+  assert.deepEqual(consoleErrors, []);
+});

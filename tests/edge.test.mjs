@@ -1,0 +1,218 @@
+// Integration tests of the edge Worker in the real local Workers runtime (wrangler dev, local
+// D1/R2/Queues/Durable Objects) with a real inference node behind it.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { BASE, Client, fixture, sha256, uniqueEmail, pngWithHeader, checkCutout, decodePng, signUrl, signRequest, SECRET } from './lib/helpers.mjs';
+
+describe('sessions', () => {
+  test('every API route except sign-up and sign-in requires the session', async () => {
+    const anon = new Client();
+    const routes = [
+      ['GET', '/api/me'], ['POST', '/api/assets'], ['GET', '/api/assets/' + 'a'.repeat(64)],
+      ['GET', '/api/generations'], ['POST', '/api/generations'], ['GET', '/api/generations/x'],
+      ['GET', '/api/generations/x/outputs/0'], ['GET', '/api/events'], ['POST', '/api/auth/signout'],
+    ];
+    for (const [m, p] of routes) {
+      const r = await anon.req(m, p, { body: m === 'POST' ? '{}' : undefined, type: m === 'POST' ? 'application/json' : undefined });
+      assert.equal(r.status, 401, `${m} ${p}`);
+      assert.equal((await r.json()).error, 'unauthorized');
+    }
+    const forged = new Client(); forged.cookie = 'atl_session=' + 'f'.repeat(64);
+    assert.equal((await forged.req('GET', '/api/me')).status, 401);
+  });
+
+  test('sign up, cookie flags, sign out, sign in', async () => {
+    const c = new Client();
+    const email = uniqueEmail('flow');
+    const r = await c.json('POST', '/api/auth/signup', { email: email.toUpperCase(), password: 'a long password' });
+    assert.equal(r.status, 201);
+    assert.equal((await r.json()).user.email, email);
+    assert.match(c.lastSetCookie, /HttpOnly/);
+    assert.match(c.lastSetCookie, /SameSite=Lax/);
+    assert.doesNotMatch(c.lastSetCookie, /Secure/, 'plain http locally');
+    assert.equal((await c.req('GET', '/api/me')).status, 200);
+    const dup = await new Client().json('POST', '/api/auth/signup', { email, password: 'another password' });
+    assert.equal(dup.status, 409);
+    const old = c.cookie;
+    assert.equal((await c.req('POST', '/api/auth/signout')).status, 204);
+    const stale = new Client(); stale.cookie = old;
+    assert.equal((await stale.req('GET', '/api/me')).status, 401, 'the session is gone server-side');
+    const back = new Client();
+    assert.equal((await back.json('POST', '/api/auth/signin', { email, password: 'a long password' })).status, 200);
+    assert.equal((await back.req('GET', '/api/me')).status, 200);
+  });
+
+  test('sign-up validation names each field', async () => {
+    const r = await new Client().json('POST', '/api/auth/signup', { email: 'not-an-email', password: 'short' });
+    assert.equal(r.status, 400);
+    const b = await r.json();
+    assert.deepEqual(b.errors.map((e) => e.path), ['email', 'password']);
+    assert.match(b.message, /valid email/);
+    const notJson = await new Client().req('POST', '/api/auth/signup', { body: 'email=a', type: 'application/x-www-form-urlencoded' });
+    assert.equal(notJson.status, 415);
+  });
+
+  test('sign-in is rate-limited per account', async () => {
+    const c = await new Client().signUp();
+    const bad = new Client();
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await bad.json('POST', '/api/auth/signin', { email: c.email, password: 'wrong password' })).status, 401);
+    }
+    const r = await bad.json('POST', '/api/auth/signin', { email: c.email, password: c.password });
+    assert.equal(r.status, 429, 'locked even with the right password');
+    assert.equal(r.headers.get('retry-after'), '900');
+    assert.match((await r.json()).message, /Too many failed sign-ins/);
+  });
+
+  test('cross-site state changes are refused', async () => {
+    const c = await new Client().signUp();
+    const r = await c.req('POST', '/api/assets', { body: fixture('model-photo.webp'), type: 'image/webp', headers: { origin: 'http://evil.example' } });
+    assert.equal(r.status, 403);
+  });
+});
+
+describe('uploads: bad input is refused with a specific message and nothing is stored', () => {
+  const cases = [
+    ['a non-image file', () => Buffer.from('just some text, not a picture at all'), 'image/png', 415, 'unsupported_format', /not a PNG, JPEG or WebP/],
+    ['a truncated JPEG', () => fixture('model-photo-512.jpg').subarray(0, 20000), 'image/jpeg', 422, 'truncated_image', /cut off/],
+    ['a 100,000 × 100,000 PNG (decompression bomb)', () => pngWithHeader(100000, 100000), 'image/png', 422, 'image_side_too_long', /100000×100000/],
+    ['a 7,000 × 7,000 PNG (too many pixels)', () => pngWithHeader(7000, 7000), 'image/png', 422, 'too_many_pixels', /megapixels/],
+    ['a file over the upload limit', () => Buffer.concat([pngWithHeader(100, 100), Buffer.alloc(21 * 1024 * 1024)]), 'image/png', 413, 'file_too_large', /limit is 20971520 bytes/],
+    ['a wrong Content-Type', () => fixture('model-photo.webp'), 'text/plain', 415, 'unsupported_media_type', /Content-Type "text\/plain"/],
+    ['a missing Content-Type', () => fixture('model-photo.webp'), null, 415, 'unsupported_media_type', /no Content-Type/],
+    ['a Content-Type that does not match the bytes', () => fixture('model-photo.webp'), 'image/png', 415, 'content_type_mismatch', /is a WebP image/],
+    ['an empty body', () => Buffer.alloc(0), 'image/png', 422, 'empty_file', /empty/],
+  ];
+  for (const [name, make, type, status, code, message] of cases) {
+    test(name, async () => {
+      const c = await new Client().signUp();
+      const body = make();
+      const r = await c.upload(body, type);
+      assert.equal(r.status, status, JSON.stringify(r.body));
+      assert.equal(r.body.error, code);
+      assert.match(r.body.message, message);
+      assert.equal((await c.req('GET', `/api/assets/${sha256(body)}`)).status, 404, 'nothing stored');
+      assert.equal((await c.req('GET', '/api/me')).status, 200, 'still serving');
+    });
+  }
+
+  test('a good upload is stored once, by content', async () => {
+    const c = await new Client().signUp();
+    const img = fixture('model-photo-512.jpg');
+    const a = await c.upload(img, 'image/jpeg');
+    assert.equal(a.status, 201);
+    assert.deepEqual([a.body.asset.width, a.body.asset.height, a.body.asset.hash], [512, 768, sha256(img)]);
+    const again = await c.upload(img, 'image/jpeg');
+    assert.equal(again.body.asset.hash, a.body.asset.hash);
+    const r = await c.req('GET', `/api/assets/${a.body.asset.hash}`);
+    assert.equal(r.status, 200);
+    assert.equal(sha256(Buffer.from(await r.arrayBuffer())), sha256(img));
+    const other = await new Client().signUp();
+    assert.equal((await other.req('GET', `/api/assets/${a.body.asset.hash}`)).status, 404, 'assets are private');
+  });
+});
+
+describe('generations', () => {
+  test('validation returns every problem with its field', async () => {
+    const c = await new Client().signUp();
+    let r = await c.json('POST', '/api/generations', { tool: 'background-remove', params: { background: 'solid', color: 'red' } });
+    assert.equal(r.status, 400);
+    let b = await r.json();
+    assert.deepEqual(b.errors.map((e) => e.path), ['inputs.image', 'params.color']);
+    r = await c.json('POST', '/api/generations', { tool: 'teleport', inputs: { image: 'a'.repeat(64) } });
+    assert.equal((await r.json()).errors[0].code, 'unknown_tool');
+    r = await c.json('POST', '/api/generations', { tool: 'background-remove', inputs: { image: 'a'.repeat(64) } });
+    b = await r.json();
+    assert.equal(b.errors[0].code, 'unknown_asset');
+    r = await c.req('POST', '/api/generations', { body: '{"tool":', type: 'application/json' });
+    assert.equal(r.status, 400);
+    assert.equal((await r.json()).error, 'invalid_json');
+    const list = await (await c.req('GET', '/api/generations')).json();
+    assert.equal(list.generations.length, 0, 'nothing was created');
+  });
+
+  test('background remove end to end through queue, node, R2 and callbacks', async () => {
+    const c = await new Client().signUp();
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    const r = await c.json('POST', '/api/generations', { tool: 'background-remove', inputs: { image: a.body.asset.hash } });
+    assert.equal(r.status, 202);
+    const created = (await r.json()).generation;
+    assert.equal(created.status, 'in_queue');
+    const g = await c.waitDone(created.id);
+    assert.equal(g.status, 'completed', JSON.stringify(g.error));
+    assert.equal(g.outputs.length, 1);
+    const out = await c.req('GET', `${g.outputs[0].url}?download=1`);
+    assert.equal(out.status, 200);
+    assert.equal(out.headers.get('content-type'), 'image/png');
+    assert.match(out.headers.get('content-disposition'), /^attachment; filename="atelier-background-remove-/);
+    const img = checkCutout(assert, Buffer.from(await out.arrayBuffer()));
+    assert.deepEqual([img.width, img.height], [512, 768]);
+    const stranger = await new Client().signUp();
+    assert.equal((await stranger.req('GET', `/api/generations/${g.id}`)).status, 404);
+    assert.equal((await stranger.req('GET', g.outputs[0].url)).status, 404);
+  });
+
+  test('solid color fills the background', async () => {
+    const c = await new Client().signUp();
+    const a = await c.upload(fixture('garment-on-model.webp'), 'image/webp');
+    const r = await c.json('POST', '/api/generations', { tool: 'background-remove', inputs: { image: a.body.asset.hash }, params: { background: 'solid', color: '#00ff00' } });
+    const g = await c.waitDone((await r.json()).generation.id);
+    assert.equal(g.status, 'completed');
+    const img = decodePng(Buffer.from(await (await c.req('GET', g.outputs[0].url)).arrayBuffer()));
+    assert.equal(img.colorType, 2, 'no alpha channel');
+    const [r0, g0, b0] = img.px(1, 1);
+    assert.ok(r0 < 10 && g0 > 245 && b0 < 10, `corner ${[r0, g0, b0]}`);
+  });
+
+  test('job events reach an open WebSocket', async () => {
+    const c = await new Client().signUp();
+    const ws = new WebSocket(BASE.replace('http', 'ws') + '/api/events', { headers: { cookie: c.cookie } });
+    const seen = [];
+    await new Promise((res, rej) => { ws.on('open', res); ws.on('error', rej); });
+    const done = new Promise((res) => ws.on('message', (m) => {
+      const e = JSON.parse(m.toString());
+      if (e.type === 'generation') { seen.push(e.generation.status); if (e.generation.status === 'completed') res(e.generation); }
+    }));
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    await c.json('POST', '/api/generations', { tool: 'background-remove', inputs: { image: a.body.asset.hash } });
+    const g = await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error('no completed event; saw ' + seen)), 60000))]);
+    ws.close();
+    assert.equal(g.outputs.length, 1);
+    assert.ok(seen.includes('in_queue') && seen.includes('processing'), `saw ${seen}`);
+  });
+
+  test('a websocket without a session is refused', async () => {
+    const ws = new WebSocket(BASE.replace('http', 'ws') + '/api/events');
+    const status = await new Promise((res) => { ws.on('unexpected-response', (_req, r) => res(r.statusCode)); ws.on('open', () => res(101)); ws.on('error', () => res(0)); });
+    assert.equal(status, 401);
+  });
+});
+
+describe('internal endpoints trust only signatures', () => {
+  test('callbacks need a valid signature', async () => {
+    const path = '/api/internal/jobs/abc/events';
+    const body = JSON.stringify({ kind: 'failed', job_id: 'abc', error: 'PipelineError', message: 'x' });
+    let r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    assert.equal(r.status, 401);
+    const ts = Math.floor(Date.now() / 1000);
+    r = await fetch(BASE + path, { method: 'POST', body, headers: { 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest('wrong secret wrong', 'POST', path, ts, body) } });
+    assert.equal(r.status, 401);
+    assert.match((await r.json()).message, /does not match/);
+  });
+
+  test('blob URLs need a valid, unexpired signature, and inputs are read-only', async () => {
+    const c = await new Client().signUp();
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    const path = `/api/blobs/assets/${a.body.asset.hash}`;
+    assert.equal((await fetch(BASE + path)).status, 403);
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    assert.equal((await fetch(`${BASE}${path}?exp=${exp}&sig=${signUrl('not the secret!!', 'GET', path, exp)}`)).status, 403);
+    const good = await fetch(`${BASE}${path}?exp=${exp}&sig=${signUrl(SECRET, 'GET', path, exp)}`);
+    assert.equal(good.status, 200);
+    const past = exp - 120;
+    assert.equal((await fetch(`${BASE}${path}?exp=${past}&sig=${signUrl(SECRET, 'GET', path, past)}`)).status, 403);
+    const put = await fetch(`${BASE}${path}?exp=${exp}&sig=${signUrl(SECRET, 'PUT', path, exp)}`, { method: 'PUT', body: fixture('model-photo-512.jpg') });
+    assert.equal(put.status, 403);
+  });
+});

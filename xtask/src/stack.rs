@@ -1,0 +1,395 @@
+//! Starting and stopping the local stack (inference node + `wrangler dev`), and the test run.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::setup::{self, job_secret, run, Env, R};
+
+/// Ports and state folder of one stack.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub edge_port: u16,
+    pub inference_port: u16,
+    pub inspector_port: u16,
+    pub state: PathBuf,
+    /// Where process output goes; None: the terminal.
+    pub logs: Option<PathBuf>,
+}
+
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, mut cmd: Command, log: Option<&Path>) -> R<Proc> {
+        cmd.process_group(0).stdin(Stdio::null());
+        if let Some(dir) = log {
+            let f = std::fs::File::create(dir.join(format!("{name}.log")))
+                .map_err(|e| e.to_string())?;
+            cmd.stdout(f.try_clone().map_err(|e| e.to_string())?)
+                .stderr(f);
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        Ok(Proc { name, child })
+    }
+
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let pgid = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &pgid])
+            .stderr(Stdio::null())
+            .status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(8) {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                // Children of the group (workerd) may outlive their parent: end them too.
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &pgid])
+                    .stderr(Stdio::null())
+                    .status();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &pgid])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running stack; dropping it stops every process it started.
+pub struct Stack {
+    procs: Vec<Proc>,
+    pub url: String,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for p in self.procs.iter_mut().rev() {
+            p.stop();
+        }
+    }
+}
+
+impl Stack {
+    /// The first process that exited on its own, if any.
+    fn exited(&mut self) -> Option<String> {
+        self.procs
+            .iter_mut()
+            .find_map(|p| match p.child.try_wait() {
+                Ok(Some(status)) => Some(format!("{} exited ({status})", p.name)),
+                _ => None,
+            })
+    }
+}
+
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).ok()?;
+    let line = String::from_utf8_lossy(&buf[..n]);
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Applies migrations and starts the node and the edge; returns when both answer.
+pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
+    for p in [c.edge_port, c.inference_port] {
+        if !port_free(p) {
+            return Err(format!("port {p} on 127.0.0.1 is in use: stop whatever listens there (another `cargo xtask dev`?)"));
+        }
+    }
+    std::fs::create_dir_all(&c.state).map_err(|err| err.to_string())?;
+    let persist = c.state.join("wrangler");
+    let mut m = e.cmd("wrangler");
+    m.args([
+        "d1",
+        "migrations",
+        "apply",
+        "atelier",
+        "--local",
+        "--persist-to",
+    ])
+    .arg(&persist)
+    .env("CI", "true");
+    if let Some(l) = &c.logs {
+        m.stdout(std::fs::File::create(l.join("migrations.log")).map_err(|err| err.to_string())?);
+    }
+    run(&mut m, "apply D1 migrations")?;
+    let secret = job_secret(e)?;
+    let edge_url = format!("http://127.0.0.1:{}", c.edge_port);
+    let node_url = format!("http://127.0.0.1:{}", c.inference_port);
+    let mut stack = Stack {
+        procs: vec![],
+        url: edge_url.clone(),
+    };
+
+    let mut node = e.cmd(&e.target.join("release/atelier-inference").to_string_lossy());
+    node.env("ATELIER_JOB_SECRET", &secret)
+        .env(
+            "ATELIER_INFERENCE_ADDR",
+            format!("127.0.0.1:{}", c.inference_port),
+        )
+        .env("RUST_LOG", "atelier_inference=info");
+    stack
+        .procs
+        .push(Proc::spawn("inference", node, c.logs.as_deref())?);
+
+    let mut w = e.cmd("wrangler");
+    w.args([
+        "dev",
+        "--local",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &c.edge_port.to_string(),
+    ])
+    .args([
+        "--inspector-port",
+        &c.inspector_port.to_string(),
+        "--show-interactive-dev-session=false",
+    ])
+    .arg("--persist-to")
+    .arg(&persist)
+    .args([
+        "--var",
+        &format!("INFERENCE_URL:{node_url}"),
+        "--var",
+        &format!("EDGE_URL:{edge_url}"),
+    ])
+    .env("CI", "true");
+    stack
+        .procs
+        .push(Proc::spawn("wrangler", w, c.logs.as_deref())?);
+
+    let t = Instant::now();
+    loop {
+        if let Some(why) = stack.exited() {
+            return Err(format!("{why} while starting{}", log_hint(c)));
+        }
+        let node_ok = http_status(c.inference_port, "/healthz") == Some(200);
+        let edge_ok = http_status(c.edge_port, "/api/me") == Some(401);
+        if node_ok && edge_ok {
+            println!("==> stack ready in {:.1}s", t.elapsed().as_secs_f64());
+            return Ok(stack);
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            return Err(format!(
+                "the stack did not become ready in 120 s{}",
+                log_hint(c)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn log_hint(c: &StackConfig) -> String {
+    c.logs
+        .as_ref()
+        .map(|l| format!(" (logs in {})", l.display()))
+        .unwrap_or_default()
+}
+
+fn interrupted() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+    flag
+}
+
+pub fn dev(e: &Env) -> R<()> {
+    let t = Instant::now();
+    setup::install(e, false)?;
+    setup::build(e)?;
+    let stop = interrupted();
+    let cfg = StackConfig {
+        edge_port: 8787,
+        inference_port: 8790,
+        inspector_port: 9229,
+        state: e.root.join(".state"),
+        logs: None,
+    };
+    let mut stack = start(e, &cfg)?;
+    println!(
+        "\n  Atelier is running: {}\n  (inference node on 127.0.0.1:{}, data in {}; ready {:.0}s after start)\n  Press Ctrl-C to stop.\n",
+        stack.url,
+        cfg.inference_port,
+        cfg.state.display(),
+        t.elapsed().as_secs_f64()
+    );
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            println!("\nstopping…");
+            drop(stack);
+            return Ok(());
+        }
+        if let Some(why) = stack.exited() {
+            return Err(why);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn node_tests(e: &Env, dir: &Path, stack: &Stack, cfg: &StackConfig, artifacts: &Path) -> R<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|err| format!("{}: {err}", dir.display()))?
+        .filter_map(|d| d.ok().map(|d| d.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    let mut c = e.cmd("node");
+    c.args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .args(&files)
+        .env("ATELIER_URL", &stack.url)
+        .env(
+            "ATELIER_INFERENCE_URL",
+            format!("http://127.0.0.1:{}", cfg.inference_port),
+        )
+        .env("ATELIER_JOB_SECRET", job_secret(e)?)
+        .env("ATELIER_ARTIFACTS", artifacts)
+        .env("ATELIER_TEST_STATE", cfg.state.join("handoff.json"));
+    run(
+        &mut c,
+        &format!(
+            "node tests in {}",
+            dir.strip_prefix(&e.root).unwrap_or(dir).display()
+        ),
+    )
+}
+
+pub fn test(e: &Env, args: &[String]) -> R<()> {
+    let t = Instant::now();
+    let lint = !args.iter().any(|a| a == "--no-lint");
+    setup::install(e, true)?;
+    setup::build(e)?;
+    if lint {
+        run(
+            e.cmd("cargo").args(["fmt", "--all", "--check"]),
+            "cargo fmt --check",
+        )?;
+        run(
+            e.cmd("cargo").args([
+                "clippy",
+                "--release",
+                "-p",
+                "atelier-core",
+                "-p",
+                "atelier-inference",
+                "-p",
+                "xtask",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            "clippy (native crates)",
+        )?;
+        run(
+            e.cmd("cargo").args([
+                "clippy",
+                "--release",
+                "--target",
+                "wasm32-unknown-unknown",
+                "-p",
+                "app",
+                "-p",
+                "edge",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            "clippy (wasm crates)",
+        )?;
+    }
+    run(
+        e.cmd("cargo")
+            .args(["test", "-p", "atelier-core", "-p", "xtask"]),
+        "unit tests: core, xtask",
+    )?;
+    run(
+        e.cmd("cargo")
+            .args(["test", "--release", "-p", "atelier-inference"]),
+        "tests: inference node (real model)",
+    )?;
+
+    let artifacts = e.root.join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).map_err(|err| err.to_string())?;
+    let state = e.cache.join(format!("test-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let cfg = StackConfig {
+        edge_port: 18787,
+        inference_port: 18790,
+        inspector_port: 19229,
+        state: state.clone(),
+        logs: Some(artifacts.clone()),
+    };
+    let result = (|| {
+        let stack = start(e, &cfg)?;
+        node_tests(e, &e.root.join("tests"), &stack, &cfg, &artifacts)?;
+        drop(stack);
+        // Everything must survive a restart of the whole stack.
+        let stack = start(e, &cfg)?;
+        node_tests(
+            e,
+            &e.root.join("tests/after-restart"),
+            &stack,
+            &cfg,
+            &artifacts,
+        )
+    })();
+    let _ = std::fs::remove_dir_all(&state);
+    result?;
+    println!(
+        "\n==> all tests passed in {:.0}s (artifacts in {})",
+        t.elapsed().as_secs_f64(),
+        artifacts.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_locked_wasm_bindgen_version() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let v = setup::locked_wasm_bindgen(&root).unwrap();
+        assert_eq!(v.split('.').count(), 3, "{v}");
+    }
+
+    #[test]
+    fn http_status_of_a_closed_port_is_none() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        assert_eq!(http_status(port, "/"), None);
+    }
+}
