@@ -3,7 +3,7 @@
 //! the signed callback. Failed dispatches are retried by the queue, then dead-lettered and
 //! reported as failed. A failed output is never charged.
 
-use atelier_core::job::{InputRef, JobEvent, JobRequest, JobStatus, OutputSlot};
+use atelier_core::job::{InputRef, JobEvent, JobRequest, OutputSlot};
 use atelier_core::sign;
 use atelier_core::tool::BackgroundRemoveParams;
 use atelier_core::Tool;
@@ -263,6 +263,5 @@ pub async fn callback(mut req: Request, env: &Env, id: &str) -> ApiResult<Respon
         ));
     }
     let g = apply(env, id, &event).await?;
-    let _ = JobStatus::Completed;
     json(200, &json!({"ok": true, "status": g["status"]}))
 }

@@ -4,6 +4,7 @@
 //!   node (127.0.0.1:8790) and `wrangler dev` (127.0.0.1:8787), print the URL; Ctrl-C stops all.
 //! - `test`: install what is missing, build, run every test (fmt, clippy, unit, integration
 //!   against the real Workers runtime, browser end-to-end, restart persistence).
+//! - `bench`: Background Remove latency, upload to result event, on a fresh stack.
 //! - `setup`: only install. `build`: install and build.
 
 mod setup;
@@ -23,9 +24,10 @@ fn main() -> ExitCode {
         }
         "dev" => Env::discover().and_then(|e| stack::dev(&e)),
         "test" => Env::discover().and_then(|e| stack::test(&e, &args[1..])),
+        "bench" => Env::discover().and_then(|e| stack::bench(&e)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <dev|test|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test\n  setup  install the toolchain pieces that are missing\n  build  install and build"
+                "usage: cargo xtask <dev|test|bench|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test (--no-lint skips fmt and clippy)\n  bench  measure Background Remove latency on a fresh local stack\n  setup  install the toolchain pieces that are missing\n  build  install and build"
             );
             return if cmd == "help" || cmd == "--help" {
                 ExitCode::SUCCESS

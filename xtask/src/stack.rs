@@ -371,6 +371,31 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
     Ok(())
 }
 
+/// `cargo xtask bench`: Background Remove latency on a fresh stack (see tests/bench/).
+pub fn bench(e: &Env) -> R<()> {
+    setup::install(e, false)?;
+    setup::build(e)?;
+    let artifacts = e.root.join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).map_err(|err| err.to_string())?;
+    let state = e.cache.join(format!("bench-state-{}", std::process::id()));
+    let cfg = StackConfig {
+        edge_port: 28787,
+        inference_port: 28790,
+        inspector_port: 29229,
+        state: state.clone(),
+        logs: Some(artifacts),
+    };
+    let result = (|| {
+        let stack = start(e, &cfg)?;
+        let mut c = e.cmd("node");
+        c.arg("tests/bench/bgremove-latency.mjs")
+            .env("ATELIER_URL", &stack.url);
+        run(&mut c, "bench: background remove latency")
+    })();
+    let _ = std::fs::remove_dir_all(&state);
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
