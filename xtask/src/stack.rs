@@ -86,6 +86,14 @@ impl Drop for Stack {
 }
 
 impl Stack {
+    /// Stops one process of the stack (fault tests).
+    fn stop_proc(&mut self, name: &str) {
+        if let Some(p) = self.procs.iter_mut().find(|p| p.name == name) {
+            p.stop();
+        }
+        self.procs.retain(|p| p.name != name);
+    }
+
     /// The first process that exited on its own, if any.
     fn exited(&mut self) -> Option<String> {
         self.procs
