@@ -17,6 +17,7 @@ const SESSION_DAYS: u64 = 30;
 /// Failed sign-ins allowed per email, and per client address, in the window.
 const MAX_FAILS_PER_EMAIL: u32 = 5;
 const MAX_FAILS_PER_IP: u32 = 20;
+/// Default sign-ups allowed per client address in the window (`SIGNUP_LIMIT_PER_IP` overrides).
 const MAX_SIGNUPS_PER_IP: u32 = 30;
 const WINDOW_MS: u64 = 15 * 60 * 1000;
 
@@ -109,7 +110,12 @@ pub async fn signup(mut req: Request, env: &Env) -> ApiResult<Response> {
         return Err(ApiError::validation(errors));
     }
     let ip_key = format!("signup-ip:{}", client_ip(&req));
-    if count_attempts(env, &ip_key).await? >= MAX_SIGNUPS_PER_IP {
+    let limit = env
+        .var("SIGNUP_LIMIT_PER_IP")
+        .ok()
+        .and_then(|v| v.to_string().parse::<u32>().ok())
+        .unwrap_or(MAX_SIGNUPS_PER_IP);
+    if count_attempts(env, &ip_key).await? >= limit {
         return Err(too_many("sign-ups from this network"));
     }
     record_attempt(env, &[ip_key]).await?;

@@ -20,6 +20,8 @@ pub struct StackConfig {
     pub state: PathBuf,
     /// Where process output goes; None: the terminal.
     pub logs: Option<PathBuf>,
+    /// Extra `--var NAME:VALUE` for the Worker.
+    pub vars: Vec<String>,
 }
 
 struct Proc {
@@ -189,6 +191,7 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
         "--var",
         &format!("EDGE_URL:{edge_url}"),
     ])
+    .args(c.vars.iter().flat_map(|v| ["--var".to_string(), v.clone()]))
     .env("CI", "true");
     stack
         .procs
@@ -240,6 +243,7 @@ pub fn dev(e: &Env) -> R<()> {
         inspector_port: 9229,
         state: e.root.join(".state"),
         logs: None,
+        vars: vec![],
     };
     let mut stack = start(e, &cfg)?;
     println!(
@@ -354,6 +358,8 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
         inspector_port: 19229,
         state: state.clone(),
         logs: Some(artifacts.clone()),
+        // Every test signs up its own users from 127.0.0.1.
+        vars: vec!["SIGNUP_LIMIT_PER_IP:10000".into()],
     };
     let result = (|| {
         let stack = start(e, &cfg)?;
@@ -396,6 +402,7 @@ pub fn bench(e: &Env) -> R<()> {
         inspector_port: 29229,
         state: state.clone(),
         logs: Some(artifacts),
+        vars: vec![],
     };
     let result = (|| {
         let stack = start(e, &cfg)?;
