@@ -6,6 +6,8 @@
 pub mod account;
 pub mod image;
 pub mod job;
+pub mod ledger;
+pub mod pricing;
 pub mod sign;
 pub mod tool;
 
