@@ -49,6 +49,8 @@ pub fn validate_signup(email: &str, password: &str) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn emails() {

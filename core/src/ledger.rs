@@ -376,8 +376,9 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+    #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn spends_daily_then_monthly_then_topup() {
         let mut l = Ledger::new();
@@ -485,102 +486,108 @@ mod tests {
         assert_eq!(l.auto_topup_due(&cfg), Some(1000));
     }
 
-    #[derive(Debug, Clone)]
-    enum Op {
-        Grant(u8, u16, Option<u16>),
-        Hold(u8, u8, u8),
-        Settle(u8, u8),
-        Release(u8),
-        Expire(u16),
-        Daily(u16, u16),
-        Move,
-        Renew(u16),
-    }
+    #[cfg(not(target_arch = "wasm32"))]
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
 
-    fn op() -> impl Strategy<Value = Op> {
-        prop_oneof![
-            (0..3u8, 0..500u16, proptest::option::of(0..2000u16))
-                .prop_map(|(k, a, e)| Op::Grant(k, a, e)),
-            (0..6u8, 0..20u8, 1..5u8).prop_map(|(h, c, n)| Op::Hold(h, c, n)),
-            (0..6u8, 0..5u8).prop_map(|(h, i)| Op::Settle(h, i)),
-            (0..6u8).prop_map(Op::Release),
-            (0..2000u16).prop_map(Op::Expire),
-            (0..100u16, 0..2000u16).prop_map(|(a, t)| Op::Daily(a, t)),
-            Just(Op::Move),
-            (0..800u16).prop_map(Op::Renew),
-        ]
-    }
-
-    fn kind(k: u8) -> BucketKind {
-        [BucketKind::Daily, BucketKind::Monthly, BucketKind::TopUp][k as usize % 3]
-    }
-
-    fn check(l: &Ledger) {
-        for b in &l.buckets {
-            assert!(
-                b.held <= b.remaining(),
-                "holds never exceed the balance: {b:?}"
-            );
-            assert_eq!(
-                b.granted,
-                b.held
-                    + b.available()
-                    + b.spent
-                    + b.expired
-                    + b.moved
-                    + if b.closed { b.remaining() - b.held } else { 0 },
-                "{b:?}"
-            );
+        #[derive(Debug, Clone)]
+        enum Op {
+            Grant(u8, u16, Option<u16>),
+            Hold(u8, u8, u8),
+            Settle(u8, u8),
+            Release(u8),
+            Expire(u16),
+            Daily(u16, u16),
+            Move,
+            Renew(u16),
         }
-        let (remaining, spent, expired, held) = l.totals();
-        assert_eq!(
-            l.granted_externally,
-            remaining + spent + expired,
-            "granted = remaining + spent + expired"
-        );
-        let open_holds: u64 = l
-            .holds
-            .iter()
-            .flat_map(|h| h.parts.iter().map(|p| p.1))
-            .sum();
-        assert_eq!(held, open_holds, "bucket holds match the open holds");
-    }
 
-    proptest! {
-        #[test]
-        fn ledger_invariants_hold_for_any_sequence(ops in proptest::collection::vec(op(), 0..60)) {
-            let mut l = Ledger::new();
-            let mut now: Millis = 0;
-            for o in ops {
-                now += 1;
-                match o {
-                    Op::Grant(k, a, e) => { l.grant(kind(k), a as u64, e.map(|e| e as u64)); }
-                    Op::Hold(h, c, n) => {
-                        let before = l.clone();
-                        if l.hold(&format!("h{h}"), c as u64, n as u32, now).is_err() {
-                            // A refused hold changes nothing but expiry.
-                            let mut b = before; b.expire(now);
-                            prop_assert_eq!(&l, &b);
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..3u8, 0..500u16, proptest::option::of(0..2000u16))
+                    .prop_map(|(k, a, e)| Op::Grant(k, a, e)),
+                (0..6u8, 0..20u8, 1..5u8).prop_map(|(h, c, n)| Op::Hold(h, c, n)),
+                (0..6u8, 0..5u8).prop_map(|(h, i)| Op::Settle(h, i)),
+                (0..6u8).prop_map(Op::Release),
+                (0..2000u16).prop_map(Op::Expire),
+                (0..100u16, 0..2000u16).prop_map(|(a, t)| Op::Daily(a, t)),
+                Just(Op::Move),
+                (0..800u16).prop_map(Op::Renew),
+            ]
+        }
+
+        fn kind(k: u8) -> BucketKind {
+            [BucketKind::Daily, BucketKind::Monthly, BucketKind::TopUp][k as usize % 3]
+        }
+
+        fn check(l: &Ledger) {
+            for b in &l.buckets {
+                assert!(
+                    b.held <= b.remaining(),
+                    "holds never exceed the balance: {b:?}"
+                );
+                assert_eq!(
+                    b.granted,
+                    b.held
+                        + b.available()
+                        + b.spent
+                        + b.expired
+                        + b.moved
+                        + if b.closed { b.remaining() - b.held } else { 0 },
+                    "{b:?}"
+                );
+            }
+            let (remaining, spent, expired, held) = l.totals();
+            assert_eq!(
+                l.granted_externally,
+                remaining + spent + expired,
+                "granted = remaining + spent + expired"
+            );
+            let open_holds: u64 = l
+                .holds
+                .iter()
+                .flat_map(|h| h.parts.iter().map(|p| p.1))
+                .sum();
+            assert_eq!(held, open_holds, "bucket holds match the open holds");
+        }
+
+        proptest! {
+            #[test]
+            fn ledger_invariants_hold_for_any_sequence(ops in proptest::collection::vec(op(), 0..60)) {
+                let mut l = Ledger::new();
+                let mut now: Millis = 0;
+                for o in ops {
+                    now += 1;
+                    match o {
+                        Op::Grant(k, a, e) => { l.grant(kind(k), a as u64, e.map(|e| e as u64)); }
+                        Op::Hold(h, c, n) => {
+                            let before = l.clone();
+                            if l.hold(&format!("h{h}"), c as u64, n as u32, now).is_err() {
+                                // A refused hold changes nothing but expiry.
+                                let mut b = before; b.expire(now);
+                                prop_assert_eq!(&l, &b);
+                            }
                         }
-                    }
-                    Op::Settle(h, i) => {
-                        let id = format!("h{h}");
-                        if let Ok(first) = l.settle(&id, i as u32) {
-                            prop_assert_eq!(l.settle(&id, i as u32).unwrap(), 0, "settle is idempotent (first charged {})", first);
+                        Op::Settle(h, i) => {
+                            let id = format!("h{h}");
+                            if let Ok(first) = l.settle(&id, i as u32) {
+                                prop_assert_eq!(l.settle(&id, i as u32).unwrap(), 0, "settle is idempotent (first charged {})", first);
+                            }
                         }
-                    }
-                    Op::Release(h) => {
-                        let id = format!("h{h}");
-                        if l.release(&id).is_ok() {
-                            prop_assert_eq!(l.release(&id).unwrap(), 0);
+                        Op::Release(h) => {
+                            let id = format!("h{h}");
+                            if l.release(&id).is_ok() {
+                                prop_assert_eq!(l.release(&id).unwrap(), 0);
+                            }
                         }
+                        Op::Expire(t) => { now = now.max(t as u64); l.expire(now); }
+                        Op::Daily(a, t) => { now = now.max(t as u64); l.refresh_daily(a as u64, now); }
+                        Op::Move => { l.move_unused(BucketKind::Monthly, BucketKind::TopUp, Some(now + TOPUP_LIFETIME_MS)); }
+                        Op::Renew(a) => { l.renew_monthly(a as u64, now + 30 * DAY_MS); }
                     }
-                    Op::Expire(t) => { now = now.max(t as u64); l.expire(now); }
-                    Op::Daily(a, t) => { now = now.max(t as u64); l.refresh_daily(a as u64, now); }
-                    Op::Move => { l.move_unused(BucketKind::Monthly, BucketKind::TopUp, Some(now + TOPUP_LIFETIME_MS)); }
-                    Op::Renew(a) => { l.renew_monthly(a as u64, now + 30 * DAY_MS); }
+                    check(&l);
                 }
-                check(&l);
             }
         }
     }

@@ -357,6 +357,8 @@ pub fn topup_cents(surface: Surface, tier: ApiTier, credits: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn image_tables() {

@@ -133,6 +133,8 @@ pub fn verify_url(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const K: &[u8] = b"secret";
 

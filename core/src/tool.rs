@@ -265,6 +265,8 @@ pub fn validate_generation(req: &GenerationRequest) -> Result<ValidGeneration, V
 mod tests {
     use super::*;
     use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn req(v: serde_json::Value) -> GenerationRequest {
         serde_json::from_value(v).unwrap()
