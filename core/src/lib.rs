@@ -4,6 +4,7 @@
 //! Invariant: nothing here does I/O, reads a clock or draws randomness. Time and ids are passed in.
 
 pub mod account;
+pub mod catalog;
 pub mod image;
 pub mod job;
 pub mod ledger;
