@@ -65,6 +65,7 @@ test('upload with the file picker, run, see progress and the cut-out, download a
   await tid('file-input').setInputFiles({ name: 'model.jpg', mimeType: 'image/jpeg', buffer: fixture('model-photo-512.jpg') });
   await tid('preview').waitFor();
   await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+  assert.equal((await tid('run').textContent()).trim(), 'Run · 1 credit', 'the cost comes from core before Run');
   await tid('run').click();
   // The result screen shows the job's state while it runs.
   await tid('status').waitFor();

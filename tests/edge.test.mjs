@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { BASE, Client, fixture, sha256, uniqueEmail, pngWithHeader, checkCutout, decodePng, signUrl, signRequest, SECRET } from './lib/helpers.mjs';
 
 describe('sessions', () => {
-  test('every API route except sign-up and sign-in requires the session', async () => {
+  test('every API route except sign-up, sign-in and quote requires the session', async () => {
     const anon = new Client();
     const routes = [
       ['GET', '/api/me'], ['POST', '/api/assets'], ['GET', '/api/assets/' + 'a'.repeat(64)],
@@ -142,6 +142,8 @@ describe('generations', () => {
     const g = await c.waitDone(created.id);
     assert.equal(g.status, 'completed', JSON.stringify(g.error));
     assert.equal(g.outputs.length, 1);
+    assert.equal(g.credits_quoted, 1);
+    assert.equal(g.credits_used, 1, 'one successful output, one credit');
     const out = await c.req('GET', `${g.outputs[0].url}?download=1`);
     assert.equal(out.status, 200);
     assert.equal(out.headers.get('content-type'), 'image/png');

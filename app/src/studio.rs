@@ -1,5 +1,7 @@
 //! The Studio: toolbar, input screen, result screen and history panel.
 
+use atelier_core::catalog::{self, Context, ImageInput, ImageSource, Slot, ToolRequest};
+use atelier_core::pricing::Surface;
 use atelier_core::Tool;
 use leptos::prelude::*;
 use serde_json::json;
@@ -201,6 +203,25 @@ fn InputScreen() -> impl IntoView {
             handle_file(draft, state, f);
         }
     };
+    // The cost on the Run button comes from core, the same rules the edge applies.
+    let cost = move || {
+        let a = draft.asset.get()?;
+        let mut r = ToolRequest::default();
+        r.images.insert(
+            Slot::Image,
+            vec![ImageInput {
+                width: Some(a.width as u32),
+                height: Some(a.height as u32),
+                source: ImageSource::Upload,
+            }],
+        );
+        let ctx = Context {
+            surface: Surface::App,
+            plan: None,
+        };
+        let v = catalog::validate(Tool::BackgroundRemove, &r, ctx).ok()?;
+        Some(catalog::quote(Surface::App, &v).credits)
+    };
     let run = move |_| {
         let Some(asset) = draft.asset.get_untracked() else {
             return;
@@ -266,7 +287,12 @@ fn InputScreen() -> impl IntoView {
             </fieldset>
             <button class="atl-primary atl-run" data-testid="run" on:click=run
                 disabled=move || draft.asset.get().is_none() || draft.running.get() || draft.uploading.get()>
-                {move || if draft.running.get() { "Starting…" } else { "Run" }}
+                {move || match (draft.running.get(), cost()) {
+                    (true, _) => "Starting…".to_string(),
+                    (false, Some(1)) => "Run · 1 credit".to_string(),
+                    (false, Some(n)) => format!("Run · {n} credits"),
+                    (false, None) => "Run".to_string(),
+                }}
             </button>
         </section>
     }

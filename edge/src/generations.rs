@@ -1,6 +1,8 @@
 //! Generations: create (validate with core, record, enqueue), list (history), get, outputs.
 
+use atelier_core::catalog::{self, Context, ImageInput, ImageSource, Slot, ToolRequest};
 use atelier_core::job::JobStatus;
+use atelier_core::pricing::Surface;
 use atelier_core::tool::{validate_generation, GenerationRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -37,6 +39,8 @@ pub struct Row {
     pub created_at: f64,
     pub updated_at: f64,
     pub completed_at: Option<f64>,
+    pub credits_quoted: f64,
+    pub credits_per_output: f64,
 }
 
 /// A stored output.
@@ -51,7 +55,8 @@ pub struct StoredOutput {
 
 pub const COLUMNS: &str =
     "id, user_id, tool, inputs, params, status, progress, stage, outputs, error_name, \
-    error_message, engine, run_ms, dispatch_attempts, created_at, updated_at, completed_at";
+    error_message, engine, run_ms, dispatch_attempts, created_at, updated_at, completed_at, \
+    credits_quoted, credits_per_output";
 
 impl Row {
     pub fn status(&self) -> JobStatus {
@@ -87,6 +92,13 @@ impl Row {
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "completed_at": self.completed_at,
+            "credits_quoted": self.credits_quoted,
+            // Charged per successful output; failed or unfinished outputs cost nothing.
+            "credits_used": if self.status() == JobStatus::Completed {
+                self.credits_per_output * outputs.len() as f64
+            } else {
+                0.0
+            },
         })
     }
 }
@@ -128,13 +140,29 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
     let body: GenerationRequest = json_body(&mut req).await?;
     let valid = validate_generation(&body).map_err(ApiError::validation)?;
-    if assets::find(env, &user.id, &valid.image).await?.is_none() {
+    let Some(asset) = assets::find(env, &user.id, &valid.image).await? else {
         return Err(ApiError::validation(vec![atelier_core::FieldError::new(
             "inputs.image",
             "unknown_asset",
             "That image is not among your uploads. Upload it again.",
         )]));
-    }
+    };
+    let mut treq = ToolRequest::default();
+    treq.images.insert(
+        Slot::Image,
+        vec![ImageInput {
+            width: Some(asset.width as u32),
+            height: Some(asset.height as u32),
+            source: ImageSource::Upload,
+        }],
+    );
+    treq.background = Some(valid.params.background);
+    let ctx = Context {
+        surface: Surface::App,
+        plan: None,
+    };
+    let resolved = catalog::validate(valid.tool, &treq, ctx).map_err(ApiError::validation)?;
+    let q = catalog::quote(Surface::App, &resolved);
     let id = crypto::new_id();
     let now = now_ms() as f64;
     let inputs = json!({"image": valid.image}).to_string();
@@ -142,10 +170,19 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
         .map_err(|_| ApiError::new(500, "internal_error", "params"))?;
     let db = env.d1(bind::DB)?;
     db.prepare(
-        "INSERT INTO generations (id, user_id, tool, inputs, params, status, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 'in_queue', ?6, ?6)",
+        "INSERT INTO generations (id, user_id, tool, inputs, params, status, created_at, updated_at, \
+         credits_quoted, credits_per_output) VALUES (?1, ?2, ?3, ?4, ?5, 'in_queue', ?6, ?6, ?7, ?8)",
     )
-    .bind(&[id.clone().into(), user.id.clone().into(), valid.tool.id().into(), inputs.into(), params.into(), now.into()])?
+    .bind(&[
+        id.clone().into(),
+        user.id.clone().into(),
+        valid.tool.id().into(),
+        inputs.into(),
+        params.into(),
+        now.into(),
+        (q.credits as f64).into(),
+        (q.per_output as f64).into(),
+    ])?
     .run()
     .await?;
     if let Err(e) = env

@@ -9,6 +9,7 @@ mod events;
 mod generations;
 mod http;
 mod jobs;
+mod quote;
 
 pub use events::UserEvents;
 
@@ -43,6 +44,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "auth", "signin"]) => auth::signin(req, env).await,
         (Method::Post, ["api", "auth", "signout"]) => auth::signout(req, env).await,
         (Method::Get, ["api", "me"]) => auth::me(req, env).await,
+        (Method::Post, ["api", "quote"]) => quote::post(req).await,
         (Method::Post, ["api", "assets"]) => assets::upload(req, env).await,
         (Method::Get, ["api", "assets", hash]) => assets::get(&req, env, hash).await,
         (Method::Post, ["api", "generations"]) => generations::create(req, env).await,

@@ -16,6 +16,7 @@ test('a job no node can take ends failed through retries and the dead-letter que
   assert.equal(g.error.name, 'InternalServerError');
   assert.match(g.error.message, /No inference node could take the job/);
   assert.deepEqual(g.outputs, []);
+  assert.equal(g.credits_used, 0, 'a failed generation costs nothing');
   assert.equal((await c.req('GET', `/api/generations/${g.id}/outputs/0`)).status, 404);
   assert.equal((await c.req('GET', '/api/me')).status, 200, 'still serving');
 });
