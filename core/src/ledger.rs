@@ -211,6 +211,32 @@ impl Ledger {
         total
     }
 
+    /// A monthly App plan upgrade: unused monthly credits become top-up credits (12-month
+    /// expiry), then the new plan's allowance starts a cycle that ends at `cycle_end`.
+    pub fn upgrade_app_monthly(&mut self, allowance: u64, now: Millis, cycle_end: Millis) -> u64 {
+        let moved = self.move_unused(
+            BucketKind::Monthly,
+            BucketKind::TopUp,
+            Some(now + TOPUP_LIFETIME_MS),
+        );
+        self.renew_monthly(allowance, cycle_end);
+        moved
+    }
+
+    /// An annual App plan upgrade: unused credits do not roll over.
+    pub fn upgrade_app_annual(&mut self, allowance: u64, cycle_end: Millis) {
+        self.renew_monthly(allowance, cycle_end);
+    }
+
+    /// A monthly API tier upgrade: unused monthly credits roll into the new tier's allowance.
+    pub fn upgrade_api_monthly(&mut self, allowance: u64, cycle_end: Millis) -> u64 {
+        let moved = self.move_unused(BucketKind::Monthly, BucketKind::Monthly, Some(cycle_end));
+        if allowance > 0 {
+            self.grant(BucketKind::Monthly, allowance, Some(cycle_end));
+        }
+        moved
+    }
+
     /// Open buckets in spending order: daily, monthly, top-up; earliest expiry first.
     fn spending_order(&self) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..self.buckets.len())
@@ -464,6 +490,45 @@ mod tests {
     }
 
     #[test]
+    fn plan_changes() {
+        let mut app = Ledger::new();
+        app.grant(BucketKind::Monthly, 200, Some(30 * DAY_MS));
+        app.hold("g", 20, 1, 0).unwrap();
+        app.finish("g", &[0]).unwrap();
+        assert_eq!(app.upgrade_app_monthly(750, 5 * DAY_MS, 35 * DAY_MS), 180);
+        assert_eq!(
+            (
+                app.available_by_kind(BucketKind::TopUp),
+                app.available_by_kind(BucketKind::Monthly)
+            ),
+            (180, 750)
+        );
+        app.expire(5 * DAY_MS + TOPUP_LIFETIME_MS);
+        assert_eq!(
+            app.available_by_kind(BucketKind::TopUp),
+            0,
+            "converted credits expire after 12 months"
+        );
+        let mut annual = Ledger::new();
+        annual.grant(BucketKind::Monthly, 200, Some(30 * DAY_MS));
+        annual.upgrade_app_annual(750, 30 * DAY_MS);
+        assert_eq!(
+            annual.available(),
+            750,
+            "annual upgrades do not roll credits over"
+        );
+        let mut api = Ledger::new();
+        api.grant(BucketKind::Monthly, 282, Some(30 * DAY_MS));
+        assert_eq!(api.upgrade_api_monthly(4150, 40 * DAY_MS), 282);
+        assert_eq!(
+            api.available_by_kind(BucketKind::Monthly),
+            4432,
+            "rolled into the new allowance"
+        );
+        assert_eq!(api.granted_externally, 282 + 4150);
+    }
+
+    #[test]
     fn discounted_topups_expire_with_the_subscription() {
         let mut l = Ledger::new();
         l.grant_discounted(300, None);
@@ -501,6 +566,8 @@ mod tests {
             Daily(u16, u16),
             Move,
             Renew(u16),
+            UpApp(u16),
+            UpApi(u16),
         }
 
         fn op() -> impl Strategy<Value = Op> {
@@ -514,6 +581,8 @@ mod tests {
                 (0..100u16, 0..2000u16).prop_map(|(a, t)| Op::Daily(a, t)),
                 Just(Op::Move),
                 (0..800u16).prop_map(Op::Renew),
+                (0..800u16).prop_map(Op::UpApp),
+                (0..800u16).prop_map(Op::UpApi),
             ]
         }
 
@@ -585,6 +654,12 @@ mod tests {
                         Op::Daily(a, t) => { now = now.max(t as u64); l.refresh_daily(a as u64, now); }
                         Op::Move => { l.move_unused(BucketKind::Monthly, BucketKind::TopUp, Some(now + TOPUP_LIFETIME_MS)); }
                         Op::Renew(a) => { l.renew_monthly(a as u64, now + 30 * DAY_MS); }
+                        Op::UpApp(a) => {
+                            l.upgrade_app_monthly(a as u64, now, now + 30 * DAY_MS);
+                        }
+                        Op::UpApi(a) => {
+                            l.upgrade_api_monthly(a as u64, now + 30 * DAY_MS);
+                        }
                     }
                     check(&l);
                 }
