@@ -10,6 +10,7 @@ pub mod job;
 pub mod ledger;
 pub mod pricing;
 pub mod sign;
+pub mod subscription;
 pub mod tool;
 
 pub use image::{ImageFormat, ImageInfo, ImageProblem, UploadLimits};
