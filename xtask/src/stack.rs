@@ -343,6 +343,16 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
         "unit tests: core, xtask",
     )?;
     run(
+        e.cmd("cargo").args([
+            "test",
+            "-p",
+            "atelier-core",
+            "--target",
+            "wasm32-unknown-unknown",
+        ]),
+        "unit tests: core under wasm32 (Node)",
+    )?;
+    run(
         e.cmd("cargo")
             .args(["test", "--release", "-p", "atelier-inference"]),
         "tests: inference node (real model)",
