@@ -79,6 +79,9 @@ pub enum ErrorName {
     InputValidationError,
     PipelineError,
     ThirdPartyError,
+    /// A third-party provider failed (the newest SDK's fallback name).
+    #[serde(rename = "3rdPartyProviderError")]
+    ThirdPartyProviderError,
     InternalServerError,
 }
 
@@ -91,6 +94,7 @@ impl ErrorName {
             ErrorName::InputValidationError => "InputValidationError",
             ErrorName::PipelineError => "PipelineError",
             ErrorName::ThirdPartyError => "ThirdPartyError",
+            ErrorName::ThirdPartyProviderError => "3rdPartyProviderError",
             ErrorName::InternalServerError => "InternalServerError",
         }
     }
@@ -215,5 +219,18 @@ mod tests {
         assert_eq!(v["kind"], "failed");
         assert_eq!(v["error"], "ImageLoadError");
         assert_eq!(e.status(), JobStatus::Failed);
+        let names = [
+            ErrorName::ImageLoadError,
+            ErrorName::ContentModerationError,
+            ErrorName::PoseError,
+            ErrorName::InputValidationError,
+            ErrorName::PipelineError,
+            ErrorName::ThirdPartyError,
+            ErrorName::ThirdPartyProviderError,
+            ErrorName::InternalServerError,
+        ];
+        for n in names {
+            assert_eq!(serde_json::to_value(n).unwrap(), n.as_str());
+        }
     }
 }
