@@ -342,7 +342,7 @@ impl ApiTier {
 
 /// Validates a top-up amount (both surfaces): at least 100 credits, in steps of 100.
 pub fn valid_topup(credits: u32) -> bool {
-    credits >= TOPUP_MIN_CREDITS && credits % TOPUP_STEP_CREDITS == 0
+    credits >= TOPUP_MIN_CREDITS && credits.is_multiple_of(TOPUP_STEP_CREDITS)
 }
 
 /// Price of a top-up in US cents (rounded half up).
