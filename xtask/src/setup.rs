@@ -90,6 +90,28 @@ impl Env {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn tally_reads_cargo_and_node_summaries() {
+        let mut t = Tally::default();
+        t.read_line("test result: ok. 46 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.9s");
+        t.read_line("test result: FAILED. 3 passed; 2 failed; 0 ignored");
+        t.read_line("ℹ pass 37");
+        t.read_line("ℹ fail 1");
+        t.read_line("ℹ tests 38");
+        assert_eq!(
+            t,
+            Tally {
+                passed: 86,
+                failed: 3
+            }
+        );
+    }
+}
+
 fn dirs_cargo_bin() -> String {
     std::env::var("CARGO_HOME")
         .map(|h| format!("{h}/bin"))
@@ -110,6 +132,66 @@ pub fn run(c: &mut Command, what: &str) -> R<()> {
     let status = c
         .status()
         .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if !status.success() {
+        return Err(format!("{what} failed ({status})"));
+    }
+    println!("    {what}: {:.1}s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Test totals read from the runners' own summary lines.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: u64,
+    pub failed: u64,
+}
+
+impl Tally {
+    /// Reads `test result: ok. N passed; M failed` (cargo test) and `ℹ pass N` / `ℹ fail N`
+    /// (node's test runner).
+    pub fn read_line(&mut self, line: &str) {
+        let num = |s: &str| {
+            s.trim()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        if let Some(rest) = line.trim().strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let part = part
+                    .trim()
+                    .trim_start_matches("ok. ")
+                    .trim_start_matches("FAILED. ");
+                if let Some(n) = part.strip_suffix(" passed").and_then(num) {
+                    self.passed += n;
+                } else if let Some(n) = part.strip_suffix(" failed").and_then(num) {
+                    self.failed += n;
+                }
+            }
+        } else if let Some(n) = line.trim().strip_prefix("ℹ pass ").and_then(num) {
+            self.passed += n;
+        } else if let Some(n) = line.trim().strip_prefix("ℹ fail ").and_then(num) {
+            self.failed += n;
+        }
+    }
+}
+
+/// Runs a test command, echoing its output and adding its summary lines to `tally`.
+pub fn run_tests(c: &mut Command, what: &str, tally: &mut Tally) -> R<()> {
+    use std::io::{BufRead, BufReader};
+    let t = Instant::now();
+    println!("==> {what}");
+    let mut child = c
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            tally.read_line(&line);
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
     if !status.success() {
         return Err(format!("{what} failed ({status})"));
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::setup::{self, job_secret, run, Env, R};
+use crate::setup::{self, job_secret, run, run_tests, Env, Tally, R};
 
 /// Ports and state folder of one stack.
 #[derive(Debug, Clone)]
@@ -266,7 +266,14 @@ pub fn dev(e: &Env) -> R<()> {
     }
 }
 
-fn node_tests(e: &Env, dir: &Path, stack: &Stack, cfg: &StackConfig, artifacts: &Path) -> R<()> {
+fn node_tests(
+    e: &Env,
+    dir: &Path,
+    stack: &Stack,
+    cfg: &StackConfig,
+    artifacts: &Path,
+    tally: &mut Tally,
+) -> R<()> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|err| format!("{}: {err}", dir.display()))?
         .filter_map(|d| d.ok().map(|d| d.path()))
@@ -284,12 +291,13 @@ fn node_tests(e: &Env, dir: &Path, stack: &Stack, cfg: &StackConfig, artifacts: 
         .env("ATELIER_JOB_SECRET", job_secret(e)?)
         .env("ATELIER_ARTIFACTS", artifacts)
         .env("ATELIER_TEST_STATE", cfg.state.join("handoff.json"));
-    run(
+    run_tests(
         &mut c,
         &format!(
             "node tests in {}",
             dir.strip_prefix(&e.root).unwrap_or(dir).display()
         ),
+        tally,
     )
 }
 
@@ -337,12 +345,14 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             "clippy (wasm crates)",
         )?;
     }
-    run(
+    let mut tally = Tally::default();
+    run_tests(
         e.cmd("cargo")
             .args(["test", "-p", "atelier-core", "-p", "xtask"]),
         "unit tests: core, xtask",
+        &mut tally,
     )?;
-    run(
+    run_tests(
         e.cmd("cargo").args([
             "test",
             "-p",
@@ -351,11 +361,13 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             "wasm32-unknown-unknown",
         ]),
         "unit tests: core under wasm32 (Node)",
+        &mut tally,
     )?;
-    run(
+    run_tests(
         e.cmd("cargo")
             .args(["test", "--release", "-p", "atelier-inference"]),
         "tests: inference node (real model)",
+        &mut tally,
     )?;
 
     let artifacts = e.root.join("test-artifacts");
@@ -373,12 +385,19 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
     };
     let result = (|| {
         let stack = start(e, &cfg)?;
-        node_tests(e, &e.root.join("tests"), &stack, &cfg, &artifacts)?;
+        node_tests(
+            e,
+            &e.root.join("tests"),
+            &stack,
+            &cfg,
+            &artifacts,
+            &mut tally,
+        )?;
         drop(stack);
         // Everything must survive a restart of the whole stack.
         let mut stack = start(e, &cfg)?;
         let after = e.root.join("tests/after-restart");
-        node_tests(e, &after, &stack, &cfg, &artifacts)?;
+        node_tests(e, &after, &stack, &cfg, &artifacts, &mut tally)?;
         // With no inference node, jobs are retried by the queue, dead-lettered and failed.
         stack.stop_proc("inference");
         node_tests(
@@ -387,15 +406,20 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             &stack,
             &cfg,
             &artifacts,
+            &mut tally,
         )
     })();
     let _ = std::fs::remove_dir_all(&state);
-    result?;
+    if let Err(e) = result {
+        println!("{} passed, {} failed", tally.passed, tally.failed.max(1));
+        return Err(e);
+    }
     println!(
         "\n==> all tests passed in {:.0}s (artifacts in {})",
         t.elapsed().as_secs_f64(),
         artifacts.display()
     );
+    println!("{} passed, {} failed", tally.passed, tally.failed);
     Ok(())
 }
 
