@@ -138,30 +138,19 @@ pub fn Studio(user: User) -> impl IntoView {
 
 #[component]
 fn Toolbar() -> impl IntoView {
-    let groups: [(&str, &[Tool]); 3] = [
-        (
-            "Generate",
-            &[
-                Tool::ProductToModel,
-                Tool::TryOn,
-                Tool::Packshot,
-                Tool::ModelSwap,
-                Tool::CreateModel,
-                Tool::CreateFace,
-            ],
-        ),
-        (
-            "Refine / Enhance",
-            &[
-                Tool::Edit,
-                Tool::Reframe,
-                Tool::BackgroundRemove,
-                Tool::FaceSwap,
-                Tool::Upscale,
-            ],
-        ),
-        ("Animate", &[Tool::ImageToVideo]),
-    ];
+    use catalog::Group;
+    let groups = [
+        (Group::Generate, "Generate"),
+        (Group::Refine, "Refine"),
+        (Group::EnhanceAndAnimate, "Enhance and Animate"),
+    ]
+    .map(|(g, name)| {
+        let tools: Vec<Tool> = Tool::ALL
+            .into_iter()
+            .filter(|t| catalog::spec(*t).group == g)
+            .collect();
+        (name, tools)
+    });
     view! {
         <nav class="atl-toolbar" aria-label="Tools">
             {groups.into_iter().map(|(name, tools)| view! {

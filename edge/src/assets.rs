@@ -7,7 +7,9 @@ use worker::{Env, HttpMetadata, Request, Response};
 
 use crate::auth::require_user;
 use crate::bind;
-use crate::http::{header, json, now_ms, same_origin, set_headers, ApiError, ApiResult};
+use crate::http::{
+    header, json, now_ms, r2_response, same_origin, set_headers, ApiError, ApiResult,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Asset {
@@ -109,18 +111,7 @@ pub async fn get(req: &Request, env: &Env, hash: &str) -> ApiResult<Response> {
     let asset = find(env, &user.id, hash).await?.ok_or_else(|| {
         ApiError::new(404, "not_found", "There is no such image in your uploads.")
     })?;
-    let obj = env
-        .bucket(bind::BLOBS)?
-        .get(r2_key(hash))
-        .execute()
-        .await?
-        .ok_or_else(|| ApiError::new(404, "not_found", "The image's bytes are missing."))?;
-    let body = obj
-        .body()
-        .ok_or_else(|| ApiError::new(404, "not_found", "The image is empty."))?
-        .bytes()
-        .await?;
-    let mut r = Response::from_bytes(body)?;
+    let mut r = r2_response(env, r2_key(hash), "The image's bytes are missing.").await?;
     set_headers(
         &mut r,
         &[

@@ -7,7 +7,7 @@ use atelier_core::sign;
 use worker::{Env, HttpMetadata, Request, Response};
 
 use crate::bind;
-use crate::http::{now_secs, set_headers, ApiError, ApiResult};
+use crate::http::{now_secs, r2_response, ApiError, ApiResult};
 
 /// Outputs may be larger than uploads (an upscale of a large photo).
 const OUTPUT_LIMITS: UploadLimits = UploadLimits {
@@ -39,26 +39,8 @@ fn check(req: &Request, env: &Env, method: &str) -> ApiResult<String> {
 
 pub async fn get(req: &Request, env: &Env) -> ApiResult<Response> {
     let key = check(req, env, "GET")?;
-    let obj = env
-        .bucket(bind::BLOBS)?
-        .get(key)
-        .execute()
-        .await?
-        .ok_or_else(|| ApiError::new(404, "not_found", "No such blob."))?;
-    let ct = obj
-        .http_metadata()
-        .content_type
-        .unwrap_or_else(|| "application/octet-stream".into());
-    let bytes = obj
-        .body()
-        .ok_or_else(|| ApiError::new(404, "not_found", "Empty blob."))?
-        .bytes()
-        .await?;
-    let mut r = Response::from_bytes(bytes)?;
-    set_headers(
-        &mut r,
-        &[("Content-Type", &ct), ("Cache-Control", "no-store")],
-    )?;
+    let mut r = r2_response(env, key, "No such blob.").await?;
+    r.headers_mut().set("Cache-Control", "no-store")?;
     Ok(r)
 }
 

@@ -13,7 +13,9 @@ use crate::auth::require_user;
 use crate::bind;
 use crate::crypto;
 use crate::events;
-use crate::http::{json, json_body, now_ms, same_origin, set_headers, ApiError, ApiResult};
+use crate::http::{
+    json, json_body, now_ms, r2_response, same_origin, set_headers, ApiError, ApiResult,
+};
 use crate::jobs::JobMessage;
 
 /// A job that has not moved for this long is reported as timed out.
@@ -287,18 +289,12 @@ pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResul
             "This generation has no such output (yet).",
         )
     })?;
-    let obj = env
-        .bucket(bind::BLOBS)?
-        .get(output_key(id, index))
-        .execute()
-        .await?
-        .ok_or_else(|| ApiError::new(404, "not_found", "The output's bytes are missing."))?;
-    let bytes = obj
-        .body()
-        .ok_or_else(|| ApiError::new(404, "not_found", "The output is empty."))?
-        .bytes()
-        .await?;
-    let mut r = Response::from_bytes(bytes)?;
+    let mut r = r2_response(
+        env,
+        output_key(id, index),
+        "The output's bytes are missing.",
+    )
+    .await?;
     let download = req
         .url()?
         .query_pairs()

@@ -3,7 +3,7 @@
 use atelier_core::FieldError;
 use serde::Serialize;
 use serde_json::json;
-use worker::{Date, Headers, Request, Response};
+use worker::{Date, Env, Headers, Request, Response};
 
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
 
@@ -147,4 +147,25 @@ pub fn set_headers(r: &mut Response, pairs: &[(&str, &str)]) -> ApiResult<()> {
         h.set(k, v)?;
     }
     Ok(())
+}
+
+/// An R2 object as a response body with its stored Content-Type, or a 404 with `missing`.
+pub async fn r2_response(env: &Env, key: String, missing: &str) -> ApiResult<Response> {
+    let obj = env
+        .bucket(crate::bind::BLOBS)?
+        .get(key)
+        .execute()
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", missing))?;
+    let ct = obj
+        .http_metadata()
+        .content_type
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let bytes = match obj.body() {
+        Some(b) => b.bytes().await?,
+        None => vec![],
+    };
+    let mut r = Response::from_bytes(bytes)?;
+    r.headers_mut().set("Content-Type", &ct)?;
+    Ok(r)
 }
