@@ -90,8 +90,19 @@ test('solid color gives the fill instead', async () => {
   assert.ok(r > 245 && g < 10 && b < 10, `corner ${[r, g, b]}`);
 });
 
-test('drag and drop, and paste, upload too', async () => {
+test('Upscale 2x from the toolbar doubles the photo, with its cost on Run', async () => {
   await tid('back').click();
+  await page.locator('[data-tool=upscale]').click();
+  assert.equal(await tid('tool-title').textContent(), 'Upscale');
+  assert.ok(await tid('factor-2x').isChecked(), '2x by default');
+  assert.equal((await tid('run').textContent()).trim(), 'Run · 1 credit');
+  await runAndWait();
+  const img = decodePng(await download());
+  assert.deepEqual([img.width, img.height], [1024, 1536]);
+  await page.locator('[data-tool=background-remove]').click();
+});
+
+test('drag and drop, and paste, upload too', async () => {
   const b64 = fixture('garment-on-model.webp').toString('base64');
   const uploads = [];
   page.on('response', (r) => { if (r.url().endsWith('/api/assets') && r.request().method() === 'POST') uploads.push(r.status()); });
@@ -122,11 +133,11 @@ test('a bad file shows a clear message', async () => {
 
 test('history lists the runs, survives a reload, and loads a result on click', async () => {
   const items = tid('history-item');
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 2);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 3);
   await page.reload();
   await tid('user-email').waitFor();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 2);
-  assert.equal(await items.first().getAttribute('title'), 'Background Remove');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 3);
+  assert.equal(await items.first().getAttribute('title'), 'Upscale', 'newest first, tool name on hover');
   await items.last().click();
   await page.locator('[data-testid=status][data-status=completed]').waitFor();
   assert.equal(await page.locator('.atl-canvas.atl-checker').count(), 1, 'the first (transparent) run is loaded');
@@ -143,7 +154,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 2);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 3);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

@@ -167,6 +167,22 @@ describe('generations', () => {
     assert.ok(r0 < 10 && g0 > 245 && b0 < 10, `corner ${[r0, g0, b0]}`);
   });
 
+  test('upscale 4x through the same path, and its options are validated', async () => {
+    const c = await new Client().signUp();
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    let r = await c.json('POST', '/api/generations', { tool: 'upscale', inputs: { image: a.body.asset.hash }, params: { factor: '8x' } });
+    assert.equal(r.status, 400);
+    assert.equal((await r.json()).errors[0].path, 'params.factor');
+    r = await c.json('POST', '/api/generations', { tool: 'upscale', inputs: { image: a.body.asset.hash }, params: { factor: '4x' } });
+    assert.equal(r.status, 202);
+    const g = await c.waitDone((await r.json()).generation.id);
+    assert.equal(g.status, 'completed', JSON.stringify(g.error));
+    assert.equal(g.engine, 'lanczos3+unsharp');
+    assert.deepEqual([g.outputs[0].width, g.outputs[0].height], [2048, 3072]);
+    const img = decodePng(Buffer.from(await (await c.req('GET', g.outputs[0].url)).arrayBuffer()));
+    assert.deepEqual([img.width, img.height], [2048, 3072]);
+  });
+
   test('job events reach an open WebSocket', async () => {
     const c = await new Client().signUp();
     const ws = new WebSocket(BASE.replace('http', 'ws') + '/api/events', { headers: { cookie: c.cookie } });

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { NODE, SECRET, signRequest } from './lib/helpers.mjs';
 
 const job = (id) => JSON.stringify({
-  job_id: id, tool: 'background-remove', params: { background: 'transparent' },
+  job_id: id, tool: 'background-remove',
+  options: { tool: 'background-remove', outputs: 1, face_reference: false, background: { background: 'transparent' } },
   inputs: [{ name: 'image', url: 'http://127.0.0.1:9/nothing-listens-here' }],
   outputs: [{ index: 0, upload_url: 'http://127.0.0.1:9/out' }],
   callback_url: 'http://127.0.0.1:9/cb', attempt: 1,

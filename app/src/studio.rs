@@ -1,7 +1,8 @@
 //! The Studio: toolbar, input screen, result screen and history panel.
 
-use atelier_core::catalog::{self, Context, ImageInput, ImageSource, Slot, ToolRequest};
+use atelier_core::catalog::{self, Context};
 use atelier_core::pricing::Surface;
+use atelier_core::tool::{validate_generation, GenerationRequest};
 use atelier_core::Tool;
 use leptos::prelude::*;
 use serde_json::json;
@@ -20,7 +21,24 @@ struct Draft {
     error: RwSignal<Option<String>>,
     background: RwSignal<String>,
     color: RwSignal<String>,
+    /// Upscale's factor: "2x", "4x" or "enhance".
+    factor: RwSignal<String>,
     running: RwSignal<bool>,
+    /// The selected tool.
+    tool: RwSignal<Tool>,
+}
+
+impl Draft {
+    /// The Studio params for the selected tool (validated by core and the edge).
+    fn params(&self) -> serde_json::Value {
+        match self.tool.get() {
+            Tool::Upscale => json!({"factor": self.factor.get()}),
+            _ if self.background.get() == "solid" => {
+                json!({"background": "solid", "color": self.color.get()})
+            }
+            _ => json!({"background": "transparent"}),
+        }
+    }
 }
 
 fn handle_file(draft: Draft, state: AppState, file: web_sys::File) {
@@ -58,6 +76,8 @@ pub fn Studio(user: User) -> impl IntoView {
         background: RwSignal::new("transparent".into()),
         color: RwSignal::new("#ffffff".into()),
         running: RwSignal::new(false),
+        factor: RwSignal::new("2x".into()),
+        tool: RwSignal::new(Tool::BackgroundRemove),
     };
     provide_context(draft);
 
@@ -139,6 +159,8 @@ pub fn Studio(user: User) -> impl IntoView {
 #[component]
 fn Toolbar() -> impl IntoView {
     use catalog::Group;
+    let draft = expect_context::<Draft>();
+    let state = expect_context::<AppState>();
     let groups = [
         (Group::Generate, "Generate"),
         (Group::Refine, "Refine"),
@@ -157,9 +179,11 @@ fn Toolbar() -> impl IntoView {
                 <div class="atl-toolgroup">
                     <span class="atl-toolgroup-name">{name}</span>
                     {tools.iter().map(|t| {
-                        let runnable = t.runnable();
+                        let (t, runnable) = (*t, t.runnable());
                         view! {
-                            <button class="atl-tool" class:atl-active=runnable disabled=!runnable
+                            <button class="atl-tool" class:atl-active=move || draft.tool.get() == t disabled=!runnable
+                                aria-pressed=move || (draft.tool.get() == t).to_string()
+                                on:click=move |_| { draft.tool.set(t); draft.error.set(None); state.current.set(None); }
                                 title=if runnable { t.label().to_string() } else { format!("{}: not available on this installation yet", t.label()) }
                                 data-tool=t.id()>
                                 {t.label()}
@@ -195,35 +219,37 @@ fn InputScreen() -> impl IntoView {
     // The cost on the Run button comes from core, the same rules the edge applies.
     let cost = move || {
         let a = draft.asset.get()?;
-        let mut r = ToolRequest::default();
-        r.images.insert(
-            Slot::Image,
-            vec![ImageInput {
-                width: Some(a.width as u32),
-                height: Some(a.height as u32),
-                source: ImageSource::Upload,
-            }],
-        );
+        let body = GenerationRequest {
+            tool: draft.tool.get().id().into(),
+            inputs: json!({"image": a.hash})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            params: draft.params().as_object().cloned().unwrap_or_default(),
+        };
+        let valid = validate_generation(&body).ok()?;
         let ctx = Context {
             surface: Surface::App,
             plan: None,
         };
-        let v = catalog::validate(Tool::BackgroundRemove, &r, ctx).ok()?;
+        let v = catalog::validate(
+            valid.tool,
+            &valid.request(a.width as u32, a.height as u32),
+            ctx,
+        )
+        .ok()?;
         Some(catalog::quote(Surface::App, &v).credits)
     };
     let run = move |_| {
         let Some(asset) = draft.asset.get_untracked() else {
             return;
         };
-        let params = if draft.background.get_untracked() == "solid" {
-            json!({"background": "solid", "color": draft.color.get_untracked()})
-        } else {
-            json!({"background": "transparent"})
-        };
+        let params = draft.params();
+        let tool = draft.tool.get_untracked();
         draft.running.set(true);
         draft.error.set(None);
         leptos::task::spawn_local(async move {
-            match api::create_generation(Tool::BackgroundRemove.id(), &asset.hash, params).await {
+            match api::create_generation(tool.id(), &asset.hash, params).await {
                 Ok(g) => {
                     state.current.set(Some(g.clone()));
                     state.upsert(g);
@@ -235,8 +261,11 @@ fn InputScreen() -> impl IntoView {
     };
     view! {
         <section class="atl-input">
-            <h2>"Background Remove"</h2>
-            <p class="atl-hint">"Isolate your model or product: keep a transparent background or fill it with a solid color."</p>
+            <h2 data-testid="tool-title">{move || draft.tool.get().label()}</h2>
+            <p class="atl-hint">{move || match draft.tool.get() {
+                Tool::Upscale => "Increase resolution and sharpen details: 2x, 4x (up to 4K), or Enhance at the same size.",
+                _ => "Isolate your model or product: keep a transparent background or fill it with a solid color.",
+            }}</p>
             <div class="atl-drop" class:atl-dragging=move || dragging.get() data-testid="drop-zone"
                 on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
                 on:dragleave=move |_| dragging.set(false)
@@ -261,6 +290,17 @@ fn InputScreen() -> impl IntoView {
             <Show when=move || draft.error.get().is_some()>
                 <p class="atl-error" role="alert" data-testid="input-error">{move || draft.error.get()}</p>
             </Show>
+            <Show when=move || draft.tool.get() == Tool::Upscale>
+                <fieldset class="atl-options">
+                    <legend>"Upscaling factor"</legend>
+                    {[("2x", "2x"), ("4x", "4x (up to 4K)"), ("enhance", "Enhance")].map(|(v, label)| view! {
+                        <label><input type="radio" name="factor" value=v data-testid=format!("factor-{v}")
+                            prop:checked=move || draft.factor.get() == v
+                            on:change=move |_| draft.factor.set(v.into())/>" "{label}</label>
+                    }).collect_view()}
+                </fieldset>
+            </Show>
+            <Show when=move || draft.tool.get() == Tool::BackgroundRemove>
             <fieldset class="atl-options">
                 <legend>"Background"</legend>
                 <label><input type="radio" name="bg" value="transparent" data-testid="bg-transparent"
@@ -274,6 +314,7 @@ fn InputScreen() -> impl IntoView {
                     prop:value=move || draft.color.get()
                     on:input=move |ev| draft.color.set(event_target_value(&ev))/>
             </fieldset>
+            </Show>
             <button class="atl-primary atl-run" data-testid="run" on:click=run
                 disabled=move || draft.asset.get().is_none() || draft.running.get() || draft.uploading.get()>
                 {move || match (draft.running.get(), cost()) {
@@ -303,8 +344,12 @@ fn status_text(g: &Generation) -> String {
 fn ResultScreen() -> impl IntoView {
     let state = expect_context::<AppState>();
     let g = move || state.current.get();
+    // The checkerboard is for transparent cut-outs only.
     let solid = move || {
-        g().is_some_and(|g| g.params.get("background").and_then(|v| v.as_str()) == Some("solid"))
+        g().is_none_or(|g| {
+            g.tool != Tool::BackgroundRemove.id()
+                || g.params.get("background").and_then(|v| v.as_str()) == Some("solid")
+        })
     };
     view! {
         <section class="atl-result">
@@ -313,8 +358,9 @@ fn ResultScreen() -> impl IntoView {
                 {move || g().map(|g| view! {
                     <h3>{g.tool_label()}</h3>
                     {g.input_hash().map(|h| view! { <img class="atl-thumb" src=format!("/api/assets/{h}") alt="Input"/> })}
-                    <p class="atl-muted">{match g.params.get("background").and_then(|v| v.as_str()) {
-                        Some("solid") => format!("Solid color {}", g.params.get("color").and_then(|v| v.as_str()).unwrap_or("")),
+                    <p class="atl-muted">{match (g.tool.as_str(), g.params.get("background").and_then(|v| v.as_str())) {
+                        ("upscale", _) => format!("Factor {}", g.params.get("factor").and_then(|v| v.as_str()).unwrap_or("2x")),
+                        (_, Some("solid")) => format!("Solid color {}", g.params.get("color").and_then(|v| v.as_str()).unwrap_or("")),
                         _ => "Transparent background".to_string(),
                     }}</p>
                 })}
@@ -344,8 +390,21 @@ fn ResultScreen() -> impl IntoView {
                 })}
                 <div class="atl-suggestions" aria-label="Where next?">
                     <span class="atl-muted">"Where next?"</span>
-                    <button class="atl-chip" disabled title="Export for Web: coming with the Gallery">"Export for Web"</button>
-                    <button class="atl-chip" disabled title="Edit: not available on this installation yet">"Edit"</button>
+                    {move || g().and_then(|g| Tool::from_id(&g.tool)).map(|t| {
+                        let next = catalog::spec(t).where_next;
+                        let export = matches!(t, Tool::BackgroundRemove | Tool::Reframe | Tool::Upscale);
+                        view! {
+                            {export.then(|| view! {
+                                <button class="atl-chip" disabled title="Export for Web: coming with the Gallery">"Export for Web"</button>
+                            })}
+                            {next.iter().map(|n| view! {
+                                <button class="atl-chip" disabled
+                                    title=format!("{}: carrying a result into the next tool comes with the full Studio", n.label())>
+                                    {n.label()}
+                                </button>
+                            }).collect_view()}
+                        }
+                    })}
                 </div>
             </div>
         </section>

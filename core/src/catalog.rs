@@ -439,7 +439,7 @@ pub struct Context {
 }
 
 /// A request with every Auto resolved, ready to price and run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resolved {
     pub tool: Tool,
     pub outputs: u8,

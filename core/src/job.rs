@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tool::{BackgroundRemoveParams, Tool};
+use crate::catalog::Resolved;
+use crate::tool::Tool;
 
 /// FASHN's prediction states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,7 +120,8 @@ pub struct OutputSlot {
 pub struct JobRequest {
     pub job_id: String,
     pub tool: Tool,
-    pub params: BackgroundRemoveParams,
+    /// The tool's options with every Auto resolved (from `catalog::validate`).
+    pub options: Resolved,
     pub inputs: Vec<InputRef>,
     pub outputs: Vec<OutputSlot>,
     /// Where the node posts [`JobEvent`]s (signed).

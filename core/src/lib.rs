@@ -15,4 +15,4 @@ pub mod tool;
 
 pub use image::{ImageFormat, ImageInfo, ImageProblem, UploadLimits};
 pub use job::{ErrorName, JobEvent, JobRequest, JobStatus, OutputRef, OutputSlot};
-pub use tool::{Background, BackgroundRemoveParams, FieldError, Tool};
+pub use tool::{Background, FieldError, Tool};

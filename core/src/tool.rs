@@ -77,7 +77,7 @@ impl Tool {
 
     /// Whether this installation's skeleton can run the tool end to end.
     pub fn runnable(self) -> bool {
-        matches!(self, Tool::BackgroundRemove)
+        matches!(self, Tool::BackgroundRemove | Tool::Upscale)
     }
 }
 
@@ -139,14 +139,9 @@ impl<'de> Deserialize<'de> for Rgb {
     }
 }
 
-/// Validated parameters of Background Remove.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackgroundRemoveParams {
-    #[serde(flatten)]
-    pub background: Background,
-}
-
 /// A generation request as the Studio sends it: `{tool, inputs: {image}, params: {...}}`.
+/// Params by tool: Background Remove `{background: "transparent"}` or
+/// `{background: "solid", color: "#rrggbb"}`; Upscale `{factor: "2x" | "4x" | "enhance"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
     pub tool: String,
@@ -156,20 +151,141 @@ pub struct GenerationRequest {
     pub params: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A request that passed validation.
+/// A request that passed the Studio-body checks; `catalog::validate` applies the tool's rules
+/// once the input's size is known (see [`ValidGeneration::request`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidGeneration {
     pub tool: Tool,
     /// The content hash of the input image asset.
     pub image: String,
-    pub params: BackgroundRemoveParams,
+    /// The params, normalised (defaults filled in), as stored with the generation.
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ValidGeneration {
+    /// The catalog request for an input of `width` × `height`.
+    pub fn request(&self, width: u32, height: u32) -> crate::catalog::ToolRequest {
+        request_from_params(self.tool, &self.params, width, height)
+    }
+}
+
+/// Rebuilds the catalog request from stored (normalised) params.
+pub fn request_from_params(
+    tool: Tool,
+    params: &serde_json::Map<String, serde_json::Value>,
+    width: u32,
+    height: u32,
+) -> crate::catalog::ToolRequest {
+    use crate::catalog::{ImageInput, ImageSource, Slot, ToolRequest, UpscaleFactor};
+    let mut r = ToolRequest::default();
+    r.images.insert(
+        Slot::Image,
+        vec![ImageInput {
+            width: Some(width),
+            height: Some(height),
+            source: ImageSource::Upload,
+        }],
+    );
+    match tool {
+        Tool::BackgroundRemove => {
+            r.background = match params.get("background").and_then(|v| v.as_str()) {
+                Some("solid") => params
+                    .get("color")
+                    .and_then(|v| v.as_str())
+                    .and_then(Rgb::parse)
+                    .map(|color| Background::Solid { color }),
+                _ => Some(Background::Transparent),
+            };
+        }
+        Tool::Upscale => {
+            r.upscale = params
+                .get("factor")
+                .cloned()
+                .and_then(|v| serde_json::from_value::<UpscaleFactor>(v).ok());
+        }
+        _ => {}
+    }
+    r
 }
 
 fn is_asset_hash(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Validates a Studio generation request and returns every problem at once.
+fn params_for(
+    tool: Tool,
+    params: &serde_json::Map<String, serde_json::Value>,
+    errors: &mut Vec<FieldError>,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{json, Value};
+    let allowed: &[&str] = match tool {
+        Tool::BackgroundRemove => &["background", "color"],
+        Tool::Upscale => &["factor"],
+        _ => &[],
+    };
+    for k in params.keys() {
+        if !allowed.contains(&k.as_str()) {
+            errors.push(FieldError::new(
+                &format!("params.{k}"),
+                "unknown_param",
+                format!("{} has no \"{k}\" option.", tool.label()),
+            ));
+        }
+    }
+    let mut out = serde_json::Map::new();
+    match tool {
+        Tool::BackgroundRemove => match params.get("background") {
+            None | Some(Value::Null) => {
+                out.insert("background".into(), json!("transparent"));
+            }
+            Some(Value::String(b)) if b == "transparent" => {
+                out.insert("background".into(), json!("transparent"));
+            }
+            Some(Value::String(b)) if b == "solid" => {
+                match params.get("color").and_then(|v| v.as_str()) {
+                    Some(c) => match Rgb::parse(c) {
+                        Some(color) => {
+                            out.insert("background".into(), json!("solid"));
+                            out.insert("color".into(), json!(color.to_hex()));
+                        }
+                        None => errors.push(FieldError::new(
+                            "params.color",
+                            "invalid_color",
+                            format!("\"{c}\" is not a color; write it as #rrggbb, e.g. #ffffff."),
+                        )),
+                    },
+                    None => errors.push(FieldError::new(
+                        "params.color",
+                        "required",
+                        "A solid background needs a color, e.g. #ffffff.",
+                    )),
+                }
+            }
+            Some(other) => errors.push(FieldError::new(
+                "params.background",
+                "invalid_choice",
+                format!("background must be \"transparent\" or \"solid\", not {other}."),
+            )),
+        },
+        Tool::Upscale => match params.get("factor") {
+            None | Some(Value::Null) => {
+                out.insert("factor".into(), json!("2x"));
+            }
+            Some(Value::String(f)) if ["2x", "4x", "enhance"].contains(&f.as_str()) => {
+                out.insert("factor".into(), json!(f));
+            }
+            Some(other) => errors.push(FieldError::new(
+                "params.factor",
+                "invalid_choice",
+                format!("factor must be \"2x\", \"4x\" or \"enhance\", not {other}."),
+            )),
+        },
+        _ => {}
+    }
+    out
+}
+
+/// Validates a Studio generation body and returns every problem at once.
 pub fn validate_generation(req: &GenerationRequest) -> Result<ValidGeneration, Vec<FieldError>> {
     let mut errors = Vec::new();
     let tool = match Tool::from_id(&req.tool) {
@@ -191,12 +307,13 @@ pub fn validate_generation(req: &GenerationRequest) -> Result<ValidGeneration, V
         }
         Some(t) => Some(t),
     };
+    let label = tool.map(|t| t.label()).unwrap_or("This tool");
     let image = match req.inputs.get("image") {
         None | Some(serde_json::Value::Null) => {
             errors.push(FieldError::new(
                 "inputs.image",
                 "required",
-                "Background Remove needs an image. Upload one first.",
+                format!("{label} needs an image. Upload one first."),
             ));
             None
         }
@@ -210,52 +327,12 @@ pub fn validate_generation(req: &GenerationRequest) -> Result<ValidGeneration, V
             None
         }
     };
-    let background = match req.params.get("background").and_then(|v| v.as_str()) {
-        None | Some("transparent") => {
-            if req.params.get("background").is_some_and(|v| !v.is_string()) {
-                errors.push(FieldError::new(
-                    "params.background",
-                    "invalid_choice",
-                    "background must be \"transparent\" or \"solid\".",
-                ));
-            }
-            Some(Background::Transparent)
-        }
-        Some("solid") => match req.params.get("color").and_then(|v| v.as_str()) {
-            Some(c) => match Rgb::parse(c) {
-                Some(color) => Some(Background::Solid { color }),
-                None => {
-                    errors.push(FieldError::new(
-                        "params.color",
-                        "invalid_color",
-                        format!("\"{c}\" is not a color; write it as #rrggbb, e.g. #ffffff."),
-                    ));
-                    None
-                }
-            },
-            None => {
-                errors.push(FieldError::new(
-                    "params.color",
-                    "required",
-                    "A solid background needs a color, e.g. #ffffff.",
-                ));
-                None
-            }
-        },
-        Some(other) => {
-            errors.push(FieldError::new(
-                "params.background",
-                "invalid_choice",
-                format!("background must be \"transparent\" or \"solid\", not \"{other}\"."),
-            ));
-            None
-        }
-    };
-    match (tool, image, background) {
-        (Some(tool), Some(image), Some(background)) if errors.is_empty() => Ok(ValidGeneration {
+    let params = tool.map(|t| params_for(t, &req.params, &mut errors));
+    match (tool, image, params) {
+        (Some(tool), Some(image), Some(params)) if errors.is_empty() => Ok(ValidGeneration {
             tool,
             image,
-            params: BackgroundRemoveParams { background },
+            params,
         }),
         _ => Err(errors),
     }
@@ -288,22 +365,30 @@ mod tests {
             json!({"tool":"background-remove","inputs":{"image":H}}),
         ))
         .unwrap();
-        assert_eq!(v.params.background, Background::Transparent);
+        assert_eq!(v.params["background"], "transparent");
         let v = validate_generation(&req(
             json!({"tool":"background-remove","inputs":{"image":H},
             "params":{"background":"solid","color":"#FF8800"}}),
         ))
         .unwrap();
         assert_eq!(
-            v.params.background,
-            Background::Solid {
-                color: Rgb([255, 136, 0])
-            }
-        );
-        assert_eq!(
-            serde_json::to_value(v.params).unwrap(),
+            serde_json::Value::Object(v.params.clone()),
             json!({"background":"solid","color":"#ff8800"})
         );
+        let r = v.request(100, 100);
+        assert_eq!(
+            r.background,
+            Some(Background::Solid {
+                color: Rgb([255, 136, 0])
+            })
+        );
+        let u = validate_generation(&req(json!({"tool":"upscale","inputs":{"image":H}}))).unwrap();
+        assert_eq!(u.params["factor"], "2x", "Upscale defaults to 2x");
+        let e = validate_generation(&req(json!({"tool":"upscale","inputs":{"image":H},
+            "params":{"factor":"8x","background":"solid"}})))
+        .unwrap_err();
+        let paths: Vec<_> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["params.background", "params.factor"]);
     }
 
     #[test]

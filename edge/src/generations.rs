@@ -1,6 +1,6 @@
 //! Generations: create (validate with core, record, enqueue), list (history), get, outputs.
 
-use atelier_core::catalog::{self, Context, ImageInput, ImageSource, Slot, ToolRequest};
+use atelier_core::catalog::{self, Context};
 use atelier_core::job::JobStatus;
 use atelier_core::pricing::Surface;
 use atelier_core::tool::{validate_generation, GenerationRequest};
@@ -149,16 +149,7 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
             "That image is not among your uploads. Upload it again.",
         )]));
     };
-    let mut treq = ToolRequest::default();
-    treq.images.insert(
-        Slot::Image,
-        vec![ImageInput {
-            width: Some(asset.width as u32),
-            height: Some(asset.height as u32),
-            source: ImageSource::Upload,
-        }],
-    );
-    treq.background = Some(valid.params.background);
+    let treq = valid.request(asset.width as u32, asset.height as u32);
     let ctx = Context {
         surface: Surface::App,
         plan: None,

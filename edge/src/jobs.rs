@@ -3,9 +3,11 @@
 //! the signed callback. Failed dispatches are retried by the queue, then dead-lettered and
 //! reported as failed. A failed output is never charged.
 
+use atelier_core::catalog::{self, Context};
 use atelier_core::job::{InputRef, JobEvent, JobRequest, OutputSlot};
+use atelier_core::pricing::Surface;
 use atelier_core::sign;
-use atelier_core::tool::BackgroundRemoveParams;
+use atelier_core::tool::request_from_params;
 use atelier_core::Tool;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -111,10 +113,36 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
         return Ok(());
     }
     let tool = Tool::from_id(&row.tool).ok_or("unknown tool")?;
-    let params: BackgroundRemoveParams =
+    let params: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&row.params).map_err(|e| e.to_string())?;
     let inputs: serde_json::Value = serde_json::from_str(&row.inputs).map_err(|e| e.to_string())?;
     let hash = inputs["image"].as_str().ok_or("no input image")?;
+    let asset = crate::assets::find(env, &row.user_id, hash)
+        .await
+        .map_err(|e| e.message)?
+        .ok_or("the input asset is gone")?;
+    let request = request_from_params(tool, &params, asset.width as u32, asset.height as u32);
+    let ctx = Context {
+        surface: Surface::App,
+        plan: None,
+    };
+    let options = match catalog::validate(tool, &request, ctx) {
+        Ok(o) => o,
+        Err(errors) => {
+            let message = errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let event = JobEvent::Failed {
+                job_id: id.to_string(),
+                error: atelier_core::ErrorName::InputValidationError,
+                message,
+            };
+            apply(env, id, &event).await.map_err(|e| e.message)?;
+            return Ok(());
+        }
+    };
     let db = env.d1(bind::DB).map_err(|e| e.to_string())?;
     db.prepare("UPDATE generations SET dispatch_attempts = dispatch_attempts + 1 WHERE id = ?1")
         .bind(&[id.into()])
@@ -125,7 +153,7 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
     let job = JobRequest {
         job_id: id.to_string(),
         tool,
-        params,
+        options,
         inputs: vec![InputRef {
             name: "image".into(),
             url: signed_url(env, "GET", &format!("/api/blobs/assets/{hash}"))

@@ -8,5 +8,6 @@ pub mod bgremove;
 pub mod decode;
 pub mod refine;
 pub mod server;
+pub mod upscale;
 
 pub use server::{router, Config, Node};

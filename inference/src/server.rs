@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use atelier_core::catalog::UpscaleFactor;
 use atelier_core::image::UploadLimits;
 use atelier_core::job::{JobEvent, JobRequest, OutputRef};
 use atelier_core::sign::{self, SignError, REPLAY_WINDOW_SECS};
-use atelier_core::{ErrorName, Tool};
+use atelier_core::{Background, ErrorName, Tool};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -135,6 +136,17 @@ impl Node {
     }
 }
 
+/// The tools this node runs, with their engines.
+const RUNNABLE: [Tool; 2] = [Tool::BackgroundRemove, Tool::Upscale];
+
+fn engine_of(tool: Tool) -> &'static str {
+    match tool {
+        Tool::BackgroundRemove => "u2netp-onnx-tract+guided-filter",
+        Tool::Upscale => crate::upscale::ENGINE,
+        _ => "none",
+    }
+}
+
 /// The node's routes.
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
@@ -150,9 +162,9 @@ async fn capabilities(State(node): State<Arc<Node>>) -> Json<serde_json::Value> 
         "version": env!("CARGO_PKG_VERSION"),
         "tools": Tool::ALL.iter().map(|t| json!({
             "tool": t.id(),
-            "available": *t == Tool::BackgroundRemove,
-            "engine": if *t == Tool::BackgroundRemove { Some("u2netp-onnx-tract+guided-filter") } else { None },
-            "reason": if *t == Tool::BackgroundRemove { None } else { Some("no engine for this tool on this node yet") },
+            "available": RUNNABLE.contains(t),
+            "engine": RUNNABLE.contains(t).then(|| engine_of(*t)),
+            "reason": (!RUNNABLE.contains(t)).then_some("no engine for this tool on this node yet"),
         })).collect::<Vec<_>>(),
         "limits": {"max_bytes": l.max_bytes, "max_side": l.max_side, "max_pixels": l.max_pixels},
         "concurrency": node.config.concurrency,
@@ -183,7 +195,7 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
             )
         }
     };
-    if job.tool != Tool::BackgroundRemove || job.inputs.len() != 1 || job.outputs.len() != 1 {
+    if !RUNNABLE.contains(&job.tool) || job.inputs.len() != 1 || job.outputs.len() != 1 {
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_job",
@@ -274,7 +286,7 @@ async fn run_job(node: &Arc<Node>, job: JobRequest) {
                 job_id: job.job_id.clone(),
                 outputs,
                 run_ms,
-                engine: "u2netp-onnx-tract+guided-filter".into(),
+                engine: engine_of(job.tool).into(),
             }
         }
         Err(Failure(error, message)) => {
@@ -323,13 +335,23 @@ async fn pipeline(
             format!("Error loading image: {e}"),
         )
     })?;
-    send_event(node, &job.callback_url, &progress(0.25, "segmenting")).await;
+    let stage = if job.tool == Tool::Upscale {
+        "upscaling"
+    } else {
+        "segmenting"
+    };
+    send_event(node, &job.callback_url, &progress(0.25, stage)).await;
     let bg = node.bg.clone();
-    let background = job.params.background;
+    let (tool, options) = (job.tool, job.options.clone());
     let encoded = tokio::task::spawn_blocking(move || {
         let img = decode(&bytes, &limits).map_err(|e| Failure(e.name, e.message))?;
-        bg.run(&img, background)
-            .map_err(|e| Failure(ErrorName::PipelineError, e.to_string()))
+        let result = match tool {
+            Tool::Upscale => {
+                crate::upscale::run(&img, options.upscale.unwrap_or(UpscaleFactor::X2))
+            }
+            _ => bg.run(&img, options.background.unwrap_or(Background::Transparent)),
+        };
+        result.map_err(|e| Failure(ErrorName::PipelineError, e.to_string()))
     })
     .await
     .map_err(|e| {
