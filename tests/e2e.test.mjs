@@ -99,6 +99,16 @@ test('Upscale 2x from the toolbar doubles the photo, with its cost on Run', asyn
   await runAndWait();
   const img = decodePng(await download());
   assert.deepEqual([img.width, img.height], [1024, 1536]);
+});
+
+test('Reframe to 16:9 from the toolbar', async () => {
+  await tid('back').click();
+  await page.locator('[data-tool=reframe]').click();
+  await tid('aspect-ratio').selectOption('16:9');
+  assert.equal((await tid('run').textContent()).trim(), 'Run · 1 credit');
+  await runAndWait();
+  const img = decodePng(await download());
+  assert.deepEqual([img.width, img.height], [1368, 768]);
   await page.locator('[data-tool=background-remove]').click();
 });
 
@@ -133,11 +143,11 @@ test('a bad file shows a clear message', async () => {
 
 test('history lists the runs, survives a reload, and loads a result on click', async () => {
   const items = tid('history-item');
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 3);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 4);
   await page.reload();
   await tid('user-email').waitFor();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 3);
-  assert.equal(await items.first().getAttribute('title'), 'Upscale', 'newest first, tool name on hover');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 4);
+  assert.equal(await items.first().getAttribute('title'), 'Reframe', 'newest first, tool name on hover');
   await items.last().click();
   await page.locator('[data-testid=status][data-status=completed]').waitFor();
   assert.equal(await page.locator('.atl-canvas.atl-checker').count(), 1, 'the first (transparent) run is loaded');
@@ -154,7 +164,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 3);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 4);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

@@ -183,6 +183,22 @@ describe('generations', () => {
     assert.deepEqual([img.width, img.height], [2048, 3072]);
   });
 
+  test('reframe: validated ratio, the image extended to 16:9 at about one megapixel', async () => {
+    const c = await new Client().signUp();
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    let r = await c.json('POST', '/api/generations', { tool: 'reframe', inputs: { image: a.body.asset.hash }, params: {} });
+    assert.equal((await r.json()).errors[0].message, 'Reframe needs a target aspect ratio, e.g. 4:5.');
+    r = await c.json('POST', '/api/generations', { tool: 'reframe', inputs: { image: a.body.asset.hash }, params: { aspect_ratio: '2:3' } });
+    assert.equal((await r.json()).errors[0].code, 'already_matches', 'a 512×768 photo is already 2:3');
+    r = await c.json('POST', '/api/generations', { tool: 'reframe', inputs: { image: a.body.asset.hash }, params: { aspect_ratio: '16:9' } });
+    assert.equal(r.status, 202);
+    const g = await c.waitDone((await r.json()).generation.id);
+    assert.equal(g.status, 'completed', JSON.stringify(g.error));
+    assert.equal(g.engine, 'reframe-expand-mirror-blur');
+    const img = decodePng(Buffer.from(await (await c.req('GET', g.outputs[0].url)).arrayBuffer()));
+    assert.deepEqual([img.width, img.height], [1368, 768]);
+  });
+
   test('job events reach an open WebSocket', async () => {
     const c = await new Client().signUp();
     const ws = new WebSocket(BASE.replace('http', 'ws') + '/api/events', { headers: { cookie: c.cookie } });

@@ -23,6 +23,8 @@ struct Draft {
     color: RwSignal<String>,
     /// Upscale's factor: "2x", "4x" or "enhance".
     factor: RwSignal<String>,
+    /// Reframe's target ratio.
+    aspect: RwSignal<String>,
     running: RwSignal<bool>,
     /// The selected tool.
     tool: RwSignal<Tool>,
@@ -33,6 +35,7 @@ impl Draft {
     fn params(&self) -> serde_json::Value {
         match self.tool.get() {
             Tool::Upscale => json!({"factor": self.factor.get()}),
+            Tool::Reframe => json!({"aspect_ratio": self.aspect.get()}),
             _ if self.background.get() == "solid" => {
                 json!({"background": "solid", "color": self.color.get()})
             }
@@ -77,6 +80,7 @@ pub fn Studio(user: User) -> impl IntoView {
         color: RwSignal::new("#ffffff".into()),
         running: RwSignal::new(false),
         factor: RwSignal::new("2x".into()),
+        aspect: RwSignal::new("1:1".into()),
         tool: RwSignal::new(Tool::BackgroundRemove),
     };
     provide_context(draft);
@@ -264,6 +268,7 @@ fn InputScreen() -> impl IntoView {
             <h2 data-testid="tool-title">{move || draft.tool.get().label()}</h2>
             <p class="atl-hint">{move || match draft.tool.get() {
                 Tool::Upscale => "Increase resolution and sharpen details: 2x, 4x (up to 4K), or Enhance at the same size.",
+                Tool::Reframe => "Change the aspect ratio: the subject is kept whole, by cropping around it or extending the picture.",
                 _ => "Isolate your model or product: keep a transparent background or fill it with a solid color.",
             }}</p>
             <div class="atl-drop" class:atl-dragging=move || dragging.get() data-testid="drop-zone"
@@ -298,6 +303,19 @@ fn InputScreen() -> impl IntoView {
                             prop:checked=move || draft.factor.get() == v
                             on:change=move |_| draft.factor.set(v.into())/>" "{label}</label>
                     }).collect_view()}
+                </fieldset>
+            </Show>
+            <Show when=move || draft.tool.get() == Tool::Reframe>
+                <fieldset class="atl-options">
+                    <legend>"Target aspect ratio"</legend>
+                    <select data-testid="aspect-ratio" aria-label="Target aspect ratio"
+                        prop:value=move || draft.aspect.get()
+                        on:change=move |ev| draft.aspect.set(event_target_value(&ev))>
+                        {catalog::spec(Tool::Reframe).aspect_ratios.iter().map(|r| {
+                            let l = r.label();
+                            view! { <option value=l.clone()>{l.clone()}</option> }
+                        }).collect_view()}
+                    </select>
                 </fieldset>
             </Show>
             <Show when=move || draft.tool.get() == Tool::BackgroundRemove>
@@ -360,6 +378,7 @@ fn ResultScreen() -> impl IntoView {
                     {g.input_hash().map(|h| view! { <img class="atl-thumb" src=format!("/api/assets/{h}") alt="Input"/> })}
                     <p class="atl-muted">{match (g.tool.as_str(), g.params.get("background").and_then(|v| v.as_str())) {
                         ("upscale", _) => format!("Factor {}", g.params.get("factor").and_then(|v| v.as_str()).unwrap_or("2x")),
+                        ("reframe", _) => format!("Reframed to {}", g.params.get("aspect_ratio").and_then(|v| v.as_str()).unwrap_or("")),
                         (_, Some("solid")) => format!("Solid color {}", g.params.get("color").and_then(|v| v.as_str()).unwrap_or("")),
                         _ => "Transparent background".to_string(),
                     }}</p>

@@ -644,6 +644,23 @@ pub fn validate(tool: Tool, req: &ToolRequest, ctx: Context) -> Result<Resolved,
             "Reframe needs a target aspect ratio.",
         ));
     }
+    // Reframe to the ratio the image already has (within 2 %) is refused, as FASHN's API does.
+    if let (Tool::Reframe, Some(ar)) = (tool, req.aspect_ratio) {
+        let dims = req
+            .images
+            .get(&Slot::Image)
+            .and_then(|v| v.first())
+            .and_then(|i| Some((i.width?, i.height?)));
+        if let Some((w, h)) = dims {
+            if ((w as f64 / h as f64) / ar.value() - 1.0).abs() < 0.02 {
+                e.push(err(
+                    "aspect_ratio",
+                    "already_matches",
+                    format!("The image is already {}; choose another ratio.", ar.label()),
+                ));
+            }
+        }
+    }
     // Resolution.
     let mut resolution = None;
     if sp.resolutions || tool == Tool::FaceSwap {
@@ -1777,6 +1794,12 @@ mod tests {
         let ok = json!({"image": "https://x/a.jpg", "aspect_ratio": "16:9"});
         let (_, r) = resolve_api("reframe", ok.as_object().unwrap(), API).unwrap();
         assert_eq!(quote(Surface::Api, &r).credits, 1, "Reframe: 1K Fast");
+        let mut same = with(&[(Slot::Image, 1)]);
+        same.aspect_ratio = Some(AspectRatio::R1x1);
+        assert_eq!(
+            validate(Tool::Reframe, &same, APP_PRO).unwrap_err()[0].code,
+            "already_matches"
+        );
         let e = resolve_api("teleport", &Map::new(), API).unwrap_err();
         assert_eq!(e[0].code, "unknown_model");
         // The SDK's all-params bodies pass.

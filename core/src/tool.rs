@@ -77,7 +77,7 @@ impl Tool {
 
     /// Whether this installation's skeleton can run the tool end to end.
     pub fn runnable(self) -> bool {
-        matches!(self, Tool::BackgroundRemove | Tool::Upscale)
+        matches!(self, Tool::BackgroundRemove | Tool::Upscale | Tool::Reframe)
     }
 }
 
@@ -197,6 +197,12 @@ pub fn request_from_params(
                 _ => Some(Background::Transparent),
             };
         }
+        Tool::Reframe => {
+            r.aspect_ratio = params
+                .get("aspect_ratio")
+                .and_then(|v| v.as_str())
+                .and_then(crate::catalog::AspectRatio::parse);
+        }
         Tool::Upscale => {
             r.upscale = params
                 .get("factor")
@@ -221,6 +227,7 @@ fn params_for(
     let allowed: &[&str] = match tool {
         Tool::BackgroundRemove => &["background", "color"],
         Tool::Upscale => &["factor"],
+        Tool::Reframe => &["aspect_ratio"],
         _ => &[],
     };
     for k in params.keys() {
@@ -265,6 +272,25 @@ fn params_for(
                 "params.background",
                 "invalid_choice",
                 format!("background must be \"transparent\" or \"solid\", not {other}."),
+            )),
+        },
+        Tool::Reframe => match params.get("aspect_ratio").and_then(|v| v.as_str()) {
+            Some(a) if crate::catalog::spec(Tool::Reframe)
+                .aspect_ratios
+                .iter()
+                .any(|r| r.label() == a) =>
+            {
+                out.insert("aspect_ratio".into(), json!(a));
+            }
+            Some(a) => errors.push(FieldError::new(
+                "params.aspect_ratio",
+                "invalid_choice",
+                format!("\"{a}\" is not a Reframe ratio; choose 16:9, 5:4, 4:3, 3:2, 1:1, 2:3, 3:4, 4:5 or 9:16."),
+            )),
+            None => errors.push(FieldError::new(
+                "params.aspect_ratio",
+                "required",
+                "Reframe needs a target aspect ratio, e.g. 4:5.",
             )),
         },
         Tool::Upscale => match params.get("factor") {

@@ -26,6 +26,9 @@ pub enum EngineError {
     Run(String),
     #[error("the image could not be encoded: {0}")]
     Encode(String),
+    /// The input cannot be processed as asked (reported as InputValidationError).
+    #[error("{0}")]
+    Input(String),
 }
 
 /// The loaded segmentation model; cheap to clone, safe to share between jobs.

@@ -137,12 +137,13 @@ impl Node {
 }
 
 /// The tools this node runs, with their engines.
-const RUNNABLE: [Tool; 2] = [Tool::BackgroundRemove, Tool::Upscale];
+const RUNNABLE: [Tool; 3] = [Tool::BackgroundRemove, Tool::Upscale, Tool::Reframe];
 
 fn engine_of(tool: Tool) -> &'static str {
     match tool {
         Tool::BackgroundRemove => "u2netp-onnx-tract+guided-filter",
         Tool::Upscale => crate::upscale::ENGINE,
+        Tool::Reframe => "reframe: subject-aware crop or mirror-blur expansion",
         _ => "none",
     }
 }
@@ -279,14 +280,14 @@ async fn run_job(node: &Arc<Node>, job: JobRequest) {
     send_event(node, &job.callback_url, &progress(0.1, "downloading")).await;
     let outcome = pipeline(node, &job, &progress).await;
     let event = match outcome {
-        Ok(outputs) => {
+        Ok((outputs, engine)) => {
             let run_ms = started.elapsed().as_millis() as u64;
             tracing::info!(job_id = %job.job_id, run_ms, "job completed");
             JobEvent::Completed {
                 job_id: job.job_id.clone(),
                 outputs,
                 run_ms,
-                engine: engine_of(job.tool).into(),
+                engine,
             }
         }
         Err(Failure(error, message)) => {
@@ -305,7 +306,7 @@ async fn pipeline(
     node: &Arc<Node>,
     job: &JobRequest,
     progress: &(impl Fn(f32, &str) -> JobEvent + Sync),
-) -> Result<Vec<OutputRef>, Failure> {
+) -> Result<(Vec<OutputRef>, String), Failure> {
     let limits = node.config.limits;
     let input = &job.inputs[0];
     let resp = node.http.get(&input.url).send().await.map_err(|e| {
@@ -343,15 +344,30 @@ async fn pipeline(
     send_event(node, &job.callback_url, &progress(0.25, stage)).await;
     let bg = node.bg.clone();
     let (tool, options) = (job.tool, job.options.clone());
-    let encoded = tokio::task::spawn_blocking(move || {
+    let (encoded, engine) = tokio::task::spawn_blocking(move || {
         let img = decode(&bytes, &limits).map_err(|e| Failure(e.name, e.message))?;
         let result = match tool {
             Tool::Upscale => {
                 crate::upscale::run(&img, options.upscale.unwrap_or(UpscaleFactor::X2))
+                    .map(|e| (e, engine_of(tool).to_string()))
             }
-            _ => bg.run(&img, options.background.unwrap_or(Background::Transparent)),
+            Tool::Reframe => {
+                let ar = options.aspect_ratio.ok_or_else(|| {
+                    Failure(
+                        ErrorName::InputValidationError,
+                        "Reframe needs a target aspect ratio.".into(),
+                    )
+                })?;
+                crate::reframe::run(&bg, &img, ar).map(|(e, m)| (e, m.engine().to_string()))
+            }
+            _ => bg
+                .run(&img, options.background.unwrap_or(Background::Transparent))
+                .map(|e| (e, engine_of(tool).to_string())),
         };
-        result.map_err(|e| Failure(ErrorName::PipelineError, e.to_string()))
+        result.map_err(|e| match e {
+            crate::bgremove::EngineError::Input(m) => Failure(ErrorName::InputValidationError, m),
+            e => Failure(ErrorName::PipelineError, e.to_string()),
+        })
     })
     .await
     .map_err(|e| {
@@ -382,11 +398,14 @@ async fn pipeline(
             format!("the output upload was refused: {}", put.status()),
         ));
     }
-    Ok(vec![OutputRef {
-        index: slot.index,
-        content_type: "image/png".into(),
-        width: encoded.width,
-        height: encoded.height,
-        bytes: len,
-    }])
+    Ok((
+        vec![OutputRef {
+            index: slot.index,
+            content_type: "image/png".into(),
+            width: encoded.width,
+            height: encoded.height,
+            bytes: len,
+        }],
+        engine,
+    ))
 }

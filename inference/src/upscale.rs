@@ -11,7 +11,14 @@ use crate::bgremove::{Encoded, EngineError};
 pub const ENGINE: &str = "lanczos3+unsharp";
 
 /// Blurs `channels` of an interleaved u8 image with a (2r+1)² box, twice (≈ Gaussian).
-fn box_blur(src: &[u8], w: usize, h: usize, stride: usize, channels: usize, r: usize) -> Vec<u8> {
+pub(crate) fn box_blur(
+    src: &[u8],
+    w: usize,
+    h: usize,
+    stride: usize,
+    channels: usize,
+    r: usize,
+) -> Vec<u8> {
     let mut a = src.to_vec();
     let mut tmp = vec![0u8; src.len()];
     for _ in 0..2 {

@@ -134,3 +134,68 @@ fn upscale_sizes_and_detail() {
         "detail {e_ours:.3} vs plain {e_plain:.3}"
     );
 }
+
+/// Reframe: expansion when no crop keeps the subject, a crop around the subject when one does,
+/// and a refusal when the image already has the ratio.
+#[test]
+fn reframe_expands_or_crops_around_the_subject() {
+    use atelier_core::catalog::AspectRatio;
+    use atelier_inference::bgremove::EngineError;
+    use atelier_inference::reframe::{self, Method};
+    let bg = BackgroundRemover::load(&models_dir().join("u2netp.onnx")).unwrap();
+    let img = decode(&fixture("model-photo.webp"), &UploadLimits::DEFAULT).unwrap();
+    let (out, method) = reframe::run(&bg, &img, AspectRatio::R1x1).unwrap();
+    assert_eq!(
+        method,
+        Method::Expand,
+        "a square crop would cut the seated man"
+    );
+    assert_eq!((out.width, out.height), (1024, 1024));
+    std::fs::write(artifacts().join("reframe-expand-1x1.png"), &out.png).unwrap();
+    let rgb = image::load_from_memory(&out.png).unwrap().to_rgb8();
+    // The new side bands continue the photo: neither black nor flat.
+    let band: Vec<f64> = (0..1024).map(|y| rgb.get_pixel(40, y)[1] as f64).collect();
+    let mean = band.iter().sum::<f64>() / band.len() as f64;
+    let var = band.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / band.len() as f64;
+    assert!(
+        mean > 40.0 && var > 20.0,
+        "band mean {mean:.1} variance {var:.1}"
+    );
+
+    // A small subject on a wide canvas: a 4:5 crop keeps it whole.
+    let garment = decode(&fixture("garment-on-model.webp"), &UploadLimits::DEFAULT)
+        .unwrap()
+        .to_rgb8();
+    let mut wide = image::RgbImage::from_pixel(1728, 864, image::Rgb([200, 200, 200]));
+    image::imageops::overlay(&mut wide, &garment, 576, 0);
+    let (out, method) = reframe::run(
+        &bg,
+        &image::DynamicImage::ImageRgb8(wide),
+        AspectRatio::R4x5,
+    )
+    .unwrap();
+    assert_eq!(method, Method::Crop);
+    std::fs::write(artifacts().join("reframe-crop-4x5.png"), &out.png).unwrap();
+    let rgb = image::load_from_memory(&out.png).unwrap().to_rgb8();
+    let (w, h) = rgb.dimensions();
+    // The black t-shirt (below its printed logo) stays in the middle of the frame.
+    let mut sum = 0u32;
+    for y in h * 65 / 100..h * 65 / 100 + 20 {
+        for x in w / 2 - 10..w / 2 + 10 {
+            sum += rgb.get_pixel(x, y)[1] as u32;
+        }
+    }
+    assert!(
+        sum / 400 < 60,
+        "mean green {} where the shirt should be",
+        sum / 400
+    );
+    // The crop kept the subject whole: the frame's edges are the backdrop, not the shirt.
+    assert!(rgb.get_pixel(2, h / 2)[1] > 150 && rgb.get_pixel(w - 3, h / 2)[1] > 150);
+
+    let e = reframe::run(&bg, &img, AspectRatio::R2x3).err().unwrap();
+    assert!(
+        matches!(e, EngineError::Input(ref m) if m.contains("already 2:3")),
+        "{e}"
+    );
+}
