@@ -1,6 +1,7 @@
 //! Atelier's edge: a Cloudflare Worker. It is the only part that speaks to storage and to the
 //! public. The fetch handler is thin: it routes to one module per resource.
 
+mod api;
 mod assets;
 mod auth;
 mod blobs;
@@ -57,9 +58,14 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "internal", "jobs", id, "events"]) => {
             jobs::callback(req, env, id).await
         }
+        (Method::Post, ["api", "internal", "admin", "keys"]) => api::admin_key(req, env).await,
+        (Method::Post, ["v1", "run"]) => api::run(req, env).await,
+        (Method::Get, ["v1", "status", id]) => api::status(&req, env, id).await,
+        (Method::Get, ["v1", "outputs", id, index]) => api::output(&req, env, id, index).await,
+        (_, ["v1", ..]) => Err(api::not_found(&path)),
         (Method::Get | Method::Head, ["api", "blobs", ..]) => blobs::get(&req, env).await,
         (Method::Put, ["api", "blobs", ..]) => blobs::put(req, env).await,
-        (_, ["api", ..]) | (_, ["v1", ..]) => Err(ApiError::new(
+        (_, ["api", ..]) => Err(ApiError::new(
             404,
             "not_found",
             format!("There is no {} {} endpoint.", req.method().as_ref(), path),

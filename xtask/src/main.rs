@@ -7,6 +7,7 @@
 //! - `bench`: Background Remove latency, upload to result event, on a fresh stack.
 //! - `setup`: only install. `build`: install and build.
 
+mod admin;
 mod setup;
 mod stack;
 
@@ -25,9 +26,10 @@ fn main() -> ExitCode {
         "dev" => Env::discover().and_then(|e| stack::dev(&e)),
         "test" => Env::discover().and_then(|e| stack::test(&e, &args[1..])),
         "bench" => Env::discover().and_then(|e| stack::bench(&e)),
+        "admin" => Env::discover().and_then(|e| admin::main(&e, &args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <dev|test|bench|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test (--no-lint skips fmt and clippy)\n  bench  measure Background Remove latency on a fresh local stack\n  setup  install the toolchain pieces that are missing\n  build  install and build"
+                "usage: cargo xtask <dev|test|bench|admin|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test (--no-lint skips fmt and clippy)\n  bench  measure Background Remove latency on a fresh local stack\n  admin  create-key --email E: an API key on the running local instance (printed alone)\n  setup  install the toolchain pieces that are missing\n  build  install and build"
             );
             return if cmd == "help" || cmd == "--help" {
                 ExitCode::SUCCESS

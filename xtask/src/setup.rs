@@ -168,6 +168,16 @@ impl Tally {
                     self.failed += n;
                 }
             }
+        } else if line.starts_with('=') && (line.contains(" passed") || line.contains(" failed")) {
+            // pytest: "===== 260 passed, 1 failed in 11.5s ====="
+            for part in line.trim_matches(|c| c == '=' || c == ' ').split(',') {
+                let words: Vec<&str> = part.split_whitespace().collect();
+                match words.as_slice() {
+                    [n, "passed", ..] => self.passed += num(n).unwrap_or(0),
+                    [n, "failed", ..] => self.failed += num(n).unwrap_or(0),
+                    _ => {}
+                }
+            }
         } else if let Some(n) = line.trim().strip_prefix("ℹ pass ").and_then(num) {
             self.passed += n;
         } else if let Some(n) = line.trim().strip_prefix("ℹ fail ").and_then(num) {
@@ -284,6 +294,9 @@ pub fn install(e: &Env, browser: bool) -> R<()> {
     }
     model(e)?;
     secrets(e)?;
+    if browser {
+        sdk(e)?;
+    }
     println!("==> toolchain ready ({:.1}s)", t.elapsed().as_secs_f64());
     Ok(())
 }
@@ -347,6 +360,63 @@ fn model(e: &Env) -> R<()> {
         ));
     }
     Ok(())
+}
+
+/// FASHN's official Python SDK (sdist with its tests) and its pinned test dependencies, in a
+/// venv in the cache. Returns the venv's python and the sdist.
+pub fn sdk(e: &Env) -> R<(PathBuf, PathBuf)> {
+    let dir = e.cache.join("sdk");
+    let sdist = dir.join("dl/fashn-0.9.0.tar.gz");
+    let python = dir.join("venv/bin/python");
+    let stamp = dir.join("venv/.atelier-ok");
+    if stamp.exists() && sdist.exists() {
+        return Ok((python, sdist));
+    }
+    std::fs::create_dir_all(dir.join("dl")).map_err(|err| err.to_string())?;
+    if !sdist.exists() {
+        run(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--no-binary",
+                    ":all:",
+                    "fashn==0.9.0",
+                    "-d",
+                ])
+                .arg(dir.join("dl")),
+            "pip download the fashn 0.9.0 SDK (with its tests)",
+        )?;
+    }
+    let _ = std::fs::remove_dir_all(dir.join("venv"));
+    run(
+        Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(dir.join("venv")),
+        "python venv for the SDK tests",
+    )?;
+    // The versions pinned in the SDK's requirements-dev.lock.
+    run(
+        Command::new(dir.join("venv/bin/pip"))
+            .args(["install", "--quiet"])
+            .arg(&sdist)
+            .args([
+                "pytest==8.4.2",
+                "pytest-asyncio==1.2.0",
+                "respx==0.22.0",
+                "dirty-equals==0.11",
+                "time-machine==2.19.0",
+                "httpx-aiohttp==0.1.12",
+                "aiohttp==3.13.3",
+                "pydantic==2.12.5",
+            ]),
+        "pip install the SDK and its test dependencies",
+    )?;
+    std::fs::write(&stamp, b"").map_err(|err| err.to_string())?;
+    Ok((python, sdist))
 }
 
 /// Creates `.dev.vars` (git-ignored) with a random job secret shared by the edge and the node.

@@ -301,6 +301,58 @@ fn node_tests(
     )
 }
 
+/// FASHN's official Python SDK tests (260, re-enabled; example.com URLs rewritten to data URIs
+/// and loopback) against the running edge, with the fixed key "My API Key".
+fn sdk_conformance(e: &Env, cfg: &StackConfig, artifacts: &Path, tally: &mut Tally) -> R<()> {
+    let (python, sdist) = setup::sdk(e)?;
+    // The fixture id the status tests ask for, as a completed prediction of the test key.
+    let fixture = "123a87r9-4129-4bb3-be18-9c9fb5bd7fc1-u1";
+    crate::admin::create_key(
+        e,
+        cfg.edge_port,
+        "sdk-tests@example.com",
+        Some("My API Key"),
+        Some(fixture),
+    )?;
+    let work = cfg.state.join("sdk");
+    let out = Command::new(&python)
+        .arg(e.root.join("tests/sdk/prepare.py"))
+        .arg(&sdist)
+        .arg(&work)
+        .arg(format!(
+            "http://127.0.0.1:{}/api/webhook-sink",
+            cfg.edge_port
+        ))
+        .output()
+        .map_err(|err| err.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Err(format!(
+            "preparing the SDK tests failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    print!("{text}");
+    let root = PathBuf::from(text.lines().last().unwrap_or_default().trim());
+    let mut c = Command::new(&python);
+    c.current_dir(&root)
+        .args([
+            "-m",
+            "pytest",
+            "tests/api_resources",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--junitxml",
+        ])
+        .arg(artifacts.join("sdk-conformance.xml"))
+        .env(
+            "TEST_API_BASE_URL",
+            format!("http://127.0.0.1:{}", cfg.edge_port),
+        );
+    run_tests(&mut c, "official Python SDK tests (fashn 0.9.0)", tally)
+}
+
 pub fn test(e: &Env, args: &[String]) -> R<()> {
     let t = Instant::now();
     let lint = !args.iter().any(|a| a == "--no-lint");
@@ -393,6 +445,7 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             &artifacts,
             &mut tally,
         )?;
+        sdk_conformance(e, &cfg, &artifacts, &mut tally)?;
         drop(stack);
         // Everything must survive a restart of the whole stack.
         let mut stack = start(e, &cfg)?;

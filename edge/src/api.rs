@@ -1,0 +1,565 @@
+//! The Developer API, wire-compatible with FASHN's: `POST /v1/run`, `GET /v1/status/{id}`, and
+//! signed output URLs. Keys (`Authorization: Bearer …`) are stored as SHA-256 hashes. Errors keep
+//! FASHN's shape `{"error": Name, "message"}`; runtime problems (an image that cannot be loaded, a
+//! model without an engine here) are accepted and reported as a failed prediction.
+//!
+//! Not yet here (issue #6): fetching image URLs (SSRF-safe), webhooks, rate limits, /v1/credits
+//! with the ledger, key management UI, OpenAPI.
+
+use atelier_core::catalog::{self, fashn_bad_request, resolve_api, Context};
+use atelier_core::image::{inspect, UploadLimits};
+use atelier_core::pricing::Surface;
+use atelier_core::sign;
+use atelier_core::tool::{validate_generation, GenerationRequest};
+use atelier_core::{ErrorName, Tool};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use wasm_bindgen::JsValue;
+use worker::{Env, HttpMetadata, Request, Response};
+
+use crate::assets::r2_key;
+use crate::bind;
+use crate::crypto;
+use crate::generations::{self, StoredOutput};
+use crate::http::{header, json, now_ms, now_secs, r2_response, ApiError, ApiResult};
+use crate::jobs::{secret, JobMessage};
+
+/// Output URLs live 72 hours, as FASHN's CDN URLs do.
+const OUTPUT_URL_TTL_SECS: u64 = 72 * 3600;
+
+fn fashn(status: u16, name: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, name, message)
+}
+
+/// A key's owner.
+#[derive(Deserialize)]
+struct KeyRow {
+    id: String,
+    user_id: String,
+}
+
+pub fn key_hash(key: &str) -> String {
+    sign::sha256_hex(key.as_bytes())
+}
+
+async fn authenticate(req: &Request, env: &Env) -> ApiResult<KeyRow> {
+    let invalid = || fashn(401, "UnauthorizedAccess", "Unauthorized: Invalid token");
+    let auth = header(req, "Authorization").ok_or_else(invalid)?;
+    let key = auth
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(invalid)?;
+    let row: Option<KeyRow> = env
+        .d1(bind::DB)?
+        .prepare("SELECT id, user_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")
+        .bind(&[key_hash(key).into()])?
+        .first(None)
+        .await?;
+    row.ok_or_else(invalid)
+}
+
+/// Models this installation runs, and the Studio params they become.
+fn engine_params(tool: Tool, r: &catalog::Resolved) -> Option<Value> {
+    match tool {
+        Tool::BackgroundRemove => Some(match r.background {
+            Some(atelier_core::Background::Solid { color }) => {
+                json!({"background": "solid", "color": color.to_hex()})
+            }
+            _ => json!({"background": "transparent"}),
+        }),
+        Tool::Upscale => Some(
+            json!({"factor": r.upscale.map(|f| serde_json::to_value(f).unwrap_or(json!("2x"))).unwrap_or(json!("2x"))}),
+        ),
+        Tool::Reframe => r.aspect_ratio.map(|a| json!({"aspect_ratio": a.label()})),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_prediction(
+    env: &Env,
+    key: &KeyRow,
+    model: &str,
+    tool: Tool,
+    inputs: Value,
+    params: Value,
+    status: &str,
+    error: Option<(ErrorName, String)>,
+    quote: (u32, u32),
+    return_base64: bool,
+    webhook_url: Option<String>,
+) -> ApiResult<String> {
+    let id = crypto::new_id();
+    let now = now_ms() as f64;
+    let (error_name, error_message) = match &error {
+        Some((n, m)) => (JsValue::from_str(n.as_str()), JsValue::from_str(m)),
+        None => (JsValue::NULL, JsValue::NULL),
+    };
+    let completed = if error.is_some() {
+        JsValue::from_f64(now)
+    } else {
+        JsValue::NULL
+    };
+    env.d1(bind::DB)?
+        .prepare(
+            "INSERT INTO generations (id, user_id, tool, inputs, params, status, error_name, error_message, \
+             created_at, updated_at, completed_at, credits_quoted, credits_per_output, source, api_key_id, \
+             model_name, return_base64, webhook_url) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, 'api', ?13, ?14, ?15, ?16)",
+        )
+        .bind(&[
+            id.clone().into(),
+            key.user_id.clone().into(),
+            tool.id().into(),
+            inputs.to_string().into(),
+            params.to_string().into(),
+            status.into(),
+            error_name,
+            error_message,
+            now.into(),
+            completed,
+            (quote.0 as f64).into(),
+            (quote.1 as f64).into(),
+            key.id.clone().into(),
+            model.into(),
+            (return_base64 as i32).into(),
+            webhook_url.map(JsValue::from).unwrap_or(JsValue::NULL),
+        ])?
+        .run()
+        .await?;
+    Ok(id)
+}
+
+/// Decodes a `data:image/…;base64,` input. URLs are not fetched yet.
+fn load_image(v: &str) -> Result<Vec<u8>, String> {
+    let lower = v.trim_start().to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Err("Error loading image: this installation does not fetch image URLs yet; send the image as a base64 data URI (data:image/png;base64,…)".into());
+    }
+    let (_, b64) = v
+        .split_once(";base64,")
+        .ok_or("Error loading image: Invalid data URI (expected data:image/…;base64,…)")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| format!("Error loading image: the base64 data is invalid ({e})"))
+}
+
+/// `POST /v1/run`
+pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let key = authenticate(&req, env).await?;
+    let url = req.url()?;
+    let webhook_url = url
+        .query_pairs()
+        .find(|(k, _)| k == "webhook_url")
+        .map(|(_, v)| v.to_string());
+    let bytes = req.bytes().await?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        fashn(
+            400,
+            "BadRequest",
+            format!("The body is not valid JSON: {e}."),
+        )
+    })?;
+    let model = body.get("model_name").and_then(Value::as_str).ok_or_else(|| {
+        fashn(400, "BadRequest", "model_name is required, e.g. {\"model_name\": \"background-remove\", \"inputs\": {...}}.")
+    })?;
+    let inputs: Map<String, Value> = match body.get("inputs") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => {
+            return Err(fashn(
+                400,
+                "BadRequest",
+                "inputs is required and must be an object.",
+            ))
+        }
+    };
+    let (api_model, resolved) = match resolve_api(
+        model,
+        &inputs,
+        Context {
+            surface: Surface::Api,
+            plan: None,
+        },
+    ) {
+        Ok(r) => r,
+        Err(errors) => {
+            let b = fashn_bad_request(&errors);
+            let mut r = json(400, &b)?;
+            r.headers_mut().set("x-should-retry", "false")?;
+            return Ok(r);
+        }
+    };
+    let tool = resolved.tool;
+    let model = api_model.name();
+    let return_base64 = inputs
+        .get("return_base64")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let quote = catalog::quote(Surface::Api, &resolved);
+    let fail = |name: ErrorName, message: String| (name, message);
+    // A model without an engine here is accepted and fails at once, costing nothing.
+    let Some(params) = engine_params(tool, &resolved)
+        .filter(|_| tool.runnable() && api_model != catalog::ApiModel::BackgroundChange)
+    else {
+        let msg = format!(
+            "{model} has no engine on this installation: generative models need an upstream engine (a FASHN-compatible API configured on the inference node). Nothing was charged."
+        );
+        let id = insert_prediction(
+            env,
+            &key,
+            &model,
+            tool,
+            json!({}),
+            json!({}),
+            "failed",
+            Some(fail(ErrorName::PipelineError, msg)),
+            (0, 0),
+            return_base64,
+            webhook_url,
+        )
+        .await?;
+        return json(200, &json!({"id": id, "error": null}));
+    };
+    let field = "image";
+    let raw = inputs
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let loaded = load_image(raw).and_then(|b| {
+        inspect(&b, &UploadLimits::DEFAULT)
+            .map(|i| (b, i))
+            .map_err(|p| format!("Error loading image: {p}"))
+    });
+    let (img, info) = match loaded {
+        Ok(x) => x,
+        Err(message) => {
+            let id = insert_prediction(
+                env,
+                &key,
+                &model,
+                tool,
+                json!({}),
+                params,
+                "failed",
+                Some(fail(ErrorName::ImageLoadError, message)),
+                (0, 0),
+                return_base64,
+                webhook_url,
+            )
+            .await?;
+            return json(200, &json!({"id": id, "error": null}));
+        }
+    };
+    // The same Studio rules decide the run (and refuse, e.g., a Reframe to the ratio it has).
+    let g = GenerationRequest {
+        tool: tool.id().into(),
+        inputs: Map::from_iter([(String::from("image"), json!("0".repeat(64)))]),
+        params: params.as_object().cloned().unwrap_or_default(),
+    };
+    let valid = validate_generation(&g).map_err(|e| {
+        fashn(
+            400,
+            "BadRequest",
+            e.iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    })?;
+    if let Err(errors) = catalog::validate(
+        tool,
+        &valid.request(info.width, info.height),
+        Context {
+            surface: Surface::Api,
+            plan: None,
+        },
+    ) {
+        let message = errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let id = insert_prediction(
+            env,
+            &key,
+            &model,
+            tool,
+            json!({}),
+            params,
+            "failed",
+            Some(fail(ErrorName::InputValidationError, message)),
+            (0, 0),
+            return_base64,
+            webhook_url,
+        )
+        .await?;
+        return json(200, &json!({"id": id, "error": null}));
+    }
+    let hash = sign::sha256_hex(&img);
+    let bucket = env.bucket(bind::BLOBS)?;
+    if bucket.head(r2_key(&hash)).await?.is_none() {
+        bucket
+            .put(r2_key(&hash), img.clone())
+            .http_metadata(HttpMetadata {
+                content_type: Some(info.format.mime().into()),
+                ..Default::default()
+            })
+            .execute()
+            .await?;
+    }
+    env.d1(bind::DB)?
+        .prepare("INSERT OR IGNORE INTO assets (user_id, hash, content_type, bytes, width, height, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .bind(&[
+            key.user_id.clone().into(),
+            hash.clone().into(),
+            info.format.mime().into(),
+            (img.len() as f64).into(),
+            (info.width as f64).into(),
+            (info.height as f64).into(),
+            (now_ms() as f64).into(),
+        ])?
+        .run()
+        .await?;
+    let id = insert_prediction(
+        env,
+        &key,
+        &model,
+        tool,
+        json!({"image": hash}),
+        params,
+        "in_queue",
+        None,
+        (quote.credits, quote.per_output),
+        return_base64,
+        webhook_url,
+    )
+    .await?;
+    if let Err(e) = env
+        .queue(bind::JOBS)?
+        .send(JobMessage {
+            generation_id: id.clone(),
+        })
+        .await
+    {
+        worker::console_error!("enqueue failed for {id}: {e}");
+        let ev = atelier_core::JobEvent::Failed {
+            job_id: id.clone(),
+            error: ErrorName::InternalServerError,
+            message: "The job queue is unavailable; nothing was charged.".into(),
+        };
+        let _ = crate::jobs::apply(env, &id, &ev).await;
+    }
+    json(200, &json!({"id": id, "error": null}))
+}
+
+#[derive(Deserialize)]
+struct ApiRow {
+    model_name: Option<String>,
+    return_base64: f64,
+    source: String,
+}
+
+/// `GET /v1/status/{id}`
+pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
+    let key = authenticate(req, env).await?;
+    let not_found = || {
+        fashn(
+            404,
+            "NotFound",
+            format!("Prediction {id} was not found (or is no longer tracked)."),
+        )
+    };
+    let row = generations::load(env, id)
+        .await?
+        .filter(|r| r.user_id == key.user_id)
+        .ok_or_else(not_found)?;
+    let extra: ApiRow = env
+        .d1(bind::DB)?
+        .prepare("SELECT model_name, return_base64, source FROM generations WHERE id = ?1")
+        .bind(&[id.into()])?
+        .first(None)
+        .await?
+        .ok_or_else(not_found)?;
+    if extra.source != "api" {
+        return Err(not_found());
+    }
+    let _ = extra.model_name;
+    let st = row.status();
+    let mut body = json!({"id": row.id, "status": row.status, "error": null});
+    if let Some(name) = &row.error_name {
+        body["error"] =
+            json!({"name": name, "message": row.error_message.clone().unwrap_or_default()});
+    }
+    if st == atelier_core::JobStatus::Completed {
+        let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
+        let mut urls = vec![];
+        for o in &outputs {
+            let path = format!("/v1/outputs/{}/{}", row.id, o.index);
+            if extra.return_base64 != 0.0 {
+                let obj = env
+                    .bucket(bind::BLOBS)?
+                    .get(generations::output_key(&row.id, o.index))
+                    .execute()
+                    .await?;
+                let bytes = match obj.as_ref().and_then(|o| o.body()) {
+                    Some(b) => b.bytes().await?,
+                    None => vec![],
+                };
+                urls.push(format!(
+                    "data:{};base64,{}",
+                    o.content_type,
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                ));
+            } else {
+                let exp = now_secs() + OUTPUT_URL_TTL_SECS;
+                let sig = sign::sign_url(&secret(env)?, "GET", &path, exp);
+                let origin = req.url()?.origin().ascii_serialization();
+                urls.push(format!("{origin}{path}?exp={exp}&sig={sig}"));
+            }
+        }
+        body["output"] = json!(urls);
+    }
+    let mut r = json(200, &body)?;
+    if st.is_terminal() {
+        let used = if st == atelier_core::JobStatus::Completed {
+            row.credits_per_output
+                * serde_json::from_str::<Vec<Value>>(&row.outputs)
+                    .map(|v| v.len())
+                    .unwrap_or(0) as f64
+        } else {
+            0.0
+        };
+        r.headers_mut()
+            .set("x-fashn-credits-used", &format!("{}", used as u64))?;
+    }
+    Ok(r)
+}
+
+/// `GET /v1/outputs/{id}/{i}?exp=&sig=`: an output through its signed, expiring URL.
+pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResult<Response> {
+    let url = req.url()?;
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    sign::verify_url(
+        &secret(env)?,
+        "GET",
+        url.path(),
+        q.get("exp").map(String::as_str),
+        q.get("sig").map(String::as_str),
+        now_secs(),
+    )
+    .map_err(|e| {
+        fashn(
+            403,
+            "Forbidden",
+            format!("This output URL is not valid: {e}."),
+        )
+    })?;
+    let index: u32 = index
+        .parse()
+        .map_err(|_| fashn(404, "NotFound", "No such output."))?;
+    let mut r = r2_response(
+        env,
+        generations::output_key(id, index),
+        "The output does not exist.",
+    )
+    .await?;
+    r.headers_mut()
+        .set("Cache-Control", "private, max-age=3600")?;
+    Ok(r)
+}
+
+/// A `/v1` path that does not exist.
+pub fn not_found(path: &str) -> ApiError {
+    fashn(404, "NotFound", format!("There is no endpoint {path}."))
+}
+
+#[derive(Deserialize)]
+struct AdminKey {
+    email: String,
+    key: Option<String>,
+    name: Option<String>,
+    fixture_prediction: Option<String>,
+}
+
+/// `POST /api/internal/admin/keys` (signed with the job secret, for `cargo xtask admin`):
+/// creates the account if needed and an API key; on a local instance the key value may be
+/// chosen (the SDK tests use "My API Key") and a completed fixture prediction may be seeded.
+pub async fn admin_key(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let body = req.bytes().await?;
+    let path = req.path();
+    sign::verify_request(
+        &secret(env)?,
+        "POST",
+        &path,
+        header(&req, sign::TIMESTAMP_HEADER).as_deref(),
+        header(&req, sign::SIGNATURE_HEADER).as_deref(),
+        &body,
+        now_secs(),
+    )
+    .map_err(|e| ApiError::new(401, "bad_signature", format!("Refused: {e}.")))?;
+    let a: AdminKey = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(400, "bad_request", e.to_string()))?;
+    let local = env
+        .var("LOCAL_INSTANCE")
+        .map(|v| v.to_string() == "true")
+        .unwrap_or(false);
+    if (a.key.is_some() || a.fixture_prediction.is_some()) && !local {
+        return Err(ApiError::new(
+            403,
+            "not_local",
+            "Chosen keys and fixtures are for local instances only.",
+        ));
+    }
+    let email = a.email.trim().to_lowercase();
+    if !atelier_core::account::valid_email(&email) {
+        return Err(ApiError::new(400, "invalid_email", "Give a valid email."));
+    }
+    let db = env.d1(bind::DB)?;
+    let existing: Option<String> = db
+        .prepare("SELECT id FROM users WHERE email = ?1")
+        .bind(&[email.clone().into()])?
+        .first(Some("id"))
+        .await?;
+    let user_id = match existing {
+        Some(id) => id,
+        None => {
+            let id = crypto::new_id();
+            let pw = crypto::hash_password(&hex::encode(crypto::random_bytes::<24>()))
+                .map_err(|e| ApiError::new(500, "internal_error", e))?;
+            db.prepare(
+                "INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(&[
+                id.clone().into(),
+                email.clone().into(),
+                pw.into(),
+                (now_ms() as f64).into(),
+            ])?
+            .run()
+            .await?;
+            id
+        }
+    };
+    let key = a
+        .key
+        .unwrap_or_else(|| format!("atl_{}", hex::encode(crypto::random_bytes::<24>())));
+    let prefix: String = key.chars().take(8).collect();
+    let key_id = crypto::new_id();
+    db.prepare("INSERT OR IGNORE INTO api_keys (id, user_id, name, key_hash, prefix, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind(&[key_id.clone().into(), user_id.clone().into(), a.name.unwrap_or_else(|| "default".into()).into(), key_hash(&key).into(), prefix.into(), (now_ms() as f64).into()])?
+        .run()
+        .await?;
+    if let Some(fid) = a.fixture_prediction {
+        let now = now_ms() as f64;
+        db.prepare(
+            "INSERT OR IGNORE INTO generations (id, user_id, tool, inputs, params, status, progress, outputs, created_at, updated_at, completed_at, source, model_name) \
+             VALUES (?1, ?2, 'background-remove', '{}', '{}', 'completed', 1, '[]', ?3, ?3, ?3, 'api', 'background-remove')",
+        )
+        .bind(&[fid.into(), user_id.clone().into(), now.into()])?
+        .run()
+        .await?;
+    }
+    json(201, &json!({"key": key, "user_id": user_id}))
+}

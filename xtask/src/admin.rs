@@ -1,0 +1,99 @@
+//! `cargo xtask admin …`: operator commands against a running local instance, sent to the
+//! edge's internal admin endpoint signed with the job secret from `.dev.vars`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use atelier_core::sign;
+
+use crate::setup::{job_secret, Env, R};
+
+/// A signed POST to the edge on 127.0.0.1:`port`; returns (status, body).
+pub fn signed_post(e: &Env, port: u16, path: &str, body: &serde_json::Value) -> R<(u16, String)> {
+    let body = body.to_string();
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|x| x.to_string())?
+        .as_secs();
+    let sig = sign::sign_request(job_secret(e)?.as_bytes(), "POST", path, ts, body.as_bytes());
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|x| {
+        format!("cannot reach the edge on 127.0.0.1:{port} ({x}); is `cargo xtask dev` running?")
+    })?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|x| x.to_string())?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}: {ts}\r\n{}: {sig}\r\nConnection: close\r\n\r\n{body}",
+        body.len(),
+        sign::TIMESTAMP_HEADER,
+        sign::SIGNATURE_HEADER
+    )
+    .map_err(|x| x.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|x| x.to_string())?;
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let text = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // Bodies may arrive chunked: take the JSON object inside.
+    let json = match (text.find('{'), text.rfind('}')) {
+        (Some(a), Some(b)) if b >= a => text[a..=b].to_string(),
+        _ => text,
+    };
+    Ok((status, json))
+}
+
+/// Creates (or reuses) the account for `email` and a new API key; returns the key.
+pub fn create_key(
+    e: &Env,
+    port: u16,
+    email: &str,
+    key: Option<&str>,
+    fixture: Option<&str>,
+) -> R<String> {
+    let mut body = serde_json::json!({"email": email});
+    if let Some(k) = key {
+        body["key"] = k.into();
+    }
+    if let Some(f) = fixture {
+        body["fixture_prediction"] = f.into();
+    }
+    let (status, text) = signed_post(e, port, "/api/internal/admin/keys", &body)?;
+    if status != 201 {
+        return Err(format!("create-key failed ({status}): {text}"));
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|x| format!("{x}: {text}"))?;
+    v["key"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no key in {text}"))
+}
+
+/// `cargo xtask admin create-key --email E [--port 8787]`
+pub fn main(e: &Env, args: &[String]) -> R<()> {
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let port: u16 = flag("--port")
+        .map(|p| p.parse().map_err(|_| "--port takes a number"))
+        .transpose()?
+        .unwrap_or(8787);
+    match args.first().map(String::as_str) {
+        Some("create-key") => {
+            let email = flag("--email")
+                .ok_or("usage: cargo xtask admin create-key --email E [--port 8787]")?;
+            println!("{}", create_key(e, port, &email, None, None)?);
+            Ok(())
+        }
+        _ => Err("usage: cargo xtask admin create-key --email E [--port 8787]".into()),
+    }
+}
