@@ -168,8 +168,11 @@ impl Tally {
                     self.failed += n;
                 }
             }
-        } else if line.starts_with('=') && (line.contains(" passed") || line.contains(" failed")) {
-            // pytest: "===== 260 passed, 1 failed in 11.5s ====="
+        } else if (line.starts_with('=') || line.starts_with(|c: char| c.is_ascii_digit()))
+            && line.contains(" in ")
+            && (line.contains(" passed") || line.contains(" failed"))
+        {
+            // pytest: "===== 260 passed, 1 failed in 11.5s =====", or with -q "260 passed in 8.1s"
             for part in line.trim_matches(|c| c == '=' || c == ' ').split(',') {
                 let words: Vec<&str> = part.split_whitespace().collect();
                 match words.as_slice() {

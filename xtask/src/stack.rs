@@ -343,6 +343,9 @@ fn sdk_conformance(e: &Env, cfg: &StackConfig, artifacts: &Path, tally: &mut Tal
             "-q",
             "-p",
             "no:cacheprovider",
+            // The SDK's own addopts ask for pytest-xdist (-n auto); run serially instead.
+            "-o",
+            "addopts=--tb=short",
             "--junitxml",
         ])
         .arg(artifacts.join("sdk-conformance.xml"))

@@ -1,0 +1,118 @@
+// The Developer API (FASHN-compatible) against the real stack: keys, run, status, outputs.
+import { test, describe, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { BASE, SECRET, fixture, signRequest, uniqueEmail, decodePng } from './lib/helpers.mjs';
+
+async function createKey(email) {
+  const path = '/api/internal/admin/keys';
+  const body = JSON.stringify({ email });
+  const ts = Math.floor(Date.now() / 1000);
+  const r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
+  assert.equal(r.status, 201);
+  return (await r.json()).key;
+}
+
+const api = (key) => ({
+  run: async (body, query = '') => {
+    const r = await fetch(`${BASE}/v1/run${query}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } });
+    return { status: r.status, headers: r.headers, body: await r.json() };
+  },
+  status: async (id) => {
+    const r = await fetch(`${BASE}/v1/status/${id}`, { headers: { authorization: `Bearer ${key}` } });
+    return { status: r.status, headers: r.headers, body: await r.json() };
+  },
+  async wait(id) {
+    for (let i = 0; i < 300; i++) {
+      const s = await this.status(id);
+      if (!['starting', 'in_queue', 'processing'].includes(s.body.status)) return s;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error('prediction did not finish');
+  },
+});
+
+const dataUri = (name, type) => `data:${type};base64,${fixture(name).toString('base64')}`;
+let key, other;
+
+describe('Developer API', () => {
+  before(async () => {
+    key = await createKey(uniqueEmail('api'));
+    other = await createKey(uniqueEmail('api-other'));
+  });
+
+  test('a missing or wrong key is UnauthorizedAccess', async () => {
+    const r = await fetch(`${BASE}/v1/run`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    assert.equal(r.status, 401);
+    assert.deepEqual(await r.json(), { error: 'UnauthorizedAccess', message: 'Unauthorized: Invalid token' });
+    assert.equal((await api('atl_wrong').status('x')).status, 401);
+  });
+
+  test('admin keys need the job secret', async () => {
+    const r = await fetch(`${BASE}/api/internal/admin/keys`, { method: 'POST', body: '{"email":"x@y.co"}', headers: { 'content-type': 'application/json' } });
+    assert.equal(r.status, 401);
+  });
+
+  test('background-remove with a base64 image: run, status, output, credits used', async () => {
+    const a = api(key);
+    const run = await a.run({ model_name: 'background-remove', inputs: { image: dataUri('model-photo-512.jpg', 'image/jpeg') } });
+    assert.equal(run.status, 200);
+    assert.equal(run.body.error, null);
+    assert.equal(typeof run.body.id, 'string');
+    const s = await a.wait(run.body.id);
+    assert.equal(s.body.status, 'completed', JSON.stringify(s.body.error));
+    assert.equal(s.headers.get('x-fashn-credits-used'), '1');
+    assert.equal(s.body.output.length, 1);
+    const out = await fetch(s.body.output[0]);
+    assert.equal(out.status, 200);
+    const img = decodePng(Buffer.from(await out.arrayBuffer()));
+    assert.equal(img.colorType, 6);
+    assert.equal((await fetch(s.body.output[0].replace(/sig=[0-9a-f]{4}/, 'sig=0000'))).status, 403, 'a tampered output URL is refused');
+    assert.equal((await api(other).status(run.body.id)).status, 404, "another organization's key cannot read it");
+  });
+
+  test('return_base64 returns a data URI', async () => {
+    const a = api(key);
+    const run = await a.run({ model_name: 'background-remove', inputs: { image: dataUri('garment-on-model.webp', 'image/webp'), return_base64: true } });
+    const s = await a.wait(run.body.id);
+    assert.match(s.body.output[0], /^data:image\/png;base64,/);
+  });
+
+  test('parameter errors are 400 BadRequest at submission', async () => {
+    const a = api(key);
+    let r = await a.run({ model_name: 'reframe', inputs: { image: 'nope', aspect_ratio: '7:3' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'BadRequest');
+    assert.match(r.body.message, /inputs\.aspect_ratio/);
+    r = await a.run({ model_name: 'teleport', inputs: {} });
+    assert.equal(r.status, 400);
+    r = await a.run('{"model_name":');
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'BadRequest');
+  });
+
+  test('image problems and missing engines fail the prediction, costing nothing', async () => {
+    const a = api(key);
+    let run = await a.run({ model_name: 'background-remove', inputs: { image: 'data:image/png;base64,bm90IGFuIGltYWdl' } });
+    let s = await a.wait(run.body.id);
+    assert.equal(s.body.status, 'failed');
+    assert.equal(s.body.error.name, 'ImageLoadError');
+    assert.equal(s.headers.get('x-fashn-credits-used'), '0');
+    run = await a.run({ model_name: 'background-remove', inputs: { image: 'https://127.0.0.1/a.png' } });
+    s = await a.wait(run.body.id);
+    assert.equal(s.body.error.name, 'ImageLoadError');
+    run = await a.run({ model_name: 'tryon-max', inputs: { model_image: dataUri('model-photo-512.jpg', 'image/jpeg'), product_image: dataUri('garment-on-model.webp', 'image/webp') } });
+    assert.equal(run.status, 200);
+    s = await a.wait(run.body.id);
+    assert.equal(s.body.error.name, 'PipelineError');
+    assert.match(s.body.error.message, /no engine on this installation/);
+  });
+
+  test('unknown predictions and routes are NotFound', async () => {
+    const r = await api(key).status('does-not-exist');
+    assert.equal(r.status, 404);
+    assert.equal(r.body.error, 'NotFound');
+    const x = await fetch(`${BASE}/v1/nope`);
+    assert.equal(x.status, 404);
+    assert.equal((await x.json()).error, 'NotFound');
+  });
+});
