@@ -353,7 +353,21 @@ fn sdk_conformance(e: &Env, cfg: &StackConfig, artifacts: &Path, tally: &mut Tal
             "TEST_API_BASE_URL",
             format!("http://127.0.0.1:{}", cfg.edge_port),
         );
-    run_tests(&mut c, "official Python SDK tests (fashn 0.9.0)", tally)
+    run_tests(&mut c, "official Python SDK tests (fashn 0.9.0)", tally)?;
+    let key = crate::admin::create_key(e, cfg.edge_port, "sdk-subscribe@example.com", None, None)?;
+    let mut c = Command::new(&python);
+    c.current_dir(&e.root)
+        .args([
+            "-m",
+            "pytest",
+            "tests/sdk/test_subscribe.py",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ])
+        .env("ATELIER_URL", format!("http://127.0.0.1:{}", cfg.edge_port))
+        .env("ATELIER_KEY", key);
+    run_tests(&mut c, "Python SDK subscribe() end to end", tally)
 }
 
 pub fn test(e: &Env, args: &[String]) -> R<()> {
