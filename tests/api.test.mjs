@@ -107,6 +107,17 @@ describe('Developer API', () => {
     assert.match(s.body.error.message, /no engine on this installation/);
   });
 
+  test('reframe through the API accepts 21:9 and refuses the ratio the image already has', async () => {
+    const a = api(key);
+    let run = await a.run({ model_name: 'reframe', inputs: { image: dataUri('model-photo-512.jpg', 'image/jpeg'), aspect_ratio: '21:9' } });
+    let s = await a.wait(run.body.id);
+    assert.equal(s.body.status, 'completed', JSON.stringify(s.body.error));
+    run = await a.run({ model_name: 'reframe', inputs: { image: dataUri('model-photo-512.jpg', 'image/jpeg'), aspect_ratio: '2:3' } });
+    s = await a.wait(run.body.id);
+    assert.equal(s.body.error.name, 'InputValidationError');
+    assert.match(s.body.error.message, /already 2:3/);
+  });
+
   test('unknown predictions and routes are NotFound', async () => {
     const r = await api(key).status('does-not-exist');
     assert.equal(r.status, 404);

@@ -10,7 +10,7 @@ use atelier_core::catalog::{self, fashn_bad_request, resolve_api, Context};
 use atelier_core::image::{inspect, UploadLimits};
 use atelier_core::pricing::Surface;
 use atelier_core::sign;
-use atelier_core::tool::{validate_generation, GenerationRequest};
+use atelier_core::tool::request_from_params;
 use atelier_core::{ErrorName, Tool};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -252,25 +252,12 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
             return json(200, &json!({"id": id, "error": null}));
         }
     };
-    // The same Studio rules decide the run (and refuse, e.g., a Reframe to the ratio it has).
-    let g = GenerationRequest {
-        tool: tool.id().into(),
-        inputs: Map::from_iter([(String::from("image"), json!("0".repeat(64)))]),
-        params: params.as_object().cloned().unwrap_or_default(),
-    };
-    let valid = validate_generation(&g).map_err(|e| {
-        fashn(
-            400,
-            "BadRequest",
-            e.iter()
-                .map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
-    })?;
+    // The same rules decide the run (and refuse, e.g., a Reframe to the ratio it already has).
+    let params_map = params.as_object().cloned().unwrap_or_default();
+    let request = request_from_params(tool, &params_map, info.width, info.height);
     if let Err(errors) = catalog::validate(
         tool,
-        &valid.request(info.width, info.height),
+        &request,
         Context {
             surface: Surface::Api,
             plan: None,

@@ -122,8 +122,10 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
         .map_err(|e| e.message)?
         .ok_or("the input asset is gone")?;
     let request = request_from_params(tool, &params, asset.width as u32, asset.height as u32);
+    // Gates and lists were checked when the generation was created (App or API); here the
+    // options are only resolved, so the API's wider choices (e.g. 21:9) pass.
     let ctx = Context {
-        surface: Surface::App,
+        surface: Surface::Api,
         plan: None,
     };
     let options = match catalog::validate(tool, &request, ctx) {
