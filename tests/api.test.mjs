@@ -127,3 +127,48 @@ describe('Developer API', () => {
     assert.equal((await x.json()).error, 'NotFound');
   });
 });
+
+describe('webhooks', () => {
+  test('a loopback receiver gets the status body, retried after failures, with a valid signature', async () => {
+    const { createServer } = await import('node:http');
+    const { createHmac, createHash } = await import('node:crypto');
+    const k = await createKey(uniqueEmail('hooks'));
+    const seen = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        seen.push({ headers: req.headers, body });
+        res.writeHead(seen.length < 3 ? 500 : 200).end();
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${server.address().port}/hook`;
+    try {
+      const a = api(k);
+      const run = await a.run({ model_name: 'background-remove', inputs: { image: dataUri('model-photo-512.jpg', 'image/jpeg') } }, `?webhook_url=${encodeURIComponent(url)}`);
+      assert.equal(run.status, 200);
+      for (let i = 0; i < 150 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 200));
+      assert.equal(seen.length, 3, 'two failures, then a success: three deliveries');
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(seen.length, 3, 'no delivery after a 2xx');
+      const last = seen[2];
+      const payload = JSON.parse(last.body);
+      assert.equal(payload.id, run.body.id);
+      assert.equal(payload.status, 'completed');
+      assert.equal(payload.output.length, 1);
+      const ts = last.headers['x-atelier-webhook-timestamp'];
+      const keyHash = createHash('sha256').update(k).digest('hex');
+      const expected = createHmac('sha256', keyHash).update(`${ts}.${last.body}`).digest('hex');
+      assert.equal(last.headers['x-atelier-webhook-signature'], `sha256=${expected}`);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a webhook_url that is not http(s) is a 400', async () => {
+    const r = await api(key).run({ model_name: 'background-remove', inputs: { image: 'data:image/png;base64,AAAA' } }, '?webhook_url=ftp%3A%2F%2Fexample.com%2Fx');
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'BadRequest');
+  });
+});

@@ -130,6 +130,17 @@ pub fn verify_url(
     Ok(())
 }
 
+/// A webhook's signature: hex HMAC-SHA256 over `"{timestamp}.{body}"`, keyed with the hex
+/// SHA-256 of the API key that made the prediction (so a receiver that knows its key can verify).
+pub fn webhook_signature(key_hash_hex: &str, timestamp: u64, body: &[u8]) -> String {
+    let mut m =
+        HmacSha256::new_from_slice(key_hash_hex.as_bytes()).expect("HMAC takes any key length");
+    m.update(timestamp.to_string().as_bytes());
+    m.update(b".");
+    m.update(body);
+    hex::encode(m.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +196,20 @@ mod tests {
             verify_request(K, "POST", "/v1/jobs", Some("1000"), Some("zz"), b"{}", 1000),
             Err(SignError::Malformed)
         );
+    }
+
+    #[test]
+    fn webhook_signature_is_plain_hmac_sha256() {
+        // RFC 4231 test case 2 with key "Jefe": message "what do ya want for nothing?".
+        let mut m = HmacSha256::new_from_slice(b"Jefe").unwrap();
+        m.update(b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(m.finalize().into_bytes()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let a = webhook_signature("k", 10, b"{}");
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, webhook_signature("k", 11, b"{}"));
     }
 
     #[test]

@@ -93,6 +93,8 @@ async fn insert_prediction(
 ) -> ApiResult<String> {
     let id = crypto::new_id();
     let now = now_ms() as f64;
+    // A prediction that fails at once is terminal now: its webhook goes out now too.
+    let hook = webhook_url.is_some() && error.is_some();
     let (error_name, error_message) = match &error {
         Some((n, m)) => (JsValue::from_str(n.as_str()), JsValue::from_str(m)),
         None => (JsValue::NULL, JsValue::NULL),
@@ -129,6 +131,9 @@ async fn insert_prediction(
         ])?
         .run()
         .await?;
+    if hook {
+        crate::webhooks::schedule(env, &id).await;
+    }
     Ok(id)
 }
 
@@ -154,6 +159,13 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         .query_pairs()
         .find(|(k, _)| k == "webhook_url")
         .map(|(_, v)| v.to_string());
+    if let Some(u) = &webhook_url {
+        let local = env
+            .var("LOCAL_INSTANCE")
+            .map(|v| v.to_string() == "true")
+            .unwrap_or(false);
+        crate::webhooks::check_url(u, local).map_err(|m| fashn(400, "BadRequest", m))?;
+    }
     let bytes = req.bytes().await?;
     let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
         fashn(
@@ -327,6 +339,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         .queue(bind::JOBS)?
         .send(JobMessage {
             generation_id: id.clone(),
+            webhook_attempt: None,
         })
         .await
     {
@@ -362,25 +375,58 @@ pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
         .await?
         .filter(|r| r.user_id == key.user_id)
         .ok_or_else(not_found)?;
-    let extra: ApiRow = env
+    let origin = req.url()?.origin().ascii_serialization();
+    let (body, used) = match status_of(env, &row, &origin).await? {
+        Some(x) => x,
+        None => return Err(not_found()),
+    };
+    let mut r = json(200, &body)?;
+    if let Some(used) = used {
+        r.headers_mut()
+            .set("x-fashn-credits-used", &used.to_string())?;
+    }
+    Ok(r)
+}
+
+/// The status body of an API prediction (for webhooks; output URLs on `EDGE_URL`).
+pub async fn status_body(env: &Env, id: &str) -> ApiResult<Value> {
+    let row = generations::load(env, id)
+        .await?
+        .ok_or_else(|| fashn(404, "NotFound", "gone"))?;
+    let origin = env
+        .var(bind::EDGE_URL)?
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    Ok(status_of(env, &row, &origin)
+        .await?
+        .ok_or_else(|| fashn(404, "NotFound", "not an API prediction"))?
+        .0)
+}
+
+/// FASHN's status body and, on terminal states, the credits used; None if not an API prediction.
+async fn status_of(
+    env: &Env,
+    row: &generations::Row,
+    origin: &str,
+) -> ApiResult<Option<(Value, Option<u64>)>> {
+    let extra: Option<ApiRow> = env
         .d1(bind::DB)?
         .prepare("SELECT model_name, return_base64, source FROM generations WHERE id = ?1")
-        .bind(&[id.into()])?
+        .bind(&[row.id.clone().into()])?
         .first(None)
-        .await?
-        .ok_or_else(not_found)?;
-    if extra.source != "api" {
-        return Err(not_found());
-    }
-    let _ = extra.model_name;
+        .await?;
+    let Some(extra) = extra.filter(|e| e.source == "api") else {
+        return Ok(None);
+    };
     let st = row.status();
     let mut body = json!({"id": row.id, "status": row.status, "error": null});
     if let Some(name) = &row.error_name {
         body["error"] =
             json!({"name": name, "message": row.error_message.clone().unwrap_or_default()});
     }
+    let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
     if st == atelier_core::JobStatus::Completed {
-        let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
         let mut urls = vec![];
         for o in &outputs {
             let path = format!("/v1/outputs/{}/{}", row.id, o.index);
@@ -402,26 +448,20 @@ pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
             } else {
                 let exp = now_secs() + OUTPUT_URL_TTL_SECS;
                 let sig = sign::sign_url(&secret(env)?, "GET", &path, exp);
-                let origin = req.url()?.origin().ascii_serialization();
                 urls.push(format!("{origin}{path}?exp={exp}&sig={sig}"));
             }
         }
         body["output"] = json!(urls);
     }
-    let mut r = json(200, &body)?;
-    if st.is_terminal() {
-        let used = if st == atelier_core::JobStatus::Completed {
-            row.credits_per_output
-                * serde_json::from_str::<Vec<Value>>(&row.outputs)
-                    .map(|v| v.len())
-                    .unwrap_or(0) as f64
+    let used = st.is_terminal().then(|| {
+        if st == atelier_core::JobStatus::Completed {
+            (row.credits_per_output * outputs.len() as f64) as u64
         } else {
-            0.0
-        };
-        r.headers_mut()
-            .set("x-fashn-credits-used", &format!("{}", used as u64))?;
-    }
-    Ok(r)
+            0
+        }
+    });
+    let _ = extra.model_name;
+    Ok(Some((body, used)))
 }
 
 /// `GET /v1/outputs/{id}/{i}?exp=&sig=`: an output through its signed, expiring URL.

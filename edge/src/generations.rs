@@ -182,6 +182,7 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
         .queue(bind::JOBS)?
         .send(JobMessage {
             generation_id: id.clone(),
+            webhook_attempt: None,
         })
         .await
     {

@@ -30,6 +30,9 @@ const URL_TTL_SECS: u64 = 15 * 60;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobMessage {
     pub generation_id: String,
+    /// Set for a webhook delivery (0 = first try) instead of a dispatch.
+    #[serde(default)]
+    pub webhook_attempt: Option<u32>,
 }
 
 pub fn secret(env: &Env) -> worker::Result<Vec<u8>> {
@@ -67,6 +70,11 @@ pub async fn consume(batch: MessageBatch<JobMessage>, env: &Env) {
         }
     };
     for m in messages {
+        if let Some(attempt) = m.body().webhook_attempt {
+            crate::webhooks::deliver(env, &m.body().generation_id, attempt).await;
+            m.ack();
+            continue;
+        }
         if dead {
             give_up(env, &m).await;
             m.ack();
@@ -266,6 +274,17 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
         .ok_or_else(|| ApiError::new(404, "not_found", "gone"))?;
     let g = updated.to_json();
     events::publish(env, &updated.user_id, &g).await;
+    if next.is_terminal() {
+        let hook: Option<String> = db
+            .prepare("SELECT webhook_url FROM generations WHERE id = ?1")
+            .bind(&[id.into()])?
+            .first(Some("webhook_url"))
+            .await
+            .unwrap_or(None);
+        if hook.is_some() {
+            crate::webhooks::schedule(env, id).await;
+        }
+    }
     Ok(g)
 }
 

@@ -11,6 +11,7 @@ mod generations;
 mod http;
 mod jobs;
 mod quote;
+mod webhooks;
 
 pub use events::UserEvents;
 

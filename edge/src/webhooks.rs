@@ -1,0 +1,131 @@
+//! Webhooks for API predictions: when a prediction with `?webhook_url=` ends, its status-shaped
+//! body is POSTed there. A non-2xx answer or a network error is retried up to 5 times with
+//! backoff (10, 20, 40, 80, 160 s: about 5 minutes) through delayed queue messages.
+//!
+//! Each delivery carries `x-atelier-webhook-timestamp` and `x-atelier-webhook-signature:
+//! sha256=<hex>`, an HMAC-SHA256 over `"{timestamp}.{body}"` keyed with the hex SHA-256 of the
+//! API key that created the prediction. Receivers may verify it; ones that ignore it still work.
+
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+use worker::{Env, Fetch, Headers, MessageBuilder, Method, Request, RequestInit};
+
+use crate::bind;
+use crate::http::now_secs;
+use crate::jobs::JobMessage;
+
+pub const MAX_RETRIES: u32 = 5;
+
+/// Checks a `webhook_url`: http(s) only; loopback and private hosts only on a local instance.
+pub fn check_url(url: &str, local: bool) -> Result<(), String> {
+    let u = worker::Url::parse(url).map_err(|_| "webhook_url is not a valid URL.".to_string())?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err("webhook_url must be an http or https URL.".into());
+    }
+    let host = u
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    let private = host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
+            std::net::IpAddr::V4(v) => {
+                v.is_loopback() || v.is_private() || v.is_link_local() || v.is_unspecified()
+            }
+            std::net::IpAddr::V6(v) => {
+                v.is_loopback() || v.is_unspecified() || (v.segments()[0] & 0xfe00) == 0xfc00
+            }
+        });
+    if private && !local {
+        return Err("webhook_url must be a public address.".into());
+    }
+    Ok(())
+}
+
+/// Queues the first delivery.
+pub async fn schedule(env: &Env, generation_id: &str) {
+    let msg = JobMessage {
+        generation_id: generation_id.into(),
+        webhook_attempt: Some(0),
+    };
+    match env.queue(bind::JOBS) {
+        Ok(q) => {
+            if let Err(e) = q.send(msg).await {
+                worker::console_error!("webhook enqueue failed for {generation_id}: {e}");
+            }
+        }
+        Err(e) => worker::console_error!("webhook queue: {e}"),
+    }
+}
+
+/// Delivers one attempt; on failure queues the next one with backoff.
+pub async fn deliver(env: &Env, generation_id: &str, attempt: u32) {
+    let target: Option<(String, String, Value)> = async {
+        #[derive(serde::Deserialize)]
+        struct W {
+            webhook_url: Option<String>,
+            key_hash: Option<String>,
+        }
+        let w: W = env
+            .d1(bind::DB)
+            .ok()?
+            .prepare("SELECT g.webhook_url AS webhook_url, k.key_hash AS key_hash FROM generations g LEFT JOIN api_keys k ON k.id = g.api_key_id WHERE g.id = ?1")
+            .bind(&[generation_id.into()])
+            .ok()?
+            .first(None)
+            .await
+            .ok()??;
+        let body = crate::api::status_body(env, generation_id).await.ok()?;
+        Some((w.webhook_url?, w.key_hash.unwrap_or_default(), body))
+    }
+    .await;
+    let Some((url, key_hash, body)) = target else {
+        return;
+    };
+    let body = body.to_string();
+    let ts = now_secs();
+    let sig = atelier_core::sign::webhook_signature(&key_hash, ts, body.as_bytes());
+    let ok = async {
+        let h = Headers::new();
+        h.set("Content-Type", "application/json").ok()?;
+        h.set("x-atelier-webhook-timestamp", &ts.to_string()).ok()?;
+        h.set("x-atelier-webhook-signature", &format!("sha256={sig}"))
+            .ok()?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(h)
+            .with_body(Some(JsValue::from_str(&body)));
+        let resp = Fetch::Request(Request::new_with_init(&url, &init).ok()?)
+            .send()
+            .await
+            .ok()?;
+        Some((200..300).contains(&resp.status_code()))
+    }
+    .await
+    .unwrap_or(false);
+    if ok || attempt >= MAX_RETRIES {
+        if !ok {
+            worker::console_warn!("webhook for {generation_id} gave up after {attempt} retries");
+        }
+        return;
+    }
+    let base: u32 = env
+        .var("WEBHOOK_RETRY_BASE_SECS")
+        .ok()
+        .and_then(|v| v.to_string().parse().ok())
+        .unwrap_or(10);
+    let delay = base * 2u32.pow(attempt);
+    let msg = JobMessage {
+        generation_id: generation_id.into(),
+        webhook_attempt: Some(attempt + 1),
+    };
+    if let Ok(q) = env.queue(bind::JOBS) {
+        if let Err(e) = q
+            .send(MessageBuilder::new(msg).delay_seconds(delay).build())
+            .await
+        {
+            worker::console_error!("webhook retry enqueue failed for {generation_id}: {e}");
+        }
+    }
+}
