@@ -3,9 +3,9 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE, SECRET, fixture, signRequest, uniqueEmail, decodePng } from './lib/helpers.mjs';
 
-async function createKey(email) {
+async function createKey(email, apiCredits = 1000) {
   const path = '/api/internal/admin/keys';
-  const body = JSON.stringify({ email });
+  const body = JSON.stringify({ email, api_credits: apiCredits });
   const ts = Math.floor(Date.now() / 1000);
   const r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
   assert.equal(r.status, 201);
@@ -116,6 +116,27 @@ describe('Developer API', () => {
     s = await a.wait(run.body.id);
     assert.equal(s.body.error.name, 'InputValidationError');
     assert.match(s.body.error.message, /already 2:3/);
+  });
+
+  test('API credits: held at run, charged per successful output, failures free, OutOfCredits at zero', async () => {
+    const k = await createKey(uniqueEmail('credits'), 2);
+    const balance = async () => (await (await fetch(`${BASE}/v1/credits`, { headers: { authorization: `Bearer ${k}` } })).json()).credits;
+    assert.deepEqual(await balance(), { total: 2, subscription: 0, on_demand: 2 });
+    const a = api(k);
+    const ok = await a.run({ model_name: 'background-remove', inputs: { image: dataUri('model-photo-512.jpg', 'image/jpeg') } });
+    await a.wait(ok.body.id);
+    assert.equal((await balance()).total, 1);
+    const bad = await a.run({ model_name: 'background-remove', inputs: { image: 'data:image/png;base64,bm90IGFuIGltYWdl' } });
+    await a.wait(bad.body.id);
+    assert.equal((await balance()).total, 1, 'a failed prediction costs nothing');
+    const big = await a.run({ model_name: 'upscale', inputs: { image: dataUri('model-photo-512.jpg', 'image/jpeg') } });
+    await a.wait(big.body.id);
+    assert.equal((await balance()).total, 0);
+    const out = await a.run({ model_name: 'background-remove', inputs: { image: dataUri('model-photo-512.jpg', 'image/jpeg') } });
+    assert.equal(out.status, 429);
+    assert.equal(out.body.error, 'OutOfCredits');
+    assert.equal(out.headers.get('x-should-retry'), 'false');
+    assert.match(out.body.message, /needs 1 credit and 0 are available/);
   });
 
   test('unknown predictions and routes are NotFound', async () => {

@@ -155,6 +155,28 @@ describe('generations', () => {
     assert.equal((await stranger.req('GET', g.outputs[0].url)).status, 404);
   });
 
+  test('app credits: 10 to start, held and charged per run, 402 when they run out', async () => {
+    const c = await new Client().signUp();
+    assert.equal((await (await c.req('GET', '/api/me')).json()).credits, 10, 'the Free plan\'s 10 credits');
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    const r = await c.json('POST', '/api/generations', { tool: 'background-remove', inputs: { image: a.body.asset.hash } });
+    await c.waitDone((await r.json()).generation.id);
+    assert.equal((await (await c.req('GET', '/api/me')).json()).credits, 9);
+    // An operator sets the balance to 0 (what `cargo xtask admin set-credits` does).
+    const path = '/api/internal/admin/keys';
+    const body = JSON.stringify({ email: c.email, app_credits: 0, no_key: true });
+    const ts = Math.floor(Date.now() / 1000);
+    const set = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
+    assert.equal(set.status, 200);
+    const out = await c.json('POST', '/api/generations', { tool: 'background-remove', inputs: { image: a.body.asset.hash } });
+    assert.equal(out.status, 402);
+    const b = await out.json();
+    assert.equal(b.error, 'out_of_credits');
+    assert.match(b.message, /needs 1 credit and 0 are available/);
+    const list = await (await c.req('GET', '/api/generations')).json();
+    assert.equal(list.generations.length, 1, 'nothing was created');
+  });
+
   test('solid color fills the background', async () => {
     const c = await new Client().signUp();
     const a = await c.upload(fixture('garment-on-model.webp'), 'image/webp');

@@ -237,6 +237,18 @@ impl Ledger {
         moved
     }
 
+    /// Sets the available balance to `amount` (an operator's correction): every open bucket
+    /// lapses and one top-up bucket without expiry holds the new balance. Running holds keep
+    /// their credits (charged or released as usual).
+    pub fn set_balance(&mut self, amount: u64) {
+        for b in &mut self.buckets {
+            Self::close(b);
+        }
+        if amount > 0 {
+            self.grant(BucketKind::TopUp, amount, None);
+        }
+    }
+
     /// Open buckets in spending order: daily, monthly, top-up; earliest expiry first.
     fn spending_order(&self) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..self.buckets.len())
@@ -566,6 +578,7 @@ mod tests {
             Daily(u16, u16),
             Move,
             Renew(u16),
+            Set(u16),
             UpApp(u16),
             UpApi(u16),
         }
@@ -581,6 +594,7 @@ mod tests {
                 (0..100u16, 0..2000u16).prop_map(|(a, t)| Op::Daily(a, t)),
                 Just(Op::Move),
                 (0..800u16).prop_map(Op::Renew),
+                (0..800u16).prop_map(Op::Set),
                 (0..800u16).prop_map(Op::UpApp),
                 (0..800u16).prop_map(Op::UpApi),
             ]
@@ -654,6 +668,10 @@ mod tests {
                         Op::Daily(a, t) => { now = now.max(t as u64); l.refresh_daily(a as u64, now); }
                         Op::Move => { l.move_unused(BucketKind::Monthly, BucketKind::TopUp, Some(now + TOPUP_LIFETIME_MS)); }
                         Op::Renew(a) => { l.renew_monthly(a as u64, now + 30 * DAY_MS); }
+                        Op::Set(a) => {
+                            l.set_balance(a as u64);
+                            prop_assert_eq!(l.available(), a as u64);
+                        }
                         Op::UpApp(a) => {
                             l.upgrade_app_monthly(a as u64, now, now + 30 * DAY_MS);
                         }

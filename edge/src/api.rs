@@ -20,6 +20,7 @@ use worker::{Env, HttpMetadata, Request, Response};
 
 use crate::assets::r2_key;
 use crate::bind;
+use crate::credits;
 use crate::crypto;
 use crate::generations::{self, StoredOutput};
 use crate::http::{header, json, now_ms, now_secs, r2_response, ApiError, ApiResult};
@@ -80,6 +81,7 @@ fn engine_params(tool: Tool, r: &catalog::Resolved) -> Option<Value> {
 #[allow(clippy::too_many_arguments)]
 async fn insert_prediction(
     env: &Env,
+    id: String,
     key: &KeyRow,
     model: &str,
     tool: Tool,
@@ -91,7 +93,6 @@ async fn insert_prediction(
     return_base64: bool,
     webhook_url: Option<String>,
 ) -> ApiResult<String> {
-    let id = crypto::new_id();
     let now = now_ms() as f64;
     // A prediction that fails at once is terminal now: its webhook goes out now too.
     let hook = webhook_url.is_some() && error.is_some();
@@ -220,6 +221,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         );
         let id = insert_prediction(
             env,
+            crypto::new_id(),
             &key,
             &model,
             tool,
@@ -249,6 +251,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         Err(message) => {
             let id = insert_prediction(
                 env,
+                crypto::new_id(),
                 &key,
                 &model,
                 tool,
@@ -282,6 +285,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
             .join(" ");
         let id = insert_prediction(
             env,
+            crypto::new_id(),
             &key,
             &model,
             tool,
@@ -296,45 +300,72 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         .await?;
         return json(200, &json!({"id": id, "error": null}));
     }
-    let hash = sign::sha256_hex(&img);
-    let bucket = env.bucket(bind::BLOBS)?;
-    if bucket.head(r2_key(&hash)).await?.is_none() {
-        bucket
-            .put(r2_key(&hash), img.clone())
-            .http_metadata(HttpMetadata {
-                content_type: Some(info.format.mime().into()),
-                ..Default::default()
-            })
-            .execute()
-            .await?;
-    }
-    env.d1(bind::DB)?
-        .prepare("INSERT OR IGNORE INTO assets (user_id, hash, content_type, bytes, width, height, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-        .bind(&[
-            key.user_id.clone().into(),
-            hash.clone().into(),
-            info.format.mime().into(),
-            (img.len() as f64).into(),
-            (info.width as f64).into(),
-            (info.height as f64).into(),
-            (now_ms() as f64).into(),
-        ])?
-        .run()
-        .await?;
-    let id = insert_prediction(
+    let id = crypto::new_id();
+    if let Err(message) = credits::hold(
         env,
-        &key,
-        &model,
-        tool,
-        json!({"image": hash}),
-        params,
-        "in_queue",
-        None,
-        (quote.credits, quote.per_output),
-        return_base64,
-        webhook_url,
+        &key.user_id,
+        Surface::Api,
+        &id,
+        quote.per_output,
+        quote.outputs,
     )
-    .await?;
+    .await?
+    {
+        let mut r = json(429, &json!({"error": "OutOfCredits", "message": message}))?;
+        r.headers_mut().set("x-should-retry", "false")?;
+        return Ok(r);
+    }
+    // Store the input and the row; if either fails, the hold is released.
+    let stored: ApiResult<String> = async {
+        let hash = sign::sha256_hex(&img);
+        let bucket = env.bucket(bind::BLOBS)?;
+        if bucket.head(r2_key(&hash)).await?.is_none() {
+            bucket
+                .put(r2_key(&hash), img.clone())
+                .http_metadata(HttpMetadata {
+                    content_type: Some(info.format.mime().into()),
+                    ..Default::default()
+                })
+                .execute()
+                .await?;
+        }
+        env.d1(bind::DB)?
+            .prepare("INSERT OR IGNORE INTO assets (user_id, hash, content_type, bytes, width, height, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            .bind(&[
+                key.user_id.clone().into(),
+                hash.clone().into(),
+                info.format.mime().into(),
+                (img.len() as f64).into(),
+                (info.width as f64).into(),
+                (info.height as f64).into(),
+                (now_ms() as f64).into(),
+            ])?
+            .run()
+            .await?;
+        insert_prediction(
+            env,
+            id.clone(),
+            &key,
+            &model,
+            tool,
+            json!({"image": hash}),
+            params,
+            "in_queue",
+            None,
+            (quote.credits, quote.per_output),
+            return_base64,
+            webhook_url,
+        )
+        .await
+    }
+    .await;
+    let id = match stored {
+        Ok(stored_id) => stored_id,
+        Err(e) => {
+            credits::settle(env, &key.user_id, Surface::Api, &id, &[]).await;
+            return Err(e);
+        }
+    };
     if let Err(e) = env
         .queue(bind::JOBS)?
         .send(JobMessage {
@@ -497,6 +528,20 @@ pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResul
     Ok(r)
 }
 
+/// `GET /v1/credits`: `{"credits": {"total", "subscription", "on_demand"}}` — subscription is
+/// the daily and monthly buckets (spent first), on_demand the top-ups.
+pub async fn credits_balance(req: &Request, env: &Env) -> ApiResult<Response> {
+    let key = authenticate(req, env).await?;
+    let l = credits::available(env, &key.user_id, Surface::Api).await?;
+    use atelier_core::ledger::BucketKind;
+    let sub = l.available_by_kind(BucketKind::Daily) + l.available_by_kind(BucketKind::Monthly);
+    let on_demand = l.available_by_kind(BucketKind::TopUp);
+    json(
+        200,
+        &json!({"credits": {"total": sub + on_demand, "subscription": sub, "on_demand": on_demand}}),
+    )
+}
+
 /// A `/v1` path that does not exist.
 pub fn not_found(path: &str) -> ApiError {
     fashn(404, "NotFound", format!("There is no endpoint {path}."))
@@ -508,6 +553,11 @@ struct AdminKey {
     key: Option<String>,
     name: Option<String>,
     fixture_prediction: Option<String>,
+    api_credits: Option<u64>,
+    app_credits: Option<u64>,
+    /// Only create the account / set credits; no key.
+    #[serde(default)]
+    no_key: bool,
 }
 
 /// `POST /api/internal/admin/keys` (signed with the job secret, for `cargo xtask admin`):
@@ -569,6 +619,15 @@ pub async fn admin_key(mut req: Request, env: &Env) -> ApiResult<Response> {
             id
         }
     };
+    if let Some(n) = a.api_credits {
+        credits::set(env, &user_id, Surface::Api, n).await?;
+    }
+    if let Some(n) = a.app_credits {
+        credits::set(env, &user_id, Surface::App, n).await?;
+    }
+    if a.no_key {
+        return json(200, &json!({"user_id": user_id}));
+    }
     let key = a
         .key
         .unwrap_or_else(|| format!("atl_{}", hex::encode(crypto::random_bytes::<24>())));

@@ -11,6 +11,7 @@ use worker::{Env, Request, Response};
 use crate::assets;
 use crate::auth::require_user;
 use crate::bind;
+use crate::credits;
 use crate::crypto;
 use crate::events;
 use crate::http::{
@@ -105,6 +106,21 @@ impl Row {
     }
 }
 
+/// Which balance a generation uses: App (Studio) or API.
+pub async fn source_surface(env: &Env, id: &str) -> ApiResult<Surface> {
+    let source: Option<String> = env
+        .d1(bind::DB)?
+        .prepare("SELECT source FROM generations WHERE id = ?1")
+        .bind(&[id.into()])?
+        .first(Some("source"))
+        .await?;
+    Ok(if source.as_deref() == Some("api") {
+        Surface::Api
+    } else {
+        Surface::App
+    })
+}
+
 pub async fn load(env: &Env, id: &str) -> ApiResult<Option<Row>> {
     Ok(env
         .d1(bind::DB)?
@@ -134,6 +150,8 @@ async fn expire_if_stale(env: &Env, row: Row) -> ApiResult<Row> {
         ])?
         .run()
         .await?;
+    let surface = source_surface(env, &row.id).await?;
+    credits::settle(env, &row.user_id, surface, &row.id, &[]).await;
     Ok(load(env, &row.id).await?.unwrap_or(row))
 }
 
@@ -157,12 +175,18 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     let resolved = catalog::validate(valid.tool, &treq, ctx).map_err(ApiError::validation)?;
     let q = catalog::quote(Surface::App, &resolved);
     let id = crypto::new_id();
+    // Hold the full quote first: no run starts without its credits.
+    if let Err(message) =
+        credits::hold(env, &user.id, Surface::App, &id, q.per_output, q.outputs).await?
+    {
+        return Err(ApiError::new(402, "out_of_credits", message));
+    }
     let now = now_ms() as f64;
     let inputs = json!({"image": valid.image}).to_string();
     let params = serde_json::to_string(&valid.params)
         .map_err(|_| ApiError::new(500, "internal_error", "params"))?;
     let db = env.d1(bind::DB)?;
-    db.prepare(
+    let inserted = db.prepare(
         "INSERT INTO generations (id, user_id, tool, inputs, params, status, created_at, updated_at, \
          credits_quoted, credits_per_output) VALUES (?1, ?2, ?3, ?4, ?5, 'in_queue', ?6, ?6, ?7, ?8)",
     )
@@ -177,7 +201,11 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
         (q.per_output as f64).into(),
     ])?
     .run()
-    .await?;
+    .await;
+    if let Err(e) = inserted {
+        credits::settle(env, &user.id, Surface::App, &id, &[]).await;
+        return Err(e.into());
+    }
     if let Err(e) = env
         .queue(bind::JOBS)?
         .send(JobMessage {

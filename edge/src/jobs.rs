@@ -275,6 +275,12 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
     let g = updated.to_json();
     events::publish(env, &updated.user_id, &g).await;
     if next.is_terminal() {
+        let succeeded: Vec<u32> = match event {
+            JobEvent::Completed { outputs, .. } => outputs.iter().map(|o| o.index).collect(),
+            _ => vec![],
+        };
+        let surface = generations::source_surface(env, id).await?;
+        crate::credits::settle(env, &updated.user_id, surface, id, &succeeded).await;
         let hook: Option<String> = db
             .prepare("SELECT webhook_url FROM generations WHERE id = ?1")
             .bind(&[id.into()])?

@@ -5,6 +5,7 @@ mod api;
 mod assets;
 mod auth;
 mod blobs;
+mod credits;
 mod crypto;
 mod events;
 mod generations;
@@ -62,6 +63,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "internal", "admin", "keys"]) => api::admin_key(req, env).await,
         (Method::Post, ["v1", "run"]) => api::run(req, env).await,
         (Method::Get, ["v1", "status", id]) => api::status(&req, env, id).await,
+        (Method::Get, ["v1", "credits"]) => api::credits_balance(&req, env).await,
         (Method::Get, ["v1", "outputs", id, index]) => api::output(&req, env, id, index).await,
         (_, ["v1", ..]) => Err(api::not_found(&path)),
         (Method::Get | Method::Head, ["api", "blobs", ..]) => blobs::get(&req, env).await,

@@ -56,8 +56,12 @@ pub fn create_key(
     email: &str,
     key: Option<&str>,
     fixture: Option<&str>,
+    api_credits: Option<u64>,
 ) -> R<String> {
     let mut body = serde_json::json!({"email": email});
+    if let Some(n) = api_credits {
+        body["api_credits"] = n.into();
+    }
     if let Some(k) = key {
         body["key"] = k.into();
     }
@@ -75,7 +79,9 @@ pub fn create_key(
         .ok_or_else(|| format!("no key in {text}"))
 }
 
-/// `cargo xtask admin create-key --email E [--port 8787]`
+const USAGE: &str = "usage: cargo xtask admin create-key --email E [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]";
+
+/// `cargo xtask admin create-key …` and `set-credits …`
 pub fn main(e: &Env, args: &[String]) -> R<()> {
     let flag = |name: &str| {
         args.iter()
@@ -89,11 +95,28 @@ pub fn main(e: &Env, args: &[String]) -> R<()> {
         .unwrap_or(8787);
     match args.first().map(String::as_str) {
         Some("create-key") => {
-            let email = flag("--email")
-                .ok_or("usage: cargo xtask admin create-key --email E [--port 8787]")?;
-            println!("{}", create_key(e, port, &email, None, None)?);
+            let email = flag("--email").ok_or(USAGE)?;
+            println!("{}", create_key(e, port, &email, None, None, None)?);
             Ok(())
         }
-        _ => Err("usage: cargo xtask admin create-key --email E [--port 8787]".into()),
+        Some("set-credits") => {
+            let email = flag("--email").ok_or(USAGE)?;
+            let mut body = serde_json::json!({"email": email, "no_key": true});
+            for (f, k) in [("--api", "api_credits"), ("--app", "app_credits")] {
+                if let Some(v) = flag(f) {
+                    body[k] = v
+                        .parse::<u64>()
+                        .map_err(|_| format!("{f} takes a whole number"))?
+                        .into();
+                }
+            }
+            let (status, text) = signed_post(e, port, "/api/internal/admin/keys", &body)?;
+            if status != 200 {
+                return Err(format!("set-credits failed ({status}): {text}"));
+            }
+            println!("credits set for {email}");
+            Ok(())
+        }
+        _ => Err(USAGE.into()),
     }
 }

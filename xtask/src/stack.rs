@@ -313,6 +313,7 @@ fn sdk_conformance(e: &Env, cfg: &StackConfig, artifacts: &Path, tally: &mut Tal
         "sdk-tests@example.com",
         Some("My API Key"),
         Some(fixture),
+        Some(100_000),
     )?;
     // The SDK's webhook URL is rewritten to this loopback sink, which answers 204 to everything.
     let sink = std::net::TcpListener::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
@@ -363,7 +364,14 @@ fn sdk_conformance(e: &Env, cfg: &StackConfig, artifacts: &Path, tally: &mut Tal
             format!("http://127.0.0.1:{}", cfg.edge_port),
         );
     run_tests(&mut c, "official Python SDK tests (fashn 0.9.0)", tally)?;
-    let key = crate::admin::create_key(e, cfg.edge_port, "sdk-subscribe@example.com", None, None)?;
+    let key = crate::admin::create_key(
+        e,
+        cfg.edge_port,
+        "sdk-subscribe@example.com",
+        None,
+        None,
+        Some(10),
+    )?;
     let mut c = Command::new(&python);
     c.current_dir(&e.root)
         .args([
