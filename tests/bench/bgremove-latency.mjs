@@ -2,10 +2,18 @@
 // `completed` event on the page's WebSocket. Median of N runs (default 10) after one warm-up.
 // Run with `cargo xtask bench` (it starts a fresh stack on loopback).
 import WebSocket from 'ws';
-import { BASE, Client, fixture } from '../lib/helpers.mjs';
+import { BASE, SECRET, Client, fixture, signRequest } from '../lib/helpers.mjs';
 
 const N = Number(process.env.BENCH_RUNS ?? 10);
 const c = await new Client().signUp();
+// Enough App credits for the runs (what `cargo xtask admin set-credits` does).
+{
+  const path = '/api/internal/admin/keys';
+  const body = JSON.stringify({ email: c.email, app_credits: 1000, no_key: true });
+  const ts = Math.floor(Date.now() / 1000);
+  const r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
+  if (r.status !== 200) throw new Error(`setting credits failed: ${r.status}`);
+}
 const ws = new WebSocket(BASE.replace('http', 'ws') + '/api/events', { headers: { cookie: c.cookie } });
 await new Promise((res, rej) => { ws.on('open', res); ws.on('error', rej); });
 const waiters = new Map();
@@ -21,7 +29,9 @@ async function once(i) {
   const t0 = performance.now();
   const a = await c.upload(body, 'image/jpeg');
   const r = await c.json('POST', '/api/generations', { tool: 'background-remove', inputs: { image: a.body.asset.hash } });
-  const g0 = (await r.json()).generation;
+  const created = await r.json();
+  if (!created.generation) throw new Error(`run ${i} was refused: ${JSON.stringify(created)}`);
+  const g0 = created.generation;
   const g = await new Promise((res) => waiters.set(g0.id, res));
   if (g.status !== 'completed') throw new Error(`run ${i} failed: ${JSON.stringify(g.error)}`);
   return { total: performance.now() - t0, node: g.run_ms };

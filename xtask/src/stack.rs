@@ -532,7 +532,8 @@ pub fn bench(e: &Env) -> R<()> {
         let stack = start(e, &cfg)?;
         let mut c = e.cmd("node");
         c.arg("tests/bench/bgremove-latency.mjs")
-            .env("ATELIER_URL", &stack.url);
+            .env("ATELIER_URL", &stack.url)
+            .env("ATELIER_JOB_SECRET", job_secret(e)?);
         run(&mut c, "bench: background remove latency")
     })();
     let _ = std::fs::remove_dir_all(&state);
