@@ -152,6 +152,36 @@ fn load_image(v: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("Error loading image: the base64 data is invalid ({e})"))
 }
 
+/// Records a prediction that fails at once (nothing charged) and answers like any accepted run.
+#[allow(clippy::too_many_arguments)]
+async fn failed_now(
+    env: &Env,
+    key: &KeyRow,
+    model: &str,
+    tool: Tool,
+    params: Value,
+    error: (ErrorName, String),
+    return_base64: bool,
+    webhook_url: Option<String>,
+) -> ApiResult<Response> {
+    let id = insert_prediction(
+        env,
+        crypto::new_id(),
+        key,
+        model,
+        tool,
+        json!({}),
+        params,
+        "failed",
+        Some(error),
+        (0, 0),
+        return_base64,
+        webhook_url,
+    )
+    .await?;
+    json(200, &json!({"id": id, "error": null}))
+}
+
 /// `POST /v1/run`
 pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     let key = authenticate(&req, env).await?;
@@ -219,22 +249,17 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         let msg = format!(
             "{model} has no engine on this installation: generative models need an upstream engine (a FASHN-compatible API configured on the inference node). Nothing was charged."
         );
-        let id = insert_prediction(
+        return failed_now(
             env,
-            crypto::new_id(),
             &key,
             &model,
             tool,
             json!({}),
-            json!({}),
-            "failed",
-            Some(fail(ErrorName::PipelineError, msg)),
-            (0, 0),
+            fail(ErrorName::PipelineError, msg),
             return_base64,
             webhook_url,
         )
-        .await?;
-        return json(200, &json!({"id": id, "error": null}));
+        .await;
     };
     let field = "image";
     let raw = inputs
@@ -249,22 +274,17 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     let (img, info) = match loaded {
         Ok(x) => x,
         Err(message) => {
-            let id = insert_prediction(
+            return failed_now(
                 env,
-                crypto::new_id(),
                 &key,
                 &model,
                 tool,
-                json!({}),
                 params,
-                "failed",
-                Some(fail(ErrorName::ImageLoadError, message)),
-                (0, 0),
+                fail(ErrorName::ImageLoadError, message),
                 return_base64,
                 webhook_url,
             )
-            .await?;
-            return json(200, &json!({"id": id, "error": null}));
+            .await;
         }
     };
     // The same rules decide the run (and refuse, e.g., a Reframe to the ratio it already has).
@@ -283,22 +303,17 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
             .map(|e| e.message.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        let id = insert_prediction(
+        return failed_now(
             env,
-            crypto::new_id(),
             &key,
             &model,
             tool,
-            json!({}),
             params,
-            "failed",
-            Some(fail(ErrorName::InputValidationError, message)),
-            (0, 0),
+            fail(ErrorName::InputValidationError, message),
             return_base64,
             webhook_url,
         )
-        .await?;
-        return json(200, &json!({"id": id, "error": null}));
+        .await;
     }
     let id = crypto::new_id();
     if let Err(message) = credits::hold(
@@ -564,18 +579,7 @@ struct AdminKey {
 /// creates the account if needed and an API key; on a local instance the key value may be
 /// chosen (the SDK tests use "My API Key") and a completed fixture prediction may be seeded.
 pub async fn admin_key(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let body = req.bytes().await?;
-    let path = req.path();
-    sign::verify_request(
-        &secret(env)?,
-        "POST",
-        &path,
-        header(&req, sign::TIMESTAMP_HEADER).as_deref(),
-        header(&req, sign::SIGNATURE_HEADER).as_deref(),
-        &body,
-        now_secs(),
-    )
-    .map_err(|e| ApiError::new(401, "bad_signature", format!("Refused: {e}.")))?;
+    let body = crate::http::signed_body(&mut req, env).await?;
     let a: AdminKey = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(400, "bad_request", e.to_string()))?;
     let local = env

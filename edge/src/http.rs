@@ -169,3 +169,20 @@ pub async fn r2_response(env: &Env, key: String, missing: &str) -> ApiResult<Res
     r.headers_mut().set("Content-Type", &ct)?;
     Ok(r)
 }
+
+/// Reads a body signed with the job secret (inference callbacks, admin commands), or 401.
+pub async fn signed_body(req: &mut Request, env: &Env) -> ApiResult<Vec<u8>> {
+    use atelier_core::sign;
+    let body = req.bytes().await?;
+    sign::verify_request(
+        &crate::jobs::secret(env)?,
+        "POST",
+        &req.path(),
+        header(req, sign::TIMESTAMP_HEADER).as_deref(),
+        header(req, sign::SIGNATURE_HEADER).as_deref(),
+        &body,
+        now_secs(),
+    )
+    .map_err(|e| ApiError::new(401, "bad_signature", format!("Refused: {e}.")))?;
+    Ok(body)
+}

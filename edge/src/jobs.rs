@@ -20,7 +20,7 @@ use worker::{
 use crate::bind;
 use crate::events;
 use crate::generations::{self, output_key, StoredOutput};
-use crate::http::{header, json, now_ms, now_secs, ApiError, ApiResult};
+use crate::http::{json, now_ms, now_secs, ApiError, ApiResult};
 
 /// Queue names (see wrangler.toml).
 pub const DEAD_LETTER_QUEUE: &str = "atelier-jobs-dlq";
@@ -296,18 +296,7 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
 
 /// `POST /api/internal/jobs/{id}/events`, signed by the node.
 pub async fn callback(mut req: Request, env: &Env, id: &str) -> ApiResult<Response> {
-    let body = req.bytes().await?;
-    let path = req.path();
-    sign::verify_request(
-        &secret(env)?,
-        "POST",
-        &path,
-        header(&req, sign::TIMESTAMP_HEADER).as_deref(),
-        header(&req, sign::SIGNATURE_HEADER).as_deref(),
-        &body,
-        now_secs(),
-    )
-    .map_err(|e| ApiError::new(401, "bad_signature", format!("Refused: {e}.")))?;
+    let body = crate::http::signed_body(&mut req, env).await?;
     let event: JobEvent = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(400, "bad_event", format!("The event is malformed: {e}.")))?;
     if event.job_id() != id {

@@ -61,6 +61,24 @@ fn resize(
     dst
 }
 
+/// Resizes an RGB image with fast_image_resize.
+pub(crate) fn resize_rgb(
+    img: &RgbImage,
+    w: u32,
+    h: u32,
+    filter: fr::FilterType,
+) -> Result<RgbImage, EngineError> {
+    let src = fr::images::Image::from_vec_u8(
+        img.width(),
+        img.height(),
+        img.as_raw().clone(),
+        fr::PixelType::U8x3,
+    )
+    .map_err(|e| EngineError::Run(e.to_string()))?;
+    let out = resize(&src, w, h, fr::ResizeAlg::Convolution(filter));
+    Ok(RgbImage::from_raw(w, h, out.into_vec()).expect("size"))
+}
+
 fn plane_to_image(p: &Plane) -> fr::images::Image<'static> {
     let bytes: Vec<u8> = p.data.iter().flat_map(|v| v.to_ne_bytes()).collect();
     fr::images::Image::from_vec_u8(p.width as u32, p.height as u32, bytes, fr::PixelType::F32)
@@ -157,16 +175,7 @@ impl BackgroundRemover {
         let guide_rgb = if (ww, wh) == (w, h) {
             rgb.clone()
         } else {
-            let src =
-                fr::images::Image::from_vec_u8(w, h, rgb.as_raw().clone(), fr::PixelType::U8x3)
-                    .map_err(|e| EngineError::Run(e.to_string()))?;
-            let s = resize(
-                &src,
-                ww,
-                wh,
-                fr::ResizeAlg::Convolution(fr::FilterType::Bilinear),
-            );
-            RgbImage::from_raw(ww, wh, s.into_vec()).expect("size")
+            resize_rgb(rgb, ww, wh, fr::FilterType::Bilinear)?
         };
         let guide = Plane::new(
             ww as usize,

@@ -8,7 +8,7 @@ use atelier_core::catalog::AspectRatio;
 use fast_image_resize as fr;
 use image::{ImageEncoder, RgbImage};
 
-use crate::bgremove::{BackgroundRemover, Encoded, EngineError};
+use crate::bgremove::{resize_rgb, BackgroundRemover, Encoded, EngineError};
 use crate::upscale::box_blur;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,26 +63,6 @@ fn subject_box(
         x1 as f64 * sx,
         y1 as f64 * sy,
     ))
-}
-
-fn resize(img: &RgbImage, w: u32, h: u32) -> Result<RgbImage, EngineError> {
-    let src = fr::images::Image::from_vec_u8(
-        img.width(),
-        img.height(),
-        img.as_raw().clone(),
-        fr::PixelType::U8x3,
-    )
-    .map_err(|e| EngineError::Run(e.to_string()))?;
-    let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
-    fr::Resizer::new()
-        .resize(
-            &src,
-            &mut dst,
-            &fr::ResizeOptions::new()
-                .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3)),
-        )
-        .map_err(|e| EngineError::Run(e.to_string()))?;
-    Ok(RgbImage::from_raw(w, h, dst.into_vec()).expect("size"))
 }
 
 /// Mirrors an index into 0..n (…, 2, 1, 0, 1, 2, …, n-1, n-2, …).
@@ -199,7 +179,7 @@ pub fn run(
         )
     };
     let (ow, oh) = output_size(ar);
-    let out = resize(&framed, ow, oh)?;
+    let out = resize_rgb(&framed, ow, oh, fr::FilterType::Lanczos3)?;
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
         .write_image(out.as_raw(), ow, oh, image::ExtendedColorType::Rgb8)
