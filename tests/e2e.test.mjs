@@ -59,6 +59,7 @@ test('sign up in the browser', async () => {
   await tid('auth-submit').click();
   await tid('user-email').waitFor();
   assert.equal(await tid('user-email').textContent(), email);
+  await page.waitForFunction(() => document.querySelector('[data-testid=credits]')?.textContent === '10 credits');
 });
 
 test('upload with the file picker, run, see progress and the cut-out, download a transparent PNG', async () => {
@@ -76,6 +77,7 @@ test('upload with the file picker, run, see progress and the cut-out, download a
   const png = await download();
   const img = checkCutout(assert, png);
   assert.deepEqual([img.width, img.height], [512, 768]);
+  await page.waitForFunction(() => document.querySelector('[data-testid=credits]')?.textContent === '9 credits');
 });
 
 test('solid color gives the fill instead', async () => {

@@ -105,6 +105,18 @@ struct UserBody {
     user: User,
 }
 
+#[derive(Deserialize)]
+struct MeBody {
+    credits: f64,
+}
+
+/// The signed-in account's available App credits.
+pub async fn credits() -> R<f64> {
+    read::<MeBody>(Request::get("/api/me").send().await.map_err(net)?)
+        .await
+        .map(|b| b.credits)
+}
+
 pub async fn me() -> R<User> {
     read::<UserBody>(Request::get("/api/me").send().await.map_err(net)?)
         .await

@@ -21,11 +21,30 @@ pub struct AppState {
     pub history_next: RwSignal<Option<f64>>,
     /// The generation shown on the result screen.
     pub current: RwSignal<Option<Generation>>,
+    /// Available App credits (refreshed when a generation starts or ends).
+    pub credits: RwSignal<Option<f64>>,
 }
 
 impl AppState {
     /// Records an update from the server (event, poll or creation).
+    pub fn refresh_credits(&self) {
+        let credits = self.credits;
+        leptos::task::spawn_local(async move {
+            if let Ok(c) = api::credits().await {
+                credits.set(Some(c));
+            }
+        });
+    }
+
     pub fn upsert(&self, g: Generation) {
+        let changed = self.history.with_untracked(|h| {
+            h.iter()
+                .find(|x| x.id == g.id)
+                .is_none_or(|x| x.status != g.status)
+        });
+        if changed && (g.is_terminal() || g.status == "in_queue") {
+            self.refresh_credits();
+        }
         self.history
             .update(|h| match h.iter_mut().find(|x| x.id == g.id) {
                 Some(x) => *x = g.clone(),
@@ -50,6 +69,7 @@ fn App() -> impl IntoView {
         history: RwSignal::new(vec![]),
         history_next: RwSignal::new(None),
         current: RwSignal::new(None),
+        credits: RwSignal::new(None),
     };
     provide_context(state);
     leptos::task::spawn_local(async move {

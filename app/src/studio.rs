@@ -85,7 +85,8 @@ pub fn Studio(user: User) -> impl IntoView {
     };
     provide_context(draft);
 
-    // History, then live events, then a slow poll of unfinished jobs as a safety net.
+    // Credits, history, then live events, then a slow poll of unfinished jobs as a safety net.
+    state.refresh_credits();
     leptos::task::spawn_local(async move {
         if let Ok(page) = api::history(None).await {
             state.history.set(page.generations);
@@ -142,6 +143,9 @@ pub fn Studio(user: User) -> impl IntoView {
             <header class="atl-header">
                 <span class="atl-brand">"Atelier"</span>
                 <span class="atl-spacer"></span>
+                <span class="atl-credits" data-testid="credits" title="Available App credits">
+                    {move || state.credits.get().map(|c| format!("{c} credits")).unwrap_or_default()}
+                </span>
                 <span class="atl-user" data-testid="user-email">{user.email.clone()}</span>
                 <button class="atl-link" data-testid="signout" on:click=sign_out>"Sign out"</button>
             </header>
