@@ -24,7 +24,7 @@ use crate::credits;
 use crate::crypto;
 use crate::generations::{self, StoredOutput};
 use crate::http::{header, json, now_ms, now_secs, r2_response, ApiError, ApiResult};
-use crate::jobs::{secret, JobMessage};
+use crate::jobs::secret;
 
 /// Output URLs live 72 hours, as FASHN's CDN URLs do.
 const OUTPUT_URL_TTL_SECS: u64 = 72 * 3600;
@@ -381,22 +381,8 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
             return Err(e);
         }
     };
-    if let Err(e) = env
-        .queue(bind::JOBS)?
-        .send(JobMessage {
-            generation_id: id.clone(),
-            webhook_attempt: None,
-        })
-        .await
-    {
-        worker::console_error!("enqueue failed for {id}: {e}");
-        let ev = atelier_core::JobEvent::Failed {
-            job_id: id.clone(),
-            error: ErrorName::InternalServerError,
-            message: "The job queue is unavailable; nothing was charged.".into(),
-        };
-        let _ = crate::jobs::apply(env, &id, &ev).await;
-    }
+    // A queue failure fails the prediction (credits released); the id still answers.
+    crate::jobs::enqueue(env, &id).await;
     json(200, &json!({"id": id, "error": null}))
 }
 

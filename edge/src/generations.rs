@@ -17,7 +17,6 @@ use crate::events;
 use crate::http::{
     json, json_body, now_ms, r2_response, same_origin, set_headers, ApiError, ApiResult,
 };
-use crate::jobs::JobMessage;
 
 /// A job that has not moved for this long is reported as timed out.
 pub const STALE_MS: u64 = 10 * 60 * 1000;
@@ -206,27 +205,11 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
         credits::settle(env, &user.id, Surface::App, &id, &[]).await;
         return Err(e.into());
     }
-    if let Err(e) = env
-        .queue(bind::JOBS)?
-        .send(JobMessage {
-            generation_id: id.clone(),
-            webhook_attempt: None,
-        })
-        .await
-    {
-        worker::console_error!("enqueue failed for {id}: {e}");
-        db.prepare(
-            "UPDATE generations SET status = 'failed', error_name = 'InternalServerError', \
-             error_message = 'The job queue is unavailable. Nothing was charged; try again.', completed_at = ?2 \
-             WHERE id = ?1",
-        )
-        .bind(&[id.clone().into(), now.into()])?
-        .run()
-        .await?;
+    if !crate::jobs::enqueue(env, &id).await {
         return Err(ApiError::new(
             503,
             "queue_unavailable",
-            "The job queue is unavailable. Try again in a moment.",
+            "The job queue is unavailable. Nothing was charged; try again in a moment.",
         ));
     }
     let row = load(env, &id)

@@ -230,6 +230,34 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
     Err(format!("inference node answered {status}: {text}"))
 }
 
+/// Queues a new generation for dispatch. If the queue refuses it, the generation is failed
+/// through [`apply`] (which releases its credits) and false is returned.
+pub async fn enqueue(env: &Env, id: &str) -> bool {
+    let sent = match env.queue(bind::JOBS) {
+        Ok(q) => {
+            q.send(JobMessage {
+                generation_id: id.to_string(),
+                webhook_attempt: None,
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        worker::console_error!("enqueue failed for {id}: {e}");
+        let ev = JobEvent::Failed {
+            job_id: id.to_string(),
+            error: atelier_core::ErrorName::InternalServerError,
+            message: "The job queue is unavailable. Nothing was charged; try again.".into(),
+        };
+        if let Err(e) = apply(env, id, &ev).await {
+            worker::console_error!("could not fail {id}: {}", e.message);
+        }
+        return false;
+    }
+    true
+}
+
 /// Applies a node's event to the generation, then pushes it to the user's open pages.
 pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_json::Value> {
     let row = generations::load(env, id)
