@@ -1,16 +1,7 @@
 // The Developer API (FASHN-compatible) against the real stack: keys, run, status, outputs.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, SECRET, fixture, signRequest, uniqueEmail, decodePng } from './lib/helpers.mjs';
-
-async function createKey(email, apiCredits = 1000) {
-  const path = '/api/internal/admin/keys';
-  const body = JSON.stringify({ email, api_credits: apiCredits });
-  const ts = Math.floor(Date.now() / 1000);
-  const r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
-  assert.equal(r.status, 201);
-  return (await r.json()).key;
-}
+import { BASE, SECRET, createKey, fixture, signRequest, uniqueEmail, decodePng } from './lib/helpers.mjs';
 
 const api = (key) => ({
   run: async (body, query = '') => {

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { BASE, ARTIFACTS, fixture, uniqueEmail, checkCutout, decodePng } from './lib/helpers.mjs';
+import { BASE, ARTIFACTS, fixture, uniqueEmail, checkCutout, decodePng, createKey } from './lib/helpers.mjs';
 
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
@@ -153,6 +153,53 @@ test('history lists the runs, survives a reload, and loads a result on click', a
   await items.last().click();
   await page.locator('[data-testid=status][data-status=completed]').waitFor();
   assert.equal(await page.locator('.atl-canvas.atl-checker').count(), 1, 'the first (transparent) run is loaded');
+});
+
+test('Developer API page: create a key (shown once), use it, see the request, rename, revoke', async () => {
+  await tid('to-developer').click();
+  await tid('developer-page').waitFor();
+  assert.match(page.url(), /#developer$/);
+  await tid('key-name').fill('Browser key');
+  await tid('create-key').click();
+  const value = await tid('new-key-value').inputValue();
+  assert.match(value, /^atl_[0-9a-f]{48}$/);
+  await page.locator('[data-testid=key-row]').first().waitFor();
+  assert.equal(await tid('key-name-cell').first().textContent(), 'Browser key');
+  assert.ok(!(await tid('keys').textContent()).includes(value), 'the table shows only the prefix');
+  // The key works; an operator grants API credits to this account; a prediction shows up.
+  await createKey(email, 3);
+  const auth = { authorization: `Bearer ${value}`, 'content-type': 'application/json' };
+  const image = `data:image/jpeg;base64,${fixture('model-photo-512.jpg').toString('base64')}`;
+  const run = await (await fetch(`${BASE}/v1/run`, { method: 'POST', headers: auth, body: JSON.stringify({ model_name: 'background-remove', inputs: { image } }) })).json();
+  for (let i = 0; i < 150; i++) {
+    const st = await (await fetch(`${BASE}/v1/status/${run.id}`, { headers: auth })).json();
+    if (st.status === 'completed' || st.status === 'failed') break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await tid('refresh-history').click();
+  await page.locator('[data-testid=request-row][data-status=completed]').waitFor();
+  assert.match(await tid('requests').textContent(), new RegExp(run.id));
+  await tid('filter-status').selectOption('failed');
+  await page.locator('[data-testid=request-row]').waitFor({ state: 'detached' });
+  await tid('filter-status').selectOption('');
+  await page.locator('[data-testid=request-row]').first().waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, 'developer-page.png'), fullPage: true });
+  // Rename, then revoke (confirming the dialog); the key stops working.
+  // (The operator's grant above made a second key; act on the browser's own row.)
+  const row = () => page.locator('[data-testid=key-row]', { has: page.locator(`text=${value.slice(0, 8)}`) });
+  await row().getByTestId('rename').click();
+  await row().getByTestId('rename-input').fill('Renamed key');
+  await row().getByTestId('rename-save').click();
+  await page.getByText('Renamed key').waitFor();
+  page.once('dialog', (d) => d.accept());
+  await row().getByTestId('revoke').click();
+  await row().locator('[data-testid=key-status]', { hasText: 'Revoked' }).waitFor();
+  assert.equal((await fetch(`${BASE}/v1/credits`, { headers: auth })).status, 401);
+  // The page survives a reload; back to the Studio.
+  await page.reload();
+  await tid('developer-page').waitFor();
+  await tid('to-studio').click();
+  await tid('user-email').waitFor();
 });
 
 test('sign out and sign back in', async () => {

@@ -216,3 +216,99 @@ pub async fn history(before: Option<f64>) -> R<Page> {
     };
     read::<Page>(Request::get(&url).send().await.map_err(net)?).await
 }
+
+/// An API key as listed (never its value).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: f64,
+    pub last_used_at: Option<f64>,
+    pub revoked_at: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct KeysBody {
+    keys: Vec<ApiKey>,
+}
+
+/// A key just created: its value is in this answer only.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NewKey {
+    pub id: String,
+    pub name: String,
+    pub key: String,
+}
+
+pub async fn keys() -> R<Vec<ApiKey>> {
+    read::<KeysBody>(Request::get("/api/keys").send().await.map_err(net)?)
+        .await
+        .map(|b| b.keys)
+}
+
+pub async fn create_key(name: &str) -> R<NewKey> {
+    let r = Request::post("/api/keys")
+        .json(&json!({ "name": name }))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
+    read::<NewKey>(r).await
+}
+
+pub async fn rename_key(id: &str, name: &str) -> R<()> {
+    let r = Request::patch(&format!("/api/keys/{id}"))
+        .json(&json!({ "name": name }))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
+    read::<serde_json::Value>(r).await.map(|_| ())
+}
+
+pub async fn revoke_key(id: &str) -> R<()> {
+    let r = Request::delete(&format!("/api/keys/{id}"))
+        .send()
+        .await
+        .map_err(net)?;
+    read::<serde_json::Value>(r).await.map(|_| ())
+}
+
+/// One API prediction in the request history.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ApiRequest {
+    pub id: String,
+    pub model_name: Option<String>,
+    pub status: String,
+    pub created_at: f64,
+    pub duration_ms: Option<f64>,
+    pub credits_used: u64,
+    pub error: Option<JobError>,
+    pub key: Option<KeyRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct KeyRef {
+    pub name: String,
+    pub prefix: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct RequestPage {
+    pub requests: Vec<ApiRequest>,
+    pub next_before: Option<f64>,
+}
+
+/// The organization's request history; `model` and `status` filter when not empty.
+pub async fn requests(model: &str, status: &str, before: Option<f64>) -> R<RequestPage> {
+    let mut url = format!(
+        "/api/requests?limit=25&model={}&status={}",
+        js_sys::encode_uri_component(model),
+        js_sys::encode_uri_component(status)
+    );
+    if let Some(b) = before {
+        url.push_str(&format!("&before={b}"));
+    }
+    read::<RequestPage>(Request::get(&url).send().await.map_err(net)?).await
+}

@@ -3,12 +3,34 @@
 
 mod api;
 mod auth;
+mod developer;
 mod events;
 mod studio;
 
 use leptos::prelude::*;
 
 use api::{Generation, User};
+
+/// Which screen is shown to a signed-in user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Studio,
+    Developer,
+}
+
+impl Page {
+    /// The page named by the address's `#fragment`.
+    fn from_location() -> Page {
+        let hash = web_sys::window()
+            .and_then(|w| w.location().hash().ok())
+            .unwrap_or_default();
+        if hash == "#developer" {
+            Page::Developer
+        } else {
+            Page::Studio
+        }
+    }
+}
 
 /// State shared by the screens.
 #[derive(Clone, Copy)]
@@ -23,6 +45,7 @@ pub struct AppState {
     pub current: RwSignal<Option<Generation>>,
     /// Available App credits (refreshed when a generation starts or ends).
     pub credits: RwSignal<Option<f64>>,
+    pub page: RwSignal<Page>,
 }
 
 impl AppState {
@@ -70,6 +93,7 @@ fn App() -> impl IntoView {
         history_next: RwSignal::new(None),
         current: RwSignal::new(None),
         credits: RwSignal::new(None),
+        page: RwSignal::new(Page::from_location()),
     };
     provide_context(state);
     leptos::task::spawn_local(async move {
@@ -80,7 +104,10 @@ fn App() -> impl IntoView {
             {move || match state.user.get() {
                 None => view! { <div class="atl-loading">"Loading…"</div> }.into_any(),
                 Some(None) => view! { <auth::AuthScreen/> }.into_any(),
-                Some(Some(u)) => view! { <studio::Studio user=u/> }.into_any(),
+                Some(Some(u)) => match state.page.get() {
+                    Page::Studio => view! { <studio::Studio user=u/> }.into_any(),
+                    Page::Developer => view! { <developer::DeveloperPage/> }.into_any(),
+                },
             }}
         </div>
     }

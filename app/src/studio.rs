@@ -146,6 +146,10 @@ pub fn Studio(user: User) -> impl IntoView {
                 <span class="atl-credits" data-testid="credits" title="Available App credits">
                     {move || state.credits.get().map(|c| format!("{c} credits")).unwrap_or_default()}
                 </span>
+                <button class="atl-link" data-testid="to-developer" on:click=move |_| {
+                    let _ = web_sys::window().map(|w| w.location().set_hash("developer"));
+                    state.page.set(crate::Page::Developer);
+                }>"Developer API"</button>
                 <span class="atl-user" data-testid="user-email">{user.email.clone()}</span>
                 <button class="atl-link" data-testid="signout" on:click=sign_out>"Sign out"</button>
             </header>

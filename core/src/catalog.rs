@@ -1020,7 +1020,7 @@ impl ApiModel {
 }
 
 /// An image field of an API request: its slot, and whether it is the model's required input.
-fn api_image_fields(m: ApiModel) -> &'static [(&'static str, Slot)] {
+pub(crate) fn api_image_fields(m: ApiModel) -> &'static [(&'static str, Slot)] {
     use Slot::*;
     match m {
         ApiModel::TryonMax => &[("model_image", Model), ("product_image", Product)],
@@ -1054,7 +1054,7 @@ fn api_image_fields(m: ApiModel) -> &'static [(&'static str, Slot)] {
 /// Fields every model accepts besides its own (SDK transport options).
 const COMMON: &[&str] = &["output_format", "return_base64", "seed", "width", "height"];
 
-fn field_list(m: ApiModel) -> Vec<&'static str> {
+pub(crate) fn field_list(m: ApiModel) -> Vec<&'static str> {
     let mut f: Vec<&str> = api_image_fields(m).iter().map(|(n, _)| *n).collect();
     let extra: &[&str] = match m {
         ApiModel::TryonMax => &[
@@ -1361,11 +1361,23 @@ pub fn from_api(
     }
 }
 
-#[derive(Deserialize)]
+/// The encoding of image outputs (`inputs.output_format`): PNG (default, keeps transparency) or
+/// JPEG (transparent areas flattened onto white).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum OutputFormat {
+pub enum OutputFormat {
+    #[default]
     Png,
     Jpeg,
+}
+
+impl OutputFormat {
+    pub fn mime(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "image/png",
+            OutputFormat::Jpeg => "image/jpeg",
+        }
+    }
 }
 
 fn is_image_ref(s: &str) -> bool {

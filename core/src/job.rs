@@ -101,11 +101,15 @@ impl ErrorName {
     }
 }
 
-/// An input the node downloads through a short-lived signed URL.
+/// An input the node downloads: through a short-lived signed URL of the edge's, or (when
+/// `remote`) from a URL a user gave, which the node fetches under the SSRF rules of
+/// [`crate::ssrf`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputRef {
     pub name: String,
     pub url: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remote: bool,
 }
 
 /// Where the node uploads output `index` (a short-lived signed PUT URL).
@@ -128,6 +132,9 @@ pub struct JobRequest {
     pub callback_url: String,
     /// Delivery attempt, from 1.
     pub attempt: u32,
+    /// How image outputs are encoded.
+    #[serde(default)]
+    pub output_format: crate::catalog::OutputFormat,
 }
 
 /// An output the node uploaded.

@@ -8,8 +8,10 @@ pub mod catalog;
 pub mod image;
 pub mod job;
 pub mod ledger;
+pub mod openapi;
 pub mod pricing;
 pub mod sign;
+pub mod ssrf;
 pub mod subscription;
 pub mod tool;
 

@@ -25,6 +25,7 @@ use crate::crypto;
 use crate::generations::{self, StoredOutput};
 use crate::http::{header, json, now_ms, now_secs, r2_response, ApiError, ApiResult};
 use crate::jobs::secret;
+use crate::ratelimit::Route;
 
 /// Output URLs live 72 hours, as FASHN's CDN URLs do.
 const OUTPUT_URL_TTL_SECS: u64 = 72 * 3600;
@@ -33,18 +34,25 @@ fn fashn(status: u16, name: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(status, name, message)
 }
 
-/// A key's owner.
+/// A key, its organization and who pays for it (the organization's owner's API ledger).
 #[derive(Deserialize)]
 struct KeyRow {
     id: String,
     user_id: String,
+    org_id: String,
+    rate_limit_scale: f64,
 }
+
+/// In-flight predictions an organization may have at once (the contract's default), times the
+/// key's scale.
+const CONCURRENCY_LIMIT: u32 = 6;
 
 pub fn key_hash(key: &str) -> String {
     sign::sha256_hex(key.as_bytes())
 }
 
-async fn authenticate(req: &Request, env: &Env) -> ApiResult<KeyRow> {
+/// The key of a request, counted against its rate limit on `route`.
+async fn authenticate(req: &Request, env: &Env, route: Route) -> ApiResult<KeyRow> {
     let invalid = || fashn(401, "UnauthorizedAccess", "Unauthorized: Invalid token");
     let auth = header(req, "Authorization").ok_or_else(invalid)?;
     let key = auth
@@ -54,11 +62,16 @@ async fn authenticate(req: &Request, env: &Env) -> ApiResult<KeyRow> {
         .ok_or_else(invalid)?;
     let row: Option<KeyRow> = env
         .d1(bind::DB)?
-        .prepare("SELECT id, user_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")
+        .prepare(
+            "SELECT k.id, o.owner_id AS user_id, k.org_id, k.rate_limit_scale FROM api_keys k \
+             JOIN organizations o ON o.id = k.org_id WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
+        )
         .bind(&[key_hash(key).into()])?
         .first(None)
         .await?;
-    row.ok_or_else(invalid)
+    let row = row.ok_or_else(invalid)?;
+    crate::ratelimit::check(env, &row.id, route, row.rate_limit_scale).await?;
+    Ok(row)
 }
 
 /// Models this installation runs, and the Studio params they become.
@@ -109,8 +122,8 @@ async fn insert_prediction(
         .prepare(
             "INSERT INTO generations (id, user_id, tool, inputs, params, status, error_name, error_message, \
              created_at, updated_at, completed_at, credits_quoted, credits_per_output, source, api_key_id, \
-             model_name, return_base64, webhook_url) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, 'api', ?13, ?14, ?15, ?16)",
+             model_name, return_base64, webhook_url, org_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, 'api', ?13, ?14, ?15, ?16, ?17)",
         )
         .bind(&[
             id.clone().into(),
@@ -129,6 +142,7 @@ async fn insert_prediction(
             model.into(),
             (return_base64 as i32).into(),
             webhook_url.map(JsValue::from).unwrap_or(JsValue::NULL),
+            key.org_id.clone().into(),
         ])?
         .run()
         .await?;
@@ -138,18 +152,106 @@ async fn insert_prediction(
     Ok(id)
 }
 
-/// Decodes a `data:image/…;base64,` input. URLs are not fetched yet.
-fn load_image(v: &str) -> Result<Vec<u8>, String> {
-    let lower = v.trim_start().to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Err("Error loading image: this installation does not fetch image URLs yet; send the image as a base64 data URI (data:image/png;base64,…)".into());
+/// An image input as given.
+enum Loaded {
+    Url(String),
+    Bytes(Vec<u8>),
+}
+
+/// An image input ready to run: a URL the node will fetch, or checked bytes.
+enum Source {
+    Url(String),
+    Bytes(Vec<u8>, atelier_core::ImageInfo),
+}
+
+/// Reads an image input: an http(s) URL (its scheme and any literal address checked here, what
+/// a host name resolves to checked by the node that fetches it) or a `data:image/…;base64,` URI.
+fn load_image(v: &str) -> Result<Loaded, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err("Error loading image: the image is empty; give an https URL or a data:image/…;base64,… URI".into());
+    }
+    if !v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
+        let url = worker::Url::parse(v).map_err(|e| {
+            format!("Error loading image: {v:?} is neither a URL nor a data URI ({e})")
+        })?;
+        atelier_core::ssrf::check_url_shape(url.scheme(), url.host_str())
+            .map_err(|m| format!("Error loading image: {m}"))?;
+        return Ok(Loaded::Url(url.to_string()));
     }
     let (_, b64) = v
         .split_once(";base64,")
         .ok_or("Error loading image: Invalid data URI (expected data:image/…;base64,…)")?;
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
+        .map(Loaded::Bytes)
         .map_err(|e| format!("Error loading image: the base64 data is invalid ({e})"))
+}
+
+/// Stores an input image in R2 (by content) and as the user's asset; returns its hash.
+async fn store_input(
+    env: &Env,
+    user_id: &str,
+    img: &[u8],
+    info: &atelier_core::ImageInfo,
+) -> ApiResult<String> {
+    let hash = sign::sha256_hex(img);
+    let bucket = env.bucket(bind::BLOBS)?;
+    if bucket.head(r2_key(&hash)).await?.is_none() {
+        bucket
+            .put(r2_key(&hash), img.to_vec())
+            .http_metadata(HttpMetadata {
+                content_type: Some(info.format.mime().into()),
+                ..Default::default()
+            })
+            .execute()
+            .await?;
+    }
+    env.d1(bind::DB)?
+        .prepare("INSERT OR IGNORE INTO assets (user_id, hash, content_type, bytes, width, height, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .bind(&[
+            user_id.into(),
+            hash.clone().into(),
+            info.format.mime().into(),
+            (img.len() as f64).into(),
+            (info.width as f64).into(),
+            (info.height as f64).into(),
+            (now_ms() as f64).into(),
+        ])?
+        .run()
+        .await?;
+    Ok(hash)
+}
+
+/// 429 ConcurrencyLimitExceeded when the organization already has its limit of predictions in
+/// flight; also marks the key used.
+async fn check_concurrency(env: &Env, key: &KeyRow) -> ApiResult<()> {
+    let db = env.d1(bind::DB)?;
+    db.prepare("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")
+        .bind(&[(now_ms() as f64).into(), key.id.clone().into()])?
+        .run()
+        .await?;
+    let n: f64 = db
+        .prepare(
+            "SELECT COUNT(*) AS n FROM generations WHERE org_id = ?1 AND source = 'api' \
+             AND status IN ('starting', 'in_queue', 'processing')",
+        )
+        .bind(&[key.org_id.clone().into()])?
+        .first(Some("n"))
+        .await?
+        .unwrap_or(0.0);
+    let limit = (CONCURRENCY_LIMIT as f64 * key.rate_limit_scale.max(0.0)).ceil();
+    if n >= limit {
+        return Err(fashn(
+            429,
+            "ConcurrencyLimitExceeded",
+            format!(
+                "Concurrency limit exceeded: {limit} predictions are already in flight for this organization; wait for one to finish."
+            ),
+        )
+        .with_header("Retry-After", "2".into()));
+    }
+    Ok(())
 }
 
 /// Records a prediction that fails at once (nothing charged) and answers like any accepted run.
@@ -184,7 +286,7 @@ async fn failed_now(
 
 /// `POST /v1/run`
 pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let key = authenticate(&req, env).await?;
+    let key = authenticate(&req, env, Route::Run).await?;
     let url = req.url()?;
     let webhook_url = url
         .query_pairs()
@@ -243,7 +345,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     let quote = catalog::quote(Surface::Api, &resolved);
     let fail = |name: ErrorName, message: String| (name, message);
     // A model without an engine here is accepted and fails at once, costing nothing.
-    let Some(params) = engine_params(tool, &resolved)
+    let Some(mut params) = engine_params(tool, &resolved)
         .filter(|_| tool.runnable() && api_model != catalog::ApiModel::BackgroundChange)
     else {
         let msg = format!(
@@ -261,18 +363,23 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         )
         .await;
     };
+    if inputs.get("output_format").and_then(Value::as_str) == Some("jpeg") {
+        params["output_format"] = json!("jpeg");
+    }
     let field = "image";
     let raw = inputs
         .get(field)
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let loaded = load_image(raw).and_then(|b| {
-        inspect(&b, &UploadLimits::DEFAULT)
-            .map(|i| (b, i))
-            .map_err(|p| format!("Error loading image: {p}"))
-    });
-    let (img, info) = match loaded {
-        Ok(x) => x,
+    let source = match load_image(raw) {
+        Ok(Loaded::Url(u)) => Ok(Source::Url(u)),
+        Ok(Loaded::Bytes(b)) => inspect(&b, &UploadLimits::DEFAULT)
+            .map(|i| Source::Bytes(b, i))
+            .map_err(|p| format!("Error loading image: {p}")),
+        Err(e) => Err(e),
+    };
+    let source = match source {
+        Ok(s) => s,
         Err(message) => {
             return failed_now(
                 env,
@@ -287,34 +394,38 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
             .await;
         }
     };
-    // The same rules decide the run (and refuse, e.g., a Reframe to the ratio it already has).
-    let params_map = params.as_object().cloned().unwrap_or_default();
-    let request = request_from_params(tool, &params_map, info.width, info.height);
-    if let Err(errors) = catalog::validate(
-        tool,
-        &request,
-        Context {
-            surface: Surface::Api,
-            plan: None,
-        },
-    ) {
-        let message = errors
-            .iter()
-            .map(|e| e.message.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        return failed_now(
-            env,
-            &key,
-            &model,
+    // The same rules decide the run (and refuse, e.g., a Reframe to the ratio it already has);
+    // for a URL the size is known only when the node has fetched it.
+    if let Source::Bytes(_, info) = &source {
+        let params_map = params.as_object().cloned().unwrap_or_default();
+        let request = request_from_params(tool, &params_map, info.width, info.height);
+        if let Err(errors) = catalog::validate(
             tool,
-            params,
-            fail(ErrorName::InputValidationError, message),
-            return_base64,
-            webhook_url,
-        )
-        .await;
+            &request,
+            Context {
+                surface: Surface::Api,
+                plan: None,
+            },
+        ) {
+            let message = errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            return failed_now(
+                env,
+                &key,
+                &model,
+                tool,
+                params,
+                fail(ErrorName::InputValidationError, message),
+                return_base64,
+                webhook_url,
+            )
+            .await;
+        }
     }
+    check_concurrency(env, &key).await?;
     let id = crypto::new_id();
     if let Err(message) = credits::hold(
         env,
@@ -332,38 +443,19 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
     // Store the input and the row; if either fails, the hold is released.
     let stored: ApiResult<String> = async {
-        let hash = sign::sha256_hex(&img);
-        let bucket = env.bucket(bind::BLOBS)?;
-        if bucket.head(r2_key(&hash)).await?.is_none() {
-            bucket
-                .put(r2_key(&hash), img.clone())
-                .http_metadata(HttpMetadata {
-                    content_type: Some(info.format.mime().into()),
-                    ..Default::default()
-                })
-                .execute()
-                .await?;
-        }
-        env.d1(bind::DB)?
-            .prepare("INSERT OR IGNORE INTO assets (user_id, hash, content_type, bytes, width, height, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-            .bind(&[
-                key.user_id.clone().into(),
-                hash.clone().into(),
-                info.format.mime().into(),
-                (img.len() as f64).into(),
-                (info.width as f64).into(),
-                (info.height as f64).into(),
-                (now_ms() as f64).into(),
-            ])?
-            .run()
-            .await?;
+        let stored_inputs = match &source {
+            Source::Url(u) => json!({"image_url": u}),
+            Source::Bytes(img, info) => {
+                json!({"image": store_input(env, &key.user_id, img, info).await?})
+            }
+        };
         insert_prediction(
             env,
             id.clone(),
             &key,
             &model,
             tool,
-            json!({"image": hash}),
+            stored_inputs,
             params,
             "in_queue",
             None,
@@ -395,7 +487,7 @@ struct ApiRow {
 
 /// `GET /v1/status/{id}`
 pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
-    let key = authenticate(req, env).await?;
+    let key = authenticate(req, env, Route::Status).await?;
     let not_found = || {
         fashn(
             404,
@@ -403,10 +495,17 @@ pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
             format!("Prediction {id} was not found (or is no longer tracked)."),
         )
     };
-    let row = generations::load(env, id)
-        .await?
-        .filter(|r| r.user_id == key.user_id)
-        .ok_or_else(not_found)?;
+    // Another organization's prediction is as unknown as a made-up id.
+    let org: Option<String> = env
+        .d1(bind::DB)?
+        .prepare("SELECT org_id FROM generations WHERE id = ?1 AND source = 'api'")
+        .bind(&[id.into()])?
+        .first(Some("org_id"))
+        .await?;
+    if org.as_deref() != Some(key.org_id.as_str()) {
+        return Err(not_found());
+    }
+    let row = generations::load(env, id).await?.ok_or_else(not_found)?;
     let origin = req.url()?.origin().ascii_serialization();
     let (body, used) = match status_of(env, &row, &origin).await? {
         Some(x) => x,
@@ -508,12 +607,17 @@ pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResul
         q.get("sig").map(String::as_str),
         now_secs(),
     )
-    .map_err(|e| {
-        fashn(
+    .map_err(|e| match e {
+        sign::SignError::Expired => fashn(
+            403,
+            "Forbidden",
+            format!("This output URL has expired (output URLs are valid for 72 hours); GET /v1/status/{id} gives fresh ones."),
+        ),
+        e => fashn(
             403,
             "Forbidden",
             format!("This output URL is not valid: {e}."),
-        )
+        ),
     })?;
     let index: u32 = index
         .parse()
@@ -532,7 +636,7 @@ pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResul
 /// `GET /v1/credits`: `{"credits": {"total", "subscription", "on_demand"}}` — subscription is
 /// the daily and monthly buckets (spent first), on_demand the top-ups.
 pub async fn credits_balance(req: &Request, env: &Env) -> ApiResult<Response> {
-    let key = authenticate(req, env).await?;
+    let key = authenticate(req, env, Route::Credits).await?;
     let l = credits::available(env, &key.user_id, Surface::Api).await?;
     use atelier_core::ledger::BucketKind;
     let sub = l.available_by_kind(BucketKind::Daily) + l.available_by_kind(BucketKind::Monthly);
@@ -541,6 +645,16 @@ pub async fn credits_balance(req: &Request, env: &Env) -> ApiResult<Response> {
         200,
         &json!({"credits": {"total": sub + on_demand, "subscription": sub, "on_demand": on_demand}}),
     )
+}
+
+/// `GET /v1/openapi.json`: the OpenAPI 3.1 document, generated from core's catalog.
+pub fn openapi(req: &Request) -> ApiResult<Response> {
+    let origin = req.url()?.origin().ascii_serialization();
+    let mut r = json(200, &atelier_core::openapi::document(&origin))?;
+    r.headers_mut().set("Access-Control-Allow-Origin", "*")?;
+    r.headers_mut()
+        .set("Cache-Control", "public, max-age=300")?;
+    Ok(r)
 }
 
 /// A `/v1` path that does not exist.
@@ -559,6 +673,8 @@ struct AdminKey {
     /// Only create the account / set credits; no key.
     #[serde(default)]
     no_key: bool,
+    /// The key's rate and concurrency limits are the contract's times this (default 1).
+    rate_limit_scale: Option<f64>,
 }
 
 /// `POST /api/internal/admin/keys` (signed with the job secret, for `cargo xtask admin`):
@@ -615,27 +731,40 @@ pub async fn admin_key(mut req: Request, env: &Env) -> ApiResult<Response> {
     if let Some(n) = a.app_credits {
         credits::set(env, &user_id, Surface::App, n).await?;
     }
+    let org = crate::orgs::personal(env, &user_id, &email).await?;
     if a.no_key {
-        return json(200, &json!({"user_id": user_id}));
+        return json(200, &json!({"user_id": user_id, "org_id": org}));
     }
-    let key = a
-        .key
-        .unwrap_or_else(|| format!("atl_{}", hex::encode(crypto::random_bytes::<24>())));
-    let prefix: String = key.chars().take(8).collect();
-    let key_id = crypto::new_id();
-    db.prepare("INSERT OR IGNORE INTO api_keys (id, user_id, name, key_hash, prefix, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-        .bind(&[key_id.clone().into(), user_id.clone().into(), a.name.unwrap_or_else(|| "default".into()).into(), key_hash(&key).into(), prefix.into(), (now_ms() as f64).into()])?
+    let scale = a.rate_limit_scale.unwrap_or(1.0);
+    if !(0.0..=1000.0).contains(&scale) {
+        return Err(ApiError::new(
+            400,
+            "bad_request",
+            "rate_limit_scale is between 0 and 1000.",
+        ));
+    }
+    let key = a.key.unwrap_or_else(crate::orgs::new_key_value);
+    let name = a.name.unwrap_or_else(|| "default".into());
+    crate::orgs::insert_key(env, &org, &user_id, &name, &key, scale).await?;
+    // A chosen key that already existed keeps its row; its scale follows this call.
+    db.prepare("UPDATE api_keys SET rate_limit_scale = ?1 WHERE key_hash = ?2")
+        .bind(&[scale.into(), key_hash(&key).into()])?
         .run()
+        .await?;
+    let key_id: Option<String> = db
+        .prepare("SELECT id FROM api_keys WHERE key_hash = ?1")
+        .bind(&[key_hash(&key).into()])?
+        .first(Some("id"))
         .await?;
     if let Some(fid) = a.fixture_prediction {
         let now = now_ms() as f64;
         db.prepare(
-            "INSERT OR IGNORE INTO generations (id, user_id, tool, inputs, params, status, progress, outputs, created_at, updated_at, completed_at, source, model_name) \
-             VALUES (?1, ?2, 'background-remove', '{}', '{}', 'completed', 1, '[]', ?3, ?3, ?3, 'api', 'background-remove')",
+            "INSERT OR IGNORE INTO generations (id, user_id, tool, inputs, params, status, progress, outputs, created_at, updated_at, completed_at, source, model_name, org_id, api_key_id) \
+             VALUES (?1, ?2, 'background-remove', '{}', '{}', 'completed', 1, '[]', ?3, ?3, ?3, 'api', 'background-remove', ?4, ?5)",
         )
-        .bind(&[fid.into(), user_id.clone().into(), now.into()])?
+        .bind(&[fid.into(), user_id.clone().into(), now.into(), org.clone().into(), key_id.map(JsValue::from).unwrap_or(JsValue::NULL)])?
         .run()
         .await?;
     }
-    json(201, &json!({"key": key, "user_id": user_id}))
+    json(201, &json!({"key": key, "user_id": user_id, "org_id": org}))
 }

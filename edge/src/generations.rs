@@ -236,7 +236,7 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     let rows: Vec<Row> = env
         .d1(bind::DB)?
         .prepare(format!(
-            "SELECT {COLUMNS} FROM generations WHERE user_id = ?1 AND created_at < ?2 \
+            "SELECT {COLUMNS} FROM generations WHERE user_id = ?1 AND source = 'app' AND created_at < ?2 \
              ORDER BY created_at DESC LIMIT ?3"
         ))
         .bind(&[user.id.into(), before.into(), (limit as f64).into()])?

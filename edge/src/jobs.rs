@@ -124,12 +124,34 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
     let params: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&row.params).map_err(|e| e.to_string())?;
     let inputs: serde_json::Value = serde_json::from_str(&row.inputs).map_err(|e| e.to_string())?;
-    let hash = inputs["image"].as_str().ok_or("no input image")?;
-    let asset = crate::assets::find(env, &row.user_id, hash)
-        .await
-        .map_err(|e| e.message)?
-        .ok_or("the input asset is gone")?;
-    let request = request_from_params(tool, &params, asset.width as u32, asset.height as u32);
+    // An API prediction may name its image by URL: the node fetches it (SSRF-checked) and
+    // its size is unknown until then.
+    let (input, request) = if let Some(u) = inputs["image_url"].as_str() {
+        let mut request = request_from_params(tool, &params, 0, 0);
+        for i in request.images.values_mut().flatten() {
+            (i.width, i.height) = (None, None);
+        }
+        let input = InputRef {
+            name: "image".into(),
+            url: u.to_string(),
+            remote: true,
+        };
+        (input, request)
+    } else {
+        let hash = inputs["image"].as_str().ok_or("no input image")?;
+        let asset = crate::assets::find(env, &row.user_id, hash)
+            .await
+            .map_err(|e| e.message)?
+            .ok_or("the input asset is gone")?;
+        let input = InputRef {
+            name: "image".into(),
+            url: signed_url(env, "GET", &format!("/api/blobs/assets/{hash}"))
+                .map_err(|e| e.to_string())?,
+            remote: false,
+        };
+        let request = request_from_params(tool, &params, asset.width as u32, asset.height as u32);
+        (input, request)
+    };
     // Gates and lists were checked when the generation was created (App or API); here the
     // options are only resolved, so the API's wider choices (e.g. 21:9) pass.
     let ctx = Context {
@@ -164,11 +186,7 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
         job_id: id.to_string(),
         tool,
         options,
-        inputs: vec![InputRef {
-            name: "image".into(),
-            url: signed_url(env, "GET", &format!("/api/blobs/assets/{hash}"))
-                .map_err(|e| e.to_string())?,
-        }],
+        inputs: vec![input],
         outputs: vec![OutputSlot {
             index: 0,
             upload_url: signed_url(env, "PUT", &format!("/api/blobs/{}", output_key(id, 0)))
@@ -179,6 +197,11 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
             edge_url(env).map_err(|e| e.to_string())?
         ),
         attempt: row.dispatch_attempts as u32 + 1,
+        output_format: params
+            .get("output_format")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default(),
     };
     let body = serde_json::to_string(&job).map_err(|e| e.to_string())?;
     let node = env
@@ -300,14 +323,16 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
     let updated = generations::load(env, id)
         .await?
         .ok_or_else(|| ApiError::new(404, "not_found", "gone"))?;
-    let g = updated.to_json();
-    events::publish(env, &updated.user_id, &g).await;
+    let surface = generations::source_surface(env, id).await?;
+    // The Studio's live updates are for Studio runs; API predictions show on the Developer page.
+    if surface == Surface::App {
+        events::publish(env, &updated.user_id, &updated.to_json()).await;
+    }
     if next.is_terminal() {
         let succeeded: Vec<u32> = match event {
             JobEvent::Completed { outputs, .. } => outputs.iter().map(|o| o.index).collect(),
             _ => vec![],
         };
-        let surface = generations::source_surface(env, id).await?;
         crate::credits::settle(env, &updated.user_id, surface, id, &succeeded).await;
         let hook: Option<String> = db
             .prepare("SELECT webhook_url FROM generations WHERE id = ?1")
@@ -319,7 +344,7 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
             crate::webhooks::schedule(env, id).await;
         }
     }
-    Ok(g)
+    Ok(updated.to_json())
 }
 
 /// `POST /api/internal/jobs/{id}/events`, signed by the node.

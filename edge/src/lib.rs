@@ -11,7 +11,9 @@ mod events;
 mod generations;
 mod http;
 mod jobs;
+mod orgs;
 mod quote;
+mod ratelimit;
 mod webhooks;
 
 pub use events::UserEvents;
@@ -32,8 +34,14 @@ pub mod bind {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let public_api = req.path().starts_with("/v1/");
     match route(req, &env).await {
         Ok(r) => Ok(r),
+        // The Developer API names server errors as FASHN does.
+        Err(mut e) if public_api && e.status >= 500 => {
+            e.code = "InternalServerError".into();
+            e.into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -61,6 +69,12 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
             jobs::callback(req, env, id).await
         }
         (Method::Post, ["api", "internal", "admin", "keys"]) => api::admin_key(req, env).await,
+        (Method::Post, ["api", "keys"]) => orgs::create(req, env).await,
+        (Method::Get, ["api", "keys"]) => orgs::list(&req, env).await,
+        (Method::Patch, ["api", "keys", id]) => orgs::rename(req, env, id).await,
+        (Method::Delete, ["api", "keys", id]) => orgs::revoke(&req, env, id).await,
+        (Method::Get, ["api", "requests"]) => orgs::history(&req, env).await,
+        (Method::Get, ["v1", "openapi.json"]) => api::openapi(&req),
         (Method::Post, ["v1", "run"]) => api::run(req, env).await,
         (Method::Get, ["v1", "status", id]) => api::status(&req, env, id).await,
         (Method::Get, ["v1", "credits"]) => api::credits_balance(&req, env).await,

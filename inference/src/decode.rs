@@ -45,3 +45,53 @@ fn load_err(e: image::ImageError) -> DecodeError {
         message: format!("Error loading image: {e}"),
     }
 }
+
+/// Re-encodes a PNG output as JPEG (quality 92), flattening transparency onto white.
+pub fn png_to_jpeg(png: &[u8]) -> Result<Vec<u8>, String> {
+    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .map_err(|e| format!("could not read the output: {e}"))?
+        .to_rgba8();
+    let mut rgb = image::RgbImage::new(img.width(), img.height());
+    for (dst, src) in rgb.pixels_mut().zip(img.pixels()) {
+        let a = src[3] as u32;
+        for c in 0..3 {
+            dst[c] = ((src[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+        .encode_image(&rgb)
+        .map_err(|e| format!("could not encode JPEG: {e}"))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jpeg_flattens_transparency_onto_white() {
+        let mut img = image::RgbaImage::new(16, 16);
+        for (x, _, p) in img.enumerate_pixels_mut() {
+            *p = if x < 8 {
+                image::Rgba([0, 0, 0, 0])
+            } else {
+                image::Rgba([200, 10, 10, 255])
+            };
+        }
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgba8(img)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let jpeg = png_to_jpeg(&png).unwrap();
+        assert_eq!(&jpeg[..3], &[0xff, 0xd8, 0xff]);
+        let back = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        assert!(
+            back.get_pixel(1, 8).0.iter().all(|&c| c > 245),
+            "transparent → white"
+        );
+        let red = back.get_pixel(14, 8).0;
+        assert!(red[0] > 180 && red[1] < 40, "{red:?}");
+        assert!(png_to_jpeg(b"not a png").is_err());
+    }
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use atelier_core::catalog::UpscaleFactor;
+use atelier_core::catalog::{OutputFormat, UpscaleFactor};
 use atelier_core::image::UploadLimits;
 use atelier_core::job::{JobEvent, JobRequest, OutputRef};
 use atelier_core::sign::{self, SignError, REPLAY_WINDOW_SECS};
@@ -74,6 +74,8 @@ pub struct Node {
     config: Config,
     bg: BackgroundRemover,
     http: reqwest::Client,
+    /// For URLs users gave (SSRF-checked); `http` is for the edge's signed URLs only.
+    fetcher: crate::fetch::Fetcher,
     slots: Semaphore,
     /// Signatures accepted inside the replay window, with their timestamps.
     seen: Mutex<HashMap<String, u64>>,
@@ -96,7 +98,15 @@ impl Node {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| e.to_string())?;
+        let fetcher = crate::fetch::Fetcher::new(
+            crate::fetch::public_only(),
+            crate::fetch::Limits {
+                max_bytes: config.limits.max_bytes,
+                ..Default::default()
+            },
+        )?;
         Ok(Arc::new(Node {
+            fetcher,
             slots: Semaphore::new(config.concurrency.max(1)),
             config,
             bg,
@@ -309,33 +319,16 @@ async fn pipeline(
 ) -> Result<(Vec<OutputRef>, String), Failure> {
     let limits = node.config.limits;
     let input = &job.inputs[0];
-    let resp = node.http.get(&input.url).send().await.map_err(|e| {
-        Failure(
-            ErrorName::ImageLoadError,
-            format!("Error loading image: {e}"),
-        )
-    })?;
-    if !resp.status().is_success() {
-        return Err(Failure(
-            ErrorName::ImageLoadError,
-            format!(
-                "Error loading image: the input URL answered {}",
-                resp.status()
-            ),
-        ));
-    }
-    if resp.content_length().is_some_and(|n| n > limits.max_bytes) {
-        return Err(Failure(
-            ErrorName::ImageLoadError,
-            "Error loading image: the input is over the size limit".into(),
-        ));
-    }
-    let bytes = resp.bytes().await.map_err(|e| {
-        Failure(
-            ErrorName::ImageLoadError,
-            format!("Error loading image: {e}"),
-        )
-    })?;
+    let bytes = if input.remote {
+        node.fetcher.get(&input.url).await.map_err(|e| {
+            Failure(
+                ErrorName::ImageLoadError,
+                format!("Error loading image: {e}"),
+            )
+        })?
+    } else {
+        signed_get(node, &input.url, limits.max_bytes).await?
+    };
     let stage = if job.tool == Tool::Upscale {
         "upscaling"
     } else {
@@ -377,13 +370,29 @@ async fn pipeline(
         )
     })??;
     send_event(node, &job.callback_url, &progress(0.9, "uploading")).await;
+    let format = job.output_format;
+    let body = match format {
+        OutputFormat::Png => encoded.png,
+        OutputFormat::Jpeg => {
+            let png = encoded.png;
+            tokio::task::spawn_blocking(move || crate::decode::png_to_jpeg(&png))
+                .await
+                .map_err(|e| {
+                    Failure(
+                        ErrorName::InternalServerError,
+                        format!("the encoder stopped: {e}"),
+                    )
+                })?
+                .map_err(|e| Failure(ErrorName::PipelineError, e))?
+        }
+    };
     let slot = &job.outputs[0];
-    let len = encoded.png.len() as u64;
+    let len = body.len() as u64;
     let put = node
         .http
         .put(&slot.upload_url)
-        .header("content-type", "image/png")
-        .body(encoded.png)
+        .header("content-type", format.mime())
+        .body(body)
         .send()
         .await
         .map_err(|e| {
@@ -401,11 +410,38 @@ async fn pipeline(
     Ok((
         vec![OutputRef {
             index: slot.index,
-            content_type: "image/png".into(),
+            content_type: format.mime().into(),
             width: encoded.width,
             height: encoded.height,
             bytes: len,
         }],
         engine,
     ))
+}
+
+/// Downloads an input through one of the edge's signed URLs.
+async fn signed_get(node: &Node, url: &str, max_bytes: u64) -> Result<Vec<u8>, Failure> {
+    let load = |m: String| {
+        Failure(
+            ErrorName::ImageLoadError,
+            format!("Error loading image: {m}"),
+        )
+    };
+    let resp = node
+        .http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| load(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(load(format!("the input URL answered {}", resp.status())));
+    }
+    if resp.content_length().is_some_and(|n| n > max_bytes) {
+        return Err(load("the input is over the size limit".into()));
+    }
+    Ok(resp
+        .bytes()
+        .await
+        .map_err(|e| load(e.to_string()))?
+        .to_vec())
 }

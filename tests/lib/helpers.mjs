@@ -61,6 +61,20 @@ export class Client {
   }
 }
 
+/**
+ * Creates (or reuses) the account for `email` through the signed admin endpoint and returns a
+ * new API key. Test keys get 10× the contract's rate limits unless `scale` says otherwise (the
+ * rate-limit tests use 1), so polling tests don't trip them.
+ */
+export async function createKey(email, apiCredits = 1000, scale = 10) {
+  const path = '/api/internal/admin/keys';
+  const body = JSON.stringify({ email, api_credits: apiCredits, rate_limit_scale: scale });
+  const ts = Math.floor(Date.now() / 1000);
+  const r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
+  if (r.status !== 201) throw new Error(`create key: ${r.status} ${await r.text()}`);
+  return (await r.json()).key;
+}
+
 /** Signs a request the way edge and nodes do (see core/src/sign.rs). */
 export function signRequest(secret, method, path, ts, body) {
   const derived = createHmac('sha256', secret).update('atelier/request/v1').digest();

@@ -57,8 +57,12 @@ pub fn create_key(
     key: Option<&str>,
     fixture: Option<&str>,
     api_credits: Option<u64>,
+    rate_limit_scale: Option<f64>,
 ) -> R<String> {
     let mut body = serde_json::json!({"email": email});
+    if let Some(s) = rate_limit_scale {
+        body["rate_limit_scale"] = s.into();
+    }
     if let Some(n) = api_credits {
         body["api_credits"] = n.into();
     }
@@ -79,7 +83,7 @@ pub fn create_key(
         .ok_or_else(|| format!("no key in {text}"))
 }
 
-const USAGE: &str = "usage: cargo xtask admin create-key --email E [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]";
+const USAGE: &str = "usage: cargo xtask admin create-key --email E [--rate-limit-scale X] [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]";
 
 /// `cargo xtask admin create-key …` and `set-credits …`
 pub fn main(e: &Env, args: &[String]) -> R<()> {
@@ -96,7 +100,13 @@ pub fn main(e: &Env, args: &[String]) -> R<()> {
     match args.first().map(String::as_str) {
         Some("create-key") => {
             let email = flag("--email").ok_or(USAGE)?;
-            println!("{}", create_key(e, port, &email, None, None, None)?);
+            let scale = flag("--rate-limit-scale")
+                .map(|v| {
+                    v.parse::<f64>()
+                        .map_err(|_| "--rate-limit-scale takes a number, e.g. 10")
+                })
+                .transpose()?;
+            println!("{}", create_key(e, port, &email, None, None, None, scale)?);
             Ok(())
         }
         Some("set-credits") => {

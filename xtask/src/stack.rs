@@ -314,6 +314,8 @@ fn sdk_conformance(e: &Env, cfg: &StackConfig, artifacts: &Path, tally: &mut Tal
         Some("My API Key"),
         Some(fixture),
         Some(100_000),
+        // The suite polls and submits faster than one integration would: 100× the limits.
+        Some(100.0),
     )?;
     // The SDK's webhook URL is rewritten to this loopback sink, which answers 204 to everything.
     let sink = std::net::TcpListener::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
@@ -371,6 +373,7 @@ fn sdk_conformance(e: &Env, cfg: &StackConfig, artifacts: &Path, tally: &mut Tal
         None,
         None,
         Some(10),
+        Some(10.0),
     )?;
     let mut c = Command::new(&python);
     c.current_dir(&e.root)

@@ -1,0 +1,276 @@
+//! The Developer API page: the organization's API keys (create — the value shown once —,
+//! rename, revoke) and its request history with filters. Reached from the Studio header;
+//! `#developer` in the address keeps it across reloads.
+
+use atelier_core::catalog::ApiModel;
+use leptos::prelude::*;
+
+use crate::api::{self, ApiKey, ApiRequest, NewKey};
+use crate::AppState;
+
+/// Dates as "2026-11-25 14:03" in the viewer's time zone.
+fn when(ms: f64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes()
+    )
+}
+
+fn duration(ms: Option<f64>) -> String {
+    match ms {
+        Some(ms) if ms < 1000.0 => format!("{ms:.0} ms"),
+        Some(ms) => format!("{:.1} s", ms / 1000.0),
+        None => "—".into(),
+    }
+}
+
+#[component]
+pub fn DeveloperPage() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let back = move |_| {
+        let _ = web_sys::window().map(|w| w.location().set_hash(""));
+        state.page.set(crate::Page::Studio);
+    };
+    view! {
+        <div class="atl-developer" data-testid="developer-page">
+            <header class="atl-header">
+                <span class="atl-brand">"Atelier"</span>
+                <button class="atl-link" data-testid="to-studio" on:click=back>"← Studio"</button>
+                <span class="atl-spacer"></span>
+                <a class="atl-link" href="/v1/openapi.json" target="_blank" rel="noopener">"OpenAPI 3.1"</a>
+            </header>
+            <main class="atl-dev-main">
+                <h1>"Developer API"</h1>
+                <p class="atl-hint">
+                    "Call the API with a key: "
+                    <code>"Authorization: Bearer <key>"</code>
+                    " against this server's /v1/run, /v1/status/{id} and /v1/credits. Keys belong to your organization; API credits are separate from App credits."
+                </p>
+                <Keys/>
+                <History/>
+            </main>
+        </div>
+    }
+}
+
+#[component]
+fn Keys() -> impl IntoView {
+    let keys = RwSignal::new(Vec::<ApiKey>::new());
+    let error = RwSignal::new(None::<String>);
+    let created = RwSignal::new(None::<NewKey>);
+    let name = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            match api::keys().await {
+                Ok(k) => keys.set(k),
+                Err(e) => error.set(Some(e.message)),
+            }
+        })
+    };
+    reload();
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        let n = name.get_untracked();
+        leptos::task::spawn_local(async move {
+            match api::create_key(&n).await {
+                Ok(k) => {
+                    created.set(Some(k));
+                    name.set(String::new());
+                    error.set(None);
+                    reload();
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <section class="atl-panel" aria-labelledby="keys-h">
+            <h2 id="keys-h">"API keys"</h2>
+            <form class="atl-row" on:submit=create>
+                <label class="atl-field">
+                    <span>"Name"</span>
+                    <input data-testid="key-name" maxlength="60" placeholder="e.g. Storefront"
+                        prop:value=move || name.get()
+                        on:input=move |e| name.set(event_target_value(&e))/>
+                </label>
+                <button class="atl-primary" type="submit" data-testid="create-key" disabled=move || busy.get()>"Create key"</button>
+            </form>
+            {move || created.get().map(|k| view! {
+                <div class="atl-newkey" role="status" data-testid="new-key">
+                    <p>"Your new key " <strong>{k.name.clone()}</strong> ". Copy it now: it is shown only this once."</p>
+                    <input readonly data-testid="new-key-value" class="atl-mono" prop:value=k.key.clone()
+                        on:focus=move |e| {
+                            use wasm_bindgen::JsCast;
+                            if let Some(i) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) { i.select(); }
+                        }/>
+                    <button class="atl-link" on:click=move |_| created.set(None)>"Done"</button>
+                </div>
+            })}
+            {move || error.get().map(|m| view! { <p class="atl-error" role="alert">{m}</p> })}
+            <table class="atl-table" data-testid="keys">
+                <thead><tr><th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
+                <tbody>
+                    <For each=move || keys.get() key=|k| (k.id.clone(), k.name.clone(), k.revoked_at.is_some()) let:k>
+                        <KeyRow k=k reload=reload error=error/>
+                    </For>
+                </tbody>
+            </table>
+            {move || keys.with(Vec::is_empty).then(|| view! { <p class="atl-hint">"No keys yet."</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn KeyRow(
+    k: ApiKey,
+    reload: impl Fn() + Copy + Send + Sync + 'static,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let draft = RwSignal::new(k.name.clone());
+    let id = k.id.clone();
+    let id2 = k.id.clone();
+    let revoked = k.revoked_at.is_some();
+    let save = move |_| {
+        let (id, n) = (id.clone(), draft.get_untracked());
+        leptos::task::spawn_local(async move {
+            match api::rename_key(&id, &n).await {
+                Ok(()) => {
+                    editing.set(false);
+                    reload();
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let revoke = move |_| {
+        let ok = web_sys::window()
+            .and_then(|w| {
+                w.confirm_with_message("Revoke this key? Requests using it stop working at once.")
+                    .ok()
+            })
+            .unwrap_or(false);
+        if !ok {
+            return;
+        }
+        let id = id2.clone();
+        leptos::task::spawn_local(async move {
+            match api::revoke_key(&id).await {
+                Ok(()) => reload(),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let name = k.name.clone();
+    view! {
+        <tr data-testid="key-row" class:atl-revoked=revoked>
+            <td>
+                {move || if editing.get() {
+                    view! {
+                        <input data-testid="rename-input" maxlength="60" prop:value=move || draft.get()
+                            on:input=move |e| draft.set(event_target_value(&e))/>
+                        <button class="atl-link" data-testid="rename-save" on:click=save.clone()>"Save"</button>
+                    }.into_any()
+                } else {
+                    view! { <span data-testid="key-name-cell">{name.clone()}</span> }.into_any()
+                }}
+            </td>
+            <td class="atl-mono">{format!("{}…", k.prefix)}</td>
+            <td>{when(k.created_at)}</td>
+            <td>{k.last_used_at.map(when).unwrap_or_else(|| "never".into())}</td>
+            <td data-testid="key-status">{if revoked { "Revoked" } else { "Active" }}</td>
+            <td>
+                {(!revoked).then(|| view! {
+                    <button class="atl-link" data-testid="rename" on:click=move |_| editing.set(true)>"Rename"</button>
+                    <button class="atl-link atl-danger" data-testid="revoke" on:click=revoke.clone()>"Revoke"</button>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn History() -> impl IntoView {
+    let rows = RwSignal::new(Vec::<ApiRequest>::new());
+    let next = RwSignal::new(None::<f64>);
+    let model = RwSignal::new(String::new());
+    let status = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let load = move |more: bool| {
+        let before = if more { next.get_untracked() } else { None };
+        let (m, s) = (model.get_untracked(), status.get_untracked());
+        leptos::task::spawn_local(async move {
+            match api::requests(&m, &s, before).await {
+                Ok(p) => {
+                    if more {
+                        rows.update(|r| r.extend(p.requests));
+                    } else {
+                        rows.set(p.requests);
+                    }
+                    next.set(p.next_before);
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    load(false);
+    let models: Vec<String> = ApiModel::ALL.iter().map(|m| m.name()).collect();
+    view! {
+        <section class="atl-panel" aria-labelledby="history-h">
+            <h2 id="history-h">"Request history"</h2>
+            <div class="atl-row">
+                <label class="atl-field"><span>"Model"</span>
+                    <select data-testid="filter-model" on:change=move |e| { model.set(event_target_value(&e)); load(false); }>
+                        <option value="">"All models"</option>
+                        {models.into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label class="atl-field"><span>"Status"</span>
+                    <select data-testid="filter-status" on:change=move |e| { status.set(event_target_value(&e)); load(false); }>
+                        <option value="">"All"</option>
+                        <option value="completed">"Completed"</option>
+                        <option value="failed">"Failed"</option>
+                        <option value="active">"In progress"</option>
+                    </select>
+                </label>
+                <button class="atl-link" data-testid="refresh-history" on:click=move |_| load(false)>"Refresh"</button>
+            </div>
+            {move || error.get().map(|m| view! { <p class="atl-error" role="alert">{m}</p> })}
+            <table class="atl-table" data-testid="requests">
+                <thead><tr><th>"Time"</th><th>"Model"</th><th>"Status"</th><th>"Credits"</th><th>"Duration"</th><th>"Error"</th><th>"Key"</th><th>"ID"</th></tr></thead>
+                <tbody>
+                    <For each=move || rows.get() key=|r| (r.id.clone(), r.status.clone()) let:r>
+                        <tr data-testid="request-row" data-status=r.status.clone()>
+                            <td>{when(r.created_at)}</td>
+                            <td>{r.model_name.clone().unwrap_or_default()}</td>
+                            <td>{r.status.clone()}</td>
+                            <td>{r.credits_used}</td>
+                            <td>{duration(r.duration_ms)}</td>
+                            <td title=r.error.as_ref().and_then(|e| e.message.clone()).unwrap_or_default()>
+                                {r.error.as_ref().map(|e| e.name.clone()).unwrap_or_default()}
+                            </td>
+                            <td>{r.key.as_ref().map(|k| k.name.clone()).unwrap_or_default()}</td>
+                            <td class="atl-mono">{r.id.clone()}</td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+            {move || rows.with(Vec::is_empty).then(|| view! { <p class="atl-hint">"No API requests match."</p> })}
+            {move || next.get().is_some().then(|| view! {
+                <button class="atl-link" data-testid="more-history" on:click=move |_| load(true)>"Load more"</button>
+            })}
+        </section>
+    }
+}
