@@ -112,6 +112,32 @@ pub fn check_url_shape(scheme: &str, host: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a webhook target. A deployment refuses loopback, private and other non-public
+/// literals and `localhost` names; a local instance (`cargo xtask dev` and tests) allows them so a
+/// receiver on the same machine can be used. (A Worker cannot see what a name resolves to; on
+/// Cloudflare, fetches to private networks fail anyway.)
+pub fn check_webhook_target(scheme: &str, host: Option<&str>, local: bool) -> Result<(), String> {
+    if scheme != "http" && scheme != "https" {
+        return Err("webhook_url must be an http or https URL.".into());
+    }
+    let host = host
+        .filter(|h| !h.is_empty())
+        .ok_or("webhook_url has no host.")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let private = host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| !is_public(ip));
+    if private && !local {
+        return Err(format!(
+            "webhook_url must be a public address; {host} is not reachable from this service."
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +207,35 @@ mod tests {
         assert!(e.contains("loopback"), "{e}");
         assert!(check_url_shape("http", Some("127.0.0.1")).is_err());
         assert!(check_url_shape("http", Some("[::ffff:7f00:1]")).is_err());
+    }
+
+    #[test]
+    fn webhook_targets() {
+        for (host, ok_deployed) in [
+            ("hooks.example.org", true),
+            ("8.8.8.8", true),
+            ("localhost", false),
+            ("LOCALHOST.", false),
+            ("app.localhost", false),
+            ("127.0.0.1", false),
+            ("[::1]", false),
+            ("0.0.0.0", false),
+            ("10.0.0.1", false),
+            ("169.254.169.254", false),
+            ("[fd00::1]", false),
+            ("[::ffff:127.0.0.1]", false),
+        ] {
+            assert_eq!(
+                check_webhook_target("https", Some(host), false).is_ok(),
+                ok_deployed,
+                "{host} deployed"
+            );
+            assert!(
+                check_webhook_target("http", Some(host), true).is_ok(),
+                "{host} local"
+            );
+        }
+        assert!(check_webhook_target("ftp", Some("hooks.example.org"), true).is_err());
+        assert!(check_webhook_target("https", None, true).is_err());
     }
 }

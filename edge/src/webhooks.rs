@@ -19,28 +19,7 @@ pub const MAX_RETRIES: u32 = 5;
 /// Checks a `webhook_url`: http(s) only; loopback and private hosts only on a local instance.
 pub fn check_url(url: &str, local: bool) -> Result<(), String> {
     let u = worker::Url::parse(url).map_err(|_| "webhook_url is not a valid URL.".to_string())?;
-    if !matches!(u.scheme(), "http" | "https") {
-        return Err("webhook_url must be an http or https URL.".into());
-    }
-    let host = u
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_ascii_lowercase();
-    let private = host == "localhost"
-        || host.ends_with(".localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
-            std::net::IpAddr::V4(v) => {
-                v.is_loopback() || v.is_private() || v.is_link_local() || v.is_unspecified()
-            }
-            std::net::IpAddr::V6(v) => {
-                v.is_loopback() || v.is_unspecified() || (v.segments()[0] & 0xfe00) == 0xfc00
-            }
-        });
-    if private && !local {
-        return Err("webhook_url must be a public address.".into());
-    }
-    Ok(())
+    atelier_core::ssrf::check_webhook_target(u.scheme(), u.host_str(), local)
 }
 
 /// Queues the first delivery.
