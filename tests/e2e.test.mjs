@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import { BASE, ARTIFACTS, fixture, uniqueEmail, checkCutout, decodePng, createKey } from './lib/helpers.mjs';
 
@@ -36,6 +37,15 @@ after(async () => {
 });
 
 const tid = (id) => page.getByTestId(id);
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** axe-core in the page: serious or critical violations, as "rule: target" lines. */
+async function axeViolations() {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.addScriptTag({ path: AXE });
+  const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return r.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
+    .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')} — ${v.help}`));
+}
 
 async function runAndWait() {
   await tid('run').click();
@@ -155,6 +165,74 @@ test('history lists the runs, survives a reload, and loads a result on click', a
   assert.equal(await page.locator('.atl-canvas.atl-checker').count(), 1, 'the first (transparent) run is loaded');
 });
 
+test('every tool shows its controls; tools without an engine say why and cannot run; cost and checks from core; axe clean', async () => {
+  await tid('back').click();
+  const p2m = page.locator('[data-tool=product-to-model]');
+  await page.waitForFunction(() => document.querySelector('[data-tool=product-to-model]')?.classList.contains('atl-unavailable'));
+  assert.match(await p2m.getAttribute('title'), /Product to Model: no engine/);
+  assert.deepEqual(await axeViolations(), [], 'input screen (Background Remove)');
+  // Create Face: a prompt is required; the cost follows mode, resolution and outputs, as /api/quote says.
+  await page.locator('[data-tool=face-create], [data-tool=create-face]').first().click();
+  assert.equal(await tid('tool-title').textContent(), 'Create Face');
+  assert.equal(await page.locator('[data-testid=drop-zone]').count(), 0, 'no main image for a text-only tool');
+  assert.match(await tid('prompt').getAttribute('placeholder'), /Describe the face/);
+  await page.locator('[data-field-error=prompt]').waitFor();
+  await tid('prompt').fill('woman in her 30s, short curly hair');
+  await page.locator('[data-field-error=prompt]').waitFor({ state: 'detached' });
+  await tid('gen-mode').selectOption('quality');
+  await tid('gen-resolution').selectOption('4k');
+  await tid('gen-outputs').selectOption('4');
+  const q = await (await page.request.post(BASE + '/api/quote', { data: { surface: 'app', model_name: 'face-create', inputs: { prompt: 'p', generation_mode: 'quality', resolution: '4k', num_images: 4 } } })).json();
+  assert.ok(q.credits > 4, JSON.stringify(q));
+  assert.equal((await tid('run-generic').textContent()).trim(), `Run · ${q.credits} credits`);
+  assert.ok(await tid('run-generic').isDisabled());
+  assert.match(await tid('unavailable-reason').textContent(), /Create Face can't run here: no engine/);
+  assert.deepEqual(await axeViolations(), [], 'input screen (Create Face)');
+  await page.screenshot({ path: join(ARTIFACTS, 'input-screen-create-face.png') });
+  // Image to Video has its own options; Face Swap needs a Face Reference.
+  await page.locator('[data-tool=image-to-video]').click();
+  await tid('gen-duration').waitFor();
+  await tid('gen-video-resolution').waitFor();
+  await page.locator('[data-tool=face-swap]').click();
+  await tid('gen-face-match').waitFor();
+  await page.locator('[data-slot=face_reference]').waitFor();
+  await page.locator('[data-tool=background-remove]').click();
+  await tid('drop-zone').waitFor();
+});
+
+test('result zoom, then the suggestion bar carries the result into Upscale without re-uploading', async () => {
+  // The Reframe result (newest): its "Where next?" is Upscale and Image to Video.
+  await tid('history-item').first().click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
+  const reframed = await tid('result-image').evaluate((i) => i.naturalWidth);
+  assert.deepEqual(await axeViolations(), [], 'result screen');
+  assert.equal((await tid('zoom-reset').textContent()).trim(), '100%');
+  await tid('zoom-in').click();
+  await tid('zoom-in').click();
+  assert.equal((await tid('zoom-reset').textContent()).trim(), '156%');
+  assert.equal(await tid('result-image').evaluate((i) => i.style.zoom), '1.5625');
+  await tid('zoom-out').click();
+  assert.equal((await tid('zoom-reset').textContent()).trim(), '125%');
+  await tid('zoom-reset').click();
+  assert.equal((await tid('zoom-reset').textContent()).trim(), '100%');
+  // Where next? Upscale is live; Image to Video has no engine here and says why.
+  assert.ok(await page.locator('[data-next=image-to-video]').isDisabled());
+  assert.match(await page.locator('[data-next=image-to-video]').getAttribute('title'), /no engine/);
+  const uploads = [];
+  page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/api/assets')) uploads.push(r.url()); });
+  await page.locator('[data-next=upscale]').click();
+  await tid('tool-title').waitFor();
+  assert.equal(await tid('tool-title').textContent(), 'Upscale');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+  assert.equal(uploads.length, 0, 'carried over, not uploaded again');
+  await tid('run').click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 60000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
+  assert.equal(await tid('result-image').evaluate((i) => i.naturalWidth), 2 * reframed, 'Upscale 2x of the reframed result');
+  await page.screenshot({ path: join(ARTIFACTS, 'result-after-suggestion.png') });
+});
+
 test('Developer API page: create a key (shown once), use it, see the request, rename, revoke', async () => {
   await tid('to-developer').click();
   await tid('developer-page').waitFor();
@@ -213,7 +291,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 4);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 5);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

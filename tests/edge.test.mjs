@@ -12,6 +12,8 @@ describe('sessions', () => {
       ['GET', '/api/me'], ['POST', '/api/assets'], ['GET', '/api/assets/' + 'a'.repeat(64)],
       ['GET', '/api/generations'], ['POST', '/api/generations'], ['GET', '/api/generations/x'],
       ['GET', '/api/generations/x/outputs/0'], ['GET', '/api/events'], ['POST', '/api/auth/signout'],
+      ['POST', '/api/assets/from-output'], ['GET', '/api/capabilities'], ['GET', '/api/keys'], ['POST', '/api/keys'],
+      ['GET', '/api/requests'],
     ];
     for (const [m, p] of routes) {
       const r = await anon.req(m, p, { body: m === 'POST' ? '{}' : undefined, type: m === 'POST' ? 'application/json' : undefined });
@@ -270,5 +272,46 @@ describe('internal endpoints trust only signatures', () => {
     assert.equal((await fetch(`${BASE}${path}?exp=${past}&sig=${signUrl(SECRET, 'GET', path, past)}`)).status, 403);
     const put = await fetch(`${BASE}${path}?exp=${exp}&sig=${signUrl(SECRET, 'PUT', path, exp)}`, { method: 'PUT', body: fixture('model-photo-512.jpg') });
     assert.equal(put.status, 403);
+  });
+});
+
+describe('carrying a result into the next tool, and capabilities', () => {
+  test('a completed result of yours becomes an input asset; others\' results, unfinished ones and bad bodies are refused', async () => {
+    const c = await new Client().signUp();
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    const r = await c.json('POST', '/api/generations', { tool: 'background-remove', inputs: { image: a.body.asset.hash } });
+    const id = (await r.json()).generation.id;
+    const early = await c.json('POST', '/api/assets/from-output', { generation_id: id });
+    // Either still running (409) or, on a fast node, already done (201).
+    assert.ok([201, 409].includes(early.status), String(early.status));
+    if (early.status === 409) assert.equal((await early.json()).error, 'not_completed');
+    await c.waitDone(id);
+    const ok = await c.json('POST', '/api/assets/from-output', { generation_id: id, index: 0 });
+    assert.equal(ok.status, 201);
+    const asset = (await ok.json()).asset;
+    assert.equal(asset.content_type, 'image/png');
+    assert.deepEqual([asset.width, asset.height], [512, 768]);
+    const img = await c.req('GET', `/api/assets/${asset.hash}`);
+    assert.equal(img.status, 200, 'usable as an input of the next tool');
+    const next = await c.json('POST', '/api/generations', { tool: 'upscale', inputs: { image: asset.hash }, params: { factor: '2x' } });
+    assert.equal(next.status, 202);
+    const other = await new Client().signUp();
+    assert.equal((await other.json('POST', '/api/assets/from-output', { generation_id: id })).status, 404);
+    assert.equal((await c.json('POST', '/api/assets/from-output', { generation_id: id, index: 3 })).status, 404);
+    assert.equal((await c.json('POST', '/api/assets/from-output', { generation_id: 'nope' })).status, 404);
+    assert.equal((await c.json('POST', '/api/assets/from-output', { index: 0 })).status, 400);
+    assert.equal((await fetch(`${BASE}/api/assets/from-output`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, 401);
+    const csrf = await c.req('POST', '/api/assets/from-output', { body: JSON.stringify({ generation_id: id }), type: 'application/json', headers: { origin: 'http://evil.localhost' } });
+    assert.equal(csrf.status, 403);
+  });
+
+  test('capabilities come from the inference node', async () => {
+    const c = await new Client().signUp();
+    const caps = await (await c.req('GET', '/api/capabilities')).json();
+    const by = Object.fromEntries(caps.tools.map((t) => [t.tool, t]));
+    for (const t of ['background-remove', 'upscale', 'reframe']) assert.equal(by[t].available, true, t);
+    assert.equal(by['product-to-model'].available, false);
+    assert.match(by['product-to-model'].reason, /no engine/);
+    assert.equal((await fetch(`${BASE}/api/capabilities`)).status, 401);
   });
 });

@@ -312,3 +312,38 @@ pub async fn requests(model: &str, status: &str, before: Option<f64>) -> R<Reque
     }
     read::<RequestPage>(Request::get(&url).send().await.map_err(net)?).await
 }
+
+/// Whether the inference service runs a tool now, and why not.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ToolCap {
+    pub tool: String,
+    pub available: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CapsBody {
+    tools: Vec<ToolCap>,
+}
+
+pub async fn capabilities() -> R<Vec<ToolCap>> {
+    read::<CapsBody>(
+        Request::get("/api/capabilities")
+            .send()
+            .await
+            .map_err(net)?,
+    )
+    .await
+    .map(|b| b.tools)
+}
+
+/// A completed result of the user's becomes an input asset (the suggestion bar).
+pub async fn asset_from_output(generation_id: &str, index: u32) -> R<Asset> {
+    let r = Request::post("/api/assets/from-output")
+        .json(&json!({"generation_id": generation_id, "index": index}))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
+    read::<AssetBody>(r).await.map(|b| b.asset)
+}

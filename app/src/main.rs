@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod controls;
 mod developer;
 mod events;
 mod studio;
@@ -46,9 +47,26 @@ pub struct AppState {
     /// Available App credits (refreshed when a generation starts or ends).
     pub credits: RwSignal<Option<f64>>,
     pub page: RwSignal<Page>,
+    /// What the inference service runs (None until known).
+    pub caps: RwSignal<Option<Vec<api::ToolCap>>>,
 }
 
 impl AppState {
+    /// Whether `tool` can run now, or why not.
+    pub fn availability(&self, tool: atelier_core::Tool) -> Result<(), String> {
+        self.caps.with(|c| match c {
+            None => Err("checking the inference service…".into()),
+            Some(caps) => match caps.iter().find(|c| c.tool == tool.id()) {
+                Some(c) if c.available => Ok(()),
+                Some(c) => Err(c
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "not available on this installation".into())),
+                None => Err("not available on this installation".into()),
+            },
+        })
+    }
+
     /// Records an update from the server (event, poll or creation).
     pub fn refresh_credits(&self) {
         let credits = self.credits;
@@ -94,6 +112,7 @@ fn App() -> impl IntoView {
         current: RwSignal::new(None),
         credits: RwSignal::new(None),
         page: RwSignal::new(Page::from_location()),
+        caps: RwSignal::new(None),
     };
     provide_context(state);
     leptos::task::spawn_local(async move {

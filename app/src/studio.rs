@@ -84,8 +84,14 @@ pub fn Studio(user: User) -> impl IntoView {
         tool: RwSignal::new(Tool::BackgroundRemove),
     };
     provide_context(draft);
+    provide_context(crate::controls::Controls::new());
 
-    // Credits, history, then live events, then a slow poll of unfinished jobs as a safety net.
+    // Capabilities, credits, history, then live events, then a slow poll of unfinished jobs.
+    leptos::task::spawn_local(async move {
+        if let Ok(caps) = api::capabilities().await {
+            state.caps.set(Some(caps));
+        }
+    });
     state.refresh_credits();
     leptos::task::spawn_local(async move {
         if let Ok(page) = api::history(None).await {
@@ -191,12 +197,14 @@ fn Toolbar() -> impl IntoView {
                 <div class="atl-toolgroup">
                     <span class="atl-toolgroup-name">{name}</span>
                     {tools.iter().map(|t| {
-                        let (t, runnable) = (*t, t.runnable());
+                        let t = *t;
+                        let why = move || state.availability(t).err();
                         view! {
-                            <button class="atl-tool" class:atl-active=move || draft.tool.get() == t disabled=!runnable
+                            <button class="atl-tool" class:atl-active=move || draft.tool.get() == t
+                                class:atl-unavailable=move || why().is_some()
                                 aria-pressed=move || (draft.tool.get() == t).to_string()
                                 on:click=move |_| { draft.tool.set(t); draft.error.set(None); state.current.set(None); }
-                                title=if runnable { t.label().to_string() } else { format!("{}: not available on this installation yet", t.label()) }
+                                title=move || match why() { None => t.label().to_string(), Some(w) => format!("{}: {w}", t.label()) }
                                 data-tool=t.id()>
                                 {t.label()}
                             </button>
@@ -277,8 +285,10 @@ fn InputScreen() -> impl IntoView {
             <p class="atl-hint">{move || match draft.tool.get() {
                 Tool::Upscale => "Increase resolution and sharpen details: 2x, 4x (up to 4K), or Enhance at the same size.",
                 Tool::Reframe => "Change the aspect ratio: the subject is kept whole, by cropping around it or extending the picture.",
-                _ => "Isolate your model or product: keep a transparent background or fill it with a solid color.",
+                Tool::BackgroundRemove => "Isolate your model or product: keep a transparent background or fill it with a solid color.",
+                t => tool_hint(t),
             }}</p>
+            <Show when=move || crate::controls::main_slot(draft.tool.get()).is_some()>
             <div class="atl-drop" class:atl-dragging=move || dragging.get() data-testid="drop-zone"
                 on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
                 on:dragleave=move |_| dragging.set(false)
@@ -297,6 +307,7 @@ fn InputScreen() -> impl IntoView {
                     node_ref=input_ref data-testid="file-input" on:change=on_pick
                     on:click=move |ev| ev.stop_propagation()/>
             </div>
+            </Show>
             <Show when=move || draft.uploading.get()>
                 <p class="atl-muted" data-testid="uploading">"Uploading…"</p>
             </Show>
@@ -341,8 +352,12 @@ fn InputScreen() -> impl IntoView {
                     on:input=move |ev| draft.color.set(event_target_value(&ev))/>
             </fieldset>
             </Show>
+            <Show when=move || !draft.tool.get().runnable()>
+                <crate::controls::ToolControls tool=Signal::derive(move || draft.tool.get()) main=Signal::derive(move || draft.asset.get())/>
+            </Show>
+            <Show when=move || draft.tool.get().runnable()>
             <button class="atl-primary atl-run" data-testid="run" on:click=run
-                disabled=move || draft.asset.get().is_none() || draft.running.get() || draft.uploading.get()>
+                disabled=move || draft.asset.get().is_none() || draft.running.get() || draft.uploading.get() || state.availability(draft.tool.get()).is_err()>
                 {move || match (draft.running.get(), cost()) {
                     (true, _) => "Starting…".to_string(),
                     (false, Some(1)) => "Run · 1 credit".to_string(),
@@ -350,7 +365,24 @@ fn InputScreen() -> impl IntoView {
                     (false, None) => "Run".to_string(),
                 }}
             </button>
+            </Show>
         </section>
+    }
+}
+
+/// One line on what a tool does, from its documentation.
+fn tool_hint(t: Tool) -> &'static str {
+    match t {
+        Tool::ProductToModel => "Put your product on an AI model: up to 3 product images, optional model, face and background references.",
+        Tool::TryOn => "Dress a model photo in a garment from a product photo.",
+        Tool::Packshot => "Turn an on-model or flat photo into a clean product packshot.",
+        Tool::ModelSwap => "Keep the outfit, change the model.",
+        Tool::CreateModel => "Create a model from a description, with optional face and pose references.",
+        Tool::CreateFace => "Create a face to reuse as a Face Reference.",
+        Tool::Edit => "Change part of an image with a prompt; an optional mask limits where.",
+        Tool::FaceSwap => "Put the face from a Face Reference on the model in your image.",
+        Tool::ImageToVideo => "Animate a photo into a 5 or 10 second video, optionally ending on an End Image.",
+        _ => "",
     }
 }
 
@@ -366,9 +398,53 @@ fn status_text(g: &Generation) -> String {
     }
 }
 
+fn clamp_zoom(z: f64) -> f64 {
+    z.clamp(0.25, 8.0)
+}
+
+/// The distance between two fingers, when exactly two touch the screen.
+fn pinch_distance(e: &web_sys::TouchEvent) -> Option<f64> {
+    let t = e.touches();
+    if t.length() != 2 {
+        return None;
+    }
+    let (a, b) = (t.get(0)?, t.get(1)?);
+    let (dx, dy) = (
+        (a.client_x() - b.client_x()) as f64,
+        (a.client_y() - b.client_y()) as f64,
+    );
+    Some((dx * dx + dy * dy).sqrt().max(1.0))
+}
+
+/// Carries a result into the next tool as its input: no download, no re-upload.
+fn carry_into(state: AppState, draft: Draft, generation_id: String, next: Tool) {
+    draft.error.set(None);
+    draft.uploading.set(true);
+    leptos::task::spawn_local(async move {
+        match api::asset_from_output(&generation_id, 0).await {
+            Ok(a) => {
+                draft.preview.set(Some(format!("/api/assets/{}", a.hash)));
+                draft.asset.set(Some(a));
+                draft.tool.set(next);
+                state.current.set(None);
+            }
+            Err(e) => draft.error.set(Some(e.message)),
+        }
+        draft.uploading.set(false);
+    });
+}
+
 #[component]
 fn ResultScreen() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let draft = expect_context::<Draft>();
+    let zoom = RwSignal::new(1.0f64);
+    let pinch = RwSignal::new(None::<(f64, f64)>);
+    // A new result opens fitted.
+    Effect::new(move |_| {
+        state.current.with(|c| c.as_ref().map(|c| c.id.clone()));
+        zoom.set(1.0);
+    });
     let g = move || state.current.get();
     // The checkerboard is for transparent cut-outs only.
     let solid = move || {
@@ -405,9 +481,34 @@ fn ResultScreen() -> impl IntoView {
                     </p>
                 })}
                 {move || g().and_then(|g| g.outputs.first().cloned()).map(|o| view! {
-                    <div class="atl-canvas" class:atl-checker=move || !solid()>
+                    <div class="atl-zoom" role="group" aria-label="Zoom">
+                        <button class="atl-chip" data-testid="zoom-out" aria-label="Zoom out"
+                            on:click=move |_| zoom.update(|z| *z = clamp_zoom(*z / 1.25))>"−"</button>
+                        <button class="atl-chip" data-testid="zoom-reset" aria-label=move || format!("{:.0}% zoom, reset", zoom.get() * 100.0)
+                            on:click=move |_| zoom.set(1.0)>{move || format!("{:.0}%", zoom.get() * 100.0)}</button>
+                        <button class="atl-chip" data-testid="zoom-in" aria-label="Zoom in"
+                            on:click=move |_| zoom.update(|z| *z = clamp_zoom(*z * 1.25))>"+"</button>
+                    </div>
+                    <div class="atl-canvas" class:atl-checker=move || !solid() class:atl-zoomed=move || zoom.get() != 1.0
+                        on:touchstart=move |e: web_sys::TouchEvent| {
+                            if let Some(d) = pinch_distance(&e) { pinch.set(Some((d, zoom.get_untracked()))); }
+                        }
+                        on:touchmove=move |e: web_sys::TouchEvent| {
+                            if let (Some(d), Some((d0, z0))) = (pinch_distance(&e), pinch.get_untracked()) {
+                                e.prevent_default();
+                                zoom.set(clamp_zoom(z0 * d / d0));
+                            }
+                        }
+                        on:touchend=move |_| pinch.set(None)
+                        on:wheel=move |e: web_sys::WheelEvent| {
+                            // Trackpad pinch arrives as a wheel event with Ctrl held.
+                            if e.ctrl_key() {
+                                e.prevent_default();
+                                zoom.update(|z| *z = clamp_zoom(*z * (-e.delta_y() / 200.0).exp()));
+                            }
+                        }>
                         <img data-testid="result-image" src=o.url.clone() alt="Result"
-                            width=o.width height=o.height/>
+                            width=o.width height=o.height style:zoom=move || zoom.get().to_string()/>
                     </div>
                     <div class="atl-actions">
                         <a class="atl-primary" data-testid="download" href=format!("{}?download=1", o.url) download="">
@@ -417,18 +518,25 @@ fn ResultScreen() -> impl IntoView {
                 })}
                 <div class="atl-suggestions" aria-label="Where next?">
                     <span class="atl-muted">"Where next?"</span>
-                    {move || g().and_then(|g| Tool::from_id(&g.tool)).map(|t| {
+                    {move || g().and_then(|g| Tool::from_id(&g.tool).map(|t| (g, t))).map(|(g, t)| {
                         let next = catalog::spec(t).where_next;
                         let export = matches!(t, Tool::BackgroundRemove | Tool::Reframe | Tool::Upscale);
                         view! {
                             {export.then(|| view! {
                                 <button class="atl-chip" disabled title="Export for Web: coming with the Gallery">"Export for Web"</button>
                             })}
-                            {next.iter().map(|n| view! {
-                                <button class="atl-chip" disabled
-                                    title=format!("{}: carrying a result into the next tool comes with the full Studio", n.label())>
-                                    {n.label()}
-                                </button>
+                            {next.iter().map(|n| {
+                                let (n, id) = (*n, g.id.clone());
+                                let why = move || state.availability(n).err();
+                                let done = g.status == "completed";
+                                view! {
+                                    <button class="atl-chip" data-next=n.id()
+                                        disabled=move || !done || why().is_some()
+                                        title=move || match why() { None => format!("Continue in {} with this result", n.label()), Some(w) => format!("{}: {w}", n.label()) }
+                                        on:click=move |_| carry_into(state, draft, id.clone(), n)>
+                                        {n.label()}
+                                    </button>
+                                }
                             }).collect_view()}
                         }
                     })}

@@ -16,9 +16,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use wasm_bindgen::JsValue;
-use worker::{Env, HttpMetadata, Request, Response};
+use worker::{Env, Request, Response};
 
-use crate::assets::r2_key;
 use crate::bind;
 use crate::credits;
 use crate::crypto;
@@ -195,32 +194,7 @@ async fn store_input(
     img: &[u8],
     info: &atelier_core::ImageInfo,
 ) -> ApiResult<String> {
-    let hash = sign::sha256_hex(img);
-    let bucket = env.bucket(bind::BLOBS)?;
-    if bucket.head(r2_key(&hash)).await?.is_none() {
-        bucket
-            .put(r2_key(&hash), img.to_vec())
-            .http_metadata(HttpMetadata {
-                content_type: Some(info.format.mime().into()),
-                ..Default::default()
-            })
-            .execute()
-            .await?;
-    }
-    env.d1(bind::DB)?
-        .prepare("INSERT OR IGNORE INTO assets (user_id, hash, content_type, bytes, width, height, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-        .bind(&[
-            user_id.into(),
-            hash.clone().into(),
-            info.format.mime().into(),
-            (img.len() as f64).into(),
-            (info.width as f64).into(),
-            (info.height as f64).into(),
-            (now_ms() as f64).into(),
-        ])?
-        .run()
-        .await?;
-    Ok(hash)
+    Ok(crate::assets::store(env, user_id, img, info).await?.hash)
 }
 
 /// 429 ConcurrencyLimitExceeded when the organization already has its limit of predictions in

@@ -3,6 +3,7 @@
 
 use atelier_core::image::{check_len, inspect, ImageFormat, UploadLimits};
 use serde::{Deserialize, Serialize};
+
 use worker::{Env, HttpMetadata, Request, Response};
 
 use crate::auth::require_user;
@@ -57,12 +58,23 @@ pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
             ),
         ));
     }
-    let hash = atelier_core::sign::sha256_hex(&bytes);
+    let asset = store(env, &user.id, &bytes, &info).await?;
+    json(201, &serde_json::json!({"asset": asset}))
+}
+
+/// Stores checked image bytes once in R2 (by content hash) and records them as the user's asset.
+pub async fn store(
+    env: &Env,
+    user_id: &str,
+    bytes: &[u8],
+    info: &atelier_core::ImageInfo,
+) -> ApiResult<Asset> {
+    let hash = atelier_core::sign::sha256_hex(bytes);
     let bucket = env.bucket(bind::BLOBS)?;
     let key = r2_key(&hash);
     if bucket.head(key.clone()).await?.is_none() {
         bucket
-            .put(key, bytes.clone())
+            .put(key, bytes.to_vec())
             .http_metadata(HttpMetadata {
                 content_type: Some(info.format.mime().into()),
                 ..Default::default()
@@ -83,7 +95,7 @@ pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .bind(&[
-            user.id.into(),
+            user_id.into(),
             hash.into(),
             asset.content_type.clone().into(),
             asset.bytes.into(),
@@ -93,7 +105,80 @@ pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
         ])?
         .run()
         .await?;
+    Ok(asset)
+}
+
+#[derive(Deserialize)]
+struct FromOutput {
+    generation_id: String,
+    #[serde(default)]
+    index: u32,
+}
+
+/// `POST /api/assets/from-output {generation_id, index}`: a completed result of yours becomes an
+/// input asset (no download, no re-upload) — how the suggestion bar carries a result into the
+/// next tool.
+pub async fn from_output(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let user = require_user(&req, env).await?;
+    same_origin(&req)?;
+    let body: FromOutput = crate::http::json_body(&mut req).await?;
+    let missing = || ApiError::new(404, "not_found", "There is no such result of yours.");
+    let g = crate::generations::load(env, &body.generation_id)
+        .await?
+        .filter(|g| g.user_id == user.id)
+        .ok_or_else(missing)?;
+    if g.status() != atelier_core::JobStatus::Completed {
+        return Err(ApiError::new(
+            409,
+            "not_completed",
+            "This generation has no result yet; wait until it completes.",
+        ));
+    }
+    let obj = env
+        .bucket(bind::BLOBS)?
+        .get(crate::generations::output_key(&g.id, body.index))
+        .execute()
+        .await?
+        .ok_or_else(missing)?;
+    let bytes = match obj.body() {
+        Some(b) => b.bytes().await?,
+        None => return Err(missing()),
+    };
+    let info = inspect(&bytes, &UploadLimits::DEFAULT).map_err(|p| {
+        ApiError::new(
+            p.http_status(),
+            p.code(),
+            format!("This result cannot be used as an input: {p}"),
+        )
+    })?;
+    let asset = store(env, &user.id, &bytes, &info).await?;
     json(201, &serde_json::json!({"asset": asset}))
+}
+
+/// `GET /api/capabilities`: which tools the inference service runs now, from the node's own
+/// `/v1/capabilities`; when it cannot be reached every tool is unavailable with that reason.
+pub async fn capabilities(req: &Request, env: &Env) -> ApiResult<Response> {
+    require_user(req, env).await?;
+    let node = env.var(bind::INFERENCE_URL)?.to_string();
+    let url = format!("{}/v1/capabilities", node.trim_end_matches('/'));
+    let answer = async {
+        let mut r = worker::Fetch::Url(url.parse().ok()?).send().await.ok()?;
+        if r.status_code() != 200 {
+            return None;
+        }
+        r.json::<serde_json::Value>().await.ok()
+    }
+    .await;
+    let body = match answer {
+        Some(v) => v,
+        None => serde_json::json!({
+            "tools": atelier_core::Tool::ALL.iter().map(|t| serde_json::json!({
+                "tool": t.id(), "available": false,
+                "reason": "the inference service is not reachable right now",
+            })).collect::<Vec<_>>(),
+        }),
+    };
+    json(200, &body)
 }
 
 /// The user's own asset, or None.

@@ -20,3 +20,13 @@ test('a job no node can take ends failed through retries and the dead-letter que
   assert.equal((await c.req('GET', `/api/generations/${g.id}/outputs/0`)).status, 404);
   assert.equal((await c.req('GET', '/api/me')).status, 200, 'still serving');
 });
+
+test('with no node, every tool is listed unavailable with the reason', async () => {
+  const c = await new Client().signUp();
+  const caps = await (await c.req('GET', '/api/capabilities')).json();
+  assert.equal(caps.tools.length, 12);
+  for (const t of caps.tools) {
+    assert.equal(t.available, false, t.tool);
+    assert.match(t.reason, /not reachable/);
+  }
+});

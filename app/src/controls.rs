@@ -1,0 +1,317 @@
+//! Every tool's controls, from its `core::catalog::ToolSpec`: references (each slot the tool
+//! takes beyond its main image, with upload), prompt with the tool's placeholder, aspect ratio,
+//! resolution, generation mode, number of outputs and the tool's own options (Face Swap match
+//! mode, video duration and resolution, Try-On category). Validation and the cost come from core
+//! live (`catalog::validate` + `catalog::quote`), inline at each field. Tools whose engine is not
+//! on this installation show all of this, with Run disabled and the reason — not failing late.
+
+use std::collections::BTreeMap;
+
+use atelier_core::catalog::{
+    self, AspectRatio, Category, Context, FaceMatch, ImageInput, ImageSource, PromptSupport, Slot,
+    ToolRequest,
+};
+use atelier_core::pricing::{Duration, Mode, Resolution, Surface, VideoResolution};
+use atelier_core::{FieldError, Tool};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::api::{self, Asset};
+use crate::AppState;
+
+/// The slot a tool's main image (the upload area) fills, if it has one.
+pub fn main_slot(tool: Tool) -> Option<Slot> {
+    catalog::spec(tool)
+        .slots
+        .iter()
+        .map(|s| s.slot)
+        .find(|s| matches!(s, Slot::Image | Slot::Product | Slot::Model))
+}
+
+/// The choices made on the input screen for the generic tools.
+#[derive(Clone, Copy)]
+pub struct Controls {
+    pub prompt: RwSignal<String>,
+    /// "" = Auto / the tool's default.
+    pub aspect: RwSignal<String>,
+    pub resolution: RwSignal<String>,
+    pub mode: RwSignal<String>,
+    pub outputs: RwSignal<u8>,
+    pub face_match: RwSignal<String>,
+    pub duration: RwSignal<String>,
+    pub video_resolution: RwSignal<String>,
+    pub category: RwSignal<String>,
+    /// Images beyond the main one, by slot.
+    pub refs: RwSignal<BTreeMap<Slot, Vec<Asset>>>,
+}
+
+impl Controls {
+    pub fn new() -> Controls {
+        Controls {
+            prompt: RwSignal::new(String::new()),
+            aspect: RwSignal::new(String::new()),
+            resolution: RwSignal::new(String::new()),
+            mode: RwSignal::new(String::new()),
+            outputs: RwSignal::new(1),
+            face_match: RwSignal::new("match_reference".into()),
+            duration: RwSignal::new("5".into()),
+            video_resolution: RwSignal::new("1080p".into()),
+            category: RwSignal::new("auto".into()),
+            refs: RwSignal::new(BTreeMap::new()),
+        }
+    }
+
+    /// The catalog request these choices make for `tool`, with the main image `main`.
+    pub fn request(&self, tool: Tool, main: Option<&Asset>) -> ToolRequest {
+        let sp = catalog::spec(tool);
+        let mut r = ToolRequest::default();
+        let img = |a: &Asset| ImageInput {
+            width: Some(a.width as u32),
+            height: Some(a.height as u32),
+            source: ImageSource::Upload,
+        };
+        if let (Some(slot), Some(a)) = (main_slot(tool), main) {
+            r.images.entry(slot).or_default().push(img(a));
+        }
+        self.refs.with(|refs| {
+            for (slot, list) in refs {
+                if sp.slots.iter().any(|s| s.slot == *slot) {
+                    r.images
+                        .entry(*slot)
+                        .or_default()
+                        .extend(list.iter().map(img));
+                }
+            }
+        });
+        let p = self.prompt.get();
+        r.prompt = (!p.trim().is_empty()).then_some(p);
+        r.num_outputs = Some(self.outputs.get());
+        r.aspect_ratio = AspectRatio::parse(&self.aspect.get());
+        r.resolution = parse(self.resolution.get());
+        r.mode = parse(self.mode.get());
+        match tool {
+            Tool::FaceSwap => r.face_match = parse(self.face_match.get()),
+            Tool::ImageToVideo => {
+                r.duration = parse(self.duration.get());
+                r.video_resolution = parse(self.video_resolution.get());
+            }
+            Tool::TryOn => r.category = parse(self.category.get()),
+            _ => {}
+        }
+        r
+    }
+}
+
+impl Default for Controls {
+    fn default() -> Self {
+        Controls::new()
+    }
+}
+
+fn errors_at(errors: &[FieldError], key: &str) -> Vec<String> {
+    errors
+        .iter()
+        .filter(|e| e.path == key || e.path.ends_with(&format!(".{key}")))
+        .map(|e| e.message.clone())
+        .collect()
+}
+
+/// Inline messages for one field.
+#[component]
+fn FieldErrors(errors: Signal<Vec<FieldError>>, key: &'static str) -> impl IntoView {
+    move || {
+        errors
+            .with(|e| errors_at(e, key))
+            .into_iter()
+            .map(|m| {
+                view! { <p class="atl-error atl-field-error" data-field-error=key>{m}</p> }
+            })
+            .collect_view()
+    }
+}
+
+/// The generic tool panel; `main` is the uploaded main image.
+#[component]
+pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let c = expect_context::<Controls>();
+    let upload_error = RwSignal::new(None::<String>);
+    let check = Signal::derive(move || {
+        let t = tool.get();
+        let req = c.request(t, main.get().as_ref());
+        catalog::validate(
+            t,
+            &req,
+            Context {
+                surface: Surface::App,
+                plan: None,
+            },
+        )
+        .map(|r| catalog::quote(Surface::App, &r).credits)
+    });
+    let errors = Signal::derive(move || check.get().err().unwrap_or_default());
+    let sp = move || catalog::spec(tool.get());
+    let why = move || state.availability(tool.get()).err();
+    let add_ref = move |slot: Slot, ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(file) = input.files().and_then(|l| l.get(0)) else {
+            return;
+        };
+        input.set_value("");
+        upload_error.set(None);
+        leptos::task::spawn_local(async move {
+            match api::upload(&file).await {
+                Ok(a) => c.refs.update(|r| r.entry(slot).or_default().push(a)),
+                Err(e) => upload_error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <div class="atl-controls" data-testid="tool-controls">
+            // References: every slot beyond the main image.
+            {move || {
+                let t = tool.get();
+                let main_s = main_slot(t);
+                sp().slots.iter().filter_map(|ss| {
+                    let extra = if Some(ss.slot) == main_s { ss.max.saturating_sub(1) } else { ss.max };
+                    (extra > 0).then_some((ss.slot, ss.min, extra, Some(ss.slot) == main_s))
+                }).map(|(slot, min, extra, is_main)| {
+                    let key = serde_json::to_value(slot).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                    let label = if is_main { format!("Add another {}", slot.label()) } else { format!("{}{}", capitalise(slot.label()), if min > 0 { " (required)" } else { " (optional)" }) };
+                    let count = move || c.refs.with(|r| r.get(&slot).map_or(0, Vec::len));
+                    let full = move || count() >= extra as usize;
+                    let input_id = format!("ref-{key}");
+                    view! {
+                        <div class="atl-ref" data-slot=key.clone()>
+                            <label class="atl-chip atl-ref-add" for=input_id.clone() class:atl-disabled=full>
+                                {label.clone()}
+                            </label>
+                            <input id=input_id type="file" class="atl-hidden" accept="image/png,image/jpeg,image/webp"
+                                aria-label=label data-testid=format!("ref-input-{key}") disabled=full
+                                on:change=move |ev| add_ref(slot, ev)/>
+                            {move || c.refs.with(|r| r.get(&slot).cloned().unwrap_or_default()).into_iter().enumerate().map(|(i, a)| view! {
+                                <span class="atl-ref-item">
+                                    <img class="atl-ref-thumb" src=format!("/api/assets/{}", a.hash) alt=format!("{} {}", slot.label(), i + 1)/>
+                                    <button class="atl-link" aria-label=format!("Remove {} {}", slot.label(), i + 1)
+                                        on:click=move |_| c.refs.update(|r| { if let Some(v) = r.get_mut(&slot) { if i < v.len() { v.remove(i); } } })>"×"</button>
+                                </span>
+                            }).collect_view()}
+                            <FieldErrors errors=errors key=if key == "face_reference" { "face_reference" } else { "__none" }/>
+                        </div>
+                    }
+                }).collect_view()
+            }}
+            {move || upload_error.get().map(|m| view! { <p class="atl-error" role="alert">{m}</p> })}
+            {move || (sp().prompt != PromptSupport::None).then(|| view! {
+                <label class="atl-field atl-prompt">
+                    <span>{if sp().prompt == PromptSupport::Required { "Prompt (required)" } else { "Prompt (optional)" }}</span>
+                    <textarea data-testid="prompt" rows="3" maxlength="1000" placeholder=sp().prompt_placeholder
+                        prop:value=move || c.prompt.get() on:input=move |e| c.prompt.set(event_target_value(&e))></textarea>
+                </label>
+                <FieldErrors errors=errors key="prompt"/>
+            })}
+            <div class="atl-row">
+                {move || (!sp().aspect_ratios.is_empty()).then(|| view! {
+                    <label class="atl-field"><span>"Aspect ratio"</span>
+                        <select data-testid="gen-aspect" on:change=move |e| c.aspect.set(event_target_value(&e))>
+                            <option value="" selected=move || c.aspect.get().is_empty()>{if tool.get() == Tool::Reframe { "Choose…" } else { "Auto" }}</option>
+                            {sp().aspect_ratios.iter().map(|r| { let l = r.label(); view! { <option value=l.clone()>{l.clone()}</option> } }).collect_view()}
+                        </select>
+                    </label>
+                })}
+                {move || sp().resolutions.then(|| view! {
+                    <label class="atl-field"><span>"Resolution"</span>
+                        <select data-testid="gen-resolution" on:change=move |e| c.resolution.set(event_target_value(&e))>
+                            <option value="">"Auto"</option>
+                            {Resolution::ALL.iter().map(|r| { let v = ser(r); view! { <option value=v.clone()>{r.label()}</option> } }).collect_view()}
+                        </select>
+                    </label>
+                })}
+                {move || (!sp().modes.is_empty()).then(|| view! {
+                    <label class="atl-field"><span>"Generation mode"</span>
+                        <select data-testid="gen-mode" on:change=move |e| c.mode.set(event_target_value(&e))>
+                            <option value="">"Auto"</option>
+                            {sp().modes.iter().map(|m: &Mode| { let v = ser(m); view! { <option value=v.clone()>{m.label()}</option> } }).collect_view()}
+                        </select>
+                    </label>
+                })}
+                {move || (sp().max_outputs > 1).then(|| view! {
+                    <label class="atl-field"><span>"Outputs"</span>
+                        <select data-testid="gen-outputs" on:change=move |e| c.outputs.set(event_target_value(&e).parse().unwrap_or(1))>
+                            {(1..=sp().max_outputs).map(|n| view! { <option value=n.to_string() selected=move || c.outputs.get() == n>{n}</option> }).collect_view()}
+                        </select>
+                    </label>
+                })}
+                {move || (tool.get() == Tool::FaceSwap).then(|| view! {
+                    <label class="atl-field"><span>"Match"</span>
+                        <select data-testid="gen-face-match" on:change=move |e| c.face_match.set(event_target_value(&e))>
+                            {[(FaceMatch::MatchReference, "Match Reference"), (FaceMatch::MatchBase, "Match Current Model")].map(|(m, l)| view! { <option value=ser(&m)>{l}</option> }).collect_view()}
+                        </select>
+                    </label>
+                })}
+                {move || (tool.get() == Tool::ImageToVideo).then(|| view! {
+                    <label class="atl-field"><span>"Duration"</span>
+                        <select data-testid="gen-duration" on:change=move |e| c.duration.set(event_target_value(&e))>
+                            {[(Duration::S5, "5 s"), (Duration::S10, "10 s")].map(|(d, l)| view! { <option value=ser(&d)>{l}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label class="atl-field"><span>"Video resolution"</span>
+                        <select data-testid="gen-video-resolution" on:change=move |e| c.video_resolution.set(event_target_value(&e))>
+                            {[VideoResolution::P1080, VideoResolution::P720, VideoResolution::P480].map(|r| view! { <option value=ser(&r)>{r.label()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                })}
+                {move || (tool.get() == Tool::TryOn).then(|| view! {
+                    <label class="atl-field"><span>"Category"</span>
+                        <select data-testid="gen-category" on:change=move |e| c.category.set(event_target_value(&e))>
+                            {[(Category::Auto, "Auto"), (Category::Tops, "Tops"), (Category::Bottoms, "Bottoms"), (Category::OnePieces, "One-pieces")].map(|(v, l)| view! { <option value=ser(&v)>{l}</option> }).collect_view()}
+                        </select>
+                    </label>
+                })}
+            </div>
+            <FieldErrors errors=errors key="aspect_ratio"/>
+            <FieldErrors errors=errors key="resolution"/>
+            <FieldErrors errors=errors key="mode"/>
+            <FieldErrors errors=errors key="num_outputs"/>
+            <FieldErrors errors=errors key="tool"/>
+            {move || {
+                let missing: Vec<String> = errors.with(|e| e.iter().filter(|e| e.path.starts_with("inputs.") && e.path != "inputs.face_reference").map(|e| e.message.clone()).collect());
+                missing.into_iter().map(|m| view! { <p class="atl-muted atl-field-error" data-field-error="inputs">{m}</p> }).collect_view()
+            }}
+            <button class="atl-primary atl-run" data-testid="run-generic" disabled=move || why().is_some() || check.get().is_err()>
+                {move || match check.get() {
+                    Ok(1) => "Run · 1 credit".to_string(),
+                    Ok(n) => format!("Run · {n} credits"),
+                    Err(_) => "Run".to_string(),
+                }}
+            </button>
+            {move || why().map(|w| view! {
+                <p class="atl-muted" data-testid="unavailable-reason">{format!("{} can't run here: {w}.", tool.get().label())}</p>
+            })}
+        </div>
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: String) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(v)).ok()
+}
+
+fn ser<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

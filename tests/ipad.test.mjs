@@ -1,0 +1,65 @@
+// The Studio on an iPad-sized touch screen (1024×1366 portrait, touch, no mouse) in headless
+// Chromium: sign up with taps, pick a photo, run, pinch to zoom the result, no sideways scrolling.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { BASE, ARTIFACTS, fixture, uniqueEmail } from './lib/helpers.mjs';
+
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+let ctx, page, profile;
+const errors = [];
+
+before(async () => {
+  profile = mkdtempSync(join(tmpdir(), 'atelier-ipad-'));
+  ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: FLAGS,
+    viewport: { width: 1024, height: 1366 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2,
+  });
+  page = ctx.pages()[0] ?? await ctx.newPage();
+  page.on('pageerror', (e) => errors.push(String(e)));
+});
+
+after(async () => {
+  await ctx?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+const tid = (id) => page.getByTestId(id);
+
+test('iPad portrait: sign up, pick, run, pinch-zoom the result', async () => {
+  await page.goto(BASE);
+  await tid('auth-toggle').tap();
+  await tid('email').fill(uniqueEmail('ipad'));
+  await tid('password').fill('an ipad password');
+  await tid('auth-submit').tap();
+  await tid('user-email').waitFor();
+  await tid('file-input').setInputFiles({ name: 'model.jpg', mimeType: 'image/jpeg', buffer: fixture('model-photo-512.jpg') });
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+  const run = await tid('run').boundingBox();
+  assert.ok(run.height >= 40, `Run is a comfortable touch target (${run.height}px)`);
+  await tid('run').tap();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 60000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling');
+
+  // Two fingers spread apart on the result: the zoom grows.
+  const box = await page.locator('.atl-canvas').boundingBox();
+  const cx = box.x + box.width / 2, cy = box.y + Math.min(box.height, 400) / 2;
+  const cdp = await ctx.newCDPSession(page);
+  const touch = (type, d) => cdp.send('Input.dispatchTouchEvent', {
+    type, touchPoints: type === 'touchEnd' ? [] : [{ x: cx - d, y: cy, id: 1 }, { x: cx + d, y: cy, id: 2 }],
+  });
+  await touch('touchStart', 40);
+  for (const d of [60, 80, 100, 120]) await touch('touchMove', d);
+  await touch('touchEnd', 0);
+  const zoom = Number(await tid('result-image').evaluate((i) => i.style.zoom || '1'));
+  assert.ok(zoom > 2.5 && zoom <= 3.05, `pinch zoom ${zoom}`);
+  await page.screenshot({ path: join(ARTIFACTS, 'ipad-result.png') });
+  await tid('zoom-reset').tap();
+  assert.equal((await tid('zoom-reset').textContent()).trim(), '100%');
+  assert.deepEqual(errors, []);
+});
