@@ -187,6 +187,10 @@ test('every tool shows its controls; tools without an engine say why and cannot 
   assert.equal((await tid('run-generic').textContent()).trim(), `Run · ${q.credits} credits`);
   assert.ok(await tid('run-generic').isDisabled());
   assert.match(await tid('unavailable-reason').textContent(), /Create Face can't run here: no engine/);
+  // Gated choices show the plan that unlocks them.
+  const gates = await tid('plan-gate').allTextContents();
+  assert.ok(gates.some((g) => /Create Face requires the Agency plan/.test(g)), gates.join(' | '));
+  assert.ok(gates.some((g) => /Quality mode is available on Pro/.test(g)), gates.join(' | '));
   assert.deepEqual(await axeViolations(), [], 'input screen (Create Face)');
   await page.screenshot({ path: join(ARTIFACTS, 'input-screen-create-face.png') });
   // Image to Video has its own options; Face Swap needs a Face Reference.
@@ -231,6 +235,21 @@ test('result zoom, then the suggestion bar carries the result into Upscale witho
   await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
   assert.equal(await tid('result-image').evaluate((i) => i.naturalWidth), 2 * reframed, 'Upscale 2x of the reframed result');
   await page.screenshot({ path: join(ARTIFACTS, 'result-after-suggestion.png') });
+});
+
+test('branch from a history item: its tool, input and options come back; Enter runs', async () => {
+  await page.locator('[data-testid=history-item][title="Background Remove"]').first().click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor();
+  await tid('branch').click();
+  assert.equal(await tid('tool-title').textContent(), 'Background Remove');
+  assert.ok(await tid('bg-solid').isChecked(), 'the solid-color option came back');
+  assert.equal(await tid('color').inputValue(), '#ff0000');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+  await tid('bg-transparent').check();
+  await tid('bg-transparent').focus();
+  await page.keyboard.press('Enter');
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 60000 });
+  assert.equal(await page.locator('.atl-canvas.atl-checker').count(), 1, 'the branch ran with the changed option');
 });
 
 test('Developer API page: create a key (shown once), use it, see the request, rename, revoke', async () => {
@@ -291,7 +310,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 5);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 6);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

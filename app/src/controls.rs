@@ -11,7 +11,7 @@ use atelier_core::catalog::{
     self, AspectRatio, Category, Context, FaceMatch, ImageInput, ImageSource, PromptSupport, Slot,
     ToolRequest,
 };
-use atelier_core::pricing::{Duration, Mode, Resolution, Surface, VideoResolution};
+use atelier_core::pricing::{Duration, Mode, Plan, Resolution, Surface, VideoResolution};
 use atelier_core::{FieldError, Tool};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -150,6 +150,26 @@ pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl Int
         .map(|r| catalog::quote(Surface::App, &r).credits)
     });
     let errors = Signal::derive(move || check.get().err().unwrap_or_default());
+    // Options a plan unlocks: the same rules on the Free plan (billing and plans come later, so
+    // they are shown, not enforced, here).
+    let gates = Signal::derive(move || {
+        let t = tool.get();
+        let req = c.request(t, main.get().as_ref());
+        catalog::validate(
+            t,
+            &req,
+            Context {
+                surface: Surface::App,
+                plan: Some(Plan::Free),
+            },
+        )
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.code == "plan_required")
+        .map(|e| e.message)
+        .collect::<Vec<_>>()
+    });
     let sp = move || catalog::spec(tool.get());
     let why = move || state.availability(tool.get()).err();
     let add_ref = move |slot: Slot, ev: leptos::ev::Event| {
@@ -283,6 +303,9 @@ pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl Int
                 let missing: Vec<String> = errors.with(|e| e.iter().filter(|e| e.path.starts_with("inputs.") && e.path != "inputs.face_reference").map(|e| e.message.clone()).collect());
                 missing.into_iter().map(|m| view! { <p class="atl-muted atl-field-error" data-field-error="inputs">{m}</p> }).collect_view()
             }}
+            {move || gates.get().into_iter().map(|m| view! {
+                <p class="atl-plan-gate" data-testid="plan-gate">{m}</p>
+            }).collect_view()}
             <button class="atl-primary atl-run" data-testid="run-generic" disabled=move || why().is_some() || check.get().is_err()>
                 {move || match check.get() {
                     Ok(1) => "Run · 1 credit".to_string(),

@@ -260,7 +260,7 @@ fn InputScreen() -> impl IntoView {
         .ok()?;
         Some(catalog::quote(Surface::App, &v).credits)
     };
-    let run = move |_| {
+    let run = move |_: ()| {
         let Some(asset) = draft.asset.get_untracked() else {
             return;
         };
@@ -279,8 +279,31 @@ fn InputScreen() -> impl IntoView {
             draft.running.set(false);
         });
     };
+    // Enter runs (outside text areas and buttons, which keep their own Enter).
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() != "Enter" || ev.shift_key() {
+            return;
+        }
+        let tag = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .map(|e| e.tag_name())
+            .unwrap_or_default();
+        if matches!(tag.as_str(), "TEXTAREA" | "BUTTON" | "A") {
+            return;
+        }
+        let ready = draft.tool.get_untracked().runnable()
+            && draft.asset.get_untracked().is_some()
+            && !draft.running.get_untracked()
+            && !draft.uploading.get_untracked()
+            && state.availability(draft.tool.get_untracked()).is_ok();
+        if ready {
+            ev.prevent_default();
+            run(());
+        }
+    };
     view! {
-        <section class="atl-input">
+        <section class="atl-input" on:keydown=on_key>
             <h2 data-testid="tool-title">{move || draft.tool.get().label()}</h2>
             <p class="atl-hint">{move || match draft.tool.get() {
                 Tool::Upscale => "Increase resolution and sharpen details: 2x, 4x (up to 4K), or Enhance at the same size.",
@@ -356,7 +379,7 @@ fn InputScreen() -> impl IntoView {
                 <crate::controls::ToolControls tool=Signal::derive(move || draft.tool.get()) main=Signal::derive(move || draft.asset.get())/>
             </Show>
             <Show when=move || draft.tool.get().runnable()>
-            <button class="atl-primary atl-run" data-testid="run" on:click=run
+            <button class="atl-primary atl-run" data-testid="run" on:click=move |_| run(())
                 disabled=move || draft.asset.get().is_none() || draft.running.get() || draft.uploading.get() || state.availability(draft.tool.get()).is_err()>
                 {move || match (draft.running.get(), cost()) {
                     (true, _) => "Starting…".to_string(),
@@ -416,6 +439,60 @@ fn pinch_distance(e: &web_sys::TouchEvent) -> Option<f64> {
     Some((dx * dx + dy * dy).sqrt().max(1.0))
 }
 
+/// Loads a generation's tool, inputs and options back into the input screen (branching from a
+/// history item). The input's size is read from the image itself.
+fn branch(state: AppState, draft: Draft, g: Generation) {
+    let Some(tool) = Tool::from_id(&g.tool) else {
+        return;
+    };
+    let p = |k: &str| g.params.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    draft.tool.set(tool);
+    draft.error.set(None);
+    if let Some(f) = p("factor") {
+        draft.factor.set(f);
+    }
+    if let Some(a) = p("aspect_ratio") {
+        draft.aspect.set(a);
+    }
+    draft
+        .background
+        .set(p("background").unwrap_or_else(|| "transparent".into()));
+    if let Some(c) = p("color") {
+        draft.color.set(c);
+    }
+    state.current.set(None);
+    let Some(hash) = g.input_hash() else {
+        return;
+    };
+    let url = format!("/api/assets/{hash}");
+    draft.preview.set(Some(url.clone()));
+    draft.asset.set(None);
+    draft.uploading.set(true);
+    leptos::task::spawn_local(async move {
+        let size = async {
+            let img = web_sys::HtmlImageElement::new().ok()?;
+            img.set_src(&url);
+            wasm_bindgen_futures::JsFuture::from(img.decode())
+                .await
+                .ok()?;
+            Some((img.natural_width(), img.natural_height()))
+        }
+        .await;
+        match size {
+            Some((w, h)) => draft.asset.set(Some(Asset {
+                hash,
+                content_type: String::new(),
+                width: w as f64,
+                height: h as f64,
+            })),
+            None => draft.error.set(Some(
+                "The input image could not be loaded; upload it again.".into(),
+            )),
+        }
+        draft.uploading.set(false);
+    });
+}
+
 /// Carries a result into the next tool as its input: no download, no re-upload.
 fn carry_into(state: AppState, draft: Draft, generation_id: String, next: Tool) {
     draft.error.set(None);
@@ -459,6 +536,10 @@ fn ResultScreen() -> impl IntoView {
                 <button class="atl-link" data-testid="back" on:click=move |_| state.current.set(None)>"← Back"</button>
                 {move || g().map(|g| view! {
                     <h3>{g.tool_label()}</h3>
+                    <button class="atl-link" data-testid="branch" on:click={
+                        let g = g.clone();
+                        move |_| branch(state, draft, g.clone())
+                    }>"Edit inputs and run again"</button>
                     {g.input_hash().map(|h| view! { <img class="atl-thumb" src=format!("/api/assets/{h}") alt="Input"/> })}
                     <p class="atl-muted">{match (g.tool.as_str(), g.params.get("background").and_then(|v| v.as_str())) {
                         ("upscale", _) => format!("Factor {}", g.params.get("factor").and_then(|v| v.as_str()).unwrap_or("2x")),

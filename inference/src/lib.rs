@@ -7,6 +7,7 @@
 pub mod bgremove;
 pub mod decode;
 pub mod fetch;
+pub mod metrics;
 pub mod refine;
 pub mod reframe;
 pub mod server;

@@ -38,11 +38,19 @@ async fn main() {
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         tracing::info!("shutting down");
     };
-    if let Err(e) = axum::serve(listener, router(node))
+    // On SIGTERM/Ctrl-C: stop accepting connections, then let running jobs finish for up to
+    // ATELIER_DRAIN_SECS (default 30) and hand back the rest as failed (credits released).
+    let drain_secs = std::env::var("ATELIER_DRAIN_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    if let Err(e) = axum::serve(listener, router(node.clone()))
         .with_graceful_shutdown(shutdown)
         .await
     {
         eprintln!("atelier-inference: {e}");
         std::process::exit(1);
     }
+    let handed_back = node.drain(std::time::Duration::from_secs(drain_secs)).await;
+    tracing::info!(handed_back, "stopped");
 }

@@ -63,9 +63,12 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum JobState {
-    Running,
+    /// Running; events go to this callback URL.
+    Running {
+        callback_url: String,
+    },
     Done,
 }
 
@@ -81,6 +84,11 @@ pub struct Node {
     seen: Mutex<HashMap<String, u64>>,
     /// Jobs this node has accepted: a redelivered job id is not run twice.
     jobs: Mutex<HashMap<String, JobState>>,
+    pub metrics: crate::metrics::Metrics,
+    /// Set by [`Node::drain`]: new jobs are refused with 503 (the edge retries them elsewhere).
+    draining: std::sync::atomic::AtomicBool,
+    /// Signalled whenever a job finishes.
+    finished: tokio::sync::Notify,
 }
 
 fn now_secs() -> u64 {
@@ -113,7 +121,56 @@ impl Node {
             http,
             seen: Mutex::new(HashMap::new()),
             jobs: Mutex::new(HashMap::new()),
+            metrics: crate::metrics::Metrics::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            finished: tokio::sync::Notify::new(),
         }))
+    }
+
+    fn running_jobs(&self) -> Vec<(String, String)> {
+        self.jobs
+            .lock()
+            .expect("jobs lock")
+            .iter()
+            .filter_map(|(id, s)| match s {
+                JobState::Running { callback_url } => Some((id.clone(), callback_url.clone())),
+                JobState::Done => None,
+            })
+            .collect()
+    }
+
+    /// Graceful shutdown: refuse new jobs (503, so the edge's queue retries them), let running
+    /// jobs finish until `deadline`, then report those still running as failed — the edge
+    /// releases their credits — so none is left hanging. Returns how many were handed back.
+    pub async fn drain(self: &Arc<Self>, deadline: Duration) -> usize {
+        use std::sync::atomic::Ordering;
+        self.draining.store(true, Ordering::SeqCst);
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let notified = self.finished.notified();
+            if self.running_jobs().is_empty() {
+                return 0;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                break;
+            }
+        }
+        let left = self.running_jobs();
+        for (id, callback) in &left {
+            tracing::warn!(job_id = %id, "handing back an unfinished job at shutdown");
+            let event = JobEvent::Failed {
+                job_id: id.clone(),
+                error: ErrorName::InternalServerError,
+                message: "The inference node shut down before the job finished; nothing was charged. Run it again.".into(),
+            };
+            send_event(self, callback, &event).await;
+            self.jobs
+                .lock()
+                .expect("jobs lock")
+                .insert(id.clone(), JobState::Done);
+            self.metrics.finished("unknown", "handed_back");
+        }
+        left.len()
     }
 
     fn check_signature(
@@ -164,7 +221,19 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/capabilities", get(capabilities))
         .route("/v1/jobs", post(submit))
+        .route("/metrics", get(metrics))
         .with_state(node)
+}
+
+async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        node.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn capabilities(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
@@ -194,19 +263,30 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
             SignError::Expired => "expired_signature",
             _ => "bad_signature",
         };
+        node.metrics.refuse(code);
         return problem(StatusCode::UNAUTHORIZED, code, format!("Refused: {e}."));
+    }
+    if node.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        node.metrics.refuse("draining");
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "This node is shutting down; send the job to another node or retry.".into(),
+        );
     }
     let job: JobRequest = match serde_json::from_slice(&body) {
         Ok(j) => j,
         Err(e) => {
+            node.metrics.refuse("bad_job");
             return problem(
                 StatusCode::BAD_REQUEST,
                 "bad_job",
                 format!("The job is malformed: {e}."),
-            )
+            );
         }
     };
     if !RUNNABLE.contains(&job.tool) || job.inputs.len() != 1 || job.outputs.len() != 1 {
+        node.metrics.refuse("unsupported_job");
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_job",
@@ -226,15 +306,23 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
             )
                 .into_response();
         }
-        jobs.insert(job.job_id.clone(), JobState::Running);
+        jobs.insert(
+            job.job_id.clone(),
+            JobState::Running {
+                callback_url: job.callback_url.clone(),
+            },
+        );
     }
     let id = job.job_id.clone();
     tracing::info!(job_id = %id, attempt = job.attempt, "job accepted");
     let n = node.clone();
+    n.metrics.running.inc();
     tokio::spawn(async move {
         let id = job.job_id.clone();
         run_job(&n, job).await;
         n.jobs.lock().expect("jobs lock").insert(id, JobState::Done);
+        n.metrics.running.dec();
+        n.finished.notify_waiters();
     });
     (
         StatusCode::ACCEPTED,
@@ -281,7 +369,13 @@ struct Failure(ErrorName, String);
 
 async fn run_job(node: &Arc<Node>, job: JobRequest) {
     let started = Instant::now();
+    let tool = job.tool.id();
     let _permit = node.slots.acquire().await.expect("semaphore open");
+    node.metrics.observe(
+        &node.metrics.queue_seconds,
+        tool,
+        started.elapsed().as_secs_f64(),
+    );
     let progress = |p: f32, stage: &str| JobEvent::Processing {
         job_id: job.job_id.clone(),
         progress: p,
@@ -309,6 +403,23 @@ async fn run_job(node: &Arc<Node>, job: JobRequest) {
             }
         }
     };
+    let handed_back = matches!(
+        node.jobs.lock().expect("jobs lock").get(&job.job_id),
+        Some(JobState::Done)
+    );
+    if handed_back {
+        return;
+    }
+    let outcome = match &event {
+        JobEvent::Completed { .. } => "completed",
+        _ => "failed",
+    };
+    node.metrics.finished(tool, outcome);
+    node.metrics.observe(
+        &node.metrics.run_seconds,
+        tool,
+        started.elapsed().as_secs_f64(),
+    );
     send_event(node, &job.callback_url, &event).await;
 }
 
