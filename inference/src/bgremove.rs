@@ -1,5 +1,9 @@
-//! Background Remove: U²-Netp salient-object segmentation (ONNX, run by tract) at 320², then
-//! the matte is refined at working resolution with a guided filter and applied to the photo.
+//! Background Remove: U²-Netp salient-object segmentation (ONNX) at 320², then the matte is
+//! refined at working resolution with a guided filter and applied to the photo.
+//!
+//! The network runs on ONNX Runtime (the `ort` crate, loading `libonnxruntime` from the PyPI
+//! wheel at run time — `onnxruntime-gpu`'s on a GPU node) when the library is there, else on
+//! tract (pure Rust, about 2–5× slower on CPU). Both give the same mask (tested).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +22,30 @@ const WORK_SIDE: u32 = 2048;
 
 type Model = Arc<TypedRunnableModel>;
 
+/// The runtime that executes the network.
+#[derive(Clone)]
+enum Backend {
+    Tract(Model),
+    /// `Session::run` takes `&mut`; jobs share one session in turn.
+    Ort(Arc<std::sync::Mutex<ort::session::Session>>),
+}
+
+/// ONNX Runtime's environment: one per process.
+static ORT_ENV: std::sync::OnceLock<Result<ort::environment::Environment, String>> =
+    std::sync::OnceLock::new();
+
+fn ort_env(lib: &Path) -> Result<ort::environment::Environment, String> {
+    ORT_ENV
+        .get_or_init(|| {
+            ort::init_from(lib)
+                .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?
+                .with_name("atelier")
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("the model could not be loaded from {path}: {reason}")]
@@ -34,7 +62,7 @@ pub enum EngineError {
 /// The loaded segmentation model; cheap to clone, safe to share between jobs.
 #[derive(Clone)]
 pub struct BackgroundRemover {
-    model: Model,
+    backend: Backend,
 }
 
 /// A finished output.
@@ -62,7 +90,7 @@ fn resize(
 }
 
 /// Resizes an RGB image with fast_image_resize.
-pub(crate) fn resize_rgb(
+pub fn resize_rgb(
     img: &RgbImage,
     w: u32,
     h: u32,
@@ -95,7 +123,34 @@ fn image_to_plane(img: &fr::images::Image<'_>) -> Plane {
 }
 
 impl BackgroundRemover {
-    /// Loads and optimises U²-Netp (`u2netp.onnx`).
+    /// Loads U²-Netp on ONNX Runtime from the shared library `ort_lib` (2 intra-op threads).
+    pub fn load_ort(path: &Path, ort_lib: &Path) -> Result<Self, EngineError> {
+        let err = |reason: String| EngineError::Load {
+            path: path.display().to_string(),
+            reason,
+        };
+        let env = ort_env(ort_lib).map_err(err)?;
+        let builder = ort::session::Session::builder(&env).map_err(|e| err(e.to_string()))?;
+        let mut builder = builder
+            .with_intra_threads(2)
+            .map_err(|e| err(e.to_string()))?;
+        let session = builder
+            .commit_from_file(path)
+            .map_err(|e| err(e.to_string()))?;
+        Ok(BackgroundRemover {
+            backend: Backend::Ort(Arc::new(std::sync::Mutex::new(session))),
+        })
+    }
+
+    /// Which runtime runs the network: "ort" or "tract".
+    pub fn runtime(&self) -> &'static str {
+        match self.backend {
+            Backend::Tract(_) => "tract",
+            Backend::Ort(_) => "ort",
+        }
+    }
+
+    /// Loads and optimises U²-Netp (`u2netp.onnx`) on tract.
     pub fn load(path: &Path) -> Result<Self, EngineError> {
         let err = |e: TractError| EngineError::Load {
             path: path.display().to_string(),
@@ -110,7 +165,9 @@ impl BackgroundRemover {
             .map_err(err)?
             .into_runnable()
             .map_err(err)?;
-        Ok(BackgroundRemover { model })
+        Ok(BackgroundRemover {
+            backend: Backend::Tract(model),
+        })
     }
 
     /// The raw 320² saliency matte for an RGB photo, normalised to 0..1 as rembg does.
@@ -132,19 +189,37 @@ impl BackgroundRemover {
         let max = px.iter().copied().max().unwrap_or(1).max(1) as f32;
         const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
         const STD: [f32; 3] = [0.229, 0.224, 0.225];
-        let input: Tensor =
-            tract_ndarray::Array4::from_shape_fn((1, 3, SIDE, SIDE), |(_, c, y, x)| {
-                (px[(y * SIDE + x) * 3 + c] as f32 / max - MEAN[c]) / STD[c]
-            })
-            .into();
-        let out = self
-            .model
-            .run(tvec!(input.into()))
-            .map_err(|e| EngineError::Run(format!("{e:#}")))?;
-        let pred = out[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| EngineError::Run(format!("{e:#}")))?;
-        let data: Vec<f32> = pred.iter().copied().collect();
+        let mut input = vec![0f32; 3 * SIDE * SIDE];
+        for c in 0..3 {
+            for i in 0..SIDE * SIDE {
+                input[c * SIDE * SIDE + i] = (px[i * 3 + c] as f32 / max - MEAN[c]) / STD[c];
+            }
+        }
+        let data: Vec<f32> = match &self.backend {
+            Backend::Tract(model) => {
+                let t: Tensor = tract_ndarray::Array4::from_shape_vec((1, 3, SIDE, SIDE), input)
+                    .map_err(|e| EngineError::Run(e.to_string()))?
+                    .into();
+                let out = model
+                    .run(tvec!(t.into()))
+                    .map_err(|e| EngineError::Run(format!("{e:#}")))?;
+                let pred = out[0]
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| EngineError::Run(format!("{e:#}")))?;
+                pred.iter().copied().collect()
+            }
+            Backend::Ort(session) => {
+                let run = |e: ort::Error| EngineError::Run(e.to_string());
+                let t = ort::value::Tensor::from_array(([1usize, 3, SIDE, SIDE], input))
+                    .map_err(run)?;
+                let mut session = session
+                    .lock()
+                    .map_err(|_| EngineError::Run("the model session is poisoned".into()))?;
+                let out = session.run(ort::inputs![t]).map_err(run)?;
+                let (_, pred) = out[0].try_extract_tensor::<f32>().map_err(run)?;
+                pred.to_vec()
+            }
+        };
         if data.len() != SIDE * SIDE {
             return Err(EngineError::Run(format!(
                 "unexpected output size {}",

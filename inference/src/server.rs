@@ -32,6 +32,26 @@ pub struct Config {
     /// Jobs run at once; further jobs wait their turn.
     pub concurrency: usize,
     pub limits: UploadLimits,
+    /// ONNX Runtime's shared library; None runs the networks on tract.
+    pub ort_lib: Option<PathBuf>,
+}
+
+/// The ONNX Runtime library `cargo xtask` puts beside the models.
+pub const ORT_LIB_FILE: &str = "libonnxruntime.so.1.32.0";
+
+impl Config {
+    /// `ATELIER_ORT_LIB`, else the library in the models folder if it is there;
+    /// `ATELIER_RUNTIME=tract` forces tract.
+    pub fn ort_lib_from_env(models_dir: &std::path::Path) -> Option<PathBuf> {
+        if std::env::var("ATELIER_RUNTIME").is_ok_and(|v| v == "tract") {
+            return None;
+        }
+        std::env::var("ATELIER_ORT_LIB")
+            .ok()
+            .map(PathBuf::from)
+            .or_else(|| Some(models_dir.join(ORT_LIB_FILE)))
+            .filter(|p| p.exists())
+    }
 }
 
 impl Config {
@@ -51,12 +71,14 @@ impl Config {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(2);
+        let models_dir: PathBuf = models_dir.into();
         Ok(Config {
+            ort_lib: Config::ort_lib_from_env(&models_dir),
             addr: addr
                 .parse()
                 .map_err(|e| format!("ATELIER_INFERENCE_ADDR {addr:?}: {e}"))?,
             secret: secret.into_bytes(),
-            models_dir: models_dir.into(),
+            models_dir,
             concurrency,
             limits: UploadLimits::DEFAULT,
         })
@@ -101,7 +123,12 @@ fn now_secs() -> u64 {
 impl Node {
     pub fn new(config: Config) -> Result<Arc<Node>, String> {
         let path = config.models_dir.join("u2netp.onnx");
-        let bg = BackgroundRemover::load(&path).map_err(|e| e.to_string())?;
+        let bg = match &config.ort_lib {
+            Some(lib) => BackgroundRemover::load_ort(&path, lib),
+            None => BackgroundRemover::load(&path),
+        }
+        .map_err(|e| e.to_string())?;
+        tracing::info!(runtime = bg.runtime(), "segmentation model loaded");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -206,12 +233,12 @@ impl Node {
 /// The tools this node runs, with their engines.
 const RUNNABLE: [Tool; 3] = [Tool::BackgroundRemove, Tool::Upscale, Tool::Reframe];
 
-fn engine_of(tool: Tool) -> &'static str {
+fn engine_of(tool: Tool, bg: &BackgroundRemover) -> String {
     match tool {
-        Tool::BackgroundRemove => "u2netp-onnx-tract+guided-filter",
-        Tool::Upscale => crate::upscale::ENGINE,
-        Tool::Reframe => "reframe: subject-aware crop or mirror-blur expansion",
-        _ => "none",
+        Tool::BackgroundRemove => format!("u2netp-onnx-{}+guided-filter", bg.runtime()),
+        Tool::Upscale => crate::upscale::ENGINE.into(),
+        Tool::Reframe => "reframe: subject-aware crop or mirror-blur expansion".into(),
+        _ => "none".into(),
     }
 }
 
@@ -243,7 +270,7 @@ async fn capabilities(State(node): State<Arc<Node>>) -> Json<serde_json::Value> 
         "tools": Tool::ALL.iter().map(|t| json!({
             "tool": t.id(),
             "available": RUNNABLE.contains(t),
-            "engine": RUNNABLE.contains(t).then(|| engine_of(*t)),
+            "engine": RUNNABLE.contains(t).then(|| engine_of(*t, &node.bg)),
             "reason": (!RUNNABLE.contains(t)).then_some("no engine for this tool on this node yet"),
         })).collect::<Vec<_>>(),
         "limits": {"max_bytes": l.max_bytes, "max_side": l.max_side, "max_pixels": l.max_pixels},
@@ -453,7 +480,7 @@ async fn pipeline(
         let result = match tool {
             Tool::Upscale => {
                 crate::upscale::run(&img, options.upscale.unwrap_or(UpscaleFactor::X2))
-                    .map(|e| (e, engine_of(tool).to_string()))
+                    .map(|e| (e, engine_of(tool, &bg)))
             }
             Tool::Reframe => {
                 let ar = options.aspect_ratio.ok_or_else(|| {
@@ -466,7 +493,7 @@ async fn pipeline(
             }
             _ => bg
                 .run(&img, options.background.unwrap_or(Background::Transparent))
-                .map(|e| (e, engine_of(tool).to_string())),
+                .map(|e| (e, engine_of(tool, &bg))),
         };
         result.map_err(|e| match e {
             crate::bgremove::EngineError::Input(m) => Failure(ErrorName::InputValidationError, m),

@@ -57,10 +57,12 @@ async fn edge() -> (SocketAddr, Events) {
 async fn node() -> (Arc<Node>, SocketAddr) {
     let dir = std::env::var("ATELIER_MODELS_DIR")
         .expect("ATELIER_MODELS_DIR is not set; run through `cargo xtask test`");
+    let dir = PathBuf::from(dir);
     let node = Node::new(Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         secret: SECRET.as_bytes().to_vec(),
-        models_dir: dir.into(),
+        ort_lib: Config::ort_lib_from_env(&dir),
+        models_dir: dir,
         concurrency: 1,
         limits: UploadLimits::DEFAULT,
     })

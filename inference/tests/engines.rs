@@ -199,3 +199,34 @@ fn reframe_expands_or_crops_around_the_subject() {
         "{e}"
     );
 }
+
+/// ONNX Runtime (the node's default where its library is present) and tract give the same
+/// matte: the runtime is an implementation choice, not a different result.
+#[test]
+fn ort_and_tract_give_the_same_matte() {
+    let dir = models_dir();
+    let lib = dir.join(atelier_inference::server::ORT_LIB_FILE);
+    assert!(
+        lib.exists(),
+        "{} is missing; `cargo xtask test` fetches it from the onnxruntime wheel",
+        lib.display()
+    );
+    let onnx = dir.join("u2netp.onnx");
+    let tract = BackgroundRemover::load(&onnx).unwrap();
+    let ort = BackgroundRemover::load_ort(&onnx, &lib).unwrap();
+    assert_eq!((tract.runtime(), ort.runtime()), ("tract", "ort"));
+    let img = decode(&fixture("model-photo-512.jpg"), &UploadLimits::DEFAULT)
+        .unwrap()
+        .to_rgb8();
+    let (a, b) = (tract.matte(&img).unwrap(), ort.matte(&img).unwrap());
+    let diff: f32 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs())
+        .sum::<f32>()
+        / a.data.len() as f32;
+    assert!(diff < 0.002, "mean abs difference {diff}");
+    let fg = b.data.iter().filter(|v| **v > 0.5).count() as f32 / b.data.len() as f32;
+    assert!((0.1..0.8).contains(&fg), "foreground share {fg}");
+}

@@ -296,6 +296,7 @@ pub fn install(e: &Env, browser: bool) -> R<()> {
         })?;
     }
     model(e)?;
+    onnxruntime(e)?;
     secrets(e)?;
     if browser {
         sdk(e)?;
@@ -316,6 +317,69 @@ fn npm(e: &Env) -> R<()> {
         "npm ci (wrangler, wasm-opt, playwright-core)",
     )?;
     std::fs::write(stamp, want).map_err(|err| err.to_string())
+}
+
+/// ONNX Runtime's shared library, from PyPI's `onnxruntime` wheel (MIT): the node loads it at
+/// run time (`ort` with `load-dynamic`); on a GPU node the `onnxruntime-gpu` wheel's library
+/// takes its place.
+const ORT_WHEEL: &str = "onnxruntime==1.32.0";
+const ORT_WHEEL_FILE: &str = "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl";
+const ORT_WHEEL_SHA256: &str = "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d";
+pub const ORT_LIB: &str = "libonnxruntime.so.1.32.0";
+const ORT_LIB_SHA256: &str = "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f";
+
+/// Fetches ONNX Runtime's library from its PyPI wheel, verified by SHA-256.
+fn onnxruntime(e: &Env) -> R<()> {
+    let lib = e.models.join(ORT_LIB);
+    if sha256(&lib).as_deref() == Some(ORT_LIB_SHA256) {
+        return Ok(());
+    }
+    let dl = e.models.join("dl");
+    std::fs::create_dir_all(&dl).map_err(|err| err.to_string())?;
+    let wheel = dl.join(ORT_WHEEL_FILE);
+    if sha256(&wheel).as_deref() != Some(ORT_WHEEL_SHA256) {
+        run(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--python-version",
+                    "3.11",
+                    "--platform",
+                    "manylinux_2_28_x86_64",
+                    "-d",
+                ])
+                .arg(&dl)
+                .arg(ORT_WHEEL),
+            "pip download the onnxruntime wheel (for its shared library)",
+        )?;
+        if sha256(&wheel).as_deref() != Some(ORT_WHEEL_SHA256) {
+            return Err(format!(
+                "{} does not have the expected SHA-256 {ORT_WHEEL_SHA256}",
+                wheel.display()
+            ));
+        }
+    }
+    let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nopen(sys.argv[2], 'wb').write(z.read('onnxruntime/capi/libonnxruntime.so.1.32.0'))\nopen(sys.argv[3], 'wb').write(z.read('onnxruntime/LICENSE'))\n";
+    run(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(&wheel)
+            .arg(&lib)
+            .arg(e.models.join("onnxruntime.LICENSE.txt")),
+        "extract libonnxruntime",
+    )?;
+    if sha256(&lib).as_deref() != Some(ORT_LIB_SHA256) {
+        return Err(format!(
+            "{} does not have the expected SHA-256 {ORT_LIB_SHA256}",
+            lib.display()
+        ));
+    }
+    Ok(())
 }
 
 fn sha256(path: &Path) -> Option<String> {
@@ -363,6 +427,37 @@ fn model(e: &Env) -> R<()> {
         ));
     }
     Ok(())
+}
+
+/// A venv with the benchmark peers (Pillow, libvips through pyvips' binary wheel, onnxruntime,
+/// numpy), pinned; returns its python.
+pub fn bench_peers(e: &Env) -> R<PathBuf> {
+    let dir = e.cache.join("bench");
+    let python = dir.join("venv/bin/python");
+    let stamp = dir.join("venv/.atelier-ok");
+    if stamp.exists() {
+        return Ok(python);
+    }
+    let _ = std::fs::remove_dir_all(dir.join("venv"));
+    run(
+        Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(dir.join("venv")),
+        "python venv for the benchmark peers",
+    )?;
+    run(
+        Command::new(dir.join("venv/bin/pip")).args([
+            "install",
+            "--quiet",
+            "pillow==11.3.0",
+            "pyvips[binary]==3.0.0",
+            "onnxruntime==1.22.1",
+            "numpy==2.2.6",
+        ]),
+        "pip install the benchmark peers",
+    )?;
+    std::fs::write(&stamp, "ok").map_err(|err| err.to_string())?;
+    Ok(python)
 }
 
 /// FASHN's official Python SDK (sdist with its tests) and its pinned test dependencies, in a

@@ -540,7 +540,99 @@ pub fn bench(e: &Env) -> R<()> {
         run(&mut c, "bench: background remove latency")
     })();
     let _ = std::fs::remove_dir_all(&state);
-    result
+    result?;
+    engine_peers(e)
+}
+
+/// The node's engines against peers on the same 1024² input in the same run: Lanczos 2x resize
+/// vs Pillow and libvips, Background Remove's matte vs rembg's u2netp pipeline in Python
+/// onnxruntime. Prints medians and ratios (peer ÷ ours: above 1 means we are faster).
+fn engine_peers(e: &Env) -> R<()> {
+    let python = setup::bench_peers(e)?;
+    let input = e.cache.join("bench-input-1024.png");
+    let ours = e
+        .cmd("cargo")
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "atelier-inference",
+            "--example",
+            "bench",
+            "--",
+        ])
+        .arg(&e.models)
+        .arg(&input)
+        .arg("7")
+        .output()
+        .map_err(|x| x.to_string())?;
+    if !ours.status.success() {
+        return Err(format!(
+            "engine bench failed: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        ));
+    }
+    let peers = Command::new(&python)
+        .arg(e.root.join("tests/bench/peers.py"))
+        .arg(&input)
+        .arg(e.models.join("u2netp.onnx"))
+        .arg("7")
+        .output()
+        .map_err(|x| x.to_string())?;
+    if !peers.status.success() {
+        return Err(format!(
+            "peer bench failed: {}",
+            String::from_utf8_lossy(&peers.stderr)
+        ));
+    }
+    let parse = |b: &[u8]| -> R<serde_json::Value> {
+        let text = String::from_utf8_lossy(b);
+        let line = text.lines().last().unwrap_or_default().to_string();
+        serde_json::from_str(&line).map_err(|x| format!("{x}: {line}"))
+    };
+    let (o, p) = (parse(&ours.stdout)?, parse(&peers.stdout)?);
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    println!("==> engines vs peers (1024² input, medians of 7, same machine, same run)");
+    let rows = [
+        (
+            "Lanczos 2x resize 1024²→2048²",
+            f(&o, "resize_2x_ms"),
+            "Pillow LANCZOS",
+            f(&p, "pillow_resize_2x_ms"),
+        ),
+        (
+            "Lanczos 2x resize 1024²→2048²",
+            f(&o, "resize_2x_ms"),
+            "libvips lanczos3",
+            f(&p, "vips_resize_2x_ms"),
+        ),
+        (
+            "U²-Netp matte (ort)",
+            f(&o, "bgremove_matte_ort_ms"),
+            "rembg u2netp mask (Python onnxruntime)",
+            f(&p, "rembg_u2netp_mask_ms"),
+        ),
+        (
+            "U²-Netp + guided-filter alpha (ort)",
+            f(&o, "bgremove_alpha_ort_ms"),
+            "rembg u2netp mask (Python onnxruntime)",
+            f(&p, "rembg_u2netp_mask_ms"),
+        ),
+        (
+            "U²-Netp + guided-filter alpha (tract)",
+            f(&o, "bgremove_alpha_tract_ms"),
+            "rembg u2netp mask (Python onnxruntime)",
+            f(&p, "rembg_u2netp_mask_ms"),
+        ),
+    ];
+    for (what, ours, peer, theirs) in rows {
+        println!(
+            "    {what}: {ours:.1} ms | {peer}: {theirs:.1} ms | ratio {:.2}×",
+            theirs / ours
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,76 @@
+//! Timings of the node's engines for `cargo xtask bench`, on a 1024×1024 photo made from the
+//! fixture (also written as PNG for the peers in tests/bench/peers.py to read):
+//! - `resize_2x_ms`: Lanczos3 1024² → 2048² (the resampling step of Upscale 2x);
+//! - `bgremove_alpha_{ort,tract}_ms`: Background Remove's alpha at full size (U²-Netp at 320²
+//!   on ONNX Runtime or tract + guided-filter refinement), without encoding;
+//! - `bgremove_matte_ort_ms`: the network step alone (resize to 320², run, normalise).
+//!
+//! Prints one JSON object with the medians. Usage: bench <models dir> <out.png> [runs]
+
+use std::time::Instant;
+
+use atelier_core::UploadLimits;
+use atelier_inference::bgremove::{resize_rgb, BackgroundRemover};
+use atelier_inference::decode::decode;
+use fast_image_resize::FilterType;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time(runs: usize, mut f: impl FnMut()) -> f64 {
+    f(); // warm-up
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (models, out) = (&args[1], &args[2]);
+    let runs: usize = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(7);
+    let fixture = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model-photo.webp"),
+    )
+    .expect("fixture");
+    let photo = decode(&fixture, &UploadLimits::DEFAULT)
+        .expect("decode")
+        .to_rgb8();
+    let img = resize_rgb(&photo, 1024, 1024, FilterType::Lanczos3).expect("resize");
+    img.save(out).expect("write the bench input");
+    let resize = time(runs, || {
+        std::hint::black_box(resize_rgb(&img, 2048, 2048, FilterType::Lanczos3).unwrap());
+    });
+    let dir = std::path::Path::new(models);
+    let onnx = dir.join("u2netp.onnx");
+    let tract = BackgroundRemover::load(&onnx).expect("model");
+    let alpha_tract = time(runs, || {
+        std::hint::black_box(tract.alpha(&img).unwrap());
+    });
+    let lib = dir.join(atelier_inference::server::ORT_LIB_FILE);
+    let ort =
+        BackgroundRemover::load_ort(&onnx, &lib).expect("ONNX Runtime (run `cargo xtask setup`)");
+    let alpha_ort = time(runs, || {
+        std::hint::black_box(ort.alpha(&img).unwrap());
+    });
+    let matte_ort = time(runs, || {
+        std::hint::black_box(ort.matte(&img).unwrap());
+    });
+    println!(
+        "{}",
+        serde_json::json!({
+            "resize_2x_ms": resize,
+            "bgremove_alpha_ort_ms": alpha_ort,
+            "bgremove_matte_ort_ms": matte_ort,
+            "bgremove_alpha_tract_ms": alpha_tract,
+            "runs": runs
+        })
+    );
+}
