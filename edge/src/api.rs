@@ -228,34 +228,42 @@ async fn check_concurrency(env: &Env, key: &KeyRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// Records a prediction that fails at once (nothing charged) and answers like any accepted run.
-#[allow(clippy::too_many_arguments)]
-async fn failed_now(
-    env: &Env,
-    key: &KeyRow,
-    model: &str,
+/// An accepted `/v1/run` on its way: what every outcome records.
+struct Submission<'a> {
+    env: &'a Env,
+    key: &'a KeyRow,
+    model: String,
     tool: Tool,
-    params: Value,
-    error: (ErrorName, String),
     return_base64: bool,
     webhook_url: Option<String>,
-) -> ApiResult<Response> {
-    let id = insert_prediction(
-        env,
-        crypto::new_id(),
-        key,
-        model,
-        tool,
-        json!({}),
-        params,
-        "failed",
-        Some(error),
-        (0, 0),
-        return_base64,
-        webhook_url,
-    )
-    .await?;
-    json(200, &json!({"id": id, "error": null}))
+}
+
+impl Submission<'_> {
+    /// Records a prediction that fails at once (nothing charged) and answers like any accepted
+    /// run, as FASHN reports runtime problems.
+    async fn fail_now(
+        &self,
+        params: Value,
+        name: ErrorName,
+        message: String,
+    ) -> ApiResult<Response> {
+        let id = insert_prediction(
+            self.env,
+            crypto::new_id(),
+            self.key,
+            &self.model,
+            self.tool,
+            json!({}),
+            params,
+            "failed",
+            Some((name, message)),
+            (0, 0),
+            self.return_base64,
+            self.webhook_url.clone(),
+        )
+        .await?;
+        json(200, &json!({"id": id, "error": null}))
+    }
 }
 
 /// `POST /v1/run`
@@ -317,7 +325,14 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let quote = catalog::quote(Surface::Api, &resolved);
-    let fail = |name: ErrorName, message: String| (name, message);
+    let sub = Submission {
+        env,
+        key: &key,
+        model: model.clone(),
+        tool,
+        return_base64,
+        webhook_url: webhook_url.clone(),
+    };
     // A model without an engine here is accepted and fails at once, costing nothing.
     let Some(mut params) = engine_params(tool, &resolved)
         .filter(|_| tool.runnable() && api_model != catalog::ApiModel::BackgroundChange)
@@ -325,17 +340,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         let msg = format!(
             "{model} has no engine on this installation: generative models need an upstream engine (a FASHN-compatible API configured on the inference node). Nothing was charged."
         );
-        return failed_now(
-            env,
-            &key,
-            &model,
-            tool,
-            json!({}),
-            fail(ErrorName::PipelineError, msg),
-            return_base64,
-            webhook_url,
-        )
-        .await;
+        return sub.fail_now(json!({}), ErrorName::PipelineError, msg).await;
     };
     if inputs.get("output_format").and_then(Value::as_str) == Some("jpeg") {
         params["output_format"] = json!("jpeg");
@@ -355,17 +360,9 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     let source = match source {
         Ok(s) => s,
         Err(message) => {
-            return failed_now(
-                env,
-                &key,
-                &model,
-                tool,
-                params,
-                fail(ErrorName::ImageLoadError, message),
-                return_base64,
-                webhook_url,
-            )
-            .await;
+            return sub
+                .fail_now(params, ErrorName::ImageLoadError, message)
+                .await;
         }
     };
     // The same rules decide the run (and refuse, e.g., a Reframe to the ratio it already has);
@@ -386,17 +383,9 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
                 .map(|e| e.message.as_str())
                 .collect::<Vec<_>>()
                 .join(" ");
-            return failed_now(
-                env,
-                &key,
-                &model,
-                tool,
-                params,
-                fail(ErrorName::InputValidationError, message),
-                return_base64,
-                webhook_url,
-            )
-            .await;
+            return sub
+                .fail_now(params, ErrorName::InputValidationError, message)
+                .await;
         }
     }
     check_concurrency(env, &key).await?;

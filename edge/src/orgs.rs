@@ -97,6 +97,19 @@ async fn org_of(req: &Request, env: &Env) -> ApiResult<(String, String)> {
     Ok((user.id, org))
 }
 
+/// Runs an UPDATE and returns how many rows it changed.
+async fn rows_changed(env: &Env, sql: &str, binds: &[JsValue]) -> ApiResult<usize> {
+    Ok(env
+        .d1(bind::DB)?
+        .prepare(sql)
+        .bind(binds)?
+        .run()
+        .await?
+        .meta()?
+        .and_then(|m| m.changes)
+        .unwrap_or(0))
+}
+
 /// `POST /api/keys {name}` → 201 with the key's value, shown this once.
 pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
@@ -157,15 +170,12 @@ pub async fn rename(mut req: Request, env: &Env, id: &str) -> ApiResult<Response
     let (_, org) = org_of(&req, env).await?;
     let body: NameBody = json_body(&mut req).await?;
     let name = clean_name(body.name.as_deref())?;
-    let changed = env
-        .d1(bind::DB)?
-        .prepare("UPDATE api_keys SET name = ?1 WHERE id = ?2 AND org_id = ?3")
-        .bind(&[name.clone().into(), id.into(), org.into()])?
-        .run()
-        .await?
-        .meta()?
-        .and_then(|m| m.changes)
-        .unwrap_or(0);
+    let changed = rows_changed(
+        env,
+        "UPDATE api_keys SET name = ?1 WHERE id = ?2 AND org_id = ?3",
+        &[name.clone().into(), id.into(), org.into()],
+    )
+    .await?;
     if changed == 0 {
         return Err(ApiError::new(404, "not_found", "There is no such key."));
     }
@@ -176,17 +186,12 @@ pub async fn rename(mut req: Request, env: &Env, id: &str) -> ApiResult<Response
 pub async fn revoke(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
     same_origin(req)?;
     let (_, org) = org_of(req, env).await?;
-    let changed = env
-        .d1(bind::DB)?
-        .prepare(
-            "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND org_id = ?3 AND revoked_at IS NULL",
-        )
-        .bind(&[(now_ms() as f64).into(), id.into(), org.into()])?
-        .run()
-        .await?
-        .meta()?
-        .and_then(|m| m.changes)
-        .unwrap_or(0);
+    let changed = rows_changed(
+        env,
+        "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND org_id = ?3 AND revoked_at IS NULL",
+        &[(now_ms() as f64).into(), id.into(), org.into()],
+    )
+    .await?;
     if changed == 0 {
         return Err(ApiError::new(
             404,

