@@ -21,6 +21,16 @@ use crate::http::{
 /// A job that has not moved for this long is reported as timed out.
 pub const STALE_MS: u64 = 10 * 60 * 1000;
 
+/// How long a job may go without news before it counts as lost: `JOB_STALE_SECS`, else
+/// [`STALE_MS`]. (A node that is killed sends nothing more; this is how its jobs end.)
+fn stale_ms(env: &Env) -> u64 {
+    env.var("JOB_STALE_SECS")
+        .ok()
+        .and_then(|v| v.to_string().parse::<u64>().ok())
+        .map(|s| s.max(5) * 1000)
+        .unwrap_or(STALE_MS)
+}
+
 /// A generation row as stored in D1.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Row {
@@ -129,10 +139,10 @@ pub async fn load(env: &Env, id: &str) -> ApiResult<Option<Row>> {
         .await?)
 }
 
-/// Marks a generation that has not moved for [`STALE_MS`] as timed out.
+/// Marks a generation that has not moved for [`stale_ms`] as timed out (releasing its credits).
 async fn expire_if_stale(env: &Env, row: Row) -> ApiResult<Row> {
     let st = row.status();
-    if st.is_terminal() || now_ms().saturating_sub(row.updated_at as u64) < STALE_MS {
+    if st.is_terminal() || now_ms().saturating_sub(row.updated_at as u64) < stale_ms(env) {
         return Ok(row);
     }
     let now = now_ms() as f64;

@@ -96,6 +96,14 @@ impl Stack {
         self.procs.retain(|p| p.name != name);
     }
 
+    /// The process id of one process of the stack.
+    fn pid(&self, name: &str) -> Option<u32> {
+        self.procs
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.child.id())
+    }
+
     /// The first process that exited on its own, if any.
     fn exited(&mut self) -> Option<String> {
         self.procs
@@ -487,10 +495,24 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
         )?;
         sdk_conformance(e, &cfg, &artifacts, &mut tally)?;
         drop(stack);
-        // Everything must survive a restart of the whole stack.
+        // Everything must survive a restart of the whole stack. From here on a job without
+        // news for 15 s counts as lost (10 minutes in production), for the killed-node test.
+        let mut cfg = cfg.clone();
+        cfg.vars.push("JOB_STALE_SECS:15".into());
         let mut stack = start(e, &cfg)?;
         let after = e.root.join("tests/after-restart");
         node_tests(e, &after, &stack, &cfg, &artifacts, &mut tally)?;
+        // The node is killed (SIGKILL) in the middle of a job: the job ends, nothing is charged.
+        let pid = stack.pid("inference").ok_or("no inference process")?;
+        std::env::set_var("ATELIER_INFERENCE_PID", pid.to_string());
+        node_tests(
+            e,
+            &e.root.join("tests/killed-node"),
+            &stack,
+            &cfg,
+            &artifacts,
+            &mut tally,
+        )?;
         // With no inference node, jobs are retried by the queue, dead-lettered and failed.
         stack.stop_proc("inference");
         node_tests(
