@@ -315,3 +315,28 @@ describe('carrying a result into the next tool, and capabilities', () => {
     assert.equal((await fetch(`${BASE}/api/capabilities`)).status, 401);
   });
 });
+
+describe('queue position', () => {
+  test('a waiting generation says how many jobs are ahead of it; a finished one does not', async () => {
+    const c = await new Client().signUp();
+    // Enough App credits for five 4x upscales (what `cargo xtask admin set-credits` does).
+    const path = '/api/internal/admin/keys';
+    const body = JSON.stringify({ email: c.email, app_credits: 20, no_key: true });
+    const ts = Math.floor(Date.now() / 1000);
+    await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    const ids = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await c.json('POST', '/api/generations', { tool: 'upscale', inputs: { image: a.body.asset.hash }, params: { factor: '4x' } });
+      assert.equal(r.status, 202);
+      ids.push((await r.json()).generation.id);
+    }
+    // The node runs two at a time: the last one waits behind others.
+    const last = (await (await c.req('GET', `/api/generations/${ids[4]}`)).json()).generation;
+    assert.equal(last.status, 'in_queue', 'still waiting right after submission');
+    assert.ok(Number.isInteger(last.queue_position) && last.queue_position >= 1, `queue_position ${last.queue_position}`);
+    for (const id of ids) assert.equal((await c.waitDone(id, 120000)).status, 'completed');
+    const done = (await (await c.req('GET', `/api/generations/${ids[4]}`)).json()).generation;
+    assert.equal(done.queue_position, undefined);
+  });
+});

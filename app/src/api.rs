@@ -46,6 +46,9 @@ pub struct Generation {
     pub error: Option<JobError>,
     pub run_ms: Option<f64>,
     pub created_at: f64,
+    /// Waiting jobs ahead of this one (only while it waits, and only from a direct read).
+    #[serde(default)]
+    pub queue_position: Option<u64>,
 }
 
 impl Generation {

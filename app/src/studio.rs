@@ -411,7 +411,12 @@ fn tool_hint(t: Tool) -> &'static str {
 
 fn status_text(g: &Generation) -> String {
     match g.status.as_str() {
-        "starting" | "in_queue" => "Waiting for a free slot…".into(),
+        "starting" | "in_queue" => match g.queue_position {
+            Some(0) => "Queued: next in line…".into(),
+            Some(1) => "Queued: 1 job ahead…".into(),
+            Some(n) => format!("Queued: {n} jobs ahead…"),
+            None => "Waiting for a free slot…".into(),
+        },
         "processing" => format!("Processing {}%", (g.progress * 100.0).round() as i64),
         "completed" => "Done".into(),
         "failed" => "Failed".into(),

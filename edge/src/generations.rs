@@ -282,7 +282,22 @@ async fn owned(req: &Request, env: &Env, id: &str) -> ApiResult<Row> {
 
 pub async fn get(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
     let row = owned(req, env, id).await?;
-    json(200, &json!({"generation": row.to_json()}))
+    let mut g = row.to_json();
+    // While it waits for a node: how many waiting jobs are ahead of it (all users, oldest first).
+    if matches!(row.status(), JobStatus::InQueue | JobStatus::Starting) {
+        let ahead: f64 = env
+            .d1(bind::DB)?
+            .prepare(
+                "SELECT COUNT(*) AS n FROM generations WHERE status IN ('starting', 'in_queue') \
+                 AND created_at < ?1",
+            )
+            .bind(&[row.created_at.into()])?
+            .first(Some("n"))
+            .await?
+            .unwrap_or(0.0);
+        g["queue_position"] = json!(ahead as u64);
+    }
+    json(200, &json!({"generation": g}))
 }
 
 pub fn output_key(id: &str, index: u32) -> String {

@@ -68,9 +68,15 @@ pub async fn deliver(env: &Env, generation_id: &str, attempt: u32) {
     let ok = async {
         let h = Headers::new();
         h.set("Content-Type", "application/json").ok()?;
-        h.set("x-atelier-webhook-timestamp", &ts.to_string()).ok()?;
-        h.set("x-atelier-webhook-signature", &format!("sha256={sig}"))
-            .ok()?;
+        use atelier_core::openapi::{
+            WEBHOOK_SIGNATURE_HEADER, WEBHOOK_SIGNATURE_PREFIX, WEBHOOK_TIMESTAMP_HEADER,
+        };
+        h.set(WEBHOOK_TIMESTAMP_HEADER, &ts.to_string()).ok()?;
+        h.set(
+            WEBHOOK_SIGNATURE_HEADER,
+            &format!("{WEBHOOK_SIGNATURE_PREFIX}{sig}"),
+        )
+        .ok()?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(h)
