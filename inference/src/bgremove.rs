@@ -132,6 +132,8 @@ impl BackgroundRemover {
         let env = ort_env(ort_lib).map_err(err)?;
         let builder = ort::session::Session::builder(&env).map_err(|e| err(e.to_string()))?;
         let mut builder = builder
+            .with_optimization_level(ort::session::builder::GraphOptimizationLevel::All)
+            .map_err(|e| err(e.to_string()))?
             .with_intra_threads(2)
             .map_err(|e| err(e.to_string()))?;
         let session = builder

@@ -32,32 +32,52 @@ impl Plane {
 }
 
 /// Mean over a (2r+1)² window, clamped at the borders (divides by the window's real area).
+/// Separable running sums; both passes walk memory in order (rows of the plane), so the cost is
+/// a few adds per pixel whatever `r` is.
 pub fn box_mean(p: &Plane, r: usize) -> Plane {
     let (w, h) = (p.width, p.height);
-    // Horizontal pass with running sums, then vertical.
+    // Horizontal: a running sum along each row.
     let mut tmp = vec![0f32; w * h];
     for y in 0..h {
         let row = &p.data[y * w..(y + 1) * w];
-        let mut prefix = vec![0f64; w + 1];
-        for x in 0..w {
-            prefix[x + 1] = prefix[x] + row[x] as f64;
-        }
-        for x in 0..w {
-            let a = x.saturating_sub(r);
-            let b = (x + r + 1).min(w);
-            tmp[y * w + x] = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+        let out = &mut tmp[y * w..(y + 1) * w];
+        let mut sum = 0f64;
+        let mut lo = 0; // window [lo, hi)
+        let mut hi = 0;
+        for (x, o) in out.iter_mut().enumerate() {
+            let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
+            while hi < b {
+                sum += row[hi] as f64;
+                hi += 1;
+            }
+            while lo < a {
+                sum -= row[lo] as f64;
+                lo += 1;
+            }
+            *o = (sum / (b - a) as f64) as f32;
         }
     }
+    // Vertical: running column sums over a window of rows, one row added and one dropped per step.
     let mut out = vec![0f32; w * h];
-    let mut col = vec![0f64; h + 1];
-    for x in 0..w {
-        for y in 0..h {
-            col[y + 1] = col[y] + tmp[y * w + x] as f64;
+    let mut acc = vec![0f64; w];
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
+        while hi < b {
+            for (s, v) in acc.iter_mut().zip(&tmp[hi * w..(hi + 1) * w]) {
+                *s += *v as f64;
+            }
+            hi += 1;
         }
-        for y in 0..h {
-            let a = y.saturating_sub(r);
-            let b = (y + r + 1).min(h);
-            out[y * w + x] = ((col[b] - col[a]) / (b - a) as f64) as f32;
+        while lo < a {
+            for (s, v) in acc.iter_mut().zip(&tmp[lo * w..(lo + 1) * w]) {
+                *s -= *v as f64;
+            }
+            lo += 1;
+        }
+        let inv = 1.0 / (b - a) as f64;
+        for (o, s) in out[y * w..(y + 1) * w].iter_mut().zip(&acc) {
+            *o = (*s * inv) as f32;
         }
     }
     Plane::new(w, h, out)
@@ -104,6 +124,35 @@ mod tests {
         let p = Plane::new(7, 5, vec![0.25; 35]);
         let m = box_mean(&p, 2);
         assert!(m.data.iter().all(|v| (v - 0.25).abs() < 1e-6));
+    }
+
+    #[test]
+    fn box_mean_matches_the_naive_mean() {
+        let (w, h) = (13, 9);
+        let p = Plane::new(
+            w,
+            h,
+            (0..w * h)
+                .map(|i| ((i * 37 % 101) as f32) / 100.0)
+                .collect(),
+        );
+        for r in [0, 1, 3, 7, 20] {
+            let m = box_mean(&p, r);
+            for y in 0..h {
+                for x in 0..w {
+                    let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+                    let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+                    let mut s = 0f32;
+                    for yy in y0..y1 {
+                        for xx in x0..x1 {
+                            s += p.data[yy * w + xx];
+                        }
+                    }
+                    let naive = s / ((x1 - x0) * (y1 - y0)) as f32;
+                    assert!((m.data[y * w + x] - naive).abs() < 1e-5, "r {r} at {x},{y}");
+                }
+            }
+        }
     }
 
     #[test]
