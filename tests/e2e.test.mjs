@@ -200,8 +200,24 @@ test('every tool shows its controls; tools without an engine say why and cannot 
   await page.locator('[data-tool=face-swap]').click();
   await tid('gen-face-match').waitFor();
   await page.locator('[data-slot=face_reference]').waitFor();
+  await page.locator('[data-field-error=inputs]').first().waitFor();
+  assert.match(await page.locator('[data-field-error=inputs]').first().textContent(), /Face Swap needs an? (image|Face Reference)\./);
+  // Both images come from your uploads (quick-pick); then it validates and is priced by core.
+  await page.locator('section.atl-input > .atl-recent [data-testid=recent-toggle]').click();
+  await tid('recent-item').first().click();
+  await page.locator('[data-slot=face_reference] [data-testid=recent-toggle]').click();
+  await tid('recent-item').first().click();
+  await page.locator('[data-slot=face_reference] .atl-ref-thumb').waitFor();
+  await page.locator('[data-field-error=inputs]').waitFor({ state: 'detached' });
+  const fq = await (await page.request.post(BASE + '/api/quote', { data: { surface: 'app', model_name: 'face-swap', inputs: { image: 'data:image/png;base64,iVBORw0KGgo=', face_reference: 'data:image/png;base64,iVBORw0KGgo=' } } })).json();
+  assert.equal((await tid('run-generic').textContent()).trim(), `Run · ${fq.credits} credit${fq.credits === 1 ? '' : 's'}`);
   await page.locator('[data-tool=background-remove]').click();
   await tid('drop-zone').waitFor();
+  // The main image can come from your uploads too.
+  await page.locator('section.atl-input > .atl-recent [data-testid=recent-toggle]').click();
+  await tid('recent-item').last().click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src')?.startsWith('/api/assets/'));
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
 });
 
 test('result zoom, then the suggestion bar carries the result into Upscale without re-uploading', async () => {

@@ -13,7 +13,7 @@ describe('sessions', () => {
       ['GET', '/api/generations'], ['POST', '/api/generations'], ['GET', '/api/generations/x'],
       ['GET', '/api/generations/x/outputs/0'], ['GET', '/api/events'], ['POST', '/api/auth/signout'],
       ['POST', '/api/assets/from-output'], ['GET', '/api/capabilities'], ['GET', '/api/keys'], ['POST', '/api/keys'],
-      ['GET', '/api/requests'],
+      ['GET', '/api/requests'], ['GET', '/api/assets'],
     ];
     for (const [m, p] of routes) {
       const r = await anon.req(m, p, { body: m === 'POST' ? '{}' : undefined, type: m === 'POST' ? 'application/json' : undefined });
@@ -338,5 +338,23 @@ describe('queue position', () => {
     for (const id of ids) assert.equal((await c.waitDone(id, 120000)).status, 'completed');
     const done = (await (await c.req('GET', `/api/generations/${ids[4]}`)).json()).generation;
     assert.equal(done.queue_position, undefined);
+  });
+});
+
+describe('recent uploads (quick-pick)', () => {
+  test('newest first, yours only, paged', async () => {
+    const c = await new Client().signUp();
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    await new Promise((r) => setTimeout(r, 5));
+    const b = await c.upload(fixture('garment-on-model.webp'), 'image/webp');
+    const list = await (await c.req('GET', '/api/assets')).json();
+    assert.deepEqual(list.assets.map((x) => x.hash), [b.body.asset.hash, a.body.asset.hash]);
+    assert.equal(list.assets[0].content_type, 'image/webp');
+    const page = await (await c.req('GET', '/api/assets?limit=1')).json();
+    assert.equal(page.assets.length, 1);
+    const next = await (await c.req('GET', `/api/assets?limit=1&before=${page.next_before}`)).json();
+    assert.deepEqual(next.assets.map((x) => x.hash), [a.body.asset.hash]);
+    const other = await new Client().signUp();
+    assert.equal((await (await other.req('GET', '/api/assets')).json()).assets.length, 0);
   });
 });

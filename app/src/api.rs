@@ -350,3 +350,20 @@ pub async fn asset_from_output(generation_id: &str, index: u32) -> R<Asset> {
         .map_err(net)?;
     read::<AssetBody>(r).await.map(|b| b.asset)
 }
+
+#[derive(Deserialize)]
+struct AssetList {
+    assets: Vec<Asset>,
+}
+
+/// Your recent uploads, newest first (the quick-pick).
+pub async fn recent_assets() -> R<Vec<Asset>> {
+    read::<AssetList>(
+        Request::get("/api/assets?limit=24")
+            .send()
+            .await
+            .map_err(net)?,
+    )
+    .await
+    .map(|b| b.assets)
+}

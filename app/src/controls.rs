@@ -46,6 +46,20 @@ pub struct Controls {
 }
 
 impl Controls {
+    /// Back to each option's default (when another tool is chosen, so no hidden choice of the
+    /// previous tool carries over). References are kept: each tool reads only its own slots.
+    pub fn reset_options(&self) {
+        self.prompt.set(String::new());
+        self.aspect.set(String::new());
+        self.resolution.set(String::new());
+        self.mode.set(String::new());
+        self.outputs.set(1);
+        self.face_match.set("match_reference".into());
+        self.duration.set("5".into());
+        self.video_resolution.set("1080p".into());
+        self.category.set("auto".into());
+    }
+
     pub fn new() -> Controls {
         Controls {
             prompt: RwSignal::new(String::new()),
@@ -130,12 +144,62 @@ fn FieldErrors(errors: Signal<Vec<FieldError>>, key: &'static str) -> impl IntoV
     }
 }
 
+/// A popover of your recent uploads; picking one calls `on_pick`.
+#[component]
+pub fn RecentPicker(label: String, on_pick: Callback<Asset>) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let items = RwSignal::new(None::<Result<Vec<Asset>, String>>);
+    let toggle = move |_| {
+        let now = !open.get_untracked();
+        open.set(now);
+        if now {
+            items.set(None);
+            leptos::task::spawn_local(async move {
+                items.set(Some(api::recent_assets().await.map_err(|e| e.message)));
+            });
+        }
+    };
+    view! {
+        <span class="atl-recent">
+            <button class="atl-chip" data-testid="recent-toggle" aria-expanded=move || open.get().to_string()
+                aria-label=format!("Choose {label} from your uploads") on:click=toggle>"From your uploads"</button>
+            {move || open.get().then(|| view! {
+                <div class="atl-popover" role="dialog" aria-label=format!("Your uploads for {label}")>
+                    {move || match items.get() {
+                        None => view! { <p class="atl-muted">"Loading…"</p> }.into_any(),
+                        Some(Err(m)) => view! { <p class="atl-error">{m}</p> }.into_any(),
+                        Some(Ok(list)) if list.is_empty() => view! { <p class="atl-muted">"No uploads yet."</p> }.into_any(),
+                        Some(Ok(list)) => list.into_iter().enumerate().map(|(i, a)| {
+                            let pick = a.clone();
+                            view! {
+                                <button class="atl-recent-item" data-testid="recent-item"
+                                    aria-label=format!("Upload {}", i + 1)
+                                    on:click=move |_| { on_pick.run(pick.clone()); open.set(false); }>
+                                    <img src=format!("/api/assets/{}", a.hash) alt="" loading="lazy"/>
+                                </button>
+                            }
+                        }).collect_view().into_any(),
+                    }}
+                </div>
+            })}
+        </span>
+    }
+}
+
 /// The generic tool panel; `main` is the uploaded main image.
 #[component]
 pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl IntoView {
     let state = expect_context::<AppState>();
     let c = expect_context::<Controls>();
     let upload_error = RwSignal::new(None::<String>);
+    Effect::new(move |prev: Option<Tool>| {
+        let t = tool.get();
+        // Also on mount: the panel is rebuilt when coming back from a tool with its own screen.
+        if prev != Some(t) {
+            c.reset_options();
+        }
+        t
+    });
     let check = Signal::derive(move || {
         let t = tool.get();
         let req = c.request(t, main.get().as_ref());
@@ -212,8 +276,12 @@ pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl Int
                                 {label.clone()}
                             </label>
                             <input id=input_id type="file" class="atl-hidden" accept="image/png,image/jpeg,image/webp"
-                                aria-label=label data-testid=format!("ref-input-{key}") disabled=full
+                                aria-label=label.clone() data-testid=format!("ref-input-{key}") disabled=full
                                 on:change=move |ev| add_ref(slot, ev)/>
+                            {move || (!full()).then(|| view! {
+                                <RecentPicker label=slot.label().to_string()
+                                    on_pick=Callback::new(move |a: Asset| c.refs.update(|r| r.entry(slot).or_default().push(a)))/>
+                            })}
                             {move || c.refs.with(|r| r.get(&slot).cloned().unwrap_or_default()).into_iter().enumerate().map(|(i, a)| view! {
                                 <span class="atl-ref-item">
                                     <img class="atl-ref-thumb" src=format!("/api/assets/{}", a.hash) alt=format!("{} {}", slot.label(), i + 1)/>
@@ -302,6 +370,12 @@ pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl Int
             {move || {
                 let missing: Vec<String> = errors.with(|e| e.iter().filter(|e| e.path.starts_with("inputs.") && e.path != "inputs.face_reference").map(|e| e.message.clone()).collect());
                 missing.into_iter().map(|m| view! { <p class="atl-muted atl-field-error" data-field-error="inputs">{m}</p> }).collect_view()
+            }}
+            // Anything not shown at a field above.
+            {move || {
+                const SHOWN: [&str; 6] = ["prompt", "aspect_ratio", "resolution", "mode", "num_outputs", "tool"];
+                let rest: Vec<String> = errors.with(|e| e.iter().filter(|e| !e.path.starts_with("inputs.") && !SHOWN.contains(&e.path.as_str())).map(|e| e.message.clone()).collect());
+                rest.into_iter().map(|m| view! { <p class="atl-error atl-field-error" data-field-error="other">{m}</p> }).collect_view()
             }}
             {move || gates.get().into_iter().map(|m| view! {
                 <p class="atl-plan-gate" data-testid="plan-gate">{m}</p>

@@ -330,6 +330,12 @@ fn InputScreen() -> impl IntoView {
                     node_ref=input_ref data-testid="file-input" on:change=on_pick
                     on:click=move |ev| ev.stop_propagation()/>
             </div>
+            <crate::controls::RecentPicker label="the image".to_string()
+                on_pick=Callback::new(move |a: Asset| {
+                    draft.error.set(None);
+                    draft.preview.set(Some(format!("/api/assets/{}", a.hash)));
+                    draft.asset.set(Some(a));
+                })/>
             </Show>
             <Show when=move || draft.uploading.get()>
                 <p class="atl-muted" data-testid="uploading">"Uploading…"</p>

@@ -538,7 +538,16 @@ pub fn validate(tool: Tool, req: &ToolRequest, ctx: Context) -> Result<Resolved,
             e.push(err(
                 &ss.slot.field(),
                 "required",
-                format!("{} needs a {}.", tool.label(), ss.slot.label()),
+                format!(
+                    "{} needs {} {}.",
+                    tool.label(),
+                    if ss.slot.label().starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    },
+                    ss.slot.label()
+                ),
             ));
         } else if n > ss.max as usize {
             e.push(err(

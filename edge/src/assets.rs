@@ -181,6 +181,50 @@ pub async fn capabilities(req: &Request, env: &Env) -> ApiResult<Response> {
     json(200, &body)
 }
 
+#[derive(Serialize, Deserialize)]
+struct ListedAsset {
+    hash: String,
+    content_type: String,
+    bytes: f64,
+    width: f64,
+    height: f64,
+    created_at: f64,
+}
+
+/// `GET /api/assets?limit=&before=`: your uploads (and carried-over results), newest first —
+/// the quick-pick for inputs and references.
+pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
+    let user = require_user(req, env).await?;
+    let url = req.url()?;
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let limit = q
+        .get("limit")
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(24)
+        .clamp(1, 100);
+    let before = q
+        .get("before")
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::MAX);
+    let rows: Vec<ListedAsset> = env
+        .d1(bind::DB)?
+        .prepare(
+            "SELECT hash, content_type, bytes, width, height, created_at FROM assets \
+             WHERE user_id = ?1 AND created_at < ?2 ORDER BY created_at DESC LIMIT ?3",
+        )
+        .bind(&[user.id.into(), before.into(), (limit as f64 + 1.0).into()])?
+        .all()
+        .await?
+        .results()?;
+    let more = rows.len() > limit as usize;
+    let rows: Vec<ListedAsset> = rows.into_iter().take(limit as usize).collect();
+    let next = more.then(|| rows.last().map(|r| r.created_at)).flatten();
+    json(
+        200,
+        &serde_json::json!({"assets": rows, "next_before": next}),
+    )
+}
+
 /// The user's own asset, or None.
 pub async fn find(env: &Env, user_id: &str, hash: &str) -> ApiResult<Option<Asset>> {
     Ok(env

@@ -57,6 +57,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Get, ["api", "me"]) => auth::me(req, env).await,
         (Method::Post, ["api", "quote"]) => quote::post(req).await,
         (Method::Post, ["api", "assets"]) => assets::upload(req, env).await,
+        (Method::Get, ["api", "assets"]) => assets::list(&req, env).await,
         (Method::Post, ["api", "assets", "from-output"]) => assets::from_output(req, env).await,
         (Method::Get, ["api", "capabilities"]) => assets::capabilities(&req, env).await,
         (Method::Get, ["api", "assets", hash]) => assets::get(&req, env, hash).await,
