@@ -195,17 +195,7 @@ struct ListedAsset {
 /// the quick-pick for inputs and references.
 pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(req, env).await?;
-    let url = req.url()?;
-    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    let limit = q
-        .get("limit")
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(24)
-        .clamp(1, 100);
-    let before = q
-        .get("before")
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(f64::MAX);
+    let (limit, before) = crate::http::page_params(req, 24, 100)?;
     let rows: Vec<ListedAsset> = env
         .d1(bind::DB)?
         .prepare(

@@ -186,3 +186,20 @@ pub async fn signed_body(req: &mut Request, env: &Env) -> ApiResult<Vec<u8>> {
     .map_err(|e| ApiError::new(401, "bad_signature", format!("Refused: {e}.")))?;
     Ok(body)
 }
+
+/// `?limit=&before=` of a newest-first list: the page size (1..=`max`, default `default`) and the
+/// `created_at` to start below (none: from the newest).
+pub fn page_params(req: &Request, default: u32, max: u32) -> ApiResult<(u32, f64)> {
+    let url = req.url()?;
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let limit = q
+        .get("limit")
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(default)
+        .clamp(1, max);
+    let before = q
+        .get("before")
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::MAX);
+    Ok((limit, before))
+}

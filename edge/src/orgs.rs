@@ -242,18 +242,14 @@ pub async fn history(req: &Request, env: &Env) -> ApiResult<Response> {
     if let Some(k) = q.get("key").filter(|s| !s.is_empty()) {
         conds.push((" AND g.api_key_id = ?", k.as_str().into()));
     }
-    if let Some(b) = q.get("before").and_then(|s| s.parse::<f64>().ok()) {
-        conds.push((" AND g.created_at < ?", b.into()));
+    let (limit, before) = crate::http::page_params(req, 50, 200)?;
+    if before < f64::MAX {
+        conds.push((" AND g.created_at < ?", before.into()));
     }
     for (cond, v) in conds {
         binds.push(v);
         sql.push_str(&cond.replace('?', &format!("?{}", binds.len())));
     }
-    let limit = q
-        .get("limit")
-        .and_then(|s| s.parse::<u32>().ok())
-        .unwrap_or(50)
-        .clamp(1, 200);
     sql.push_str(&format!(" ORDER BY g.created_at DESC LIMIT {}", limit + 1));
     let rows: Vec<HistoryRow> = env
         .d1(bind::DB)?
