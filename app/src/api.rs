@@ -103,6 +103,14 @@ async fn read<T: for<'de> Deserialize<'de>>(r: Response) -> R<T> {
     Err(ApiError { status, message })
 }
 
+/// Sends `body` as JSON with `builder` (a POST or PATCH) and reads the answer.
+async fn send_json<T: for<'de> Deserialize<'de>>(
+    builder: gloo_net::http::RequestBuilder,
+    body: &serde_json::Value,
+) -> R<T> {
+    read::<T>(builder.json(body).map_err(net)?.send().await.map_err(net)?).await
+}
+
 #[derive(Deserialize)]
 struct UserBody {
     user: User,
@@ -132,13 +140,12 @@ pub async fn sign_in(email: &str, password: &str, create: bool) -> R<User> {
     } else {
         "/api/auth/signin"
     };
-    let r = Request::post(path)
-        .json(&json!({"email": email, "password": password}))
-        .map_err(net)?
-        .send()
-        .await
-        .map_err(net)?;
-    read::<UserBody>(r).await.map(|b| b.user)
+    send_json::<UserBody>(
+        Request::post(path),
+        &json!({"email": email, "password": password}),
+    )
+    .await
+    .map(|b| b.user)
 }
 
 pub async fn sign_out() -> R<()> {
@@ -186,13 +193,12 @@ pub async fn create_generation(
     image: &str,
     params: serde_json::Value,
 ) -> R<Generation> {
-    let r = Request::post("/api/generations")
-        .json(&json!({"tool": tool, "inputs": {"image": image}, "params": params}))
-        .map_err(net)?
-        .send()
-        .await
-        .map_err(net)?;
-    read::<GenBody>(r).await.map(|b| b.generation)
+    send_json::<GenBody>(
+        Request::post("/api/generations"),
+        &json!({"tool": tool, "inputs": {"image": image}, "params": params}),
+    )
+    .await
+    .map(|b| b.generation)
 }
 
 pub async fn generation(id: &str) -> R<Generation> {
@@ -251,23 +257,16 @@ pub async fn keys() -> R<Vec<ApiKey>> {
 }
 
 pub async fn create_key(name: &str) -> R<NewKey> {
-    let r = Request::post("/api/keys")
-        .json(&json!({ "name": name }))
-        .map_err(net)?
-        .send()
-        .await
-        .map_err(net)?;
-    read::<NewKey>(r).await
+    send_json::<NewKey>(Request::post("/api/keys"), &json!({ "name": name })).await
 }
 
 pub async fn rename_key(id: &str, name: &str) -> R<()> {
-    let r = Request::patch(&format!("/api/keys/{id}"))
-        .json(&json!({ "name": name }))
-        .map_err(net)?
-        .send()
-        .await
-        .map_err(net)?;
-    read::<serde_json::Value>(r).await.map(|_| ())
+    send_json::<serde_json::Value>(
+        Request::patch(&format!("/api/keys/{id}")),
+        &json!({ "name": name }),
+    )
+    .await
+    .map(|_| ())
 }
 
 pub async fn revoke_key(id: &str) -> R<()> {
@@ -342,13 +341,12 @@ pub async fn capabilities() -> R<Vec<ToolCap>> {
 
 /// A completed result of the user's becomes an input asset (the suggestion bar).
 pub async fn asset_from_output(generation_id: &str, index: u32) -> R<Asset> {
-    let r = Request::post("/api/assets/from-output")
-        .json(&json!({"generation_id": generation_id, "index": index}))
-        .map_err(net)?
-        .send()
-        .await
-        .map_err(net)?;
-    read::<AssetBody>(r).await.map(|b| b.asset)
+    send_json::<AssetBody>(
+        Request::post("/api/assets/from-output"),
+        &json!({"generation_id": generation_id, "index": index}),
+    )
+    .await
+    .map(|b| b.asset)
 }
 
 #[derive(Deserialize)]

@@ -130,6 +130,30 @@ fn errors_at(errors: &[FieldError], key: &str) -> Vec<String> {
         .collect()
 }
 
+/// A labelled select bound to a string signal; `options` are (value, label).
+#[component]
+fn Choice(
+    label: &'static str,
+    testid: &'static str,
+    value: RwSignal<String>,
+    options: Vec<(String, String)>,
+) -> impl IntoView {
+    view! {
+        <label class="atl-field"><span>{label}</span>
+            <select data-testid=testid prop:value=move || value.get() on:change=move |e| value.set(event_target_value(&e))>
+                {options.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// "Auto" (the empty value) first, then the choices.
+fn auto_then(choices: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    std::iter::once((String::new(), "Auto".to_string()))
+        .chain(choices)
+        .collect()
+}
+
 /// Inline messages for one field.
 #[component]
 fn FieldErrors(errors: Signal<Vec<FieldError>>, key: &'static str) -> impl IntoView {
@@ -304,62 +328,46 @@ pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl Int
                 <FieldErrors errors=errors key="prompt"/>
             })}
             <div class="atl-row">
-                {move || (!sp().aspect_ratios.is_empty()).then(|| view! {
-                    <label class="atl-field"><span>"Aspect ratio"</span>
-                        <select data-testid="gen-aspect" on:change=move |e| c.aspect.set(event_target_value(&e))>
-                            <option value="" selected=move || c.aspect.get().is_empty()>{if tool.get() == Tool::Reframe { "Choose…" } else { "Auto" }}</option>
-                            {sp().aspect_ratios.iter().map(|r| { let l = r.label(); view! { <option value=l.clone()>{l.clone()}</option> } }).collect_view()}
-                        </select>
-                    </label>
+                {move || (!sp().aspect_ratios.is_empty()).then(|| {
+                    let first = if tool.get() == Tool::Reframe { "Choose…" } else { "Auto" };
+                    let mut o = vec![(String::new(), first.to_string())];
+                    o.extend(sp().aspect_ratios.iter().map(|r| (r.label(), r.label())));
+                    view! { <Choice label="Aspect ratio" testid="gen-aspect" value=c.aspect options=o/> }
                 })}
-                {move || sp().resolutions.then(|| view! {
-                    <label class="atl-field"><span>"Resolution"</span>
-                        <select data-testid="gen-resolution" on:change=move |e| c.resolution.set(event_target_value(&e))>
-                            <option value="">"Auto"</option>
-                            {Resolution::ALL.iter().map(|r| { let v = ser(r); view! { <option value=v.clone()>{r.label()}</option> } }).collect_view()}
-                        </select>
-                    </label>
+                {move || sp().resolutions.then(|| {
+                    let o = auto_then(Resolution::ALL.iter().map(|r| (ser(r), r.label().to_string())));
+                    view! { <Choice label="Resolution" testid="gen-resolution" value=c.resolution options=o/> }
                 })}
-                {move || (!sp().modes.is_empty()).then(|| view! {
-                    <label class="atl-field"><span>"Generation mode"</span>
-                        <select data-testid="gen-mode" on:change=move |e| c.mode.set(event_target_value(&e))>
-                            <option value="">"Auto"</option>
-                            {sp().modes.iter().map(|m: &Mode| { let v = ser(m); view! { <option value=v.clone()>{m.label()}</option> } }).collect_view()}
-                        </select>
-                    </label>
+                {move || (!sp().modes.is_empty()).then(|| {
+                    let o = auto_then(sp().modes.iter().map(|m: &Mode| (ser(m), m.label().to_string())));
+                    view! { <Choice label="Generation mode" testid="gen-mode" value=c.mode options=o/> }
                 })}
                 {move || (sp().max_outputs > 1).then(|| view! {
                     <label class="atl-field"><span>"Outputs"</span>
-                        <select data-testid="gen-outputs" on:change=move |e| c.outputs.set(event_target_value(&e).parse().unwrap_or(1))>
-                            {(1..=sp().max_outputs).map(|n| view! { <option value=n.to_string() selected=move || c.outputs.get() == n>{n}</option> }).collect_view()}
+                        <select data-testid="gen-outputs" prop:value=move || c.outputs.get().to_string()
+                            on:change=move |e| c.outputs.set(event_target_value(&e).parse().unwrap_or(1))>
+                            {(1..=sp().max_outputs).map(|n| view! { <option value=n.to_string()>{n}</option> }).collect_view()}
                         </select>
                     </label>
                 })}
-                {move || (tool.get() == Tool::FaceSwap).then(|| view! {
-                    <label class="atl-field"><span>"Match"</span>
-                        <select data-testid="gen-face-match" on:change=move |e| c.face_match.set(event_target_value(&e))>
-                            {[(FaceMatch::MatchReference, "Match Reference"), (FaceMatch::MatchBase, "Match Current Model")].map(|(m, l)| view! { <option value=ser(&m)>{l}</option> }).collect_view()}
-                        </select>
-                    </label>
+                {move || (tool.get() == Tool::FaceSwap).then(|| {
+                    let o = [(FaceMatch::MatchReference, "Match Reference"), (FaceMatch::MatchBase, "Match Current Model")]
+                        .map(|(m, l)| (ser(&m), l.to_string())).to_vec();
+                    view! { <Choice label="Match" testid="gen-face-match" value=c.face_match options=o/> }
                 })}
-                {move || (tool.get() == Tool::ImageToVideo).then(|| view! {
-                    <label class="atl-field"><span>"Duration"</span>
-                        <select data-testid="gen-duration" on:change=move |e| c.duration.set(event_target_value(&e))>
-                            {[(Duration::S5, "5 s"), (Duration::S10, "10 s")].map(|(d, l)| view! { <option value=ser(&d)>{l}</option> }).collect_view()}
-                        </select>
-                    </label>
-                    <label class="atl-field"><span>"Video resolution"</span>
-                        <select data-testid="gen-video-resolution" on:change=move |e| c.video_resolution.set(event_target_value(&e))>
-                            {[VideoResolution::P1080, VideoResolution::P720, VideoResolution::P480].map(|r| view! { <option value=ser(&r)>{r.label()}</option> }).collect_view()}
-                        </select>
-                    </label>
+                {move || (tool.get() == Tool::ImageToVideo).then(|| {
+                    let d = [(Duration::S5, "5 s"), (Duration::S10, "10 s")].map(|(d, l)| (ser(&d), l.to_string())).to_vec();
+                    let r = [VideoResolution::P1080, VideoResolution::P720, VideoResolution::P480]
+                        .map(|r| (ser(&r), r.label().to_string())).to_vec();
+                    view! {
+                        <Choice label="Duration" testid="gen-duration" value=c.duration options=d/>
+                        <Choice label="Video resolution" testid="gen-video-resolution" value=c.video_resolution options=r/>
+                    }
                 })}
-                {move || (tool.get() == Tool::TryOn).then(|| view! {
-                    <label class="atl-field"><span>"Category"</span>
-                        <select data-testid="gen-category" on:change=move |e| c.category.set(event_target_value(&e))>
-                            {[(Category::Auto, "Auto"), (Category::Tops, "Tops"), (Category::Bottoms, "Bottoms"), (Category::OnePieces, "One-pieces")].map(|(v, l)| view! { <option value=ser(&v)>{l}</option> }).collect_view()}
-                        </select>
-                    </label>
+                {move || (tool.get() == Tool::TryOn).then(|| {
+                    let o = [(Category::Auto, "Auto"), (Category::Tops, "Tops"), (Category::Bottoms, "Bottoms"), (Category::OnePieces, "One-pieces")]
+                        .map(|(v, l)| (ser(&v), l.to_string())).to_vec();
+                    view! { <Choice label="Category" testid="gen-category" value=c.category options=o/> }
                 })}
             </div>
             <FieldErrors errors=errors key="aspect_ratio"/>
@@ -367,15 +375,13 @@ pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl Int
             <FieldErrors errors=errors key="mode"/>
             <FieldErrors errors=errors key="num_outputs"/>
             <FieldErrors errors=errors key="tool"/>
+            // Missing images, and anything not shown at a field above.
             {move || {
-                let missing: Vec<String> = errors.with(|e| e.iter().filter(|e| e.path.starts_with("inputs.") && e.path != "inputs.face_reference").map(|e| e.message.clone()).collect());
-                missing.into_iter().map(|m| view! { <p class="atl-muted atl-field-error" data-field-error="inputs">{m}</p> }).collect_view()
-            }}
-            // Anything not shown at a field above.
-            {move || {
-                const SHOWN: [&str; 6] = ["prompt", "aspect_ratio", "resolution", "mode", "num_outputs", "tool"];
-                let rest: Vec<String> = errors.with(|e| e.iter().filter(|e| !e.path.starts_with("inputs.") && !SHOWN.contains(&e.path.as_str())).map(|e| e.message.clone()).collect());
-                rest.into_iter().map(|m| view! { <p class="atl-error atl-field-error" data-field-error="other">{m}</p> }).collect_view()
+                const SHOWN: [&str; 7] = ["prompt", "aspect_ratio", "resolution", "mode", "num_outputs", "tool", "inputs.face_reference"];
+                errors.with(|e| e.iter().filter(|e| !SHOWN.contains(&e.path.as_str())).map(|e| {
+                    let (kind, class) = if e.path.starts_with("inputs.") { ("inputs", "atl-muted") } else { ("other", "atl-error") };
+                    view! { <p class=format!("{class} atl-field-error") data-field-error=kind>{e.message.clone()}</p> }
+                }).collect_view())
             }}
             {move || gates.get().into_iter().map(|m| view! {
                 <p class="atl-plan-gate" data-testid="plan-gate">{m}</p>

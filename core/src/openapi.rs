@@ -68,21 +68,11 @@ fn modes() -> [Mode; 3] {
     })
 }
 
-fn resolutions() -> [Resolution; 3] {
-    variants!(Resolution { K1, K2, K4 })
-}
-
 fn job_statuses() -> Vec<Value> {
-    let all = variants!(JobStatus {
-        Starting,
-        InQueue,
-        Processing,
-        Completed,
-        Failed,
-        Canceled,
-        TimeOut
-    });
-    all.into_iter().map(|s| Value::from(s.as_str())).collect()
+    JobStatus::ALL
+        .into_iter()
+        .map(|s| Value::from(s.as_str()))
+        .collect()
 }
 
 fn error_names() -> Vec<Value> {
@@ -194,7 +184,7 @@ fn field_schema(m: ApiModel, field: &str) -> Value {
         "resolution" if m == ApiModel::ImageToVideo => schema_ref("VideoResolution"),
         "resolution" => {
             // Face Swap outputs at most 2K (`validate` refuses 4k).
-            let rs = resolutions()
+            let rs = Resolution::ALL
                 .into_iter()
                 .filter(|r| tool != Tool::FaceSwap || *r <= Resolution::K2);
             json!({

@@ -443,9 +443,9 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
 
 #[derive(Deserialize)]
 struct ApiRow {
-    model_name: Option<String>,
     return_base64: f64,
     source: String,
+    org_id: Option<String>,
 }
 
 /// `GET /v1/status/{id}`
@@ -458,19 +458,10 @@ pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
             format!("Prediction {id} was not found (or is no longer tracked)."),
         )
     };
-    // Another organization's prediction is as unknown as a made-up id.
-    let org: Option<String> = env
-        .d1(bind::DB)?
-        .prepare("SELECT org_id FROM generations WHERE id = ?1 AND source = 'api'")
-        .bind(&[id.into()])?
-        .first(Some("org_id"))
-        .await?;
-    if org.as_deref() != Some(key.org_id.as_str()) {
-        return Err(not_found());
-    }
     let row = generations::load(env, id).await?.ok_or_else(not_found)?;
     let origin = req.url()?.origin().ascii_serialization();
-    let (body, used) = match status_of(env, &row, &origin).await? {
+    // Another organization's prediction is as unknown as a made-up id.
+    let (body, used) = match status_of(env, &row, &origin, Some(&key.org_id)).await? {
         Some(x) => x,
         None => return Err(not_found()),
     };
@@ -492,25 +483,30 @@ pub async fn status_body(env: &Env, id: &str) -> ApiResult<Value> {
         .to_string()
         .trim_end_matches('/')
         .to_string();
-    Ok(status_of(env, &row, &origin)
+    Ok(status_of(env, &row, &origin, None)
         .await?
         .ok_or_else(|| fashn(404, "NotFound", "not an API prediction"))?
         .0)
 }
 
 /// FASHN's status body and, on terminal states, the credits used; None if not an API prediction.
+///
+/// With `org`, only that organization's predictions are found.
 async fn status_of(
     env: &Env,
     row: &generations::Row,
     origin: &str,
+    org: Option<&str>,
 ) -> ApiResult<Option<(Value, Option<u64>)>> {
     let extra: Option<ApiRow> = env
         .d1(bind::DB)?
-        .prepare("SELECT model_name, return_base64, source FROM generations WHERE id = ?1")
+        .prepare("SELECT return_base64, source, org_id FROM generations WHERE id = ?1")
         .bind(&[row.id.clone().into()])?
         .first(None)
         .await?;
-    let Some(extra) = extra.filter(|e| e.source == "api") else {
+    let Some(extra) =
+        extra.filter(|e| e.source == "api" && org.is_none_or(|o| e.org_id.as_deref() == Some(o)))
+    else {
         return Ok(None);
     };
     let st = row.status();
@@ -554,7 +550,6 @@ async fn status_of(
             0
         }
     });
-    let _ = extra.model_name;
     Ok(Some((body, used)))
 }
 

@@ -53,6 +53,8 @@ pub struct Row {
     pub completed_at: Option<f64>,
     pub credits_quoted: f64,
     pub credits_per_output: f64,
+    /// 'app' (Studio) or 'api'.
+    pub source: String,
 }
 
 /// A stored output.
@@ -68,7 +70,7 @@ pub struct StoredOutput {
 pub const COLUMNS: &str =
     "id, user_id, tool, inputs, params, status, progress, stage, outputs, error_name, \
     error_message, engine, run_ms, dispatch_attempts, created_at, updated_at, completed_at, \
-    credits_quoted, credits_per_output";
+    credits_quoted, credits_per_output, source";
 
 impl Row {
     pub fn status(&self) -> JobStatus {
@@ -76,6 +78,15 @@ impl Row {
     }
 
     /// The generation as the app sees it.
+    /// Which balance the generation uses: App (Studio) or API.
+    pub fn surface(&self) -> Surface {
+        if self.source == "api" {
+            Surface::Api
+        } else {
+            Surface::App
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         let outputs: Vec<StoredOutput> = serde_json::from_str(&self.outputs).unwrap_or_default();
         let error = self
@@ -115,21 +126,6 @@ impl Row {
     }
 }
 
-/// Which balance a generation uses: App (Studio) or API.
-pub async fn source_surface(env: &Env, id: &str) -> ApiResult<Surface> {
-    let source: Option<String> = env
-        .d1(bind::DB)?
-        .prepare("SELECT source FROM generations WHERE id = ?1")
-        .bind(&[id.into()])?
-        .first(Some("source"))
-        .await?;
-    Ok(if source.as_deref() == Some("api") {
-        Surface::Api
-    } else {
-        Surface::App
-    })
-}
-
 pub async fn load(env: &Env, id: &str) -> ApiResult<Option<Row>> {
     Ok(env
         .d1(bind::DB)?
@@ -159,7 +155,7 @@ async fn expire_if_stale(env: &Env, row: Row) -> ApiResult<Row> {
         ])?
         .run()
         .await?;
-    let surface = source_surface(env, &row.id).await?;
+    let surface = row.surface();
     credits::settle(env, &row.user_id, surface, &row.id, &[]).await;
     Ok(load(env, &row.id).await?.unwrap_or(row))
 }

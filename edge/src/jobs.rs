@@ -323,7 +323,7 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
     let updated = generations::load(env, id)
         .await?
         .ok_or_else(|| ApiError::new(404, "not_found", "gone"))?;
-    let surface = generations::source_surface(env, id).await?;
+    let surface = updated.surface();
     // The Studio's live updates are for Studio runs; API predictions show on the Developer page.
     if surface == Surface::App {
         events::publish(env, &updated.user_id, &updated.to_json()).await;
