@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-import { BASE, ARTIFACTS, fixture, uniqueEmail, checkCutout, decodePng, createKey } from './lib/helpers.mjs';
+import { BASE, ARTIFACTS, SECRET, fixture, uniqueEmail, checkCutout, decodePng, createKey, signRequest } from './lib/helpers.mjs';
 
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
@@ -220,6 +220,25 @@ test('every tool shows its controls; tools without an engine say why and cannot 
   await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
 });
 
+test('Product to Model: extra product images can be reordered and removed before running', async () => {
+  await page.locator('[data-tool=product-to-model]').click();
+  const slot = page.locator('[data-slot=product]');
+  await slot.getByTestId('recent-toggle').click();
+  await tid('recent-item').nth(0).click();
+  await slot.getByTestId('recent-toggle').click();
+  await tid('recent-item').nth(1).click();
+  const srcs = () => slot.locator('.atl-ref-thumb').evaluateAll((l) => l.map((i) => i.getAttribute('src')));
+  await page.waitForFunction(() => document.querySelectorAll('[data-slot=product] .atl-ref-thumb').length === 2);
+  const before = await srcs();
+  assert.notEqual(before[0], before[1]);
+  await slot.getByTestId('ref-move-earlier').click();
+  assert.deepEqual(await srcs(), [before[1], before[0]]);
+  await slot.getByRole('button', { name: 'Remove product image 1' }).click();
+  assert.deepEqual(await srcs(), [before[0]]);
+  await page.locator('[data-tool=background-remove]').click();
+  await tid('drop-zone').waitFor();
+});
+
 test('result zoom, then the suggestion bar carries the result into Upscale without re-uploading', async () => {
   // The Reframe result (newest): its "Where next?" is Upscale and Image to Video.
   await tid('history-item').first().click();
@@ -236,9 +255,9 @@ test('result zoom, then the suggestion bar carries the result into Upscale witho
   assert.equal((await tid('zoom-reset').textContent()).trim(), '125%');
   await tid('zoom-reset').click();
   assert.equal((await tid('zoom-reset').textContent()).trim(), '100%');
-  // Where next? Upscale is live; Image to Video has no engine here and says why.
-  assert.ok(await page.locator('[data-next=image-to-video]').isDisabled());
-  assert.match(await page.locator('[data-next=image-to-video]').getAttribute('title'), /no engine/);
+  // Where next? Upscale and Image to Video are both live here.
+  assert.ok(!(await page.locator('[data-next=image-to-video]').isDisabled()));
+  assert.match(await page.locator('[data-next=image-to-video]').getAttribute('title'), /Continue in Image to Video/);
   const uploads = [];
   page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/api/assets')) uploads.push(r.url()); });
   await page.locator('[data-next=upscale]').click();
@@ -315,6 +334,53 @@ test('Developer API page: create a key (shown once), use it, see the request, re
   await tid('user-email').waitFor();
 });
 
+test('Packshot with 2 outputs: arrows and thumbnails; then Image to Video from the suggestion bar plays inline', async () => {
+  // Enough App credits for both runs (what `cargo xtask admin set-credits` does).
+  const path = '/api/internal/admin/keys';
+  const body = JSON.stringify({ email, app_credits: 40, no_key: true });
+  const ts = Math.floor(Date.now() / 1000);
+  await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
+  await page.locator('[data-tool=packshot]').click();
+  assert.equal(await tid('tool-title').textContent(), 'Packshot');
+  await tid('file-input').setInputFiles({ name: 'garment.webp', mimeType: 'image/webp', buffer: fixture('garment-on-model.webp') });
+  await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src'));
+  await tid('gen-outputs').selectOption('2');
+  await tid('gen-aspect').selectOption('1:1');
+  await tid('prompt').fill('on light grey');
+  const q = await (await page.request.post(BASE + '/api/quote', { data: { surface: 'app', model_name: 'packshot', inputs: { product_image: 'data:image/png;base64,iVBORw0KGgo=', num_images: 2, aspect_ratio: '1:1', width: 832, height: 1248 } } })).json();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run-generic]').disabled);
+  assert.equal((await tid('run-generic').textContent()).trim(), `Run · ${q.credits} credit${q.credits === 1 ? '' : 's'}`);
+  await tid('run-generic').click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 120000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
+  assert.equal(await tid('output-thumb').count(), 2);
+  assert.equal((await tid('output-position').textContent()).trim(), '1 / 2');
+  assert.match(await tid('result-image').getAttribute('src'), /\/outputs\/0$/);
+  await tid('output-next').click();
+  assert.equal((await tid('output-position').textContent()).trim(), '2 / 2');
+  assert.match(await tid('result-image').getAttribute('src'), /\/outputs\/1$/);
+  await tid('output-thumb').first().click();
+  assert.equal((await tid('output-position').textContent()).trim(), '1 / 2');
+  assert.equal(await tid('result-image').evaluate((i) => i.naturalWidth / i.naturalHeight), 1);
+  assert.deepEqual(await axeViolations(), [], 'result screen with 2 outputs');
+  await page.screenshot({ path: join(ARTIFACTS, 'result-packshot-2-outputs.png') });
+  // Into Image to Video with the shown output, no re-upload; 5 s at 480p.
+  await page.locator('[data-next=image-to-video]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=tool-title]')?.textContent === 'Image to Video');
+  await tid('gen-video-resolution').selectOption('480p');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run-generic]').disabled);
+  await tid('run-generic').click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 180000 });
+  await tid('result-video').waitFor();
+  await page.waitForFunction(() => { const v = document.querySelector('[data-testid=result-video]'); return v && v.readyState >= 2 && v.videoWidth > 0; }, null, { timeout: 30000 });
+  const v = await tid('result-video').evaluate((v) => ({ w: v.videoWidth, h: v.videoHeight, d: v.duration, err: v.error?.code ?? null }));
+  assert.equal(v.err, null);
+  assert.equal(Math.min(v.w, v.h), 480, JSON.stringify(v));
+  assert.ok(Math.abs(v.d - 5) < 0.2, JSON.stringify(v));
+  assert.equal((await tid('download').textContent()).trim(), 'Download MP4');
+  await page.screenshot({ path: join(ARTIFACTS, 'result-video.png') });
+});
+
 test('sign out and sign back in', async () => {
   await tid('signout').click();
   await tid('auth-form').waitFor();
@@ -326,7 +392,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 6);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 8);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

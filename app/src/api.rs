@@ -25,6 +25,8 @@ pub struct Output {
     pub url: String,
     pub width: u32,
     pub height: u32,
+    #[serde(default)]
+    pub content_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,14 +190,15 @@ struct GenBody {
     generation: Generation,
 }
 
+/// `inputs`: `{"image": hash, <reference field>: hash…}` (see `core::tool::GenerationRequest`).
 pub async fn create_generation(
     tool: &str,
-    image: &str,
+    inputs: serde_json::Value,
     params: serde_json::Value,
 ) -> R<Generation> {
     send_json::<GenBody>(
         Request::post("/api/generations"),
-        &json!({"tool": tool, "inputs": {"image": image}, "params": params}),
+        &json!({"tool": tool, "inputs": inputs, "params": params}),
     )
     .await
     .map(|b| b.generation)

@@ -43,6 +43,8 @@ pub struct Controls {
     pub category: RwSignal<String>,
     /// Images beyond the main one, by slot.
     pub refs: RwSignal<BTreeMap<Slot, Vec<Asset>>>,
+    /// Options to restore when the panel for this tool (re)opens (branching from history).
+    pub restore: RwSignal<Option<(Tool, serde_json::Value)>>,
 }
 
 impl Controls {
@@ -72,6 +74,31 @@ impl Controls {
             video_resolution: RwSignal::new("1080p".into()),
             category: RwSignal::new("auto".into()),
             refs: RwSignal::new(BTreeMap::new()),
+            restore: RwSignal::new(None),
+        }
+    }
+
+    /// Sets the options from a stored Studio body's params (see [`Controls::studio_body`]).
+    pub fn apply(&self, params: &serde_json::Value) {
+        let s = |k: &str| params.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        if let Some(v) = s("prompt") {
+            self.prompt.set(v);
+        }
+        for (k, sig) in [
+            ("aspect_ratio", self.aspect),
+            ("resolution", self.resolution),
+            ("generation_mode", self.mode),
+            ("duration", self.duration),
+            ("video_resolution", self.video_resolution),
+            ("face_match", self.face_match),
+            ("category", self.category),
+        ] {
+            if let Some(v) = s(k) {
+                sig.set(v);
+            }
+        }
+        if let Some(n) = params.get("num_images").and_then(|v| v.as_u64()) {
+            self.outputs.set(n.clamp(1, 4) as u8);
         }
     }
 
@@ -113,6 +140,55 @@ impl Controls {
             _ => {}
         }
         r
+    }
+}
+
+impl Controls {
+    /// The Studio generation body's `inputs` and `params` for `tool` (the generic options the
+    /// tool's spec lists; Auto choices are left out).
+    pub fn studio_body(&self, tool: Tool, main: &Asset) -> (serde_json::Value, serde_json::Value) {
+        use serde_json::{json, Map, Value};
+        let sp = catalog::spec(tool);
+        let mut inputs = Map::new();
+        inputs.insert("image".into(), json!(main.hash));
+        self.refs.with(|refs| {
+            for (field, slot) in tool.studio_refs() {
+                if let Some(a) = refs.get(slot).and_then(|v| v.first()) {
+                    inputs.insert((*field).into(), json!(a.hash));
+                }
+            }
+        });
+        let mut p = Map::new();
+        let mut put = |k: &str, v: String| {
+            if !v.is_empty() {
+                p.insert(k.into(), Value::String(v));
+            }
+        };
+        if sp.prompt != PromptSupport::None {
+            put("prompt", self.prompt.get_untracked().trim().to_string());
+        }
+        if !sp.aspect_ratios.is_empty() {
+            put("aspect_ratio", self.aspect.get_untracked());
+        }
+        if sp.resolutions {
+            put("resolution", self.resolution.get_untracked());
+        }
+        if !sp.modes.is_empty() {
+            put("generation_mode", self.mode.get_untracked());
+        }
+        if sp.pricing == catalog::Pricing::Video {
+            put("duration", self.duration.get_untracked());
+            put("video_resolution", self.video_resolution.get_untracked());
+        }
+        match tool {
+            Tool::FaceSwap => put("face_match", self.face_match.get_untracked()),
+            Tool::TryOn => put("category", self.category.get_untracked()),
+            _ => {}
+        }
+        if sp.max_outputs > 1 {
+            p.insert("num_images".into(), json!(self.outputs.get_untracked()));
+        }
+        (Value::Object(inputs), Value::Object(p))
     }
 }
 
@@ -212,7 +288,14 @@ pub fn RecentPicker(label: String, on_pick: Callback<Asset>) -> impl IntoView {
 
 /// The generic tool panel; `main` is the uploaded main image.
 #[component]
-pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl IntoView {
+pub fn ToolControls(
+    tool: Signal<Tool>,
+    main: Signal<Option<Asset>>,
+    /// Runs the generation: `(inputs, params)` of the Studio body.
+    on_run: Callback<(serde_json::Value, serde_json::Value)>,
+    /// A run is being started.
+    running: Signal<bool>,
+) -> impl IntoView {
     let state = expect_context::<AppState>();
     let c = expect_context::<Controls>();
     let upload_error = RwSignal::new(None::<String>);
@@ -221,6 +304,12 @@ pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl Int
         // Also on mount: the panel is rebuilt when coming back from a tool with its own screen.
         if prev != Some(t) {
             c.reset_options();
+            if let Some((rt, p)) = c.restore.get_untracked() {
+                if rt == t {
+                    c.apply(&p);
+                }
+                c.restore.set(None);
+            }
         }
         t
     });
@@ -309,6 +398,11 @@ pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl Int
                             {move || c.refs.with(|r| r.get(&slot).cloned().unwrap_or_default()).into_iter().enumerate().map(|(i, a)| view! {
                                 <span class="atl-ref-item">
                                     <img class="atl-ref-thumb" src=format!("/api/assets/{}", a.hash) alt=format!("{} {}", slot.label(), i + 1)/>
+                                    {(i > 0).then(|| view! {
+                                        // Reorder before running (Product to Model's extra product images).
+                                        <button class="atl-link" data-testid="ref-move-earlier" aria-label=format!("Move {} {} earlier", slot.label(), i + 1)
+                                            on:click=move |_| c.refs.update(|r| { if let Some(v) = r.get_mut(&slot) { if i < v.len() { v.swap(i - 1, i); } } })>"‹"</button>
+                                    })}
                                     <button class="atl-link" aria-label=format!("Remove {} {}", slot.label(), i + 1)
                                         on:click=move |_| c.refs.update(|r| { if let Some(v) = r.get_mut(&slot) { if i < v.len() { v.remove(i); } } })>"×"</button>
                                 </span>
@@ -386,8 +480,15 @@ pub fn ToolControls(tool: Signal<Tool>, main: Signal<Option<Asset>>) -> impl Int
             {move || gates.get().into_iter().map(|m| view! {
                 <p class="atl-plan-gate" data-testid="plan-gate">{m}</p>
             }).collect_view()}
-            <button class="atl-primary atl-run" data-testid="run-generic" disabled=move || why().is_some() || check.get().is_err()>
+            <button class="atl-primary atl-run" data-testid="run-generic"
+                disabled=move || why().is_some() || check.get().is_err() || running.get() || !tool.get().runnable() || main.get().is_none()
+                on:click=move |_| {
+                    if let Some(a) = main.get_untracked() {
+                        on_run.run(c.studio_body(tool.get_untracked(), &a));
+                    }
+                }>
                 {move || match check.get() {
+                    _ if running.get() => "Starting…".to_string(),
                     Ok(1) => "Run · 1 credit".to_string(),
                     Ok(n) => format!("Run · {n} credits"),
                     Err(_) => "Run".to_string(),

@@ -44,6 +44,12 @@ impl Draft {
     }
 }
 
+/// The tools with their own option panel on the input screen; the others use the generic
+/// controls from their spec (`controls::ToolControls`).
+fn own_panel(t: Tool) -> bool {
+    matches!(t, Tool::BackgroundRemove | Tool::Upscale | Tool::Reframe)
+}
+
 fn handle_file(draft: Draft, state: AppState, file: web_sys::File) {
     state.current.set(None);
     draft.error.set(None);
@@ -61,6 +67,23 @@ fn handle_file(draft: Draft, state: AppState, file: web_sys::File) {
             Err(e) => draft.error.set(Some(e.message)),
         }
         draft.uploading.set(false);
+    });
+}
+
+/// Starts a generation with a Studio body and opens it on the result screen.
+fn start(draft: Draft, state: AppState, inputs: serde_json::Value, params: serde_json::Value) {
+    let tool = draft.tool.get_untracked();
+    draft.running.set(true);
+    draft.error.set(None);
+    leptos::task::spawn_local(async move {
+        match api::create_generation(tool.id(), inputs, params).await {
+            Ok(g) => {
+                state.current.set(Some(g.clone()));
+                state.upsert(g);
+            }
+            Err(e) => draft.error.set(Some(e.message)),
+        }
+        draft.running.set(false);
     });
 }
 
@@ -264,21 +287,13 @@ fn InputScreen() -> impl IntoView {
         let Some(asset) = draft.asset.get_untracked() else {
             return;
         };
-        let params = draft.params();
-        let tool = draft.tool.get_untracked();
-        draft.running.set(true);
-        draft.error.set(None);
-        leptos::task::spawn_local(async move {
-            match api::create_generation(tool.id(), &asset.hash, params).await {
-                Ok(g) => {
-                    state.current.set(Some(g.clone()));
-                    state.upsert(g);
-                }
-                Err(e) => draft.error.set(Some(e.message)),
-            }
-            draft.running.set(false);
-        });
+        start(draft, state, json!({"image": asset.hash}), draft.params());
     };
+    let run_generic = Callback::new(
+        move |(inputs, params): (serde_json::Value, serde_json::Value)| {
+            start(draft, state, inputs, params)
+        },
+    );
     // Enter runs (outside text areas and buttons, which keep their own Enter).
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         if ev.key() != "Enter" || ev.shift_key() {
@@ -289,17 +304,29 @@ fn InputScreen() -> impl IntoView {
             .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
             .map(|e| e.tag_name())
             .unwrap_or_default();
-        if matches!(tag.as_str(), "TEXTAREA" | "BUTTON" | "A") {
+        if matches!(tag.as_str(), "TEXTAREA" | "BUTTON" | "A" | "SELECT") {
             return;
         }
-        let ready = draft.tool.get_untracked().runnable()
+        let tool = draft.tool.get_untracked();
+        let ready = tool.runnable()
             && draft.asset.get_untracked().is_some()
             && !draft.running.get_untracked()
             && !draft.uploading.get_untracked()
-            && state.availability(draft.tool.get_untracked()).is_ok();
+            && state.availability(tool).is_ok();
         if ready {
             ev.prevent_default();
-            run(());
+            if own_panel(tool) {
+                run(());
+            } else if let Some(b) = document()
+                .query_selector("[data-testid=run-generic]")
+                .ok()
+                .flatten()
+            {
+                // The generic panel's Run knows its options and whether they are valid.
+                if let Some(b) = b.dyn_ref::<web_sys::HtmlElement>() {
+                    b.click();
+                }
+            }
         }
     };
     view! {
@@ -381,10 +408,11 @@ fn InputScreen() -> impl IntoView {
                     on:input=move |ev| draft.color.set(event_target_value(&ev))/>
             </fieldset>
             </Show>
-            <Show when=move || !draft.tool.get().runnable()>
-                <crate::controls::ToolControls tool=Signal::derive(move || draft.tool.get()) main=Signal::derive(move || draft.asset.get())/>
+            <Show when=move || !own_panel(draft.tool.get())>
+                <crate::controls::ToolControls tool=Signal::derive(move || draft.tool.get()) main=Signal::derive(move || draft.asset.get())
+                    on_run=run_generic running=Signal::derive(move || draft.running.get() || draft.uploading.get())/>
             </Show>
-            <Show when=move || draft.tool.get().runnable()>
+            <Show when=move || own_panel(draft.tool.get())>
             <button class="atl-primary atl-run" data-testid="run" on:click=move |_| run(())
                 disabled=move || draft.asset.get().is_none() || draft.running.get() || draft.uploading.get() || state.availability(draft.tool.get()).is_err()>
                 {move || match (draft.running.get(), cost()) {
@@ -412,6 +440,71 @@ fn tool_hint(t: Tool) -> &'static str {
         Tool::FaceSwap => "Put the face from a Face Reference on the model in your image.",
         Tool::ImageToVideo => "Animate a photo into a 5 or 10 second video, optionally ending on an End Image.",
         _ => "",
+    }
+}
+
+/// The options a result was made with, in a line.
+fn summary(g: &Generation) -> String {
+    let p = |k: &str| g.params.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    match g.tool.as_str() {
+        "upscale" => format!(
+            "Factor {}",
+            if p("factor").is_empty() {
+                "2x"
+            } else {
+                p("factor")
+            }
+        ),
+        "reframe" => format!("Reframed to {}", p("aspect_ratio")),
+        "background-remove" if p("background") == "solid" => format!("Solid color {}", p("color")),
+        "background-remove" => "Transparent background".to_string(),
+        "image-to-video" => {
+            let d = g
+                .params
+                .get("duration")
+                .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()));
+            let mut s = format!(
+                "{} s at {}",
+                d.unwrap_or_else(|| "5".into()),
+                if p("video_resolution").is_empty() {
+                    "720p"
+                } else {
+                    p("video_resolution")
+                }
+            );
+            if g.inputs.get("end_image").is_some() {
+                s.push_str(", with an End Image");
+            }
+            if !p("prompt").is_empty() {
+                s.push_str(&format!(" · \u{201c}{}\u{201d}", p("prompt")));
+            }
+            s
+        }
+        _ => {
+            let mut parts = vec![];
+            if !p("prompt").is_empty() {
+                parts.push(format!("\u{201c}{}\u{201d}", p("prompt")));
+            }
+            if !p("aspect_ratio").is_empty() {
+                parts.push(p("aspect_ratio").to_string());
+            }
+            if !p("resolution").is_empty() {
+                parts.push(p("resolution").to_uppercase());
+            }
+            if let Some(n) = g
+                .params
+                .get("num_images")
+                .and_then(|v| v.as_u64())
+                .filter(|n| *n > 1)
+            {
+                parts.push(format!("{n} outputs"));
+            }
+            if parts.is_empty() {
+                "Default options".into()
+            } else {
+                parts.join(" · ")
+            }
+        }
     }
 }
 
@@ -452,11 +545,16 @@ fn pinch_distance(e: &web_sys::TouchEvent) -> Option<f64> {
 
 /// Loads a generation's tool, inputs and options back into the input screen (branching from a
 /// history item). The input's size is read from the image itself.
-fn branch(state: AppState, draft: Draft, g: Generation) {
+fn branch(state: AppState, draft: Draft, c: crate::controls::Controls, g: Generation) {
     let Some(tool) = Tool::from_id(&g.tool) else {
         return;
     };
     let p = |k: &str| g.params.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    if !own_panel(tool) {
+        // The generic panel resets its options when it opens for a tool; these come back after.
+        c.restore.set(Some((tool, g.params.clone())));
+        c.apply(&g.params);
+    }
     draft.tool.set(tool);
     draft.error.set(None);
     if let Some(f) = p("factor") {
@@ -505,11 +603,11 @@ fn branch(state: AppState, draft: Draft, g: Generation) {
 }
 
 /// Carries a result into the next tool as its input: no download, no re-upload.
-fn carry_into(state: AppState, draft: Draft, generation_id: String, next: Tool) {
+fn carry_into(state: AppState, draft: Draft, generation_id: String, index: u32, next: Tool) {
     draft.error.set(None);
     draft.uploading.set(true);
     leptos::task::spawn_local(async move {
-        match api::asset_from_output(&generation_id, 0).await {
+        match api::asset_from_output(&generation_id, index).await {
             Ok(a) => {
                 draft.preview.set(Some(format!("/api/assets/{}", a.hash)));
                 draft.asset.set(Some(a));
@@ -526,14 +624,29 @@ fn carry_into(state: AppState, draft: Draft, generation_id: String, next: Tool) 
 fn ResultScreen() -> impl IntoView {
     let state = expect_context::<AppState>();
     let draft = expect_context::<Draft>();
+    let controls = expect_context::<crate::controls::Controls>();
     let zoom = RwSignal::new(1.0f64);
     let pinch = RwSignal::new(None::<(f64, f64)>);
-    // A new result opens fitted.
+    // Which of the 1–4 outputs is shown.
+    let shown = RwSignal::new(0usize);
+    // A new result opens fitted, on its first output.
     Effect::new(move |_| {
         state.current.with(|c| c.as_ref().map(|c| c.id.clone()));
         zoom.set(1.0);
+        shown.set(0);
     });
     let g = move || state.current.get();
+    let count = move || {
+        state
+            .current
+            .with(|c| c.as_ref().map_or(0, |c| c.outputs.len()))
+    };
+    let step = move |d: isize| {
+        let n = count() as isize;
+        if n > 1 {
+            shown.update(|i| *i = ((*i as isize + d).rem_euclid(n)) as usize);
+        }
+    };
     // The checkerboard is for transparent cut-outs only.
     let solid = move || {
         g().is_none_or(|g| {
@@ -549,15 +662,10 @@ fn ResultScreen() -> impl IntoView {
                     <h3>{g.tool_label()}</h3>
                     <button class="atl-link" data-testid="branch" on:click={
                         let g = g.clone();
-                        move |_| branch(state, draft, g.clone())
+                        move |_| branch(state, draft, controls, g.clone())
                     }>"Edit inputs and run again"</button>
                     {g.input_hash().map(|h| view! { <img class="atl-thumb" src=format!("/api/assets/{h}") alt="Input"/> })}
-                    <p class="atl-muted">{match (g.tool.as_str(), g.params.get("background").and_then(|v| v.as_str())) {
-                        ("upscale", _) => format!("Factor {}", g.params.get("factor").and_then(|v| v.as_str()).unwrap_or("2x")),
-                        ("reframe", _) => format!("Reframed to {}", g.params.get("aspect_ratio").and_then(|v| v.as_str()).unwrap_or("")),
-                        (_, Some("solid")) => format!("Solid color {}", g.params.get("color").and_then(|v| v.as_str()).unwrap_or("")),
-                        _ => "Transparent background".to_string(),
-                    }}</p>
+                    <p class="atl-muted">{summary(&g)}</p>
                 })}
             </aside>
             <div class="atl-viewer">
@@ -572,7 +680,10 @@ fn ResultScreen() -> impl IntoView {
                         {format!("{}: {}", e.name, e.message.unwrap_or_default())}
                     </p>
                 })}
-                {move || g().and_then(|g| g.outputs.first().cloned()).map(|o| view! {
+                {move || g().and_then(|g| {
+                    let i = shown.get().min(g.outputs.len().saturating_sub(1));
+                    g.outputs.get(i).cloned()
+                }).map(|o| { let video = o.content_type == "video/mp4"; view! {
                     <div class="atl-zoom" role="group" aria-label="Zoom">
                         <button class="atl-chip" data-testid="zoom-out" aria-label="Zoom out"
                             on:click=move |_| zoom.update(|z| *z = clamp_zoom(*z / 1.25))>"−"</button>
@@ -599,15 +710,44 @@ fn ResultScreen() -> impl IntoView {
                                 zoom.update(|z| *z = clamp_zoom(*z * (-e.delta_y() / 200.0).exp()));
                             }
                         }>
-                        <img data-testid="result-image" src=o.url.clone() alt="Result"
-                            width=o.width height=o.height style:zoom=move || zoom.get().to_string()/>
+                        {if video {
+                            view! {
+                                <video data-testid="result-video" src=o.url.clone() controls=true autoplay=true muted=true loop=true
+                                    playsinline=true aria-label="Result video" width=o.width height=o.height
+                                    style:zoom=move || zoom.get().to_string()></video>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <img data-testid="result-image" src=o.url.clone() alt=format!("Result {}", o.index + 1)
+                                    width=o.width height=o.height style:zoom=move || zoom.get().to_string()/>
+                            }.into_any()
+                        }}
                     </div>
+                    {move || (count() > 1).then(|| view! {
+                        <div class="atl-outputs" role="group" aria-label="Outputs">
+                            <button class="atl-chip" data-testid="output-prev" aria-label="Previous output" on:click=move |_| step(-1)>"‹"</button>
+                            {move || g().map(|g| g.outputs.iter().enumerate().map(|(i, t)| view! {
+                                <button class="atl-output-thumb" class:atl-selected=move || shown.get() == i
+                                    data-testid="output-thumb" aria-label=format!("Output {} of {}", i + 1, g.outputs.len())
+                                    aria-pressed=move || (shown.get() == i).to_string()
+                                    on:click=move |_| shown.set(i)>
+                                    <img src=t.url.clone() alt="" loading="lazy"/>
+                                </button>
+                            }).collect_view())}
+                            <button class="atl-chip" data-testid="output-next" aria-label="Next output" on:click=move |_| step(1)>"›"</button>
+                            <span class="atl-muted" data-testid="output-position">{move || format!("{} / {}", shown.get() + 1, count())}</span>
+                        </div>
+                    })}
                     <div class="atl-actions">
                         <a class="atl-primary" data-testid="download" href=format!("{}?download=1", o.url) download="">
-                            "Download PNG"
+                            {match o.content_type.as_str() {
+                                "video/mp4" => "Download MP4",
+                                "image/jpeg" => "Download JPEG",
+                                _ => "Download PNG",
+                            }}
                         </a>
                     </div>
-                })}
+                }})}
                 <div class="atl-suggestions" aria-label="Where next?">
                     <span class="atl-muted">"Where next?"</span>
                     {move || g().and_then(|g| Tool::from_id(&g.tool).map(|t| (g, t))).map(|(g, t)| {
@@ -625,7 +765,7 @@ fn ResultScreen() -> impl IntoView {
                                     <button class="atl-chip" data-next=n.id()
                                         disabled=move || !done || why().is_some()
                                         title=move || match why() { None => format!("Continue in {} with this result", n.label()), Some(w) => format!("{}: {w}", n.label()) }
-                                        on:click=move |_| carry_into(state, draft, id.clone(), n)>
+                                        on:click=move |_| carry_into(state, draft, id.clone(), shown.get_untracked() as u32, n)>
                                         {n.label()}
                                     </button>
                                 }
@@ -681,7 +821,8 @@ fn HistoryPanel() -> impl IntoView {
                 <p class="atl-muted">"Your generations appear here."</p>
             </Show>
             <For each=move || state.history.get() key=|g| (g.id.clone(), g.status.clone()) children=move |g: Generation| {
-                let thumb = g.outputs.first().map(|o| o.url.clone())
+                // A video's thumbnail is its input image.
+                let thumb = g.outputs.first().filter(|o| o.content_type.starts_with("image/")).map(|o| o.url.clone())
                     .or_else(|| g.input_hash().map(|h| format!("/api/assets/{h}")));
                 let id = g.id.clone();
                 let selected = move || state.current.with(|c| c.as_ref().is_some_and(|c| c.id == id));

@@ -1029,7 +1029,7 @@ impl ApiModel {
 }
 
 /// An image field of an API request: its slot, and whether it is the model's required input.
-pub(crate) fn api_image_fields(m: ApiModel) -> &'static [(&'static str, Slot)] {
+pub fn api_image_fields(m: ApiModel) -> &'static [(&'static str, Slot)] {
     use Slot::*;
     match m {
         ApiModel::TryonMax => &[("model_image", Model), ("product_image", Product)],

@@ -135,6 +135,9 @@ pub struct JobRequest {
     /// How image outputs are encoded.
     #[serde(default)]
     pub output_format: crate::catalog::OutputFormat,
+    /// The user's prompt, for tools that take one (style, motion…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 /// An output the node uploaded.

@@ -14,6 +14,7 @@ pub mod sign;
 pub mod ssrf;
 pub mod subscription;
 pub mod tool;
+pub mod video;
 
 pub use image::{ImageFormat, ImageInfo, ImageProblem, UploadLimits};
 pub use job::{ErrorName, JobEvent, JobRequest, JobStatus, OutputRef, OutputSlot};

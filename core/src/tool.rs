@@ -75,9 +75,28 @@ impl Tool {
         Tool::ALL.into_iter().find(|t| t.id() == id)
     }
 
-    /// Whether this installation's skeleton can run the tool end to end.
+    /// Whether this installation has an engine for the tool (the CPU engines of the inference
+    /// node; the generative tools need an upstream engine).
     pub fn runnable(self) -> bool {
-        matches!(self, Tool::BackgroundRemove | Tool::Upscale | Tool::Reframe)
+        matches!(
+            self,
+            Tool::BackgroundRemove
+                | Tool::Upscale
+                | Tool::Reframe
+                | Tool::Packshot
+                | Tool::ImageToVideo
+        )
+    }
+
+    /// The reference images a Studio generation of this tool may name besides `inputs.image`:
+    /// (field in `inputs`, slot). Each is an asset hash.
+    pub fn studio_refs(self) -> &'static [(&'static str, crate::catalog::Slot)] {
+        use crate::catalog::Slot;
+        match self {
+            Tool::Packshot => &[("image_context", Slot::ImageContext)],
+            Tool::ImageToVideo => &[("end_image", Slot::EndImage)],
+            _ => &[],
+        }
     }
 }
 
@@ -141,7 +160,12 @@ impl<'de> Deserialize<'de> for Rgb {
 
 /// A generation request as the Studio sends it: `{tool, inputs: {image}, params: {...}}`.
 /// Params by tool: Background Remove `{background: "transparent"}` or
-/// `{background: "solid", color: "#rrggbb"}`; Upscale `{factor: "2x" | "4x" | "enhance"}`.
+/// `{background: "solid", color: "#rrggbb"}`; Upscale `{factor: "2x" | "4x" | "enhance"}`;
+/// Reframe `{aspect_ratio}`. The other tools take the generic options their
+/// [`crate::catalog::spec`] lists: `prompt`, `num_images`, `aspect_ratio`, `resolution`
+/// (`1k`/`2k`/`4k`; absent = Auto), `generation_mode` (`fast`/`balanced`/`quality`; absent =
+/// Auto), `duration` (`5`/`10`) and `video_resolution` (`480p`/`720p`/`1080p`), `face_match`,
+/// `category`; their reference images go in `inputs` by [`Tool::studio_refs`] field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
     pub tool: String,
@@ -160,6 +184,8 @@ pub struct ValidGeneration {
     pub image: String,
     /// The params, normalised (defaults filled in), as stored with the generation.
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// Reference images by `inputs` field ([`Tool::studio_refs`]): asset hashes.
+    pub refs: Vec<(String, crate::catalog::Slot, String)>,
 }
 
 impl ValidGeneration {
@@ -209,9 +235,179 @@ pub fn request_from_params(
                 .cloned()
                 .and_then(|v| serde_json::from_value::<UpscaleFactor>(v).ok());
         }
-        _ => {}
+        _ => generic_request(tool, params, &mut r),
     }
     r
+}
+
+/// The generic options of a stored Studio generation (see [`GenerationRequest`]).
+fn generic_request(
+    tool: Tool,
+    params: &serde_json::Map<String, serde_json::Value>,
+    r: &mut crate::catalog::ToolRequest,
+) {
+    fn get<T: serde::de::DeserializeOwned>(
+        params: &serde_json::Map<String, serde_json::Value>,
+        k: &str,
+    ) -> Option<T> {
+        params
+            .get(k)
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+    }
+    r.prompt = params
+        .get("prompt")
+        .and_then(|v| v.as_str())
+        .filter(|p| !p.trim().is_empty())
+        .map(str::to_string);
+    r.num_outputs = params
+        .get("num_images")
+        .and_then(|v| v.as_u64())
+        .map(|n| n.min(255) as u8);
+    r.aspect_ratio = params
+        .get("aspect_ratio")
+        .and_then(|v| v.as_str())
+        .and_then(crate::catalog::AspectRatio::parse);
+    r.resolution = get(params, "resolution");
+    r.mode = get(params, "generation_mode");
+    r.duration = get(params, "duration");
+    r.video_resolution = get(params, "video_resolution");
+    if tool == Tool::FaceSwap {
+        r.face_match = get(params, "face_match");
+    }
+    if tool == Tool::TryOn {
+        r.category = get(params, "category");
+    }
+}
+
+/// Adds a reference image of `width` × `height` to a catalog request.
+pub fn add_reference(
+    r: &mut crate::catalog::ToolRequest,
+    slot: crate::catalog::Slot,
+    width: u32,
+    height: u32,
+) {
+    r.images
+        .entry(slot)
+        .or_default()
+        .push(crate::catalog::ImageInput {
+            width: Some(width),
+            height: Some(height),
+            source: crate::catalog::ImageSource::Upload,
+        });
+}
+
+/// The generic options a tool takes in a Studio body, from its spec.
+fn generic_keys(tool: Tool) -> Vec<&'static str> {
+    use crate::catalog::{spec, Pricing, PromptSupport};
+    let sp = spec(tool);
+    let mut k = vec![];
+    if sp.prompt != PromptSupport::None {
+        k.push("prompt");
+    }
+    if sp.max_outputs > 1 {
+        k.push("num_images");
+    }
+    if !sp.aspect_ratios.is_empty() {
+        k.push("aspect_ratio");
+    }
+    if sp.resolutions {
+        k.push("resolution");
+    }
+    if !sp.modes.is_empty() {
+        k.push("generation_mode");
+    }
+    if sp.pricing == Pricing::Video {
+        k.extend(["duration", "video_resolution"]);
+    }
+    match tool {
+        Tool::FaceSwap => k.push("face_match"),
+        Tool::TryOn => k.push("category"),
+        _ => {}
+    }
+    k
+}
+
+/// Checks the generic options' types and choices (the catalog checks ranges, gates and
+/// combinations once the images are known) and normalises them.
+fn generic_params(
+    tool: Tool,
+    params: &serde_json::Map<String, serde_json::Value>,
+    errors: &mut Vec<FieldError>,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut out = serde_json::Map::new();
+    fn choice<T: serde::de::DeserializeOwned>(v: &Value) -> bool {
+        serde_json::from_value::<T>(v.clone()).is_ok()
+    }
+    for key in generic_keys(tool) {
+        let Some(v) = params.get(key).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        // Durations may come as numbers (5) or as the catalog's strings ("5").
+        let v = &match v {
+            Value::Number(n) if key == "duration" => Value::String(n.to_string()),
+            v => v.clone(),
+        };
+        let (ok, hint): (bool, String) = match key {
+            "prompt" => (v.is_string(), "a text".into()),
+            "num_images" => (
+                v.as_u64().is_some(),
+                format!(
+                    "a whole number from 1 to {}",
+                    crate::catalog::spec(tool).max_outputs
+                ),
+            ),
+            "aspect_ratio" => (
+                v.as_str()
+                    .and_then(crate::catalog::AspectRatio::parse)
+                    .is_some_and(|a| crate::catalog::spec(tool).aspect_ratios.contains(&a)),
+                format!(
+                    "one of {}",
+                    crate::catalog::spec(tool)
+                        .aspect_ratios
+                        .iter()
+                        .map(|a| a.label())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            "resolution" => (
+                choice::<crate::pricing::Resolution>(v),
+                "\"1k\", \"2k\" or \"4k\" (leave it out for Auto)".into(),
+            ),
+            "generation_mode" => (
+                choice::<crate::pricing::Mode>(v),
+                "\"fast\", \"balanced\" or \"quality\" (leave it out for Auto)".into(),
+            ),
+            "duration" => (
+                choice::<crate::pricing::Duration>(v),
+                "\"5\" or \"10\" (seconds)".into(),
+            ),
+            "video_resolution" => (
+                choice::<crate::pricing::VideoResolution>(v),
+                "\"480p\", \"720p\" or \"1080p\"".into(),
+            ),
+            "face_match" => (
+                choice::<crate::catalog::FaceMatch>(v),
+                "\"match_reference\" or \"match_base\"".into(),
+            ),
+            _ => (
+                choice::<crate::catalog::Category>(v),
+                "\"auto\", \"tops\", \"bottoms\" or \"one-pieces\"".into(),
+            ),
+        };
+        if ok {
+            out.insert(key.into(), v.clone());
+        } else {
+            errors.push(FieldError::new(
+                &format!("params.{key}"),
+                "invalid_choice",
+                format!("{} must be {hint}, not {v}.", key.replace('_', " ")),
+            ));
+        }
+    }
+    out
 }
 
 fn is_asset_hash(s: &str) -> bool {
@@ -224,11 +420,12 @@ fn params_for(
     errors: &mut Vec<FieldError>,
 ) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::{json, Value};
+    let generic = generic_keys(tool);
     let allowed: &[&str] = match tool {
         Tool::BackgroundRemove => &["background", "color"],
         Tool::Upscale => &["factor"],
         Tool::Reframe => &["aspect_ratio"],
-        _ => &[],
+        _ => &generic,
     };
     for k in params.keys() {
         if !allowed.contains(&k.as_str()) {
@@ -306,7 +503,7 @@ fn params_for(
                 format!("factor must be \"2x\", \"4x\" or \"enhance\", not {other}."),
             )),
         },
-        _ => {}
+        _ => return generic_params(tool, params, errors),
     }
     out
 }
@@ -353,12 +550,44 @@ pub fn validate_generation(req: &GenerationRequest) -> Result<ValidGeneration, V
             None
         }
     };
+    let mut refs = vec![];
+    for (key, v) in &req.inputs {
+        if key == "image" {
+            continue;
+        }
+        let slot = tool.and_then(|t| {
+            t.studio_refs()
+                .iter()
+                .find(|(f, _)| f == key)
+                .map(|(_, s)| *s)
+        });
+        match (slot, v) {
+            (None, _) if tool.is_some() => errors.push(FieldError::new(
+                &format!("inputs.{key}"),
+                "unknown_input",
+                format!("{label} takes no \"{key}\" image."),
+            )),
+            (_, serde_json::Value::Null) | (None, _) => {}
+            (Some(slot), serde_json::Value::String(s)) if is_asset_hash(s) => {
+                refs.push((key.clone(), slot, s.clone()))
+            }
+            (Some(slot), _) => errors.push(FieldError::new(
+                &format!("inputs.{key}"),
+                "invalid_asset",
+                format!(
+                    "inputs.{key} ({}) must be the id of an uploaded asset (64 hex characters).",
+                    slot.label()
+                ),
+            )),
+        }
+    }
     let params = tool.map(|t| params_for(t, &req.params, &mut errors));
     match (tool, image, params) {
         (Some(tool), Some(image), Some(params)) if errors.is_empty() => Ok(ValidGeneration {
             tool,
             image,
             params,
+            refs,
         }),
         _ => Err(errors),
     }
@@ -429,5 +658,80 @@ mod tests {
             .unwrap_err();
         assert_eq!(e[0].code, "unknown_tool");
         assert_eq!(e[1].code, "invalid_asset");
+    }
+
+    #[test]
+    fn packshot_and_video_take_their_generic_options_and_references() {
+        use crate::catalog::{validate, AspectRatio, Context, Slot};
+        use crate::pricing::{Duration, Mode, Resolution, Surface, VideoResolution};
+        let v = validate_generation(&req(json!({"tool":"packshot",
+            "inputs":{"image":H,"image_context":H},
+            "params":{"prompt":"flat-lay on light grey","num_images":3,"aspect_ratio":"4:5",
+                      "resolution":"2k","generation_mode":"fast"}})))
+        .unwrap();
+        assert_eq!(
+            v.refs,
+            vec![(
+                "image_context".to_string(),
+                Slot::ImageContext,
+                H.to_string()
+            )]
+        );
+        let mut r = v.request(1000, 1500);
+        assert_eq!(r.prompt.as_deref(), Some("flat-lay on light grey"));
+        add_reference(&mut r, Slot::ImageContext, 800, 800);
+        let ctx = Context {
+            surface: Surface::App,
+            plan: None,
+        };
+        let res = validate(Tool::Packshot, &r, ctx).unwrap();
+        assert_eq!(res.outputs, 3);
+        assert_eq!(res.aspect_ratio, Some(AspectRatio::R4x5));
+        assert_eq!(res.resolution, Some(Resolution::K2));
+        assert_eq!(res.mode, Some(Mode::Fast));
+
+        let v = validate_generation(&req(json!({"tool":"image-to-video",
+            "inputs":{"image":H,"end_image":H},
+            "params":{"duration":"10","video_resolution":"1080p","prompt":"slow push in"}})))
+        .unwrap();
+        let mut r = v.request(720, 1280);
+        add_reference(&mut r, Slot::EndImage, 720, 1280);
+        let res = validate(Tool::ImageToVideo, &r, ctx).unwrap();
+        assert_eq!(res.duration, Some(Duration::S10));
+        assert_eq!(res.video_resolution, Some(VideoResolution::P1080));
+    }
+
+    #[test]
+    fn generic_options_are_checked_by_name_and_type() {
+        let e = validate_generation(&req(json!({"tool":"packshot",
+            "inputs":{"image":H,"end_image":H,"image_context":"nope"},
+            "params":{"num_images":"two","aspect_ratio":"21:9","resolution":"8k",
+                      "duration":"5","factor":"2x"}})))
+        .unwrap_err();
+        let paths: Vec<_> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "inputs.end_image",
+                "inputs.image_context",
+                "params.duration",
+                "params.factor",
+                "params.num_images",
+                "params.aspect_ratio",
+                "params.resolution"
+            ]
+        );
+        assert!(
+            e[0].message.contains("Packshot takes no \"end_image\""),
+            "{}",
+            e[0].message
+        );
+        let ar = e.iter().find(|e| e.path == "params.aspect_ratio").unwrap();
+        assert!(ar.message.contains("4:5"), "{}", ar.message);
+        let e = validate_generation(&req(json!({"tool":"image-to-video","inputs":{"image":H},
+            "params":{"video_resolution":"4k","duration":7}})))
+        .unwrap_err();
+        let paths: Vec<_> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["params.duration", "params.video_resolution"]);
     }
 }

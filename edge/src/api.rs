@@ -86,6 +86,23 @@ fn engine_params(tool: Tool, r: &catalog::Resolved) -> Option<Value> {
             json!({"factor": r.upscale.map(|f| serde_json::to_value(f).unwrap_or(json!("2x"))).unwrap_or(json!("2x"))}),
         ),
         Tool::Reframe => r.aspect_ratio.map(|a| json!({"aspect_ratio": a.label()})),
+        Tool::Packshot => {
+            let mut p = json!({"num_images": r.outputs});
+            if let Some(a) = r.aspect_ratio {
+                p["aspect_ratio"] = json!(a.label());
+            }
+            if let Some(res) = r.resolution {
+                p["resolution"] = json!(res);
+            }
+            if let Some(m) = r.mode {
+                p["generation_mode"] = json!(m);
+            }
+            Some(p)
+        }
+        Tool::ImageToVideo => Some(json!({
+            "duration": r.duration,
+            "video_resolution": r.video_resolution,
+        })),
         _ => None,
     }
 }
@@ -345,19 +362,29 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     if inputs.get("output_format").and_then(Value::as_str) == Some("jpeg") {
         params["output_format"] = json!("jpeg");
     }
-    let field = "image";
-    let raw = inputs
-        .get(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let source = match load_image(raw) {
+    if let Some(p) = inputs.get("prompt").and_then(Value::as_str) {
+        if !p.trim().is_empty() && catalog::spec(tool).prompt != catalog::PromptSupport::None {
+            params["prompt"] = json!(p);
+        }
+    }
+    let read = |raw: &str| match load_image(raw) {
         Ok(Loaded::Url(u)) => Ok(Source::Url(u)),
         Ok(Loaded::Bytes(b)) => inspect(&b, &UploadLimits::DEFAULT)
             .map(|i| Source::Bytes(b, i))
             .map_err(|p| format!("Error loading image: {p}")),
         Err(e) => Err(e),
     };
-    let source = match source {
+    // The model's main image field (`image`, Packshot's `product_image`), then the reference
+    // images this installation's engines use (End Image, Image Context).
+    let main_field = catalog::api_image_fields(api_model)
+        .first()
+        .map(|(f, _)| *f)
+        .unwrap_or("image");
+    let raw = inputs
+        .get(main_field)
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let source = match read(raw) {
         Ok(s) => s,
         Err(message) => {
             return sub
@@ -365,11 +392,35 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
                 .await;
         }
     };
+    let mut refs = vec![];
+    for (field, slot) in tool.studio_refs() {
+        let Some(raw) = inputs
+            .get(*field)
+            .and_then(Value::as_str)
+            .filter(|v| !v.trim().is_empty())
+        else {
+            continue;
+        };
+        match read(raw) {
+            Ok(s) => refs.push((*field, *slot, s)),
+            Err(message) => {
+                let message = format!("{field}: {message}");
+                return sub
+                    .fail_now(params, ErrorName::ImageLoadError, message)
+                    .await;
+            }
+        }
+    }
     // The same rules decide the run (and refuse, e.g., a Reframe to the ratio it already has);
     // for a URL the size is known only when the node has fetched it.
     if let Source::Bytes(_, info) = &source {
         let params_map = params.as_object().cloned().unwrap_or_default();
-        let request = request_from_params(tool, &params_map, info.width, info.height);
+        let mut request = request_from_params(tool, &params_map, info.width, info.height);
+        for (_, slot, r) in &refs {
+            if let Source::Bytes(_, i) = r {
+                atelier_core::tool::add_reference(&mut request, *slot, i.width, i.height);
+            }
+        }
         if let Err(errors) = catalog::validate(
             tool,
             &request,
@@ -406,12 +457,19 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
     // Store the input and the row; if either fails, the hold is released.
     let stored: ApiResult<String> = async {
-        let stored_inputs = match &source {
-            Source::Url(u) => json!({"image_url": u}),
-            Source::Bytes(img, info) => {
-                json!({"image": store_input(env, &key.user_id, img, info).await?})
-            }
-        };
+        let mut stored_inputs = serde_json::Map::new();
+        for (field, s) in
+            std::iter::once(("image", &source)).chain(refs.iter().map(|(f, _, s)| (*f, s)))
+        {
+            match s {
+                Source::Url(u) => stored_inputs.insert(format!("{field}_url"), json!(u)),
+                Source::Bytes(img, info) => stored_inputs.insert(
+                    field.to_string(),
+                    json!(store_input(env, &key.user_id, img, info).await?),
+                ),
+            };
+        }
+        let stored_inputs = Value::Object(stored_inputs);
         insert_prediction(
             env,
             id.clone(),

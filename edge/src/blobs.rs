@@ -53,13 +53,27 @@ pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
             "Only outputs can be written.",
         ));
     }
+    let video = req
+        .headers()
+        .get("content-type")?
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case("video/mp4"));
     let bytes = req.bytes().await?;
-    let info = inspect(&bytes, &OUTPUT_LIMITS)
-        .map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
+    // A video output is checked as an MP4 (boxes, moov, mdat, a video track); an image as an
+    // image. Either way nothing is stored unless it is well formed.
+    let mime = if video {
+        atelier_core::video::inspect_mp4(&bytes, OUTPUT_LIMITS.max_bytes)
+            .map_err(|p| ApiError::new(422, "bad_video", format!("Refused: {p}.")))?;
+        "video/mp4"
+    } else {
+        inspect(&bytes, &OUTPUT_LIMITS)
+            .map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?
+            .format
+            .mime()
+    };
     env.bucket(bind::BLOBS)?
         .put(key, bytes)
         .http_metadata(HttpMetadata {
-            content_type: Some(info.format.mime().into()),
+            content_type: Some(mime.into()),
             ..Default::default()
         })
         .execute()

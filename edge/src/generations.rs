@@ -172,7 +172,23 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
             "That image is not among your uploads. Upload it again.",
         )]));
     };
-    let treq = valid.request(asset.width as u32, asset.height as u32);
+    let mut treq = valid.request(asset.width as u32, asset.height as u32);
+    let mut inputs = serde_json::Map::new();
+    inputs.insert("image".into(), json!(valid.image));
+    for (field, slot, hash) in &valid.refs {
+        let Some(a) = assets::find(env, &user.id, hash).await? else {
+            return Err(ApiError::validation(vec![atelier_core::FieldError::new(
+                &format!("inputs.{field}"),
+                "unknown_asset",
+                format!(
+                    "That {} is not among your uploads. Upload it again.",
+                    slot.label()
+                ),
+            )]));
+        };
+        atelier_core::tool::add_reference(&mut treq, *slot, a.width as u32, a.height as u32);
+        inputs.insert(field.clone(), json!(hash));
+    }
     let ctx = Context {
         surface: Surface::App,
         plan: None,
@@ -187,7 +203,7 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
         return Err(ApiError::new(402, "out_of_credits", message));
     }
     let now = now_ms() as f64;
-    let inputs = json!({"image": valid.image}).to_string();
+    let inputs = Value::Object(inputs).to_string();
     let params = serde_json::to_string(&valid.params)
         .map_err(|_| ApiError::new(500, "internal_error", "params"))?;
     let db = env.d1(bind::DB)?;

@@ -126,7 +126,7 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
     let inputs: serde_json::Value = serde_json::from_str(&row.inputs).map_err(|e| e.to_string())?;
     // An API prediction may name its image by URL: the node fetches it (SSRF-checked) and
     // its size is unknown until then.
-    let (input, request) = if let Some(u) = inputs["image_url"].as_str() {
+    let (input, mut request) = if let Some(u) = inputs["image_url"].as_str() {
         let mut request = request_from_params(tool, &params, 0, 0);
         for i in request.images.values_mut().flatten() {
             (i.width, i.height) = (None, None);
@@ -152,6 +152,42 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
         let request = request_from_params(tool, &params, asset.width as u32, asset.height as u32);
         (input, request)
     };
+    let mut job_inputs = vec![input];
+    for (field, slot) in tool.studio_refs() {
+        if let Some(u) = inputs[format!("{field}_url")].as_str() {
+            // Given by URL through the API: the node fetches it (SSRF-checked).
+            request
+                .images
+                .entry(*slot)
+                .or_default()
+                .push(Default::default());
+            job_inputs.push(InputRef {
+                name: field.to_string(),
+                url: u.to_string(),
+                remote: true,
+            });
+            continue;
+        }
+        let Some(hash) = inputs[*field].as_str() else {
+            continue;
+        };
+        let asset = crate::assets::find(env, &row.user_id, hash)
+            .await
+            .map_err(|e| e.message)?
+            .ok_or("a reference asset is gone")?;
+        atelier_core::tool::add_reference(
+            &mut request,
+            *slot,
+            asset.width as u32,
+            asset.height as u32,
+        );
+        job_inputs.push(InputRef {
+            name: field.to_string(),
+            url: signed_url(env, "GET", &format!("/api/blobs/assets/{hash}"))
+                .map_err(|e| e.to_string())?,
+            remote: false,
+        });
+    }
     // Gates and lists were checked when the generation was created (App or API); here the
     // options are only resolved, so the API's wider choices (e.g. 21:9) pass.
     let ctx = Context {
@@ -182,16 +218,21 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
         .run()
         .await
         .map_err(|e| e.to_string())?;
+    let mut outputs = vec![];
+    for index in 0..u32::from(options.outputs.max(1)) {
+        outputs.push(OutputSlot {
+            index,
+            upload_url: signed_url(env, "PUT", &format!("/api/blobs/{}", output_key(id, index)))
+                .map_err(|e| e.to_string())?,
+        });
+    }
     let job = JobRequest {
         job_id: id.to_string(),
         tool,
+        prompt: request.prompt.clone(),
         options,
-        inputs: vec![input],
-        outputs: vec![OutputSlot {
-            index: 0,
-            upload_url: signed_url(env, "PUT", &format!("/api/blobs/{}", output_key(id, 0)))
-                .map_err(|e| e.to_string())?,
-        }],
+        inputs: job_inputs,
+        outputs,
         callback_url: format!(
             "{}/api/internal/jobs/{id}/events",
             edge_url(env).map_err(|e| e.to_string())?

@@ -72,7 +72,7 @@ pub struct Encoded {
     pub height: u32,
 }
 
-fn resize(
+pub(crate) fn resize(
     src: &fr::images::Image<'_>,
     w: u32,
     h: u32,
@@ -107,13 +107,13 @@ pub fn resize_rgb(
     Ok(RgbImage::from_raw(w, h, out.into_vec()).expect("size"))
 }
 
-fn plane_to_image(p: &Plane) -> fr::images::Image<'static> {
+pub(crate) fn plane_to_image(p: &Plane) -> fr::images::Image<'static> {
     let bytes: Vec<u8> = p.data.iter().flat_map(|v| v.to_ne_bytes()).collect();
     fr::images::Image::from_vec_u8(p.width as u32, p.height as u32, bytes, fr::PixelType::F32)
         .expect("plane size")
 }
 
-fn image_to_plane(img: &fr::images::Image<'_>) -> Plane {
+pub(crate) fn image_to_plane(img: &fr::images::Image<'_>) -> Plane {
     let data = img
         .buffer()
         .chunks_exact(4)

@@ -8,9 +8,11 @@ pub mod bgremove;
 pub mod decode;
 pub mod fetch;
 pub mod metrics;
+pub mod packshot;
 pub mod refine;
 pub mod reframe;
 pub mod server;
 pub mod upscale;
+pub mod video;
 
 pub use server::{router, Config, Node};

@@ -231,14 +231,108 @@ impl Node {
 }
 
 /// The tools this node runs, with their engines.
-const RUNNABLE: [Tool; 3] = [Tool::BackgroundRemove, Tool::Upscale, Tool::Reframe];
+const RUNNABLE: [Tool; 5] = [
+    Tool::BackgroundRemove,
+    Tool::Upscale,
+    Tool::Reframe,
+    Tool::Packshot,
+    Tool::ImageToVideo,
+];
 
 fn engine_of(tool: Tool, bg: &BackgroundRemover) -> String {
     match tool {
         Tool::BackgroundRemove => format!("u2netp-onnx-{}+guided-filter", bg.runtime()),
         Tool::Upscale => crate::upscale::ENGINE.into(),
         Tool::Reframe => "reframe: subject-aware crop or mirror-blur expansion".into(),
+        Tool::Packshot => format!(
+            "packshot-2d: u2netp-{} matte, on-model skin removal, studio composite",
+            bg.runtime()
+        ),
+        Tool::ImageToVideo => "video-2d: camera motion (push-in, pan, parallax) or End Image transition, H.264 (openh264) in MP4".into(),
         _ => "none".into(),
+    }
+}
+
+/// One finished output, encoded.
+struct Produced {
+    bytes: Vec<u8>,
+    mime: &'static str,
+    width: u32,
+    height: u32,
+}
+
+impl Produced {
+    fn image(e: crate::bgremove::Encoded) -> Produced {
+        Produced {
+            bytes: e.png,
+            mime: "image/png",
+            width: e.width,
+            height: e.height,
+        }
+    }
+}
+
+/// Runs a tool on decoded inputs (a blocking thread): the outputs and the engine's name.
+fn run_tool(
+    bg: &BackgroundRemover,
+    tool: Tool,
+    options: &atelier_core::catalog::Resolved,
+    prompt: Option<String>,
+    img: &image::DynamicImage,
+    refs: &HashMap<String, image::DynamicImage>,
+) -> Result<(Vec<Produced>, String), crate::bgremove::EngineError> {
+    use atelier_core::pricing::{Duration as Secs, Resolution, VideoResolution};
+    match tool {
+        Tool::Upscale => crate::upscale::run(img, options.upscale.unwrap_or(UpscaleFactor::X2))
+            .map(|e| (vec![Produced::image(e)], engine_of(tool, bg))),
+        Tool::Reframe => {
+            let ar = options.aspect_ratio.ok_or_else(|| {
+                crate::bgremove::EngineError::Input("Reframe needs a target aspect ratio.".into())
+            })?;
+            crate::reframe::run(bg, img, ar)
+                .map(|(e, m)| (vec![Produced::image(e)], m.engine().to_string()))
+        }
+        Tool::Packshot => {
+            let spec = crate::packshot::PackshotSpec {
+                aspect_ratio: options.aspect_ratio,
+                resolution: options.resolution.unwrap_or(Resolution::K1),
+                variants: options.outputs.clamp(1, 4),
+                prompt,
+            };
+            crate::packshot::run(bg, img, &spec).map(|v| {
+                (
+                    v.into_iter().map(Produced::image).collect(),
+                    engine_of(tool, bg),
+                )
+            })
+        }
+        Tool::ImageToVideo => {
+            let spec = crate::video::VideoSpec {
+                seconds: match options.duration {
+                    Some(Secs::S10) => 10,
+                    _ => 5,
+                },
+                height: match options.video_resolution {
+                    Some(VideoResolution::P480) => 480,
+                    Some(VideoResolution::P1080) => 1080,
+                    _ => 720,
+                },
+                prompt,
+            };
+            let v = crate::video::run(bg, img, refs.get("end_image"), &spec)?;
+            Ok((
+                vec![Produced {
+                    bytes: v.mp4,
+                    mime: "video/mp4",
+                    width: v.width,
+                    height: v.height,
+                }],
+                format!("{} ({})", engine_of(tool, bg), v.motion.label()),
+            ))
+        }
+        _ => bg
+            .run(img, options.background.unwrap_or(Background::Transparent))
+            .map(|e| (vec![Produced::image(e)], engine_of(tool, bg))),
     }
 }
 
@@ -312,13 +406,20 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
             );
         }
     };
-    if !RUNNABLE.contains(&job.tool) || job.inputs.len() != 1 || job.outputs.len() != 1 {
+    let max_outputs = atelier_core::catalog::spec(job.tool).max_outputs as usize;
+    if !RUNNABLE.contains(&job.tool)
+        || job.inputs.first().is_none_or(|i| i.name != "image")
+        || job.inputs.len() > 1 + job.tool.studio_refs().len()
+        || job.outputs.is_empty()
+        || job.outputs.len() > max_outputs
+    {
         node.metrics.refuse("unsupported_job");
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_job",
             format!(
-                "This node runs background-remove with one input and one output, not {}.",
+                "This node runs {} with an \"image\" input first, its reference images, and 1 to {max_outputs} outputs; this job for {} does not fit.",
+                RUNNABLE.map(|t| t.id()).join(", "),
                 job.tool.id()
             ),
         );
@@ -456,46 +557,54 @@ async fn pipeline(
     progress: &(impl Fn(f32, &str) -> JobEvent + Sync),
 ) -> Result<(Vec<OutputRef>, String), Failure> {
     let limits = node.config.limits;
-    let input = &job.inputs[0];
-    let bytes = if input.remote {
-        node.fetcher.get(&input.url).await.map_err(|e| {
-            Failure(
-                ErrorName::ImageLoadError,
-                format!("Error loading image: {e}"),
-            )
-        })?
-    } else {
-        signed_get(node, &input.url, limits.max_bytes).await?
-    };
-    let stage = if job.tool == Tool::Upscale {
-        "upscaling"
-    } else {
-        "segmenting"
+    let mut downloads = Vec::with_capacity(job.inputs.len());
+    for input in &job.inputs {
+        let bytes = if input.remote {
+            node.fetcher.get(&input.url).await.map_err(|e| {
+                Failure(
+                    ErrorName::ImageLoadError,
+                    format!("Error loading image: {e}"),
+                )
+            })?
+        } else {
+            signed_get(node, &input.url, limits.max_bytes).await?
+        };
+        downloads.push((input.name.clone(), bytes));
+    }
+    let stage = match job.tool {
+        Tool::Upscale => "upscaling",
+        Tool::ImageToVideo => "animating",
+        Tool::Packshot => "composing",
+        _ => "segmenting",
     };
     send_event(node, &job.callback_url, &progress(0.25, stage)).await;
     let bg = node.bg.clone();
-    let (tool, options) = (job.tool, job.options.clone());
-    let (encoded, engine) = tokio::task::spawn_blocking(move || {
-        let img = decode(&bytes, &limits).map_err(|e| Failure(e.name, e.message))?;
-        let result = match tool {
-            Tool::Upscale => {
-                crate::upscale::run(&img, options.upscale.unwrap_or(UpscaleFactor::X2))
-                    .map(|e| (e, engine_of(tool, &bg)))
+    let (tool, options, prompt) = (job.tool, job.options.clone(), job.prompt.clone());
+    let (produced, engine) = tokio::task::spawn_blocking(move || {
+        let mut main = None;
+        let mut refs = HashMap::new();
+        for (name, bytes) in downloads {
+            let img = decode(&bytes, &limits).map_err(|e| {
+                let what = if name == "image" {
+                    String::new()
+                } else {
+                    format!("{name}: ")
+                };
+                Failure(e.name, format!("{what}{}", e.message))
+            })?;
+            if name == "image" {
+                main = Some(img);
+            } else {
+                refs.insert(name, img);
             }
-            Tool::Reframe => {
-                let ar = options.aspect_ratio.ok_or_else(|| {
-                    Failure(
-                        ErrorName::InputValidationError,
-                        "Reframe needs a target aspect ratio.".into(),
-                    )
-                })?;
-                crate::reframe::run(&bg, &img, ar).map(|(e, m)| (e, m.engine().to_string()))
-            }
-            _ => bg
-                .run(&img, options.background.unwrap_or(Background::Transparent))
-                .map(|e| (e, engine_of(tool, &bg))),
-        };
-        result.map_err(|e| match e {
+        }
+        let img = main.ok_or_else(|| {
+            Failure(
+                ErrorName::InputValidationError,
+                "The job has no image.".into(),
+            )
+        })?;
+        run_tool(&bg, tool, &options, prompt, &img, &refs).map_err(|e| match e {
             crate::bgremove::EngineError::Input(m) => Failure(ErrorName::InputValidationError, m),
             e => Failure(ErrorName::PipelineError, e.to_string()),
         })
@@ -508,53 +617,59 @@ async fn pipeline(
         )
     })??;
     send_event(node, &job.callback_url, &progress(0.9, "uploading")).await;
-    let format = job.output_format;
-    let body = match format {
-        OutputFormat::Png => encoded.png,
-        OutputFormat::Jpeg => {
-            let png = encoded.png;
-            tokio::task::spawn_blocking(move || crate::decode::png_to_jpeg(&png))
-                .await
-                .map_err(|e| {
-                    Failure(
-                        ErrorName::InternalServerError,
-                        format!("the encoder stopped: {e}"),
-                    )
-                })?
-                .map_err(|e| Failure(ErrorName::PipelineError, e))?
-        }
-    };
-    let slot = &job.outputs[0];
-    let len = body.len() as u64;
-    let put = node
-        .http
-        .put(&slot.upload_url)
-        .header("content-type", format.mime())
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            Failure(
+    let mut outputs = vec![];
+    for (slot, out) in job.outputs.iter().zip(produced) {
+        let (body, mime) = match (job.output_format, out.mime) {
+            (OutputFormat::Jpeg, "image/png") => {
+                let png = out.bytes;
+                let jpeg = tokio::task::spawn_blocking(move || crate::decode::png_to_jpeg(&png))
+                    .await
+                    .map_err(|e| {
+                        Failure(
+                            ErrorName::InternalServerError,
+                            format!("the encoder stopped: {e}"),
+                        )
+                    })?
+                    .map_err(|e| Failure(ErrorName::PipelineError, e))?;
+                (jpeg, OutputFormat::Jpeg.mime())
+            }
+            (_, mime) => (out.bytes, mime),
+        };
+        let len = body.len() as u64;
+        let put = node
+            .http
+            .put(&slot.upload_url)
+            .header("content-type", mime)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure(
+                    ErrorName::InternalServerError,
+                    format!("the output upload failed: {e}"),
+                )
+            })?;
+        if !put.status().is_success() {
+            return Err(Failure(
                 ErrorName::InternalServerError,
-                format!("the output upload failed: {e}"),
-            )
-        })?;
-    if !put.status().is_success() {
+                format!("the output upload was refused: {}", put.status()),
+            ));
+        }
+        outputs.push(OutputRef {
+            index: slot.index,
+            content_type: mime.into(),
+            width: out.width,
+            height: out.height,
+            bytes: len,
+        });
+    }
+    if outputs.is_empty() {
         return Err(Failure(
-            ErrorName::InternalServerError,
-            format!("the output upload was refused: {}", put.status()),
+            ErrorName::PipelineError,
+            "The engine produced no output.".into(),
         ));
     }
-    Ok((
-        vec![OutputRef {
-            index: slot.index,
-            content_type: format.mime().into(),
-            width: encoded.width,
-            height: encoded.height,
-            bytes: len,
-        }],
-        engine,
-    ))
+    Ok((outputs, engine))
 }
 
 /// Downloads an input through one of the edge's signed URLs.

@@ -102,6 +102,7 @@ async fn submit(node: SocketAddr, edge: SocketAddr, id: &str) -> u16 {
         callback_url: format!("http://{edge}/events"),
         attempt: 1,
         output_format: Default::default(),
+        prompt: None,
     };
     let body = serde_json::to_vec(&job).unwrap();
     let ts = SystemTime::now()

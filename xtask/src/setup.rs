@@ -295,6 +295,22 @@ pub fn install(e: &Env, browser: bool) -> R<()> {
             format!("{err}: the browser tests need Debian's chromium (run as root: {apt})")
         })?;
     }
+    // openh264 (Image to Video) assembles its SIMD kernels with nasm; without it the build
+    // silently falls back to plain C, several times slower.
+    if output(Command::new("sh").args(["-c", "command -v nasm"])).is_none() {
+        let apt = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q nasm";
+        let updated = format!("apt-get update -q && {apt}");
+        run(Command::new("sh").args(["-c", apt]), "apt-get install nasm")
+            .or_else(|_| {
+                run(
+                    Command::new("sh").args(["-c", &updated]),
+                    "apt-get update + install nasm",
+                )
+            })
+            .map_err(|err| {
+                format!("{err}: openh264 needs nasm for its assembly (run as root: {updated})")
+            })?;
+    }
     model(e)?;
     onnxruntime(e)?;
     secrets(e)?;

@@ -1,0 +1,2138 @@
+//! Packshot on CPU nodes, without a generative model: the product is matted with U²-Netp, the
+//! person is cut away when the photo is on-model, and the product is straightened, cropped and
+//! composed on a clean canvas of the requested ratio and resolution with a soft shadow.
+//!
+//! Pipeline:
+//! 1. **Matte**: [`BackgroundRemover::alpha`] (refined, full resolution). Analysis runs on a copy
+//!    at most [`ANALYSIS_SIDE`] pixels on the long side. A flat image, a salient region under
+//!    0.5 % of the frame, or one whose colours match its surroundings (noise, texture) is
+//!    refused with [`EngineError::Input`]. Specks are dropped: only the largest connected
+//!    component and those at least a tenth of its area are kept.
+//! 2. **Person removal** (on-model photos, see [`remove_person`]): the head (face, hair, hat) is
+//!    cut above the neck found in the mask's width profile, exposed skin (neck, arms, hands,
+//!    legs) is removed with a skin classifier calibrated on the face, and a lower garment cut by
+//!    the frame is cut away at the hem. Garments remain.
+//! 3. **Straighten and crop**: an elongated product tilted by 3–20° is rotated onto the nearest
+//!    axis (principal axis of the mask; never for on-model photos); the product is cropped to
+//!    its bounding box.
+//! 4. **Edges** ([`guided_filter_rgb`], [`decontaminate`]): the soft alpha is snapped to the
+//!    photo's colour edges, pixels whose colour is the local old background lose their alpha,
+//!    and edge colours are decontaminated (the old background is solved out and blended with
+//!    colours pulled from inside the mask), so no halo of the old background shows.
+//! 5. **Compose** ([`compose`]): product centred, filling [`Style::fill`] of the limiting
+//!    dimension, on the style's background with a contact shadow (standing products), a drop
+//!    shadow (flat-lay, on-hanger) or none (floating); optional studio floor gradient.
+//!
+//! Variants differ in framing tightness and shadow strength, spread and direction; the same
+//! input always gives the same outputs.
+
+use std::f32::consts::FRAC_PI_2;
+
+use atelier_core::catalog::AspectRatio;
+use atelier_core::pricing::Resolution;
+use fast_image_resize as fr;
+use image::{DynamicImage, ImageEncoder, Rgb, RgbImage, RgbaImage};
+
+use crate::bgremove::{
+    image_to_plane, plane_to_image, resize, resize_rgb, BackgroundRemover, Encoded, EngineError,
+};
+use crate::refine::{box_mean, guided_filter, stretch, Plane};
+use crate::upscale::unsharp;
+
+/// The engine's name in job events.
+pub const ENGINE: &str = "packshot-matte-compose";
+/// Analysis (components, skin, head) runs at most at this long side.
+pub const ANALYSIS_SIDE: u32 = 512;
+/// Larger sources are scaled down to this long side first (the output never needs more).
+const MAX_SOURCE_SIDE: u32 = 4096;
+/// Smaller sources are refused: there is no product to see.
+const MIN_SIDE: u32 = 64;
+
+const NO_PRODUCT: &str = "No product was found in the image: upload a photo where the product \
+                          is clearly visible and fills more of the frame.";
+
+/// What the caller asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackshotSpec {
+    /// None: the source's ratio (clamped to 9:16…16:9).
+    pub aspect_ratio: Option<AspectRatio>,
+    pub resolution: Resolution,
+    /// 1..=4
+    pub variants: u8,
+    pub prompt: Option<String>,
+}
+
+/// The shadow under or behind the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shadow {
+    /// A soft, flattened shadow where the product meets the floor (default).
+    Contact,
+    /// The silhouette blurred and offset (flat-lay, top-down, on-hanger against a wall).
+    Drop,
+    /// None (floating).
+    None,
+}
+
+/// The presentation parsed from the prompt; see [`style_from_prompt`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Style {
+    pub background: Rgb<u8>,
+    pub shadow: Shadow,
+    /// Multiplies the shadow's opacity: 0.6 soft/subtle, 1 default, 1.6 hard/dramatic.
+    pub shadow_strength: f32,
+    /// A hard shadow is sharper (less blur).
+    pub hard_shadow: bool,
+    /// A studio floor: the background darkens gently below the product's base.
+    pub floor: bool,
+    /// Share of the canvas's limiting dimension the product fills (0.82 by default).
+    pub fill: f32,
+}
+
+impl Default for Style {
+    fn default() -> Self {
+        Style {
+            background: Rgb([255, 255, 255]),
+            shadow: Shadow::Contact,
+            shadow_strength: 1.0,
+            hard_shadow: false,
+            floor: false,
+            fill: DEFAULT_FILL,
+        }
+    }
+}
+
+const DEFAULT_FILL: f32 = 0.82;
+
+/// Background words → colour. Longer phrases win over the words inside them ("light grey" over
+/// "grey"); surfaces are approximated by their colour.
+const COLOURS: &[(&[&str], [u8; 3])] = &[
+    (
+        &[
+            "white",
+            "pure white",
+            "bright white",
+            "clean white",
+            "snow white",
+        ],
+        [255, 255, 255],
+    ),
+    (
+        &["off white", "ivory", "eggshell", "neutral", "warm white"],
+        [246, 244, 238],
+    ),
+    (&["cream", "creamy"], [243, 236, 220]),
+    (
+        &[
+            "light grey",
+            "light gray",
+            "pale grey",
+            "pale gray",
+            "silver",
+            "marble",
+            "soft grey",
+        ],
+        [230, 230, 230],
+    ),
+    (
+        &[
+            "grey",
+            "gray",
+            "mid grey",
+            "mid gray",
+            "medium grey",
+            "medium gray",
+            "neutral grey",
+        ],
+        [196, 196, 196],
+    ),
+    (&["concrete", "cement", "stone"], [200, 198, 194]),
+    (
+        &[
+            "dark grey",
+            "dark gray",
+            "charcoal",
+            "graphite",
+            "slate",
+            "anthracite",
+        ],
+        [60, 60, 62],
+    ),
+    (&["black", "jet black"], [20, 20, 20]),
+    (
+        &["beige", "sand", "oatmeal", "linen", "nude"],
+        [233, 223, 207],
+    ),
+    (&["taupe", "greige"], [201, 188, 173]),
+    (&["tan", "camel", "wood", "wooden", "oak"], [217, 195, 161]),
+    (
+        &[
+            "pink",
+            "pastel pink",
+            "light pink",
+            "blush",
+            "rose",
+            "baby pink",
+        ],
+        [247, 221, 226],
+    ),
+    (
+        &[
+            "blue",
+            "pastel blue",
+            "light blue",
+            "baby blue",
+            "sky blue",
+            "powder blue",
+        ],
+        [219, 231, 244],
+    ),
+    (&["navy", "navy blue", "dark blue"], [31, 43, 69]),
+    (
+        &["green", "pastel green", "mint", "light green", "sage"],
+        [220, 236, 223],
+    ),
+    (
+        &["lavender", "lilac", "pastel purple", "purple", "violet"],
+        [231, 222, 240],
+    ),
+    (
+        &["yellow", "pastel yellow", "butter", "lemon"],
+        [247, 239, 204],
+    ),
+    (
+        &["peach", "apricot", "coral", "pastel orange"],
+        [248, 223, 207],
+    ),
+    (&["terracotta", "rust"], [199, 121, 91]),
+    (&["brown", "chocolate"], [107, 79, 58]),
+    (&["red"], [201, 57, 58]),
+];
+
+/// Words after a colour that mark it as the background's ("on beige" works too).
+const BACKDROP_NOUNS: &[&str] = &[
+    "background",
+    "backdrop",
+    "surface",
+    "floor",
+    "wall",
+    "paper",
+    "sweep",
+    "table",
+    "seamless",
+    "canvas",
+    "backround",
+    "bg",
+];
+
+const NO_SHADOW: &[&str] = &[
+    "no shadow",
+    "no shadows",
+    "without shadow",
+    "without shadows",
+    "without a shadow",
+    "shadowless",
+    "no drop shadow",
+];
+const FLOATING: &[&str] = &[
+    "floating",
+    "float",
+    "floats",
+    "suspended",
+    "levitating",
+    "hovering",
+];
+const FLAT_LAY: &[&str] = &[
+    "flat lay",
+    "flatlay",
+    "flat laid",
+    "laid flat",
+    "lay flat",
+    "lying flat",
+    "top down",
+    "topdown",
+    "overhead",
+    "from above",
+    "birds eye",
+    "bird s eye",
+    "knolling",
+];
+const HANGER: &[&str] = &[
+    "hanger",
+    "on hanger",
+    "hanging",
+    "against a wall",
+    "on a wall",
+];
+const SOFT: &[&str] = &[
+    "soft shadow",
+    "soft shadows",
+    "subtle",
+    "soft light",
+    "window light",
+    "diffuse",
+    "diffused",
+    "gentle",
+    "light shadow",
+    "faint shadow",
+];
+const HARD: &[&str] = &[
+    "hard shadow",
+    "hard shadows",
+    "strong shadow",
+    "deep shadow",
+    "dramatic",
+    "editorial",
+    "harsh",
+    "high contrast",
+    "crisp shadow",
+    "hard light",
+];
+const FLOOR: &[&str] = &[
+    "studio",
+    "floor",
+    "sweep",
+    "cyclorama",
+    "infinity cove",
+    "plinth",
+    "pedestal",
+    "ground",
+    "tabletop",
+];
+const TIGHT: &[&str] = &[
+    "tight",
+    "close up",
+    "closeup",
+    "fill the frame",
+    "fills the frame",
+    "full frame",
+    "large",
+    "zoomed in",
+];
+const WIDE: &[&str] = &[
+    "wide",
+    "airy",
+    "negative space",
+    "lots of space",
+    "plenty of space",
+    "small",
+    "minimal",
+    "minimalist",
+    "breathing room",
+    "zoomed out",
+];
+
+/// Lower case, words of letters/digits (and `#`) separated by single spaces, padded with one.
+fn normalize(p: &str) -> String {
+    let mut s = String::from(" ");
+    for c in p.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() || c == '#' {
+            s.push(c);
+        } else if !s.ends_with(' ') {
+            s.push(' ');
+        }
+    }
+    if !s.ends_with(' ') {
+        s.push(' ');
+    }
+    s
+}
+
+fn has(n: &str, phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| n.contains(&format!(" {p} ")))
+}
+
+/// The background colour the prompt names, if any: a `#rrggbb` code, else the colour marked as
+/// the background ("on beige", "grey backdrop"), else the last colour named.
+fn colour_from_prompt(n: &str) -> Option<[u8; 3]> {
+    // A hex code.
+    for w in n.split(' ') {
+        if let Some(h) = w.strip_prefix('#') {
+            if h.len() == 6 && h.chars().all(|c| c.is_ascii_hexdigit()) {
+                let v = u32::from_str_radix(h, 16).ok()?;
+                return Some([(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+            }
+        }
+    }
+    // Every occurrence (start, end, colour); longer phrases win where they overlap.
+    let mut found: Vec<(usize, usize, [u8; 3])> = Vec::new();
+    for (phrases, rgb) in COLOURS {
+        for p in *phrases {
+            let pat = format!(" {p} ");
+            let mut from = 0;
+            while let Some(i) = n[from..].find(&pat) {
+                let start = from + i + 1;
+                found.push((start, start + p.len(), *rgb));
+                from = start;
+            }
+        }
+    }
+    let kept: Vec<_> = found
+        .iter()
+        .filter(|a| {
+            !found
+                .iter()
+                .any(|b| b.0 <= a.0 && b.1 >= a.1 && (b.1 - b.0) > (a.1 - a.0))
+        })
+        .copied()
+        .collect();
+    let marked = kept.iter().filter(|(s, e, _)| {
+        let before = n[..*s].trim_end();
+        let after = n[*e..].trim_start();
+        ["on", "against", "over", "onto"]
+            .iter()
+            .any(|w| before.ends_with(&format!(" {w}")))
+            || BACKDROP_NOUNS
+                .iter()
+                .any(|w| after.starts_with(&format!("{w} ")))
+    });
+    marked
+        .max_by_key(|m| m.0)
+        .or_else(|| kept.iter().max_by_key(|m| m.0))
+        .map(|m| m.2)
+}
+
+/// The style a prompt asks for. Matching is on whole words, case-insensitive, punctuation and
+/// hyphens ignored ("flat-lay" = "flat lay").
+///
+/// - Background: white by default; the colours of [`COLOURS`] (white, off-white/ivory/neutral,
+///   cream, light grey/silver/marble, grey, concrete/stone, dark grey/charcoal, black,
+///   beige/sand/linen, taupe, tan/camel/wood, pastel pink/blush, pastel blue/sky blue, navy,
+///   mint/sage/green, lavender/lilac, yellow/butter, peach/coral, terracotta, brown, red) or a
+///   `#rrggbb` code. With several colours, the one marked as the background wins ("white shirt
+///   on beige", "grey backdrop"), else the last named.
+/// - Shadow: contact shadow by default (ghost mannequin, standing products); "flat-lay",
+///   "top-down", "overhead", "from above", "knolling", "hanger"/"hanging", "drop shadow" →
+///   drop shadow around the silhouette; "floating", "suspended", "no shadow", "shadowless" →
+///   none ("drop shadow" and "contact shadow" override "floating"; "no shadow" overrides all).
+/// - Shadow strength: "soft shadow", "subtle", "window light", "diffuse" → 0.6; "hard shadow",
+///   "strong shadow", "dramatic", "editorial", "harsh" → 1.6 and sharper.
+/// - Floor: "studio", "floor", "sweep", "cyclorama", "plinth", "pedestal", "ground", "tabletop"
+///   → a studio floor gradient (not with a top-down view).
+/// - Framing: "tight", "close-up", "fill the frame", "large" → 0.92 of the frame; "wide",
+///   "airy", "negative space", "minimal", "small" → 0.70; default 0.82.
+pub fn style_from_prompt(prompt: Option<&str>) -> Style {
+    let mut style = Style::default();
+    let Some(p) = prompt else {
+        return style;
+    };
+    let n = normalize(p);
+    if let Some(c) = colour_from_prompt(&n) {
+        style.background = Rgb(c);
+    }
+    let flat = has(&n, FLAT_LAY);
+    style.shadow = if has(&n, NO_SHADOW) {
+        Shadow::None
+    } else if has(&n, &["drop shadow", "drop shadows", "cast shadow"]) {
+        Shadow::Drop
+    } else if has(&n, &["contact shadow", "ground shadow", "floor shadow"]) {
+        Shadow::Contact
+    } else if has(&n, FLOATING) {
+        Shadow::None
+    } else if flat || has(&n, HANGER) {
+        Shadow::Drop
+    } else {
+        Shadow::Contact
+    };
+    if has(&n, HARD) {
+        style.shadow_strength = 1.6;
+        style.hard_shadow = true;
+    } else if has(&n, SOFT) {
+        style.shadow_strength = 0.6;
+    }
+    style.floor = !flat && has(&n, FLOOR);
+    if has(&n, TIGHT) {
+        style.fill = 0.92;
+    } else if has(&n, WIDE) {
+        style.fill = 0.70;
+    }
+    style
+}
+
+/// The canvas for a ratio (width / height) at a resolution tier: about the tier's pixel count,
+/// sides multiples of 8.
+pub fn canvas_size(ratio: f64, resolution: Resolution) -> (u32, u32) {
+    let px = resolution.pixels() as f64;
+    let w = ((px * ratio).sqrt() / 8.0).round().max(1.0) * 8.0;
+    let h = ((w / ratio) / 8.0).round().max(1.0) * 8.0;
+    (w as u32, h as u32)
+}
+
+/// The canvas ratio: the requested one, else the source's clamped to 9:16…16:9.
+fn canvas_ratio(spec: &PackshotSpec, w: u32, h: u32) -> f64 {
+    match spec.aspect_ratio {
+        Some(ar) => ar.value(),
+        None => (w as f64 / h as f64).clamp(9.0 / 16.0, 16.0 / 9.0),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary masks at analysis scale.
+
+fn bool_plane(m: &[bool], w: usize, h: usize) -> Plane {
+    Plane::new(w, h, m.iter().map(|v| *v as u8 as f32).collect())
+}
+
+/// Square dilation of radius `r`.
+fn dilate(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
+    if r == 0 {
+        return m.to_vec();
+    }
+    box_mean(&bool_plane(m, w, h), r)
+        .data
+        .iter()
+        .map(|v| *v > 1e-4)
+        .collect()
+}
+
+/// Square erosion of radius `r` (the image border does not erode).
+fn erode(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
+    if r == 0 {
+        return m.to_vec();
+    }
+    box_mean(&bool_plane(m, w, h), r)
+        .data
+        .iter()
+        .map(|v| *v > 1.0 - 1e-4)
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Comp {
+    area: usize,
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+}
+
+/// 8-connected components: a label per pixel (0 = none, else index + 1) and each one's stats.
+fn components(m: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<Comp>) {
+    let mut labels = vec![0u32; w * h];
+    let mut comps = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..w * h {
+        if !m[start] || labels[start] != 0 {
+            continue;
+        }
+        let id = comps.len() as u32 + 1;
+        let mut c = Comp {
+            area: 0,
+            x0: usize::MAX,
+            y0: usize::MAX,
+            x1: 0,
+            y1: 0,
+        };
+        labels[start] = id;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            c.area += 1;
+            c.x0 = c.x0.min(x);
+            c.y0 = c.y0.min(y);
+            c.x1 = c.x1.max(x + 1);
+            c.y1 = c.y1.max(y + 1);
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+                    if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if m[j] && labels[j] == 0 {
+                        labels[j] = id;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        comps.push(c);
+    }
+    (labels, comps)
+}
+
+/// Grows `seed` into the connected pixels of `weak` (8-connected) up to `reach` steps away.
+fn grow(seed: &[bool], weak: &[bool], w: usize, h: usize, reach: u32) -> Vec<bool> {
+    let mut out = seed.to_vec();
+    let mut dist = vec![u32::MAX; w * h];
+    let mut queue = std::collections::VecDeque::new();
+    for (i, s) in seed.iter().enumerate() {
+        if *s {
+            dist[i] = 0;
+            queue.push_back(i);
+        }
+    }
+    while let Some(i) = queue.pop_front() {
+        if dist[i] >= reach {
+            continue;
+        }
+        let (x, y) = ((i % w) as i64, (i / w) as i64);
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let (nx, ny) = (x + dx, y + dy);
+                if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
+                    continue;
+                }
+                let j = ny as usize * w + nx as usize;
+                if weak[j] && dist[j] == u32::MAX {
+                    dist[j] = dist[i] + 1;
+                    out[j] = true;
+                    queue.push_back(j);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Keeps the largest component and those at least `share` of its area.
+fn keep_major(m: &[bool], w: usize, h: usize, share: f32) -> Vec<bool> {
+    let (labels, comps) = components(m, w, h);
+    let Some(max) = comps.iter().map(|c| c.area).max() else {
+        return vec![false; w * h];
+    };
+    let keep: Vec<bool> = comps
+        .iter()
+        .map(|c| c.area as f32 >= share * max as f32)
+        .collect();
+    labels
+        .iter()
+        .map(|l| *l != 0 && keep[*l as usize - 1])
+        .collect()
+}
+
+fn bbox(m: &[bool], w: usize) -> Option<(usize, usize, usize, usize)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for (i, v) in m.iter().enumerate() {
+        if *v {
+            let (x, y) = (i % w, i / w);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x + 1);
+            y1 = y1.max(y + 1);
+        }
+    }
+    (x1 > x0).then_some((x0, y0, x1, y1))
+}
+
+fn resize_plane(p: &Plane, w: u32, h: u32) -> Plane {
+    if (p.width, p.height) == (w as usize, h as usize) {
+        return p.clone();
+    }
+    image_to_plane(&resize(
+        &plane_to_image(p),
+        w,
+        h,
+        fr::ResizeAlg::Convolution(fr::FilterType::Bilinear),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Skin and the person.
+
+/// Full-range YCbCr (JPEG).
+fn ycbcr(p: &Rgb<u8>) -> (f32, f32, f32) {
+    let (r, g, b) = (p[0] as f32, p[1] as f32, p[2] as f32);
+    (
+        0.299 * r + 0.587 * g + 0.114 * b,
+        128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b,
+        128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b,
+    )
+}
+
+/// A generic skin rule (Chai & Ngan's CbCr box, plus R > G, R > B and not too dark), used to
+/// find skin before the classifier is calibrated on the photo.
+pub fn generic_skin(p: &Rgb<u8>) -> bool {
+    let (y, cb, cr) = ycbcr(p);
+    y > 35.0
+        && (77.0..=127.0).contains(&cb)
+        && (133.0..=173.0).contains(&cr)
+        && p[0] > p[1]
+        && p[0] > p[2]
+}
+
+/// A Gaussian skin model in (Cb, Cr) fitted on the photo's own skin.
+struct SkinModel {
+    mean: [f32; 2],
+    /// Inverse covariance.
+    inv: [f32; 3],
+}
+
+impl SkinModel {
+    /// A robust fit: the Gaussian is refitted three times on the samples within 2.5σ of the
+    /// previous one, so shadows, lips, hair or a hat in the samples do not widen it.
+    fn fit(samples: &[(f32, f32)]) -> Option<SkinModel> {
+        let mut model = SkinModel::fit_once(samples)?;
+        for _ in 0..3 {
+            let inliers: Vec<(f32, f32)> = samples
+                .iter()
+                .filter(|(b, r)| model.d2(*b, *r) < 6.25)
+                .copied()
+                .collect();
+            match SkinModel::fit_once(&inliers) {
+                Some(m) => model = m,
+                None => break,
+            }
+        }
+        Some(model)
+    }
+
+    fn fit_once(samples: &[(f32, f32)]) -> Option<SkinModel> {
+        if samples.len() < 30 {
+            return None;
+        }
+        let n = samples.len() as f32;
+        let (mb, mr) = samples
+            .iter()
+            .fold((0.0, 0.0), |a, s| (a.0 + s.0 / n, a.1 + s.1 / n));
+        let (mut vbb, mut vrr, mut vbr) = (0f32, 0f32, 0f32);
+        for (b, r) in samples {
+            vbb += (b - mb) * (b - mb) / n;
+            vrr += (r - mr) * (r - mr) / n;
+            vbr += (b - mb) * (r - mr) / n;
+        }
+        // The axes come from the covariance's eigen-decomposition. The smaller is floored
+        // (σ ≥ 3.5 levels) so an evenly lit face does not give a needle-thin model; the larger
+        // is capped (σ ≤ 5.5): skin's spread runs toward yellower, greyer colours, which is
+        // where beige and tan garments lie.
+        let half = (vbb + vrr) / 2.0;
+        let d = (((vbb - vrr) / 2.0).powi(2) + vbr * vbr).sqrt();
+        let (l1, l2) = ((half + d).clamp(12.0, 30.0), (half - d).max(12.0));
+        // The major axis's direction.
+        let (ex, ey) = if vbr.abs() > 1e-6 {
+            let (x, y) = (half + d - vrr, vbr);
+            let n = (x * x + y * y).sqrt();
+            (x / n, y / n)
+        } else if vbb >= vrr {
+            (1.0, 0.0)
+        } else {
+            (0.0, 1.0)
+        };
+        // Inverse covariance = e eᵀ / l1 + f fᵀ / l2, f ⟂ e.
+        let (fx, fy) = (-ey, ex);
+        Some(SkinModel {
+            mean: [mb, mr],
+            inv: [
+                ex * ex / l1 + fx * fx / l2,
+                ey * ey / l1 + fy * fy / l2,
+                ex * ey / l1 + fx * fy / l2,
+            ],
+        })
+    }
+
+    /// The mean's hue (degrees in the CbCr plane).
+    fn hue(&self) -> f32 {
+        (self.mean[1] - 128.0)
+            .atan2(self.mean[0] - 128.0)
+            .to_degrees()
+    }
+
+    /// Squared Mahalanobis distance.
+    fn d2(&self, cb: f32, cr: f32) -> f32 {
+        let (b, r) = (cb - self.mean[0], cr - self.mean[1]);
+        b * b * self.inv[0] + r * r * self.inv[1] + 2.0 * b * r * self.inv[2]
+    }
+}
+
+/// What [`remove_person`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PersonReport {
+    /// The mask's narrowest row between head and shoulders, at analysis scale.
+    pub neck_row: Option<usize>,
+    /// Whether the photo was judged on-model (and the person removed).
+    pub on_model: bool,
+    /// Share of the product mask removed as skin / head.
+    pub removed_share: f32,
+    /// The hem where a lower garment cut by the frame was removed, at analysis scale.
+    pub hem_row: Option<usize>,
+}
+
+/// The neck: the narrowest row of the mask between a head above it (at least 1.25× wider, tall
+/// enough to be a head) and shoulders below it (at least 2× wider), in the top half of the mask.
+/// Returns the row and the head's column span.
+fn find_neck(m: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize)> {
+    let (_, y0, _, y1) = bbox(m, w)?;
+    let rows: Vec<f32> = (0..h)
+        .map(|y| m[y * w..(y + 1) * w].iter().filter(|v| **v).count() as f32)
+        .collect();
+    // Smooth over 5 rows.
+    let sm: Vec<f32> = (0..h)
+        .map(|y| {
+            let (a, b) = (y.saturating_sub(2), (y + 3).min(h));
+            rows[a..b].iter().sum::<f32>() / (b - a) as f32
+        })
+        .collect();
+    let mh = y1 - y0;
+    let mut best: Option<(usize, f32)> = None;
+    for yn in y0 + 4..(y0 + mh / 2).min(y1) {
+        let wn = sm[yn].max(1.0);
+        let head = sm[y0..yn].iter().cloned().fold(0.0, f32::max);
+        let below_end = (yn + 1 + mh / 4).min(y1);
+        let shoulders = sm[yn + 1..below_end].iter().cloned().fold(0.0, f32::max);
+        // A head is at least ~0.6 of its width tall.
+        let tall_enough = (yn - y0) as f32 >= 0.6 * head;
+        if head >= 1.25 * wn && shoulders >= 2.0 * wn && tall_enough {
+            match best {
+                Some((_, bw)) if bw <= wn => {}
+                _ => best = Some((yn, wn)),
+            }
+        }
+    }
+    let (yn, _) = best?;
+    let (mut hx0, mut hx1) = (w, 0);
+    for y in y0..yn {
+        for x in 0..w {
+            if m[y * w + x] {
+                hx0 = hx0.min(x);
+                hx1 = hx1.max(x + 1);
+            }
+        }
+    }
+    Some((yn, hx0, hx1))
+}
+
+/// Removes the person from an on-model product mask `m` (analysis scale) and returns the
+/// garment mask. Skin-coloured products and photos with no person come back unchanged.
+///
+/// How:
+/// 1. Head: the neck is the mask's narrowest row between a head-shaped top and shoulders at
+///    least twice as wide ([`find_neck`]). When the lower middle of the part above it is a face
+///    (≥ 25 % of it passes [`generic_skin`]), everything above the neck within the head's
+///    columns (face, hair, hat) is removed.
+/// 2. Skin model: a Gaussian in CbCr fitted robustly on the face's skin (else on all
+///    generic-skin pixels of the mask), its axes floored at σ 3.5 and capped at σ 5.5. Skin is
+///    within d² < 7 of it, not too dark, and at least 60 % as saturated as the face (the fit
+///    leans toward grey, where whites, greys and beige garments are); the skin map is closed to
+///    fill pores and highlights.
+/// 3. Only skin regions that touch the silhouette's outline, the image border or the head cut
+///    count (neck, arms, hands, legs): skin-coloured prints inside a garment stay. They grow by
+///    hysteresis into connected pixels of the same hue (±10°) and saturation at any brightness,
+///    up to 8 % of the mask's height away: shaded inner arms, the underside of the chin.
+/// 4. What is left is opened near the removed skin (the thin rims of mixed colour at arm
+///    outlines go) and specks are dropped. If that would keep less than 30 % of the mask, the
+///    product is taken to be skin-coloured and nothing is removed.
+/// 5. A lower garment cut off by the bottom of the frame is removed at the upper garment's hem
+///    ([`cut_at_hem`]).
+///
+/// Fails when: the head is seen from behind or in profile with little skin (no face found: the
+/// hair stays); long hair falls on the shoulders (hair below the neck stays); the head is tilted,
+/// arms are raised or hands touch it (no neck found: face skin goes, hair stays); garments of
+/// the wearer's skin tone and saturation (tan, blush, camel on tanned skin) lose the parts that
+/// touch bare skin; tattoos and deep shadows can leave patches of arm; hands resting on a
+/// garment leave a hole where they were (nothing is inpainted); a seated or posed person gives
+/// the outfit in that pose; several garments (shirt and trousers fully in frame) are all kept;
+/// a second person or props held by the model stay.
+pub fn remove_person(rgb: &RgbImage, m: &[bool]) -> (Vec<bool>, PersonReport) {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let px = |i: usize| rgb.get_pixel((i % w) as u32, (i / w) as u32);
+    let total = m.iter().filter(|v| **v).count().max(1);
+    let mut report = PersonReport::default();
+
+    // (1) The head.
+    let mut head = vec![false; w * h];
+    let neck = find_neck(m, w, h);
+    let mut face_samples = Vec::new();
+    if let Some((yn, hx0, hx1)) = neck {
+        // The face: the lower part of the head, its middle columns (hair and hats are above
+        // and around it).
+        let mut zone = 0usize;
+        let (_, top, _, _) = bbox(m, w).unwrap_or((0, 0, 0, 0));
+        let fy0 = top + (yn - top) * 45 / 100;
+        let (fx0, fx1) = (hx0 + (hx1 - hx0) / 5, hx1 - (hx1 - hx0) / 5);
+        for y in fy0..yn {
+            for x in fx0..fx1 {
+                let i = y * w + x;
+                if m[i] {
+                    zone += 1;
+                    let p = px(i);
+                    if generic_skin(p) {
+                        let (_, cb, cr) = ycbcr(p);
+                        face_samples.push((cb, cr));
+                    }
+                }
+            }
+        }
+        if face_samples.len() as f32 >= 0.25 * zone as f32 && face_samples.len() >= 30 {
+            report.neck_row = Some(yn);
+            let pad = ((hx1 - hx0) / 10).max(1);
+            for y in 0..=yn {
+                for x in hx0.saturating_sub(pad)..(hx1 + pad).min(w) {
+                    head[y * w + x] = m[y * w + x];
+                }
+            }
+        } else {
+            face_samples.clear();
+        }
+    }
+
+    // (2) Skin, calibrated on the face when there is one.
+    let generic: Vec<(f32, f32)> = (0..w * h)
+        .filter(|&i| m[i] && generic_skin(px(i)))
+        .map(|i| {
+            let (_, cb, cr) = ycbcr(px(i));
+            (cb, cr)
+        })
+        .collect();
+    let model = if face_samples.is_empty() {
+        SkinModel::fit(&generic)
+    } else {
+        SkinModel::fit(&face_samples)
+    };
+    let Some(model) = model else {
+        return (m.to_vec(), report);
+    };
+    // Shading and highlights run from the skin colour toward grey, and so does the fitted
+    // Gaussian: a chroma floor keeps whites and greys (a white t-shirt) out.
+    let min_chroma = (0.6
+        * ((model.mean[0] - 128.0).powi(2) + (model.mean[1] - 128.0).powi(2)).sqrt())
+    .max(10.0);
+    let raw: Vec<bool> = (0..w * h)
+        .map(|i| {
+            if !m[i] || head[i] {
+                return false;
+            }
+            let p = px(i);
+            let (y, cb, cr) = ycbcr(p);
+            let chroma = ((cb - 128.0).powi(2) + (cr - 128.0).powi(2)).sqrt();
+            y > 30.0
+                && cr > 131.0
+                && cb < 130.0
+                && p[0] > p[2]
+                && chroma >= min_chroma
+                && model.d2(cb, cr) < 7.0
+        })
+        .collect();
+    let closed = erode(&dilate(&raw, w, h, 1), w, h, 1);
+    let skin: Vec<bool> = (0..w * h).map(|i| closed[i] && m[i] && !head[i]).collect();
+
+    // (3) Skin regions touching the outline, the border or the head cut.
+    let rest: Vec<bool> = (0..w * h).map(|i| m[i] && !head[i]).collect();
+    let outside: Vec<bool> = dilate(&rest.iter().map(|v| !v).collect::<Vec<_>>(), w, h, 1);
+    let (labels, comps) = components(&skin, w, h);
+    let mut touches = vec![false; comps.len()];
+    for (i, l) in labels.iter().enumerate() {
+        if *l == 0 {
+            continue;
+        }
+        let (x, y) = (i % w, i / w);
+        if outside[i] || x == 0 || y == 0 || x == w - 1 || y == h - 1 {
+            touches[*l as usize - 1] = true;
+        }
+    }
+    let min_area = (total as f32 * 0.001).max(4.0) as usize;
+    let body: Vec<bool> = labels
+        .iter()
+        .map(|l| *l != 0 && touches[*l as usize - 1] && comps[*l as usize - 1].area >= min_area)
+        .collect();
+    let seed_area = body.iter().filter(|v| **v).count();
+    let on_model = report.neck_row.is_some() || seed_area as f32 >= 0.02 * total as f32;
+    if !on_model {
+        return (m.to_vec(), report);
+    }
+    // Shaded skin (inner arms, under the chin): hysteresis from the skin found into pixels of
+    // the same hue and saturation at any brightness, within a short distance.
+    let mhue = model.hue();
+    let sat = |i: usize| {
+        let (y, cb, cr) = ycbcr(px(i));
+        ((cb - 128.0).powi(2) + (cr - 128.0).powi(2)).sqrt() / y.max(1.0)
+    };
+    let found: Vec<usize> = (0..w * h).filter(|&i| body[i]).collect();
+    let msat = found.iter().map(|&i| sat(i)).sum::<f32>() / found.len().max(1) as f32;
+    let mh = bbox(m, w).map(|b| b.3 - b.1).unwrap_or(h);
+    let weak: Vec<bool> = (0..w * h)
+        .map(|i| {
+            if !m[i] || head[i] {
+                return false;
+            }
+            let p = px(i);
+            let (y, cb, cr) = ycbcr(p);
+            let hue = (cr - 128.0).atan2(cb - 128.0).to_degrees();
+            y > 12.0 && p[0] > p[1] && (hue - mhue).abs() < 10.0 && sat(i) >= 0.75 * msat
+        })
+        .collect();
+    let reach = ((mh as f32) * 0.08).max(3.0) as u32;
+    let body = grow(&body, &weak, w, h, reach);
+    let body_area = body.iter().filter(|v| **v).count();
+    let head_area = head.iter().filter(|v| **v).count();
+
+    // (4) The garment: what is left, rims near removed skin opened away, specks dropped.
+    let removed: Vec<bool> = (0..w * h).map(|i| body[i] || head[i]).collect();
+    let left: Vec<bool> = (0..w * h).map(|i| m[i] && !removed[i]).collect();
+    let opened = dilate(&erode(&left, w, h, 2), w, h, 2);
+    let near = dilate(&removed, w, h, 3);
+    let cleaned: Vec<bool> = (0..w * h)
+        .map(|i| left[i] && (opened[i] || !near[i]))
+        .collect();
+    let garment = keep_major(&cleaned, w, h, 0.1);
+    let kept = garment.iter().filter(|v| **v).count();
+    if (kept as f32) < 0.3 * total as f32 {
+        return (m.to_vec(), report);
+    }
+    report.on_model = true;
+    report.removed_share = (body_area + head_area) as f32 / total as f32;
+    // (5) A lower garment cut by the frame goes; the upper garment ends at its hem.
+    let garment = match cut_at_hem(rgb, &garment) {
+        Some((g, y)) => {
+            report.hem_row = Some(y);
+            g
+        }
+        None => garment,
+    };
+    (garment, report)
+}
+
+/// Where an on-model garment runs out of the bottom of the photo (over ≥ 30 % of its width),
+/// a second garment (trousers, a skirt) is cut by the frame: no packshot can show it whole.
+/// The hem between them is the topmost clear horizontal edge inside the garment in 45–95 % of
+/// its height (the hem's shadow line): a local peak of the row-mean vertical gradient at least
+/// 3× the garment's median row. The cut follows it as a seam (the path of strongest vertical
+/// gradient, moving at most one row per column, then smoothed) and everything below goes.
+/// Returns None when there is no clear hem or the cut would keep less than 40 % of the garment.
+/// Fails on garments with strong horizontal prints or stripes in that band (cut too high) and
+/// when the hem's edge is faint (the cut-off garment stays).
+fn cut_at_hem(rgb: &RgbImage, m: &[bool]) -> Option<(Vec<bool>, usize)> {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let (gx0, gy0, gx1, gy1) = bbox(m, w)?;
+    let gh = gy1 - gy0;
+    let bottom = (h.saturating_sub(2)..h)
+        .map(|y| m[y * w..(y + 1) * w].iter().filter(|v| **v).count())
+        .max()
+        .unwrap_or(0);
+    if gy1 < h || (bottom as f32) < 0.3 * (gx1 - gx0) as f32 || gh < 40 {
+        return None;
+    }
+    let luma = |x: usize, y: usize| {
+        let p = rgb.get_pixel(x as u32, y as u32);
+        0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
+    };
+    // Vertical gradient inside the garment (not at its outline).
+    let mut g = vec![0f32; w * h];
+    for y in 1..h - 1 {
+        for x in 0..w {
+            if m[y * w + x] && m[(y - 1) * w + x] && m[(y + 1) * w + x] {
+                g[y * w + x] = (luma(x, y + 1) - luma(x, y - 1)).abs();
+            }
+        }
+    }
+    let widest = (gy0..gy1)
+        .map(|y| m[y * w..(y + 1) * w].iter().filter(|v| **v).count())
+        .max()
+        .unwrap_or(1);
+    let row: Vec<Option<f32>> = (0..h)
+        .map(|y| {
+            let n = m[y * w..(y + 1) * w].iter().filter(|v| **v).count();
+            (n * 5 >= widest).then(|| g[y * w..(y + 1) * w].iter().sum::<f32>() / n as f32)
+        })
+        .collect();
+    let sm = |y: usize| -> Option<f32> {
+        let v: Vec<f32> = (y.saturating_sub(1)..(y + 2).min(h))
+            .filter_map(|k| row[k])
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f32>() / v.len() as f32)
+    };
+    let mut all: Vec<f32> = (gy0 + gh / 10..gy1.saturating_sub(2))
+        .filter_map(&sm)
+        .collect();
+    if all.is_empty() {
+        return None;
+    }
+    all.sort_by(f32::total_cmp);
+    let median = all[all.len() / 2];
+    let (lo, hi) = (gy0 + gh * 45 / 100, gy0 + gh * 95 / 100);
+    // The topmost clear peak: the first horizontal boundary below the upper body.
+    let local_max = |y: usize, v: f32| {
+        (y.saturating_sub(3)..=y + 3).all(|k| k == y || sm(k).is_none_or(|u| u <= v))
+    };
+    let (peak_y, _) = (lo..hi)
+        .filter_map(|y| sm(y).map(|v| (y, v)))
+        .find(|&(y, v)| v >= 3.0 * median && v >= 1.5 && local_max(y, v))?;
+    // The seam through the band around the peak row.
+    let d = (gh / 25).max(3);
+    let (b0, b1) = (peak_y.saturating_sub(d), (peak_y + d + 1).min(h));
+    let bh = b1 - b0;
+    let mut score = vec![0f32; bh * w];
+    let mut from = vec![0u8; bh * w];
+    for x in 0..w {
+        for k in 0..bh {
+            let gain = g[(b0 + k) * w + x];
+            if x == 0 {
+                score[k] = gain;
+                continue;
+            }
+            let mut best = (f32::MIN, 1u8);
+            for (dk, code) in [(-1i64, 0u8), (0, 1), (1, 2)] {
+                let pk = k as i64 + dk;
+                if pk >= 0 && (pk as usize) < bh {
+                    let v = score[pk as usize * w + x - 1];
+                    if v > best.0 {
+                        best = (v, code);
+                    }
+                }
+            }
+            score[k * w + x] = best.0 + gain;
+            from[k * w + x] = best.1;
+        }
+    }
+    let mut k = (0..bh).max_by(|a, b| score[a * w + w - 1].total_cmp(&score[b * w + w - 1]))?;
+    let mut seam = vec![0usize; w];
+    for x in (0..w).rev() {
+        seam[x] = b0 + k;
+        if x > 0 {
+            k = (k as i64 + from[k * w + x] as i64 - 1) as usize;
+        }
+    }
+    // A hem is smooth: average the seam over a few columns.
+    let k = (w / 60).max(2);
+    let seam: Vec<usize> = (0..w)
+        .map(|x| {
+            let (a, b) = (x.saturating_sub(k), (x + k + 1).min(w));
+            (seam[a..b].iter().sum::<usize>() as f32 / (b - a) as f32).round() as usize
+        })
+        .collect();
+    let cut: Vec<bool> = (0..w * h).map(|i| m[i] && i / w <= seam[i % w]).collect();
+    let cut = keep_major(&cut, w, h, 0.1);
+    let kept = cut.iter().filter(|v| **v).count();
+    let total = m.iter().filter(|v| **v).count();
+    (kept as f32 >= 0.4 * total as f32).then_some((cut, peak_y))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks on the input.
+
+/// Histogram intersection (4 levels a channel) of the colours under the product and around it:
+/// near 1 when the "product" looks like its surroundings (noise, texture, no object).
+fn fg_bg_similarity(rgb: &RgbImage, alpha: &Plane) -> Option<f32> {
+    let mut fg = [0f32; 64];
+    let mut bgh = [0f32; 64];
+    let (mut nf, mut nb) = (0f32, 0f32);
+    for (p, a) in rgb.pixels().zip(&alpha.data) {
+        let bin = (p[0] as usize >> 6) * 16 + (p[1] as usize >> 6) * 4 + (p[2] as usize >> 6);
+        if *a > 0.7 {
+            fg[bin] += 1.0;
+            nf += 1.0;
+        } else if *a < 0.1 {
+            bgh[bin] += 1.0;
+            nb += 1.0;
+        }
+    }
+    let n = (rgb.width() * rgb.height()) as f32;
+    if nf < 0.002 * n || nb < 0.05 * n {
+        return None;
+    }
+    Some(fg.iter().zip(&bgh).map(|(f, b)| (f / nf).min(b / nb)).sum())
+}
+
+fn luma_std(rgb: &RgbImage) -> f32 {
+    let n = (rgb.width() * rgb.height()).max(1) as f64;
+    let (mut s, mut s2) = (0f64, 0f64);
+    for p in rgb.pixels() {
+        let y = 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64;
+        s += y;
+        s2 += y * y;
+    }
+    ((s2 / n - (s / n).powi(2)).max(0.0)).sqrt() as f32
+}
+
+// ---------------------------------------------------------------------------------------------
+// Straightening.
+
+/// The rotation (radians, in image coordinates with y down) that puts an elongated mask's
+/// principal axis onto the nearest image axis; None when the mask is not clearly elongated
+/// (axis ratio under 2.2) or tilted by less than 3° or more than 20°.
+pub fn straighten_angle(m: &[bool], w: usize) -> Option<f32> {
+    let (mut n, mut sx, mut sy) = (0f64, 0f64, 0f64);
+    for (i, v) in m.iter().enumerate() {
+        if *v {
+            n += 1.0;
+            sx += (i % w) as f64;
+            sy += (i / w) as f64;
+        }
+    }
+    if n < 50.0 {
+        return None;
+    }
+    let (cx, cy) = (sx / n, sy / n);
+    let (mut mu20, mut mu02, mut mu11) = (0f64, 0f64, 0f64);
+    for (i, v) in m.iter().enumerate() {
+        if *v {
+            let (dx, dy) = ((i % w) as f64 - cx, (i / w) as f64 - cy);
+            mu20 += dx * dx;
+            mu02 += dy * dy;
+            mu11 += dx * dy;
+        }
+    }
+    let half = (mu20 + mu02) / 2.0;
+    let d = (((mu20 - mu02) / 2.0).powi(2) + mu11 * mu11).sqrt();
+    let (l1, l2) = (half + d, (half - d).max(1e-9));
+    // Axis-length ratio = sqrt of the eigenvalue ratio.
+    if (l1 / l2).sqrt() < 2.2 {
+        return None;
+    }
+    let theta = 0.5 * (2.0 * mu11).atan2(mu20 - mu02) as f32;
+    let dev = theta - (theta / FRAC_PI_2).round() * FRAC_PI_2;
+    let deg = dev.abs().to_degrees();
+    (3.0..=20.0).contains(&deg).then_some(-dev)
+}
+
+/// Rotates a straight-alpha RGBA image by `angle` (image coordinates, y down) about its centre,
+/// onto a canvas that holds all of it (bilinear, premultiplied).
+fn rotate_rgba(src: &RgbaImage, angle: f32) -> RgbaImage {
+    let (w, h) = (src.width() as f32, src.height() as f32);
+    let (s, c) = angle.sin_cos();
+    let ow = (w * c.abs() + h * s.abs()).ceil() as u32;
+    let oh = (w * s.abs() + h * c.abs()).ceil() as u32;
+    let (ocx, ocy) = (ow as f32 / 2.0, oh as f32 / 2.0);
+    let (icx, icy) = (w / 2.0, h / 2.0);
+    let mut out = RgbaImage::new(ow, oh);
+    let get = |x: i64, y: i64| -> [f32; 4] {
+        if x < 0 || y < 0 || x >= src.width() as i64 || y >= src.height() as i64 {
+            return [0.0; 4];
+        }
+        let p = src.get_pixel(x as u32, y as u32);
+        let a = p[3] as f32 / 255.0;
+        [p[0] as f32 * a, p[1] as f32 * a, p[2] as f32 * a, a]
+    };
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let (u, v) = (ox as f32 + 0.5 - ocx, oy as f32 + 0.5 - ocy);
+            // Inverse rotation.
+            let (sx, sy) = (c * u + s * v + icx - 0.5, -s * u + c * v + icy - 0.5);
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = (sx - x0, sy - y0);
+            let (x0, y0) = (x0 as i64, y0 as i64);
+            let mut acc = [0f32; 4];
+            for (dx, dy, wt) in [
+                (0, 0, (1.0 - fx) * (1.0 - fy)),
+                (1, 0, fx * (1.0 - fy)),
+                (0, 1, (1.0 - fx) * fy),
+                (1, 1, fx * fy),
+            ] {
+                let p = get(x0 + dx, y0 + dy);
+                for k in 0..4 {
+                    acc[k] += p[k] * wt;
+                }
+            }
+            if acc[3] > 1e-4 {
+                out.put_pixel(
+                    ox,
+                    oy,
+                    image::Rgba([
+                        (acc[0] / acc[3]).round().clamp(0.0, 255.0) as u8,
+                        (acc[1] / acc[3]).round().clamp(0.0, 255.0) as u8,
+                        (acc[2] / acc[3]).round().clamp(0.0, 255.0) as u8,
+                        (acc[3] * 255.0).round().clamp(0.0, 255.0) as u8,
+                    ]),
+                );
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edges.
+
+/// The colour guided filter's regulariser (colours 0..1): above the variance of fabric or floor
+/// grain, below that of a real edge, so the alpha follows edges and ignores texture.
+const EDGE_EPS: f32 = 1e-2;
+
+/// Guided filter of `p` with the RGB photo as the guide (He, Sun and Tang, 2010, §3.4): the
+/// alpha follows colour edges even where two colours have the same luminance, which the
+/// luminance-guided refinement in [`BackgroundRemover::alpha`] cannot see.
+pub fn guided_filter_rgb(rgb: &RgbImage, p: &Plane, r: usize, eps: f32) -> Plane {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    assert_eq!((w, h), (p.width, p.height));
+    let n = w * h;
+    let ch: Vec<Vec<f32>> = (0..3)
+        .map(|c| rgb.pixels().map(|q| q[c] as f32 / 255.0).collect())
+        .collect();
+    let mean = |v: Vec<f32>| box_mean(&Plane::new(w, h, v), r).data;
+    let m_i: Vec<Vec<f32>> = ch.iter().map(|c| mean(c.clone())).collect();
+    let m_p = mean(p.data.clone());
+    let m_ip: Vec<Vec<f32>> = ch
+        .iter()
+        .map(|c| mean(c.iter().zip(&p.data).map(|(a, b)| a * b).collect()))
+        .collect();
+    const PAIRS: [(usize, usize); 6] = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)];
+    let m_ii: Vec<Vec<f32>> = PAIRS
+        .iter()
+        .map(|&(a, b)| mean(ch[a].iter().zip(&ch[b]).map(|(x, y)| x * y).collect()))
+        .collect();
+    let mut ab: Vec<Vec<f32>> = vec![vec![0f32; n]; 4];
+    for i in 0..n {
+        let mi = [m_i[0][i], m_i[1][i], m_i[2][i]];
+        let cov = [
+            m_ip[0][i] - mi[0] * m_p[i],
+            m_ip[1][i] - mi[1] * m_p[i],
+            m_ip[2][i] - mi[2] * m_p[i],
+        ];
+        let v = |k: usize| m_ii[k][i] - mi[PAIRS[k].0] * mi[PAIRS[k].1];
+        let (s00, s01, s02, s11, s12, s22) = (v(0) + eps, v(1), v(2), v(3) + eps, v(4), v(5) + eps);
+        // Inverse of the symmetric 3×3 by its adjugate.
+        let c00 = s11 * s22 - s12 * s12;
+        let c01 = s02 * s12 - s01 * s22;
+        let c02 = s01 * s12 - s02 * s11;
+        let c11 = s00 * s22 - s02 * s02;
+        let c12 = s01 * s02 - s00 * s12;
+        let c22 = s00 * s11 - s01 * s01;
+        let det = s00 * c00 + s01 * c01 + s02 * c02;
+        let inv = 1.0 / det.max(1e-12);
+        let a = [
+            (c00 * cov[0] + c01 * cov[1] + c02 * cov[2]) * inv,
+            (c01 * cov[0] + c11 * cov[1] + c12 * cov[2]) * inv,
+            (c02 * cov[0] + c12 * cov[1] + c22 * cov[2]) * inv,
+        ];
+        ab[0][i] = a[0];
+        ab[1][i] = a[1];
+        ab[2][i] = a[2];
+        ab[3][i] = m_p[i] - a[0] * mi[0] - a[1] * mi[1] - a[2] * mi[2];
+    }
+    let ab: Vec<Vec<f32>> = ab.into_iter().map(mean).collect();
+    Plane::new(
+        w,
+        h,
+        (0..n)
+            .map(|i| {
+                (ab[0][i] * ch[0][i] + ab[1][i] * ch[1][i] + ab[2][i] * ch[2][i] + ab[3][i])
+                    .clamp(0.0, 1.0)
+            })
+            .collect(),
+    )
+}
+
+fn smoothstep(lo: f32, hi: f32, x: f32) -> f32 {
+    let t = ((x - lo) / (hi - lo)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// The product cut out with clean edges. Near the outline, with F the product's colour pulled
+/// from inside the mask and B the old background's from just outside (local means):
+/// - alpha: a pixel whose colour lies near B on the line from B to F is background, whatever
+///   the matte said (α ≤ smoothstep(0.1, 0.6, (I−B)·(F−B)/|F−B|²) where F and B differ
+///   clearly); this removes
+///   specks and rims of old background the matte let through; along cuts where skin was
+///   removed (`strict`) the estimate is used as is, so no skin-coloured rim stays;
+/// - colour: where α is partial, B is solved out (F = (I − (1−α)B)/α) and, as α falls, blended
+///   with F, so no old background tints the edge.
+pub fn decontaminate(rgb: &RgbImage, alpha: &Plane, strict: Option<&[bool]>) -> RgbaImage {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let r = ((w.max(h) as f32 * 0.006).round() as usize).max(2);
+    let inner: Vec<f32> = alpha
+        .data
+        .iter()
+        .map(|a| (*a >= 0.97) as u8 as f32)
+        .collect();
+    let outer: Vec<f32> = alpha
+        .data
+        .iter()
+        .map(|a| (*a <= 0.03) as u8 as f32)
+        .collect();
+    let chan = |c: usize, wt: &[f32]| {
+        Plane::new(
+            w,
+            h,
+            rgb.pixels().zip(wt).map(|(p, k)| p[c] as f32 * k).collect(),
+        )
+    };
+    let den_in = box_mean(&Plane::new(w, h, inner.clone()), r);
+    let den_in_wide = box_mean(&Plane::new(w, h, inner.clone()), 4 * r);
+    let den_out = box_mean(&Plane::new(w, h, outer.clone()), 2 * r);
+    let den_out_wide = box_mean(&Plane::new(w, h, outer.clone()), 6 * r);
+    let mut f_in = Vec::new();
+    let mut f_in_wide = Vec::new();
+    let mut b_out = Vec::new();
+    let mut b_out_wide = Vec::new();
+    for c in 0..3 {
+        f_in.push(box_mean(&chan(c, &inner), r));
+        f_in_wide.push(box_mean(&chan(c, &inner), 4 * r));
+        b_out.push(box_mean(&chan(c, &outer), 2 * r));
+        b_out_wide.push(box_mean(&chan(c, &outer), 6 * r));
+    }
+    let mut out = RgbaImage::new(w as u32, h as u32);
+    for (i, (p, o)) in rgb.pixels().zip(out.pixels_mut()).enumerate() {
+        let mut a = alpha.data[i].clamp(0.0, 1.0);
+        let orig = [p[0] as f32, p[1] as f32, p[2] as f32];
+        let pulled: Option<[f32; 3]> = if den_in.data[i] > 0.02 {
+            Some([0, 1, 2].map(|c| f_in[c].data[i] / den_in.data[i]))
+        } else if den_in_wide.data[i] > 0.002 {
+            Some([0, 1, 2].map(|c| f_in_wide[c].data[i] / den_in_wide.data[i]))
+        } else {
+            None
+        };
+        let back: Option<[f32; 3]> = if den_out.data[i] > 0.02 {
+            Some([0, 1, 2].map(|c| b_out[c].data[i] / den_out.data[i]))
+        } else if den_out_wide.data[i] > 0.01 {
+            Some([0, 1, 2].map(|c| b_out_wide[c].data[i] / den_out_wide.data[i]))
+        } else {
+            None
+        };
+        if let (Some(f), Some(b)) = (pulled, back) {
+            let fb = [f[0] - b[0], f[1] - b[1], f[2] - b[2]];
+            let n2 = fb[0] * fb[0] + fb[1] * fb[1] + fb[2] * fb[2];
+            if n2 > 60.0 * 60.0 && a > 0.0 {
+                let dot =
+                    (orig[0] - b[0]) * fb[0] + (orig[1] - b[1]) * fb[1] + (orig[2] - b[2]) * fb[2];
+                let ac = dot / n2;
+                // Lenient by default (shading near an outline also moves toward B); the plain
+                // estimate where skin was cut away, so no rim of skin colour stays.
+                let cap = if strict.is_some_and(|m| m[i]) {
+                    ac.clamp(0.0, 1.0)
+                } else {
+                    smoothstep(0.1, 0.6, ac)
+                };
+                a = a.min(cap);
+            }
+        }
+        let mut px = [p[0], p[1], p[2], (a * 255.0).round() as u8];
+        if a < 0.97 {
+            let t = smoothstep(0.35, 0.95, a);
+            for c in 0..3 {
+                let pull = pulled.map_or(orig[c], |f| f[c]);
+                // Solved out, but kept near the product's own colours: where α is
+                // underestimated the solution overshoots (white glints on a dark background).
+                let solved = match back {
+                    Some(b) if a > 0.05 => {
+                        let v = (orig[c] - (1.0 - a) * b[c]) / a;
+                        let (lo, hi) = (pull.min(orig[c]) - 24.0, pull.max(orig[c]) + 24.0);
+                        v.clamp(lo.max(0.0), hi.min(255.0))
+                    }
+                    _ => orig[c],
+                };
+                px[c] = (pull * (1.0 - t) + solved * t).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        *o = image::Rgba(px);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The product, isolated once for all variants.
+
+/// The isolated product: straight-alpha RGBA cropped to the product (plus a small margin) and
+/// the tight box of the product inside it.
+pub struct Cutout {
+    pub image: RgbaImage,
+    /// (x0, y0, x1, y1) of alpha > 0.05 inside `image`.
+    pub bbox: (u32, u32, u32, u32),
+    pub person: PersonReport,
+    /// The rotation applied (radians), if the product was straightened.
+    pub rotated: Option<f32>,
+    /// Where `image`'s top-left corner was in the source, and source pixels per `image` pixel
+    /// (above 1 when a very large source was scaled down); meaningful when not `rotated`.
+    pub origin: (u32, u32),
+    pub source_scale: f32,
+}
+
+fn alpha_bbox(img: &RgbaImage, min: u8) -> Option<(u32, u32, u32, u32)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, p) in img.enumerate_pixels() {
+        if p[3] > min {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x + 1);
+            y1 = y1.max(y + 1);
+        }
+    }
+    (x1 > x0).then_some((x0, y0, x1, y1))
+}
+
+/// Mattes, removes the person, crops, decontaminates and straightens the product.
+pub fn isolate(bg: &BackgroundRemover, img: &DynamicImage) -> Result<Cutout, EngineError> {
+    let mut rgb = img.to_rgb8();
+    let (mut w, mut h) = rgb.dimensions();
+    let source_scale = (w.max(h) as f32 / MAX_SOURCE_SIDE as f32).max(1.0);
+    if w.max(h) > MAX_SOURCE_SIDE {
+        let s = MAX_SOURCE_SIDE as f32 / w.max(h) as f32;
+        let (nw, nh) = (
+            ((w as f32 * s).round() as u32).max(1),
+            ((h as f32 * s).round() as u32).max(1),
+        );
+        rgb = resize_rgb(&rgb, nw, nh, fr::FilterType::Lanczos3)?;
+        (w, h) = (nw, nh);
+    }
+    if w.min(h) < MIN_SIDE {
+        return Err(EngineError::Input(format!(
+            "The image is too small for a packshot ({w}×{h}): upload a photo at least \
+             {MIN_SIDE} pixels on each side."
+        )));
+    }
+    // Analysis copy.
+    let s = (ANALYSIS_SIDE as f32 / w.max(h) as f32).min(1.0);
+    let (aw, ah) = (
+        ((w as f32 * s).round() as u32).max(1),
+        ((h as f32 * s).round() as u32).max(1),
+    );
+    let small = if s < 1.0 {
+        resize_rgb(&rgb, aw, ah, fr::FilterType::Bilinear)?
+    } else {
+        rgb.clone()
+    };
+    if luma_std(&small) < 3.0 {
+        return Err(EngineError::Input(format!(
+            "The image is a flat colour with nothing in it. {NO_PRODUCT}"
+        )));
+    }
+    let alpha = bg.alpha(&rgb)?;
+    let alpha_a = resize_plane(&alpha, aw, ah);
+    let (aw, ah) = (aw as usize, ah as usize);
+    let fg: Vec<bool> = alpha_a.data.iter().map(|a| *a > 0.5).collect();
+    let fg_share = fg.iter().filter(|v| **v).count() as f32 / (aw * ah) as f32;
+    if fg_share < 0.005 {
+        return Err(EngineError::Input(NO_PRODUCT.into()));
+    }
+    if let Some(sim) = fg_bg_similarity(&small, &alpha_a) {
+        tracing::debug!(similarity = sim, "packshot fg/bg colour similarity");
+        if sim > 0.85 {
+            return Err(EngineError::Input(NO_PRODUCT.into()));
+        }
+    }
+    let major = keep_major(&fg, aw, ah, 0.1);
+    let (garment, person) = remove_person(&small, &major);
+    if !garment.iter().any(|v| *v) {
+        return Err(EngineError::Input(NO_PRODUCT.into()));
+    }
+    // The keep mask: removed areas cut (edge refined on the photo), elsewhere dilated so the
+    // matte's own soft edge decides.
+    let removed: Vec<bool> = (0..aw * ah).map(|i| major[i] && !garment[i]).collect();
+    let grown = dilate(&garment, aw, ah, 2);
+    let keep_a: Vec<f32> = (0..aw * ah)
+        .map(|i| (garment[i] || (grown[i] && !removed[i])) as u8 as f32)
+        .collect();
+    let mut keep = resize_plane(&Plane::new(aw, ah, keep_a), w, h);
+    if person.on_model {
+        let guide = Plane::new(
+            w as usize,
+            h as usize,
+            rgb.pixels()
+                .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) / 255.0)
+                .collect(),
+        );
+        let r = ((1.0 / s) * 1.5).ceil().max(2.0) as usize;
+        keep = guided_filter(&guide, &keep, r, 1e-3);
+        // Sharpen the cut and pull it slightly into the garment, so no rim of skin stays.
+        stretch(&mut keep, 0.55, 0.95);
+    }
+    let final_alpha: Vec<f32> = alpha
+        .data
+        .iter()
+        .zip(&keep.data)
+        .map(|(a, k)| (a * k.clamp(0.0, 1.0)).clamp(0.0, 1.0))
+        .collect();
+    // Crop around alpha > 0.02, with a margin for resampling.
+    let (wu, hu) = (w as usize, h as usize);
+    let m: Vec<bool> = final_alpha.iter().map(|a| *a > 0.02).collect();
+    let Some((x0, y0, x1, y1)) = bbox(&m, wu) else {
+        return Err(EngineError::Input(NO_PRODUCT.into()));
+    };
+    let pad = ((w.max(h) as f32 * 0.02) as usize).max(4);
+    let (cx0, cy0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
+    let (cx1, cy1) = ((x1 + pad).min(wu), (y1 + pad).min(hu));
+    let (cw, ch) = (cx1 - cx0, cy1 - cy0);
+    let crop_rgb =
+        image::imageops::crop_imm(&rgb, cx0 as u32, cy0 as u32, cw as u32, ch as u32).to_image();
+    let crop_alpha = Plane::new(
+        cw,
+        ch,
+        (cy0..cy1)
+            .flat_map(|y| final_alpha[y * wu + cx0..y * wu + cx1].iter().copied())
+            .collect(),
+    );
+    // Edges: the matte snapped to the photo's colour edges, then decontaminated.
+    let r = ((w.max(h) as f32 / 400.0).round() as usize).max(2);
+    let mut crop_alpha = guided_filter_rgb(&crop_rgb, &crop_alpha, r, EDGE_EPS);
+    stretch(&mut crop_alpha, 0.2, 0.85);
+    let strict: Option<Vec<bool>> = person.on_model.then(|| {
+        let near = dilate(&removed, aw, ah, 2);
+        let near = resize_plane(&bool_plane(&near, aw, ah), w, h);
+        (cy0..cy1)
+            .flat_map(|y| {
+                near.data[y * wu + cx0..y * wu + cx1]
+                    .iter()
+                    .map(|v| *v > 0.01)
+            })
+            .collect()
+    });
+    let mut image = decontaminate(&crop_rgb, &crop_alpha, strict.as_deref());
+    // Straighten elongated, slightly tilted products (not people's poses).
+    let rotated = if person.on_model {
+        None
+    } else {
+        straighten_angle(&garment, aw)
+    };
+    if let Some(angle) = rotated {
+        image = rotate_rgba(&image, angle);
+    }
+    let bbox = alpha_bbox(&image, 12).ok_or_else(|| EngineError::Input(NO_PRODUCT.into()))?;
+    Ok(Cutout {
+        image,
+        bbox,
+        person,
+        rotated,
+        origin: (
+            (cx0 as f32 * source_scale).round() as u32,
+            (cy0 as f32 * source_scale).round() as u32,
+        ),
+        source_scale,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Composition.
+
+/// How the variants differ: framing, shadow strength, shadow spread, light direction.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    fill: f32,
+    strength: f32,
+    spread: f32,
+    /// −1 (light from the right) … 1 (light from the left): where the contact shadow leans.
+    lean: f32,
+    /// The drop shadow's direction (x, y), y down.
+    drop: (f32, f32),
+}
+
+const VARIANTS: [Variant; 4] = [
+    Variant {
+        fill: 1.0,
+        strength: 1.0,
+        spread: 1.0,
+        lean: 0.0,
+        drop: (0.25, 1.0),
+    },
+    Variant {
+        fill: 1.09,
+        strength: 1.25,
+        spread: 0.8,
+        lean: 0.0,
+        drop: (0.7, 0.7),
+    },
+    Variant {
+        fill: 0.86,
+        strength: 0.8,
+        spread: 1.35,
+        lean: 0.0,
+        drop: (-0.7, 0.7),
+    },
+    Variant {
+        fill: 1.0,
+        strength: 1.1,
+        spread: 1.0,
+        lean: 0.8,
+        drop: (0.0, 1.0),
+    },
+];
+
+fn resize_rgba(src: &RgbaImage, w: u32, h: u32) -> Result<RgbaImage, EngineError> {
+    let img = fr::images::Image::from_vec_u8(
+        src.width(),
+        src.height(),
+        src.as_raw().clone(),
+        fr::PixelType::U8x4,
+    )
+    .map_err(|e| EngineError::Run(e.to_string()))?;
+    let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x4);
+    fr::Resizer::new()
+        .resize(
+            &img,
+            &mut dst,
+            &fr::ResizeOptions::new()
+                .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
+                .use_alpha(true),
+        )
+        .map_err(|e| EngineError::Run(e.to_string()))?;
+    Ok(RgbaImage::from_raw(w, h, dst.into_vec()).expect("size"))
+}
+
+/// The product placed on the canvas: its pixels and where they go.
+struct Placed {
+    img: RgbaImage,
+    /// Canvas position of `img`'s top-left corner.
+    ox: i64,
+    oy: i64,
+    /// The product's tight box on the canvas (x0, y0, x1, y1).
+    bx: (f32, f32, f32, f32),
+}
+
+fn place(cut: &Cutout, cw: u32, ch: u32, fill: f32) -> Result<Placed, EngineError> {
+    let (bx0, by0, bx1, by1) = cut.bbox;
+    let (pw, ph) = ((bx1 - bx0) as f32, (by1 - by0) as f32);
+    let scale = fill * (cw as f32 / pw).min(ch as f32 / ph);
+    let iw = ((cut.image.width() as f32 * scale).round() as u32).max(1);
+    let ih = ((cut.image.height() as f32 * scale).round() as u32).max(1);
+    let mut img = resize_rgba(&cut.image, iw, ih)?;
+    if scale > 1.3 {
+        // Upscaled: restore some crispness (colour only; the alpha stays soft).
+        let r = (scale.round() as usize).clamp(1, 3);
+        unsharp(&mut img, iw as usize, ih as usize, 4, r, 0.35, 2);
+    }
+    // Centre the tight box on the canvas.
+    let (tx0, ty0) = (bx0 as f32 * scale, by0 as f32 * scale);
+    let (tw, th) = (pw * scale, ph * scale);
+    let left = (cw as f32 - tw) / 2.0;
+    let top = (ch as f32 - th) / 2.0;
+    Ok(Placed {
+        img,
+        ox: (left - tx0).round() as i64,
+        oy: (top - ty0).round() as i64,
+        bx: (left, top, left + tw, top + th),
+    })
+}
+
+/// The product's alpha on the canvas grid at `scale` (≤ 1), for shadows.
+fn placed_alpha(p: &Placed, cw: u32, ch: u32, scale: f32) -> Plane {
+    let (sw, sh) = (
+        ((cw as f32 * scale).round() as usize).max(1),
+        ((ch as f32 * scale).round() as usize).max(1),
+    );
+    let iw = ((p.img.width() as f32 * scale).round() as u32).max(1);
+    let ih = ((p.img.height() as f32 * scale).round() as u32).max(1);
+    let a = Plane::new(
+        p.img.width() as usize,
+        p.img.height() as usize,
+        p.img.pixels().map(|q| q[3] as f32 / 255.0).collect(),
+    );
+    let a = resize_plane(&a, iw, ih);
+    let (ox, oy) = (
+        (p.ox as f32 * scale).round() as i64,
+        (p.oy as f32 * scale).round() as i64,
+    );
+    let mut out = vec![0f32; sw * sh];
+    for y in 0..ih as i64 {
+        let cy = y + oy;
+        if cy < 0 || cy >= sh as i64 {
+            continue;
+        }
+        for x in 0..iw as i64 {
+            let cx = x + ox;
+            if cx < 0 || cx >= sw as i64 {
+                continue;
+            }
+            out[cy as usize * sw + cx as usize] = a.data[y as usize * iw as usize + x as usize];
+        }
+    }
+    Plane::new(sw, sh, out)
+}
+
+fn blur(p: &Plane, r: usize) -> Plane {
+    let r = r.max(1);
+    box_mean(&box_mean(&box_mean(p, r), r), r)
+}
+
+/// The shadow's opacity (0..1) on a grid `scale` times the canvas.
+fn shadow_map(
+    style: &Style,
+    v: &Variant,
+    p: &Placed,
+    cw: u32,
+    ch: u32,
+    scale: f32,
+) -> Option<Plane> {
+    let strength = style.shadow_strength * v.strength;
+    let a = placed_alpha(p, cw, ch, scale);
+    let (sw, sh) = (a.width, a.height);
+    let (bx0, _, bx1, by1) = p.bx;
+    let (bx0, bx1, by1) = (bx0 * scale, bx1 * scale, by1 * scale);
+    let bh = (p.bx.3 - p.bx.1) * scale;
+    let bw = bx1 - bx0;
+    match style.shadow {
+        Shadow::None => None,
+        Shadow::Contact => {
+            // The footprint: how much of each column the product covers in its lowest 12 %.
+            let band_top = (by1 - 0.12 * bh).max(0.0) as usize;
+            let base = (by1.round() as usize).min(sh);
+            let mut foot = vec![0f32; sw];
+            for y in band_top..base {
+                for (x, f) in foot.iter_mut().enumerate() {
+                    *f = f.max(a.data[y * sw + x]);
+                }
+            }
+            let shift = v.lean * 0.04 * bw;
+            let hard = if style.hard_shadow { 0.6 } else { 1.0 };
+            let core_h = (0.022 * bh * v.spread * hard).max(1.5);
+            let amb_h = (0.06 * bh * v.spread).max(3.0);
+            let (acx, arx) = ((bx0 + bx1) / 2.0 + shift * 1.5, 0.58 * bw * v.spread.sqrt());
+            let mut s = vec![0f32; sw * sh];
+            for y in 0..sh {
+                let dy = y as f32 + 0.5 - by1;
+                // Mostly below the base; a little behind it.
+                let core = if dy >= 0.0 {
+                    (-(dy / core_h).powi(2)).exp()
+                } else {
+                    (-(dy / (0.5 * core_h)).powi(2)).exp()
+                };
+                let amb_y = if dy >= 0.0 {
+                    (-(dy / amb_h).powi(2)).exp()
+                } else {
+                    (-(dy / (0.6 * amb_h)).powi(2)).exp()
+                };
+                if core < 1e-3 && amb_y < 1e-3 {
+                    continue;
+                }
+                for x in 0..sw {
+                    let fx = x as f32 - shift;
+                    let fi = (fx.round().max(0.0) as usize).min(sw - 1);
+                    let ax = ((x as f32 + 0.5 - acx) / arx).powi(2);
+                    let amb = amb_y * (-ax * 2.0).exp();
+                    s[y * sw + x] = 0.36 * core * foot[fi] + 0.13 * amb;
+                }
+            }
+            let r = ((core_h * 0.6) as usize).max(1);
+            let mut s = blur(&Plane::new(sw, sh, s), r);
+            for v in &mut s.data {
+                *v = (*v * strength).min(0.7);
+            }
+            Some(s)
+        }
+        Shadow::Drop => {
+            let dim = sw.min(sh) as f32;
+            let (dx, dy) = v.drop;
+            let off = 0.014 * dim * v.spread;
+            let (ox, oy) = ((dx * off).round() as i64, (dy * off).round() as i64);
+            let mut shifted = vec![0f32; sw * sh];
+            for y in 0..sh as i64 {
+                let sy = y - oy;
+                if sy < 0 || sy >= sh as i64 {
+                    continue;
+                }
+                for x in 0..sw as i64 {
+                    let sx = x - ox;
+                    if sx < 0 || sx >= sw as i64 {
+                        continue;
+                    }
+                    shifted[y as usize * sw + x as usize] = a.data[sy as usize * sw + sx as usize];
+                }
+            }
+            let hard = if style.hard_shadow { 0.35 } else { 1.0 };
+            let r = ((0.009 * dim * v.spread * hard) as usize).max(1);
+            let mut s = blur(&Plane::new(sw, sh, shifted), r);
+            for v in &mut s.data {
+                *v = (*v * 0.4 * strength).min(0.65);
+            }
+            Some(s)
+        }
+    }
+}
+
+/// Bilinear sample of a plane at canvas coordinates scaled by `scale`.
+fn sample(p: &Plane, x: f32, y: f32) -> f32 {
+    let fx = (x - 0.5).clamp(0.0, (p.width - 1) as f32);
+    let fy = (y - 0.5).clamp(0.0, (p.height - 1) as f32);
+    let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(p.width - 1), (y0 + 1).min(p.height - 1));
+    let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    let d = &p.data;
+    let a = d[y0 * p.width + x0] * (1.0 - tx) + d[y0 * p.width + x1] * tx;
+    let b = d[y1 * p.width + x0] * (1.0 - tx) + d[y1 * p.width + x1] * tx;
+    a * (1.0 - ty) + b * ty
+}
+
+/// One packshot on a `cw`×`ch` canvas.
+pub fn compose(
+    cut: &Cutout,
+    style: &Style,
+    variant: usize,
+    cw: u32,
+    ch: u32,
+) -> Result<RgbImage, EngineError> {
+    let v = VARIANTS[variant % VARIANTS.len()];
+    let fill = (style.fill * v.fill).clamp(0.4, 0.95);
+    let placed = place(cut, cw, ch, fill)?;
+    let scale = (1024.0 / cw.max(ch) as f32).min(1.0);
+    let shadow = shadow_map(style, &v, &placed, cw, ch, scale);
+    let bgc = [
+        style.background[0] as f32,
+        style.background[1] as f32,
+        style.background[2] as f32,
+    ];
+    let base = placed.bx.3;
+    let mut out = RgbImage::new(cw, ch);
+    let (iw, ih) = (placed.img.width() as i64, placed.img.height() as i64);
+    for y in 0..ch {
+        // The studio floor: darker below the base, a soft horizon around it.
+        let floor = if style.floor {
+            let t = smoothstep(base - 0.06 * ch as f32, base + 0.04 * ch as f32, y as f32);
+            let depth = (y as f32 - base).max(0.0) / ch as f32;
+            1.0 - 0.05 * t - 0.12 * depth
+        } else {
+            1.0
+        };
+        let row = [bgc[0] * floor, bgc[1] * floor, bgc[2] * floor];
+        for x in 0..cw {
+            let s = shadow
+                .as_ref()
+                .map(|m| sample(m, (x as f32 + 0.5) * scale, (y as f32 + 0.5) * scale))
+                .unwrap_or(0.0);
+            let mut c = [row[0] * (1.0 - s), row[1] * (1.0 - s), row[2] * (1.0 - s)];
+            let (px, py) = (x as i64 - placed.ox, y as i64 - placed.oy);
+            if px >= 0 && py >= 0 && px < iw && py < ih {
+                let p = placed.img.get_pixel(px as u32, py as u32);
+                let a = p[3] as f32 / 255.0;
+                if a > 0.0 {
+                    for k in 0..3 {
+                        c[k] = p[k] as f32 * a + c[k] * (1.0 - a);
+                    }
+                }
+            }
+            out.put_pixel(
+                x,
+                y,
+                Rgb([
+                    c[0].round().clamp(0.0, 255.0) as u8,
+                    c[1].round().clamp(0.0, 255.0) as u8,
+                    c[2].round().clamp(0.0, 255.0) as u8,
+                ]),
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn encode(img: &RgbImage) -> Result<Encoded, EngineError> {
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut png,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::Adaptive,
+    )
+    .write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| EngineError::Encode(e.to_string()))?;
+    Ok(Encoded {
+        png,
+        width: img.width(),
+        height: img.height(),
+    })
+}
+
+/// Runs the tool: `spec.variants` PNGs (RGB) of the canvas size for the spec.
+pub fn run(
+    bg: &BackgroundRemover,
+    img: &DynamicImage,
+    spec: &PackshotSpec,
+) -> Result<Vec<Encoded>, EngineError> {
+    if !(1..=4).contains(&spec.variants) {
+        return Err(EngineError::Input(format!(
+            "Packshot makes 1 to 4 images per run, not {}: choose a number from 1 to 4.",
+            spec.variants
+        )));
+    }
+    let style = style_from_prompt(spec.prompt.as_deref());
+    let (cw, ch) = canvas_size(
+        canvas_ratio(spec, img.width(), img.height()),
+        spec.resolution,
+    );
+    let cut = isolate(bg, img)?;
+    (0..spec.variants as usize)
+        .map(|v| encode(&compose(&cut, &style, v, cw, ch)?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_map_to_styles() {
+        let d = style_from_prompt(None);
+        assert_eq!(d, Style::default());
+        assert_eq!(d.background, Rgb([255, 255, 255]));
+        let s = style_from_prompt(Some("Flat-lay on light grey, soft shadows"));
+        assert_eq!(s.background, Rgb([230, 230, 230]));
+        assert_eq!(s.shadow, Shadow::Drop);
+        assert_eq!(s.shadow_strength, 0.6);
+        assert!(!s.floor);
+        assert_eq!(
+            style_from_prompt(Some("grey")).background,
+            Rgb([196, 196, 196])
+        );
+        assert_eq!(
+            style_from_prompt(Some("floating garment")).shadow,
+            Shadow::None
+        );
+        assert_eq!(
+            style_from_prompt(Some("no shadow, beige")).shadow,
+            Shadow::None
+        );
+        let s = style_from_prompt(Some("white shirt on beige backdrop"));
+        assert_eq!(s.background, Rgb([233, 223, 207]));
+        let s = style_from_prompt(Some("black background, a white sneaker"));
+        assert_eq!(s.background, Rgb([20, 20, 20]), "the marked colour wins");
+        assert_eq!(
+            style_from_prompt(Some("studio backdrop #1A2B3C")).background,
+            Rgb([0x1a, 0x2b, 0x3c])
+        );
+        let s = style_from_prompt(Some("Studio floor, hard shadow, tight crop"));
+        assert!(s.floor && s.hard_shadow && s.fill > 0.9);
+        assert_eq!(s.shadow, Shadow::Contact);
+        assert_eq!(style_from_prompt(Some("on-hanger")).shadow, Shadow::Drop);
+        assert_eq!(
+            style_from_prompt(Some("floating with a drop shadow")).shadow,
+            Shadow::Drop
+        );
+        assert!(style_from_prompt(Some("lots of space")).fill < 0.75);
+        // Words inside other words do not count.
+        assert_eq!(
+            style_from_prompt(Some("redesign")).background,
+            Rgb([255, 255, 255])
+        );
+    }
+
+    #[test]
+    fn canvas_sizes() {
+        assert_eq!(canvas_size(1.0, Resolution::K1), (1024, 1024));
+        assert_eq!(canvas_size(1.0, Resolution::K4), (4096, 4096));
+        for ar in AspectRatio::STUDIO {
+            for res in Resolution::ALL {
+                let (w, h) = canvas_size(ar.value(), res);
+                let r = w as f64 / h as f64;
+                assert!((r / ar.value() - 1.0).abs() < 0.01, "{ar:?} {res:?}");
+                let px = (w * h) as f64 / res.pixels() as f64;
+                assert!((px - 1.0).abs() < 0.02, "{ar:?} {res:?} {px}");
+            }
+        }
+    }
+
+    fn bar(w: usize, h: usize, deg: f32) -> Vec<bool> {
+        let (s, c) = deg.to_radians().sin_cos();
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = (
+                    (i % w) as f32 - w as f32 / 2.0,
+                    (i / w) as f32 - h as f32 / 2.0,
+                );
+                // Along the bar's axis (rotated by `deg` from the x axis, y down).
+                let (u, v) = (c * x + s * y, -s * x + c * y);
+                u.abs() < 80.0 && v.abs() < 15.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn straightens_a_tilted_bar_and_leaves_straight_or_round_ones() {
+        let (w, h) = (240, 240);
+        let a = straighten_angle(&bar(w, h, 10.0), w).unwrap();
+        assert!((a.to_degrees() + 10.0).abs() < 0.5, "{}", a.to_degrees());
+        let a = straighten_angle(&bar(w, h, 84.0), w).unwrap();
+        assert!((a.to_degrees() - 6.0).abs() < 0.5, "{}", a.to_degrees());
+        assert!(straighten_angle(&bar(w, h, 1.0), w).is_none());
+        assert!(
+            straighten_angle(&bar(w, h, 40.0), w).is_none(),
+            "a diagonal is intended"
+        );
+        let disc: Vec<bool> = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f32 - 120.0, (i / w) as f32 - 120.0);
+                x * x + y * y < 80.0 * 80.0
+            })
+            .collect();
+        assert!(straighten_angle(&disc, w).is_none());
+        // Rotating by the angle found makes the bar axis-aligned.
+        let m = bar(w, h, 10.0);
+        let mut img = RgbaImage::new(w as u32, h as u32);
+        for (i, v) in m.iter().enumerate() {
+            if *v {
+                img.put_pixel(
+                    (i % w) as u32,
+                    (i / w) as u32,
+                    image::Rgba([200, 0, 0, 255]),
+                );
+            }
+        }
+        let r = rotate_rgba(&img, straighten_angle(&m, w).unwrap());
+        let (x0, y0, x1, y1) = alpha_bbox(&r, 128).unwrap();
+        assert!(
+            (x1 - x0) as i32 - 160 <= 4 && (y1 - y0) as i32 - 30 <= 4,
+            "{x0},{y0},{x1},{y1}"
+        );
+    }
+
+    #[test]
+    fn decontamination_removes_the_old_background_from_edges() {
+        // A red square on green, with a soft 6-pixel edge whose colour mixes both.
+        let (w, h) = (60u32, 60u32);
+        let mut rgb = RgbImage::new(w, h);
+        let mut alpha = vec![0f32; (w * h) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                let d = (x as f32 - 30.0).abs().max((y as f32 - 30.0).abs());
+                let a = ((20.0 - d) / 6.0 + 0.5).clamp(0.0, 1.0);
+                alpha[(y * w + x) as usize] = a;
+                let mix = |f: f32, b: f32| (f * a + b * (1.0 - a)).round() as u8;
+                rgb.put_pixel(
+                    x,
+                    y,
+                    Rgb([mix(220.0, 30.0), mix(20.0, 180.0), mix(20.0, 30.0)]),
+                );
+            }
+        }
+        let out = decontaminate(&rgb, &Plane::new(w as usize, h as usize, alpha), None);
+        for p in out.pixels() {
+            if p[3] > 10 {
+                assert!(p[1] < 60 && p[0] > 150, "edge colour {p:?} still green");
+            }
+        }
+    }
+
+    #[test]
+    fn salient_region_like_its_surroundings_is_not_a_product() {
+        let (w, h) = (200u32, 150u32);
+        let hash = |x: u32, y: u32, c: u32| {
+            let v = (x.wrapping_mul(73_856_093)
+                ^ y.wrapping_mul(19_349_663)
+                ^ c.wrapping_mul(83_492_791))
+            .wrapping_mul(2_654_435_761);
+            (v >> 24) as u8
+        };
+        let noise = RgbImage::from_fn(w, h, |x, y| {
+            Rgb([hash(x, y, 1), hash(x, y, 2), hash(x, y, 3)])
+        });
+        // A blob in the middle, as a network might "find" in noise.
+        let blob = Plane::new(
+            w as usize,
+            h as usize,
+            (0..w * h)
+                .map(|i| {
+                    let (x, y) = ((i % w) as f32 - 100.0, (i / w) as f32 - 75.0);
+                    (x * x + y * y < 40.0 * 40.0) as u8 as f32
+                })
+                .collect(),
+        );
+        let sim = fg_bg_similarity(&noise, &blob).unwrap();
+        assert!(sim > 0.9, "noise {sim}");
+        let mut product = noise.clone();
+        for (i, p) in product.pixels_mut().enumerate() {
+            *p = if blob.data[i] > 0.5 {
+                Rgb([30, 40, 120])
+            } else {
+                Rgb([235, 235, 235])
+            };
+        }
+        let sim = fg_bg_similarity(&product, &blob).unwrap();
+        assert!(sim < 0.1, "product {sim}");
+    }
+
+    #[test]
+    fn morphology_and_components() {
+        let (w, h) = (10, 6);
+        let mut m = vec![false; w * h];
+        for y in 1..4 {
+            for x in 1..5 {
+                m[y * w + x] = true;
+            }
+        }
+        m[5 * w + 9] = true;
+        let (_, comps) = components(&m, w, h);
+        assert_eq!(comps.len(), 2);
+        assert_eq!(comps[0].area, 12);
+        let k = keep_major(&m, w, h, 0.1);
+        assert!(!k[5 * w + 9] && k[2 * w + 2]);
+        let e = erode(&m, w, h, 1);
+        assert_eq!(e.iter().filter(|v| **v).count(), 2);
+        let d = dilate(&m, w, h, 1);
+        assert!(d[0] && d[4 * w + 5] && !d[7]);
+    }
+}
