@@ -1,37 +1,17 @@
 //! The engines on real photos with the real model (fetched by `cargo xtask test`): Background Remove and Upscale.
 
-use std::path::PathBuf;
-
 use atelier_core::tool::{Background, Rgb};
 use atelier_core::UploadLimits;
 use atelier_inference::bgremove::BackgroundRemover;
 use atelier_inference::decode::decode;
 
-fn models_dir() -> PathBuf {
-    let dir = std::env::var("ATELIER_MODELS_DIR")
-        .expect("ATELIER_MODELS_DIR is not set; run the tests through `cargo xtask test`, which fetches the model");
-    PathBuf::from(dir)
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn artifacts() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
+mod common;
+use common::{artifacts, fixture_bytes, models_dir};
 
 #[test]
 fn model_photo_gets_transparent_background_and_opaque_subject() {
     let bg = BackgroundRemover::load(&models_dir().join("u2netp.onnx")).unwrap();
-    let img = decode(&fixture("model-photo.webp"), &UploadLimits::DEFAULT).unwrap();
+    let img = decode(&fixture_bytes("model-photo.webp"), &UploadLimits::DEFAULT).unwrap();
     let out = bg.run(&img, Background::Transparent).unwrap();
     std::fs::write(artifacts().join("bgremove-model-photo.png"), &out.png).unwrap();
     let rgba = image::load_from_memory(&out.png).unwrap();
@@ -57,7 +37,11 @@ fn model_photo_gets_transparent_background_and_opaque_subject() {
 #[test]
 fn solid_color_fills_the_background() {
     let bg = BackgroundRemover::load(&models_dir().join("u2netp.onnx")).unwrap();
-    let img = decode(&fixture("garment-on-model.webp"), &UploadLimits::DEFAULT).unwrap();
+    let img = decode(
+        &fixture_bytes("garment-on-model.webp"),
+        &UploadLimits::DEFAULT,
+    )
+    .unwrap();
     let out = bg
         .run(
             &img,
@@ -79,7 +63,7 @@ fn solid_color_fills_the_background() {
 
 #[test]
 fn corrupt_inputs_fail_with_image_load_error() {
-    let mut bytes = fixture("model-photo.webp");
+    let mut bytes = fixture_bytes("model-photo.webp");
     bytes.truncate(bytes.len() / 3);
     let e = decode(&bytes, &UploadLimits::DEFAULT).unwrap_err();
     assert_eq!(e.name, atelier_core::ErrorName::ImageLoadError);
@@ -97,13 +81,21 @@ fn corrupt_inputs_fail_with_image_load_error() {
 fn upscale_sizes_and_detail() {
     use atelier_core::catalog::UpscaleFactor;
     use atelier_inference::upscale;
-    let img = decode(&fixture("model-photo-512.jpg"), &UploadLimits::DEFAULT).unwrap();
+    let img = decode(
+        &fixture_bytes("model-photo-512.jpg"),
+        &UploadLimits::DEFAULT,
+    )
+    .unwrap();
     let x2 = upscale::run(&img, UpscaleFactor::X2).unwrap();
     assert_eq!((x2.width, x2.height), (1024, 1536));
     std::fs::write(artifacts().join("upscale-2x.png"), &x2.png).unwrap();
     let x4 = upscale::run(&img, UpscaleFactor::X4).unwrap();
     assert_eq!((x4.width, x4.height), (2048, 3072));
-    let big = decode(&fixture("model-photo-1024.jpg"), &UploadLimits::DEFAULT).unwrap();
+    let big = decode(
+        &fixture_bytes("model-photo-1024.jpg"),
+        &UploadLimits::DEFAULT,
+    )
+    .unwrap();
     let capped = upscale::run(&big, UpscaleFactor::X4).unwrap();
     assert_eq!((capped.width, capped.height), (4096, 4096), "capped at 4K");
     let same = upscale::run(&img, UpscaleFactor::Enhance).unwrap();
@@ -143,7 +135,7 @@ fn reframe_expands_or_crops_around_the_subject() {
     use atelier_inference::bgremove::EngineError;
     use atelier_inference::reframe::{self, Method};
     let bg = BackgroundRemover::load(&models_dir().join("u2netp.onnx")).unwrap();
-    let img = decode(&fixture("model-photo.webp"), &UploadLimits::DEFAULT).unwrap();
+    let img = decode(&fixture_bytes("model-photo.webp"), &UploadLimits::DEFAULT).unwrap();
     let (out, method) = reframe::run(&bg, &img, AspectRatio::R1x1).unwrap();
     assert_eq!(
         method,
@@ -163,9 +155,12 @@ fn reframe_expands_or_crops_around_the_subject() {
     );
 
     // A small subject on a wide canvas: a 4:5 crop keeps it whole.
-    let garment = decode(&fixture("garment-on-model.webp"), &UploadLimits::DEFAULT)
-        .unwrap()
-        .to_rgb8();
+    let garment = decode(
+        &fixture_bytes("garment-on-model.webp"),
+        &UploadLimits::DEFAULT,
+    )
+    .unwrap()
+    .to_rgb8();
     let mut wide = image::RgbImage::from_pixel(1728, 864, image::Rgb([200, 200, 200]));
     image::imageops::overlay(&mut wide, &garment, 576, 0);
     let (out, method) = reframe::run(
@@ -215,9 +210,12 @@ fn ort_and_tract_give_the_same_matte() {
     let tract = BackgroundRemover::load(&onnx).unwrap();
     let ort = BackgroundRemover::load_ort(&onnx, &lib).unwrap();
     assert_eq!((tract.runtime(), ort.runtime()), ("tract", "ort"));
-    let img = decode(&fixture("model-photo-512.jpg"), &UploadLimits::DEFAULT)
-        .unwrap()
-        .to_rgb8();
+    let img = decode(
+        &fixture_bytes("model-photo-512.jpg"),
+        &UploadLimits::DEFAULT,
+    )
+    .unwrap()
+    .to_rgb8();
     let (a, b) = (tract.matte(&img).unwrap(), ort.matte(&img).unwrap());
     let diff: f32 = a
         .data

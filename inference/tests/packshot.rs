@@ -1,55 +1,16 @@
 //! Packshot on CPU: sizes, backgrounds, shadows, variants, product isolation (synthetic
 //! products with known masks and the real on-model fixtures) and refusals, with the real model.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use atelier_core::catalog::AspectRatio;
 use atelier_core::pricing::Resolution;
-use atelier_core::UploadLimits;
-use atelier_inference::bgremove::{BackgroundRemover, EngineError};
-use atelier_inference::decode::decode;
+use atelier_inference::bgremove::EngineError;
 use atelier_inference::packshot::{self, generic_skin, PackshotSpec};
 use image::{DynamicImage, ImageEncoder, Rgb, RgbImage};
 
-fn models_dir() -> PathBuf {
-    let dir = std::env::var("ATELIER_MODELS_DIR").expect(
-        "ATELIER_MODELS_DIR is not set; run the tests through `cargo xtask test`, which fetches the model",
-    );
-    PathBuf::from(dir)
-}
-
-/// One model for the whole test binary: ONNX Runtime when its library is there, else tract.
-fn remover() -> &'static BackgroundRemover {
-    static BG: OnceLock<BackgroundRemover> = OnceLock::new();
-    BG.get_or_init(|| {
-        let dir = models_dir();
-        let onnx = dir.join("u2netp.onnx");
-        let lib = dir.join(atelier_inference::server::ORT_LIB_FILE);
-        if lib.exists() {
-            BackgroundRemover::load_ort(&onnx, &lib).unwrap()
-        } else {
-            BackgroundRemover::load(&onnx).unwrap()
-        }
-    })
-}
-
-fn fixture(name: &str) -> DynamicImage {
-    let bytes = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures")
-            .join(name),
-    )
-    .unwrap();
-    decode(&bytes, &UploadLimits::DEFAULT).unwrap()
-}
-
-fn artifacts() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
+mod common;
+use common::{artifacts, fixture, remover};
 
 fn spec(ar: Option<AspectRatio>, res: Resolution, n: u8, prompt: Option<&str>) -> PackshotSpec {
     PackshotSpec {

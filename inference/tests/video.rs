@@ -2,50 +2,16 @@
 //! sample entry size, sample count, durations), the motion chosen from prompts (and refused),
 //! and decoded frames (openh264's decoder) checked against what each motion should show.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use atelier_core::UploadLimits;
-use atelier_inference::bgremove::{BackgroundRemover, EngineError};
-use atelier_inference::decode::decode;
+use atelier_inference::bgremove::EngineError;
 use atelier_inference::video::{self, motion_for, Motion, Video, VideoSpec};
 use fast_image_resize as fr;
 use image::{DynamicImage, RgbImage};
 use openh264::formats::YUVSource;
 
-fn models_dir() -> PathBuf {
-    let dir = std::env::var("ATELIER_MODELS_DIR")
-        .expect("ATELIER_MODELS_DIR is not set; run the tests through `cargo xtask test`, which fetches the model");
-    PathBuf::from(dir)
-}
-
-/// The segmentation model: on ONNX Runtime when its library is there (faster), else tract.
-fn remover() -> BackgroundRemover {
-    let dir = models_dir();
-    let onnx = dir.join("u2netp.onnx");
-    let lib = dir.join(atelier_inference::server::ORT_LIB_FILE);
-    if lib.exists() {
-        BackgroundRemover::load_ort(&onnx, &lib).unwrap()
-    } else {
-        BackgroundRemover::load(&onnx).unwrap()
-    }
-}
-
-fn fixture(name: &str) -> DynamicImage {
-    let bytes = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures")
-            .join(name),
-    )
-    .unwrap();
-    decode(&bytes, &UploadLimits::DEFAULT).unwrap()
-}
-
-fn artifacts() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
+mod common;
+use common::{artifacts, fixture, remover};
 
 fn spec(seconds: u32, height: u32, prompt: Option<&str>) -> VideoSpec {
     VideoSpec {
@@ -497,12 +463,12 @@ fn specs_outside_the_catalogue_are_input_errors() {
         (spec(7, 720, None), "5 or 10"),
         (spec(5, 600, None), "480p"),
     ] {
-        match video::run(&bg, &img, None, &s) {
+        match video::run(bg, &img, None, &s) {
             Err(EngineError::Input(m)) => assert!(m.contains(what), "{m}"),
             other => panic!("expected an input error, got ok={}", other.is_ok()),
         }
     }
-    match video::run(&bg, &img, None, &spec(5, 480, Some("model raises arm"))) {
+    match video::run(bg, &img, None, &spec(5, 480, Some("model raises arm"))) {
         Err(EngineError::Input(m)) => assert!(m.contains("camera motion only"), "{m}"),
         other => panic!("expected an input error, got ok={}", other.is_ok()),
     }
@@ -515,7 +481,7 @@ fn push_in_720p_ends_on_a_zoomed_window_of_the_photo() {
     let bg = remover();
     let img = fixture("model-photo.webp");
     let t = Instant::now();
-    let v = video::run(&bg, &img, None, &spec(5, 720, Some("slow zoom in"))).unwrap();
+    let v = video::run(bg, &img, None, &spec(5, 720, Some("slow zoom in"))).unwrap();
     println!(
         "push-in 720p 5 s: {:.2} s, {} bytes",
         t.elapsed().as_secs_f64(),
@@ -554,7 +520,7 @@ fn transition_1080p_goes_from_the_start_image_to_the_end_image() {
     let start = fixture("model-photo.webp");
     let end = fixture("garment-on-model.webp");
     let t = Instant::now();
-    let v = video::run(&bg, &start, Some(&end), &spec(5, 1080, None)).unwrap();
+    let v = video::run(bg, &start, Some(&end), &spec(5, 1080, None)).unwrap();
     println!(
         "transition 1080p 5 s: {:.2} s, {} bytes",
         t.elapsed().as_secs_f64(),
@@ -594,7 +560,7 @@ fn default_on_a_model_photo_is_parallax_with_a_faster_subject() {
     let bg = remover();
     let img = fixture("model-photo.webp");
     let t = Instant::now();
-    let v = video::run(&bg, &img, None, &spec(5, 480, None)).unwrap();
+    let v = video::run(bg, &img, None, &spec(5, 480, None)).unwrap();
     println!("parallax 480p 5 s: {:.2} s", t.elapsed().as_secs_f64());
     std::fs::write(artifacts().join("video-parallax-480p.mp4"), &v.mp4).unwrap();
     assert_eq!(v.motion, Motion::Parallax);
@@ -627,10 +593,10 @@ fn no_subject_defaults_to_a_push_in_and_refuses_parallax() {
         image::Rgb([(x / 4) as u8, (y / 5) as u8, (160 + (x + y) / 20) as u8])
     });
     let img = DynamicImage::ImageRgb8(grad);
-    let v = video::run(&bg, &img, None, &spec(5, 480, None)).unwrap();
+    let v = video::run(bg, &img, None, &spec(5, 480, None)).unwrap();
     assert_eq!(v.motion, Motion::PushIn);
     check_mp4(&v, 480, 720, 5);
-    match video::run(&bg, &img, None, &spec(5, 480, Some("parallax"))) {
+    match video::run(bg, &img, None, &spec(5, 480, Some("parallax"))) {
         Err(EngineError::Input(m)) => assert!(m.contains("parallax needs a subject"), "{m}"),
         other => panic!("expected an input error, got ok={}", other.is_ok()),
     }
@@ -644,7 +610,7 @@ fn pan_left_on_a_landscape_photo_slides_the_picture() {
     let photo = fixture("model-photo.webp").to_rgb8();
     let wide = image::imageops::crop_imm(&photo, 0, 390, 832, 468).to_image();
     let v = video::run(
-        &bg,
+        bg,
         &DynamicImage::ImageRgb8(wide),
         None,
         &spec(5, 480, Some("pan to the left")),
@@ -698,7 +664,7 @@ fn encode_times() {
                 ("transition", None, Some(&end)),
             ] {
                 let t = Instant::now();
-                let v = video::run(&bg, &img, e, &spec(seconds, height, prompt)).unwrap();
+                let v = video::run(bg, &img, e, &spec(seconds, height, prompt)).unwrap();
                 let s = t.elapsed().as_secs_f64();
                 assert_eq!(v.frames, seconds * 30);
                 println!(
