@@ -364,6 +364,14 @@ test('Packshot with 2 outputs: arrows and thumbnails; then Image to Video from t
   assert.equal(await tid('result-image').evaluate((i) => i.naturalWidth / i.naturalHeight), 1);
   assert.deepEqual(await axeViolations(), [], 'result screen with 2 outputs');
   await page.screenshot({ path: join(ARTIFACTS, 'result-packshot-2-outputs.png') });
+  // Branching brings the generic options back, then the result again from the history.
+  await tid('branch').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=gen-outputs]')?.value === '2');
+  assert.equal(await tid('gen-aspect').inputValue(), '1:1');
+  assert.equal(await tid('prompt').inputValue(), 'on light grey');
+  await tid('history-item').first().click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
   // Into Image to Video with the shown output, no re-upload; 5 s at 480p.
   await page.locator('[data-next=image-to-video]').click();
   await page.waitForFunction(() => document.querySelector('[data-testid=tool-title]')?.textContent === 'Image to Video');

@@ -574,32 +574,51 @@ fn branch(state: AppState, draft: Draft, c: crate::controls::Controls, g: Genera
         return;
     };
     let url = format!("/api/assets/{hash}");
-    draft.preview.set(Some(url.clone()));
+    draft.preview.set(Some(url));
     draft.asset.set(None);
     draft.uploading.set(true);
-    leptos::task::spawn_local(async move {
-        let size = async {
-            let img = web_sys::HtmlImageElement::new().ok()?;
-            img.set_src(&url);
-            wasm_bindgen_futures::JsFuture::from(img.decode())
-                .await
-                .ok()?;
-            Some((img.natural_width(), img.natural_height()))
+    c.refs.update(|r| {
+        for (_, slot) in tool.studio_refs() {
+            r.remove(slot);
         }
-        .await;
-        match size {
-            Some((w, h)) => draft.asset.set(Some(Asset {
-                hash,
-                content_type: String::new(),
-                width: w as f64,
-                height: h as f64,
-            })),
+    });
+    // The reference images (End Image, Image Context) come back in their slots too.
+    let refs: Vec<(atelier_core::catalog::Slot, String)> = tool
+        .studio_refs()
+        .iter()
+        .filter_map(|(f, slot)| Some((*slot, g.inputs.get(*f)?.as_str()?.to_string())))
+        .collect();
+    leptos::task::spawn_local(async move {
+        match stored_asset(hash).await {
+            Some(a) => draft.asset.set(Some(a)),
             None => draft.error.set(Some(
                 "The input image could not be loaded; upload it again.".into(),
             )),
         }
+        for (slot, hash) in refs {
+            if let Some(a) = stored_asset(hash).await {
+                c.refs.update(|r| {
+                    r.insert(slot, vec![a]);
+                });
+            }
+        }
         draft.uploading.set(false);
     });
+}
+
+/// One of your stored images as an asset, its size read from the image itself.
+async fn stored_asset(hash: String) -> Option<Asset> {
+    let img = web_sys::HtmlImageElement::new().ok()?;
+    img.set_src(&format!("/api/assets/{hash}"));
+    wasm_bindgen_futures::JsFuture::from(img.decode())
+        .await
+        .ok()?;
+    Some(Asset {
+        hash,
+        content_type: String::new(),
+        width: img.natural_width() as f64,
+        height: img.natural_height() as f64,
+    })
 }
 
 /// Carries a result into the next tool as its input: no download, no re-upload.
