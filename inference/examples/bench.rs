@@ -3,7 +3,9 @@
 //! - `resize_2x_ms`: Lanczos3 1024² → 2048² (the resampling step of Upscale 2x);
 //! - `bgremove_alpha_{ort,tract}_ms`: Background Remove's alpha at full size (U²-Netp at 320²
 //!   on ONNX Runtime or tract + guided-filter refinement), without encoding;
-//! - `bgremove_matte_ort_ms`: the network step alone (resize to 320², run, normalise).
+//! - `bgremove_matte_ort_ms`: the network step alone (resize to 320², run, normalise);
+//! - `video_push_in_720_5s_ms`: Image to Video's push-in, 5 s at 30 fps, 720×720 from the same
+//!   photo, rendered, H.264-encoded and muxed (the subject box from the matte included).
 //!
 //! Prints one JSON object with the medians. Usage: bench <models dir> <out.png> [runs]
 
@@ -63,9 +65,19 @@ fn main() {
     let matte_ort = time(runs, || {
         std::hint::black_box(ort.matte(&img).unwrap());
     });
+    let spec = atelier_inference::video::VideoSpec {
+        seconds: 5,
+        height: 720,
+        prompt: Some("zoom in".into()),
+    };
+    let still = image::DynamicImage::ImageRgb8(img.clone());
+    let video = time(runs.div_ceil(2).max(3), || {
+        std::hint::black_box(atelier_inference::video::run(&ort, &still, None, &spec).unwrap());
+    });
     println!(
         "{}",
         serde_json::json!({
+            "video_push_in_720_5s_ms": video,
             "resize_2x_ms": resize,
             "bgremove_alpha_ort_ms": alpha_ort,
             "bgremove_matte_ort_ms": matte_ort,

@@ -454,7 +454,8 @@ fn model(e: &Env) -> R<()> {
 pub fn bench_peers(e: &Env) -> R<PathBuf> {
     let dir = e.cache.join("bench");
     let python = dir.join("venv/bin/python");
-    let stamp = dir.join("venv/.atelier-ok");
+    // The stamp names the peer set: a new peer makes a new venv.
+    let stamp = dir.join("venv/.atelier-ok-2");
     if stamp.exists() {
         return Ok(python);
     }
@@ -473,6 +474,7 @@ pub fn bench_peers(e: &Env) -> R<PathBuf> {
             "pyvips[binary]==3.0.0",
             "onnxruntime==1.22.1",
             "numpy==2.2.6",
+            "imageio-ffmpeg==0.8.1",
         ]),
         "pip install the benchmark peers",
     )?;
@@ -486,7 +488,8 @@ pub fn sdk(e: &Env) -> R<(PathBuf, PathBuf)> {
     let dir = e.cache.join("sdk");
     let sdist = dir.join("dl/fashn-0.9.0.tar.gz");
     let python = dir.join("venv/bin/python");
-    let stamp = dir.join("venv/.atelier-ok");
+    // The stamp names the peer set: a new peer makes a new venv.
+    let stamp = dir.join("venv/.atelier-ok-2");
     if stamp.exists() && sdist.exists() {
         return Ok((python, sdist));
     }

@@ -647,6 +647,12 @@ fn engine_peers(e: &Env) -> R<()> {
             "rembg u2netp mask (Python onnxruntime)",
             f(&p, "rembg_u2netp_mask_ms"),
         ),
+        (
+            "Image to Video push-in 5 s 720² (openh264)",
+            f(&o, "video_push_in_720_5s_ms"),
+            "ffmpeg zoompan + libx264 veryfast",
+            f(&p, "x264_push_in_720_5s_ms"),
+        ),
     ];
     for (what, ours, peer, theirs) in rows {
         println!(
