@@ -389,6 +389,36 @@ test('Packshot with 2 outputs: arrows and thumbnails; then Image to Video from t
   await page.screenshot({ path: join(ARTIFACTS, 'result-video.png') });
 });
 
+test('Face Swap: image and Face Reference uploaded, Match Current Model, run; the result goes on to Upscale', async () => {
+  await page.locator('[data-tool=face-swap]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=tool-title]')?.textContent === 'Face Swap');
+  await tid('file-input').setInputFiles({ name: 'model.webp', mimeType: 'image/webp', buffer: fixture('garment-on-model.webp') });
+  await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src'));
+  await tid('ref-input-face_reference').setInputFiles({ name: 'face.jpg', mimeType: 'image/jpeg', buffer: fixture('astronaut.jpg') });
+  await page.locator('[data-slot=face_reference] .atl-ref-thumb').waitFor();
+  await tid('gen-face-match').selectOption('match_base');
+  const q = await (await page.request.post(BASE + '/api/quote', { data: { surface: 'app', model_name: 'face-swap', inputs: { image: 'data:image/png;base64,iVBORw0KGgo=', face_reference: 'data:image/png;base64,iVBORw0KGgo=', width: 576, height: 864 } } })).json();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run-generic]').disabled);
+  assert.equal((await tid('run-generic').textContent()).trim(), `Run · ${q.credits} credit${q.credits === 1 ? '' : 's'}`);
+  await page.screenshot({ path: join(ARTIFACTS, 'input-screen-face-swap.png') });
+  await tid('run-generic').click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 60000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth === 576);
+  assert.match(await page.locator('.atl-summary').textContent(), /Match Current Model · with a Face Reference/);
+  assert.equal(await tid('summary-ref').locator('img').getAttribute('alt'), 'Face Reference');
+  assert.deepEqual(await axeViolations(), [], 'result screen (Face Swap)');
+  await page.screenshot({ path: join(ARTIFACTS, 'result-face-swap.png') });
+  // Face Swap's documented next steps; Upscale takes the result without a re-upload.
+  for (const next of ['upscale', 'edit', 'reframe', 'image-to-video']) await page.locator(`[data-next=${next}]`).waitFor();
+  const uploads = [];
+  page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/api/assets')) uploads.push(r.url()); });
+  await page.locator('[data-next=upscale]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=tool-title]')?.textContent === 'Upscale');
+  await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src')?.startsWith('/api/assets/'));
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+  assert.equal(uploads.length, 0, 'carried over, not uploaded again');
+});
+
 test('sign out and sign back in', async () => {
   await tid('signout').click();
   await tid('auth-form').waitFor();
@@ -400,7 +430,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 8);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 9);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

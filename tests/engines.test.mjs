@@ -3,33 +3,9 @@
 // forms, and the bad inputs a user would send (nothing charged for what fails).
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import zlib from 'node:zlib';
-import { BASE, SECRET, Client, createKey, fixture, decodePng, signRequest, signUrl, uniqueEmail } from './lib/helpers.mjs';
-
-async function giveAppCredits(email, n) {
-  const path = '/api/internal/admin/keys';
-  const body = JSON.stringify({ email, app_credits: n, no_key: true });
-  const ts = Math.floor(Date.now() / 1000);
-  const r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
-  assert.ok(r.ok, await r.text());
-}
+import { BASE, SECRET, Client, createKey, fixture, decodePng, flatPng, giveAppCredits, signUrl, uniqueEmail } from './lib/helpers.mjs';
 
 const balance = async (c) => (await (await c.req('GET', '/api/me')).json()).credits;
-
-/** A flat grey RGB PNG of w × h (nothing in it to isolate). */
-function flatPng(w, h, v = 128) {
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4); crc.writeUInt32BE(zlib.crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(w * 3, v)]);
-  const raw = Buffer.concat(Array.from({ length: h }, () => row));
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
 
 /** Top-level MP4 boxes, in order, and the first track's tkhd size. */
 function mp4(buf) {

@@ -458,6 +458,14 @@ fn summary(g: &Generation) -> String {
         "reframe" => format!("Reframed to {}", p("aspect_ratio")),
         "background-remove" if p("background") == "solid" => format!("Solid color {}", p("color")),
         "background-remove" => "Transparent background".to_string(),
+        "face-swap" => format!(
+            "{} · with a Face Reference",
+            if p("face_match") == "match_base" {
+                "Match Current Model"
+            } else {
+                "Match Reference"
+            }
+        ),
         "image-to-video" => {
             let d = g
                 .params
@@ -684,6 +692,15 @@ fn ResultScreen() -> impl IntoView {
                         move |_| branch(state, draft, controls, g.clone())
                     }>"Edit inputs and run again"</button>
                     {g.input_hash().map(|h| view! { <img class="atl-thumb" src=format!("/api/assets/{h}") alt="Input"/> })}
+                    {Tool::from_id(&g.tool).map(|t| t.studio_refs().iter().filter_map(|(field, slot)| {
+                        let h = g.inputs.get(*field)?.as_str()?.to_string();
+                        Some(view! {
+                            <figure class="atl-summary-ref" data-testid="summary-ref">
+                                <img class="atl-ref-thumb" src=format!("/api/assets/{h}") alt=slot.label()/>
+                                <figcaption>{slot.label()}</figcaption>
+                            </figure>
+                        })
+                    }).collect::<Vec<_>>())}
                     <p class="atl-muted">{summary(&g)}</p>
                 })}
             </aside>

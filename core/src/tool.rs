@@ -85,6 +85,7 @@ impl Tool {
                 | Tool::Reframe
                 | Tool::Packshot
                 | Tool::ImageToVideo
+                | Tool::FaceSwap
         )
     }
 
@@ -95,6 +96,7 @@ impl Tool {
         match self {
             Tool::Packshot => &[("image_context", Slot::ImageContext)],
             Tool::ImageToVideo => &[("end_image", Slot::EndImage)],
+            Tool::FaceSwap => &[("face_reference", Slot::FaceReference)],
             _ => &[],
         }
     }

@@ -103,6 +103,9 @@ fn engine_params(tool: Tool, r: &catalog::Resolved) -> Option<Value> {
             "duration": r.duration,
             "video_resolution": r.video_resolution,
         })),
+        Tool::FaceSwap => Some(json!({
+            "face_match": r.face_match.unwrap_or(catalog::FaceMatch::MatchReference),
+        })),
         _ => None,
     }
 }
@@ -375,7 +378,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         Err(e) => Err(e),
     };
     // The model's main image field (`image`, Packshot's `product_image`), then the reference
-    // images this installation's engines use (End Image, Image Context).
+    // images this installation's engines use (End Image, Image Context, Face Reference).
     let main_field = catalog::api_image_fields(api_model)
         .first()
         .map(|(f, _)| *f)

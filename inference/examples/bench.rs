@@ -6,6 +6,10 @@
 //! - `bgremove_matte_ort_ms`: the network step alone (resize to 320², run, normalise);
 //! - `video_push_in_720_5s_ms`: Image to Video's push-in, 5 s at 30 fps, 720×720 from the same
 //!   photo, rendered, H.264-encoded and muxed (the subject box from the matte included).
+//! - `faceswap_1k_ms`: Face Swap (Match Current Model) of the astronaut's face onto
+//!   `garment-on-model.webp` resized to 683×1024: both faces found and meshed, the warp, the
+//!   colour match and the blend, without encoding. The target is written next to `out.png` as
+//!   `faceswap-target-1k.png` for the peer.
 //!
 //! Prints one JSON object with the medians. Usage: bench <models dir> <out.png> [runs]
 
@@ -74,9 +78,41 @@ fn main() {
     let video = time(runs.div_ceil(2).max(3), || {
         std::hint::black_box(atelier_inference::video::run(&ort, &still, None, &spec).unwrap());
     });
+    let garment = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/garment-on-model.webp"),
+    )
+    .expect("fixture");
+    let garment = decode(&garment, &UploadLimits::DEFAULT)
+        .expect("decode")
+        .to_rgb8();
+    let target = resize_rgb(&garment, 683, 1024, FilterType::Lanczos3).expect("resize");
+    target
+        .save(std::path::Path::new(out).with_file_name("faceswap-target-1k.png"))
+        .expect("write the face swap target");
+    let face = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/astronaut.jpg"),
+    )
+    .expect("fixture");
+    let face = decode(&face, &UploadLimits::DEFAULT)
+        .expect("decode")
+        .to_rgb8();
+    let faces = atelier_inference::face::FaceModels::load().expect("face models");
+    let swap = time(runs, || {
+        std::hint::black_box(
+            atelier_inference::faceswap::swap(
+                &faces,
+                &target,
+                &face,
+                atelier_core::catalog::FaceMatch::MatchBase,
+            )
+            .unwrap(),
+        );
+    });
     println!(
         "{}",
         serde_json::json!({
+            "faceswap_1k_ms": swap,
             "video_push_in_720_5s_ms": video,
             "resize_2x_ms": resize,
             "bgremove_alpha_ort_ms": alpha_ort,

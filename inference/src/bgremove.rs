@@ -57,6 +57,9 @@ pub enum EngineError {
     /// The input cannot be processed as asked (reported as InputValidationError).
     #[error("{0}")]
     Input(String),
+    /// No usable face or body in the photo (reported as PoseError).
+    #[error("{0}")]
+    Pose(String),
 }
 
 /// The loaded segmentation model; cheap to clone, safe to share between jobs.

@@ -6,6 +6,8 @@
 
 pub mod bgremove;
 pub mod decode;
+pub mod face;
+pub mod faceswap;
 pub mod fetch;
 pub mod metrics;
 pub mod packshot;

@@ -231,12 +231,13 @@ impl Node {
 }
 
 /// The tools this node runs, with their engines.
-const RUNNABLE: [Tool; 5] = [
+const RUNNABLE: [Tool; 6] = [
     Tool::BackgroundRemove,
     Tool::Upscale,
     Tool::Reframe,
     Tool::Packshot,
     Tool::ImageToVideo,
+    Tool::FaceSwap,
 ];
 
 fn engine_of(tool: Tool, bg: &BackgroundRemover) -> String {
@@ -248,6 +249,7 @@ fn engine_of(tool: Tool, bg: &BackgroundRemover) -> String {
             "packshot-2d: u2netp-{} matte, on-model skin removal, studio composite",
             bg.runtime()
         ),
+        Tool::FaceSwap => "face-swap-2d: MediaPipe face detection + 468-point mesh (tract), triangulated warp, Lab colour match, seamless blend".into(),
         Tool::ImageToVideo => "video-2d: camera motion (push-in, pan, parallax) or End Image transition, H.264 (openh264) in MP4".into(),
         _ => "none".into(),
     }
@@ -330,6 +332,15 @@ fn run_tool(
                 format!("{} ({})", engine_of(tool, bg), v.motion.label()),
             ))
         }
+        Tool::FaceSwap => crate::faceswap::run(
+            crate::face::FaceModels::shared()?,
+            img,
+            refs.get("face_reference"),
+            options
+                .face_match
+                .unwrap_or(atelier_core::catalog::FaceMatch::MatchReference),
+        )
+        .map(|e| (vec![Produced::image(e)], engine_of(tool, bg))),
         _ => bg
             .run(img, options.background.unwrap_or(Background::Transparent))
             .map(|e| (vec![Produced::image(e)], engine_of(tool, bg))),
@@ -606,6 +617,7 @@ async fn pipeline(
         })?;
         run_tool(&bg, tool, &options, prompt, &img, &refs).map_err(|e| match e {
             crate::bgremove::EngineError::Input(m) => Failure(ErrorName::InputValidationError, m),
+            crate::bgremove::EngineError::Pose(m) => Failure(ErrorName::PoseError, m),
             e => Failure(ErrorName::PipelineError, e.to_string()),
         })
     })

@@ -688,7 +688,7 @@ fn find_subject(bg: &BackgroundRemover, rgb: &RgbImage) -> Result<Subject, Engin
 
 /// Fills the pixels of `rgb` where `known` < 1 by push-pull diffusion: known colours are
 /// averaged down a pyramid, and each level's holes take the interpolated coarser level.
-fn push_pull(rgb: &[[f32; 3]], known: &[f32], w: usize, h: usize) -> Vec<[f32; 3]> {
+pub(crate) fn push_pull(rgb: &[[f32; 3]], known: &[f32], w: usize, h: usize) -> Vec<[f32; 3]> {
     if w <= 1 && h <= 1 {
         return vec![if known[0] > 0.0 { rgb[0] } else { [128.0; 3] }];
     }

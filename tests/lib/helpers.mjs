@@ -2,7 +2,7 @@
 // started on loopback (ATELIER_URL, ATELIER_INFERENCE_URL).
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, mkdirSync } from 'node:fs';
-import { inflateSync } from 'node:zlib';
+import { inflateSync, deflateSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -163,4 +163,28 @@ export function checkCutout(assert, png) {
   const chest = img.px(Math.floor(w / 2), Math.floor((h * 2) / 5))[3];
   assert.ok(chest > 245, `subject alpha ${chest}`);
   return img;
+}
+
+/** A flat grey RGB PNG of w × h: nothing in it to isolate, no face. */
+export function flatPng(w, h, v = 128) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(w * 3, v)]);
+  const raw = Buffer.concat(Array.from({ length: h }, () => row));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** Grants `n` Studio credits to the account of `email` (the signed admin route). */
+export async function giveAppCredits(email, n) {
+  const path = '/api/internal/admin/keys';
+  const body = JSON.stringify({ email, app_credits: n, no_key: true });
+  const ts = Math.floor(Date.now() / 1000);
+  const r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
+  if (!r.ok) throw new Error(`granting credits failed: ${r.status} ${await r.text()}`);
 }

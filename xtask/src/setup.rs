@@ -455,7 +455,7 @@ pub fn bench_peers(e: &Env) -> R<PathBuf> {
     let dir = e.cache.join("bench");
     let python = dir.join("venv/bin/python");
     // The stamp names the peer set: a new peer makes a new venv.
-    let stamp = dir.join("venv/.atelier-ok-2");
+    let stamp = dir.join("venv/.atelier-ok-3");
     if stamp.exists() {
         return Ok(python);
     }
@@ -475,6 +475,7 @@ pub fn bench_peers(e: &Env) -> R<PathBuf> {
             "onnxruntime==1.22.1",
             "numpy==2.2.6",
             "imageio-ffmpeg==0.8.1",
+            "opencv-python-headless==4.11.0.86",
         ]),
         "pip install the benchmark peers",
     )?;

@@ -600,6 +600,13 @@ fn engine_peers(e: &Env) -> R<()> {
         .arg(&input)
         .arg(e.models.join("u2netp.onnx"))
         .arg("7")
+        .arg(e.cache.join("faceswap-target-1k.png"))
+        .arg(e.root.join("tests/fixtures/astronaut.jpg"))
+        .arg(
+            e.root
+                .join("inference/models/mediapipe/face_detection_short_range.onnx"),
+        )
+        .arg(e.root.join("inference/models/mediapipe/face_landmark.onnx"))
         .output()
         .map_err(|x| x.to_string())?;
     if !peers.status.success() {
@@ -646,6 +653,12 @@ fn engine_peers(e: &Env) -> R<()> {
             f(&o, "bgremove_alpha_tract_ms"),
             "rembg u2netp mask (Python onnxruntime)",
             f(&p, "rembg_u2netp_mask_ms"),
+        ),
+        (
+            "Face Swap 1K (683×1024), Match Current Model, both meshes + warp + blend",
+            f(&o, "faceswap_1k_ms"),
+            "OpenCV face swap: same ONNX models in onnxruntime, per-triangle warpAffine, seamlessClone",
+            f(&p, "opencv_faceswap_1k_ms"),
         ),
         (
             "Image to Video push-in 5 s 720² (openh264)",
