@@ -3,7 +3,7 @@
 // forms, and the bad inputs a user would send (nothing charged for what fails).
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, SECRET, Client, createKey, fixture, decodePng, flatPng, giveAppCredits, signUrl, uniqueEmail } from './lib/helpers.mjs';
+import { BASE, apiClient, SECRET, Client, createKey, fixture, decodePng, flatPng, giveAppCredits, signUrl, uniqueEmail } from './lib/helpers.mjs';
 
 const balance = async (c) => (await (await c.req('GET', '/api/me')).json()).credits;
 
@@ -141,18 +141,7 @@ describe('Packshot and Image to Video in the Studio', () => {
 describe('Packshot and Image to Video through the Developer API', () => {
   let key;
   const dataUri = (name, type) => `data:${type};base64,${fixture(name).toString('base64')}`;
-  const call = async (method, path, body) => {
-    const r = await fetch(BASE + path, { method, body: body && JSON.stringify(body), headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } });
-    return { status: r.status, headers: r.headers, body: await r.json() };
-  };
-  const wait = async (id) => {
-    for (let i = 0; i < 900; i++) {
-      const s = await call('GET', `/v1/status/${id}`);
-      if (!['starting', 'in_queue', 'processing'].includes(s.body.status)) return s;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error('prediction did not finish');
-  };
+  const { call, wait } = apiClient(() => key);
   before(async () => { key = await createKey(uniqueEmail('engines-api')); });
 
   test('packshot: product_image, num_images 2 → two output URLs, charged for two', async () => {

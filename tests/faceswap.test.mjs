@@ -3,7 +3,7 @@
 // Developer API form (`face-swap` with `image`, `face_reference`, `face_reference_mode`).
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, Client, createKey, fixture, decodePng, flatPng, giveAppCredits, uniqueEmail } from './lib/helpers.mjs';
+import { apiClient, Client, createKey, fixture, decodePng, flatPng, giveAppCredits, uniqueEmail } from './lib/helpers.mjs';
 
 const balance = async (c) => (await (await c.req('GET', '/api/me')).json()).credits;
 
@@ -75,18 +75,7 @@ describe('Face Swap in the Studio', () => {
 describe('Face Swap through the Developer API', () => {
   let key;
   const dataUri = (name, type) => `data:${type};base64,${fixture(name).toString('base64')}`;
-  const call = async (method, path, body) => {
-    const r = await fetch(BASE + path, { method, body: body && JSON.stringify(body), headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } });
-    return { status: r.status, headers: r.headers, body: await r.json() };
-  };
-  const wait = async (id) => {
-    for (let i = 0; i < 600; i++) {
-      const s = await call('GET', `/v1/status/${id}`);
-      if (!['starting', 'in_queue', 'processing'].includes(s.body.status)) return s;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error('prediction did not finish');
-  };
+  const { call, wait } = apiClient(() => key);
   before(async () => { key = await createKey(uniqueEmail('faceswap-api')); });
 
   test('face-swap: image and face_reference as data URIs, face_reference_mode match_base', async () => {

@@ -3,13 +3,11 @@
 // Every request the SDK makes goes through a fetch that refuses anything but ATELIER_URL.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { deflateSync } from 'node:zlib';
 import Fashn, { APIError, AuthenticationError, BadRequestError, NotFoundError } from 'fashn';
-import { BASE, SECRET, createKey, signRequest, uniqueEmail, decodePng } from './lib/helpers.mjs';
+import { BASE, SECRET, createKey, signRequest, uniqueEmail, decodePng, rgbPng, PNG_SIGNATURE } from './lib/helpers.mjs';
 
 const ORIGIN = new URL(BASE).origin;
 const LOOPBACK = ['127.0.0.1', 'localhost', '[::1]'];
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 const balance = async (key) => {
   const r = await fetch(`${BASE}/v1/credits`, { headers: { authorization: `Bearer ${key}` } });
@@ -30,15 +28,6 @@ const sdk = (apiKey) => new Fashn({ apiKey, baseURL: BASE, fetch: localFetch, ma
 // subscribe()'s own options: fast polling, a bounded wait (on expiry it resolves with status time_out).
 const polling = { pollInterval: 100, timeout: 60_000, maxRetries: 0 };
 
-function crc32(buf) {
-  let crc = 0xffffffff;
-  for (const byte of buf) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
 /** An 8-bit RGB PNG made here: a dark, person-like figure on a light, slightly graded backdrop. */
 function figurePng(width = 160, height = 240) {
   const raw = Buffer.alloc((width * 3 + 1) * height);
@@ -52,16 +41,7 @@ function figurePng(width = 160, height = 240) {
       px.forEach((v, c) => { raw[row + 1 + x * 3 + c] = v; });
     }
   }
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; ihdr[9] = 2; // 8-bit RGB, no interlace
-  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return rgbPng(width, height, raw);
 }
 
 const INPUT = figurePng();

@@ -225,19 +225,22 @@ fn weighted_nms(mut dets: Vec<Detection>) -> Vec<Detection> {
     out
 }
 
-/// Bilinear sample of an RGB image, 0..1 per channel; outside the image is black.
-fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+/// Bilinear sample of an RGB image at (x, y) in pixel units (0..255 per channel). Outside the
+/// image: the nearest edge pixel when `clamp_edges`, else black.
+pub(crate) fn bilinear(img: &RgbImage, x: f32, y: f32, clamp_edges: bool) -> [f32; 3] {
     let (w, h) = (img.width() as i64, img.height() as i64);
     let (fx, fy) = (x - 0.5, y - 0.5);
     let (x0, y0) = (fx.floor() as i64, fy.floor() as i64);
     let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
     let px = |xx: i64, yy: i64| -> [f32; 3] {
-        if xx < 0 || yy < 0 || xx >= w || yy >= h {
-            [0.0; 3]
-        } else {
-            let p = img.get_pixel(xx as u32, yy as u32).0;
-            [p[0] as f32, p[1] as f32, p[2] as f32]
+        let inside = xx >= 0 && yy >= 0 && xx < w && yy < h;
+        if !inside && !clamp_edges {
+            return [0.0; 3];
         }
+        let p = img
+            .get_pixel(xx.clamp(0, w - 1) as u32, yy.clamp(0, h - 1) as u32)
+            .0;
+        [p[0] as f32, p[1] as f32, p[2] as f32]
     };
     let (a, b, c, d) = (
         px(x0, y0),
@@ -245,13 +248,11 @@ fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
         px(x0, y0 + 1),
         px(x0 + 1, y0 + 1),
     );
-    let mut o = [0f32; 3];
-    for i in 0..3 {
+    std::array::from_fn(|i| {
         let top = a[i] + (b[i] - a[i]) * ax;
         let bottom = c[i] + (d[i] - c[i]) * ax;
-        o[i] = (top + (bottom - top) * ay) / 255.0;
-    }
-    o
+        top + (bottom - top) * ay
+    })
 }
 
 impl FaceModels {
@@ -356,7 +357,7 @@ impl FaceModels {
         for v in 0..MESH_SIDE {
             for u in 0..MESH_SIDE {
                 let (x, y) = roi.to_image((u as f32 + 0.5) / n, (v as f32 + 0.5) / n);
-                let p = sample(rgb, x, y);
+                let p = bilinear(rgb, x, y, false).map(|v| v / 255.0);
                 input[(v * MESH_SIDE + u) * 3..][..3].copy_from_slice(&p);
             }
         }

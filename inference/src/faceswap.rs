@@ -167,33 +167,6 @@ pub fn from_lab(l: [f32; 3]) -> [f32; 3] {
     [r, g, b].map(|c| linear_to_srgb(c) * 255.0)
 }
 
-/// Bilinear sample (0..255 floats), clamped at the edges.
-fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
-    let (w, h) = (img.width() as i64, img.height() as i64);
-    let (fx, fy) = (x - 0.5, y - 0.5);
-    let (x0, y0) = (fx.floor() as i64, fy.floor() as i64);
-    let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
-    let px = |xx: i64, yy: i64| -> [f32; 3] {
-        let p = img
-            .get_pixel(xx.clamp(0, w - 1) as u32, yy.clamp(0, h - 1) as u32)
-            .0;
-        [p[0] as f32, p[1] as f32, p[2] as f32]
-    };
-    let (a, b, c, d) = (
-        px(x0, y0),
-        px(x0 + 1, y0),
-        px(x0, y0 + 1),
-        px(x0 + 1, y0 + 1),
-    );
-    let mut o = [0f32; 3];
-    for i in 0..3 {
-        let top = a[i] + (b[i] - a[i]) * ax;
-        let bottom = c[i] + (d[i] - c[i]) * ax;
-        o[i] = top + (bottom - top) * ay;
-    }
-    o
-}
-
 /// A rectangle of the output that the swap works in.
 #[derive(Debug, Clone, Copy)]
 struct Region {
@@ -258,7 +231,7 @@ fn warp_triangles(
                 let sx = wa * sa.0 + wb * sb.0 + wc * sc.0;
                 let sy = wa * sa.1 + wb * sb.1 + wc * sc.1;
                 let i = (y as usize - r.y0) * r.w + (x as usize - r.x0);
-                rgb[i] = sample(src_img, sx, sy);
+                rgb[i] = crate::face::bilinear(src_img, sx, sy, true);
                 cov[i] = true;
             }
         }

@@ -165,8 +165,10 @@ export function checkCutout(assert, png) {
   return img;
 }
 
-/** A flat grey RGB PNG of w × h: nothing in it to isolate, no face. */
-export function flatPng(w, h, v = 128) {
+export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** An 8-bit RGB PNG of `raw`: `height` scanlines of `width` pixels, each after its filter byte. */
+export function rgbPng(width, height, raw) {
   const chunk = (type, data) => {
     const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
     const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
@@ -174,10 +176,33 @@ export function flatPng(w, h, v = 128) {
     return Buffer.concat([len, td, crc]);
   };
   const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; ihdr[9] = 2; // 8-bit RGB, no interlace
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** A flat grey RGB PNG of w × h: nothing in it to isolate, no face. */
+export function flatPng(w, h, v = 128) {
   const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(w * 3, v)]);
-  const raw = Buffer.concat(Array.from({ length: h }, () => row));
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return rgbPng(w, h, Buffer.concat(Array.from({ length: h }, () => row)));
+}
+
+/** A Developer API client for `key`: `call(method, path, body)` → {status, headers, body}, and
+ * `wait(id)` polling /v1/status until the prediction is terminal. */
+export function apiClient(key) {
+  const call = async (method, path, body) => {
+    const r = await fetch(BASE + path, { method, body: body && JSON.stringify(body), headers: { authorization: `Bearer ${key()}`, 'content-type': 'application/json' } });
+    return { status: r.status, headers: r.headers, body: await r.json() };
+  };
+  const wait = async (id) => {
+    for (let i = 0; i < 900; i++) {
+      const s = await call('GET', `/v1/status/${id}`);
+      if (!['starting', 'in_queue', 'processing'].includes(s.body.status)) return s;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error('prediction did not finish');
+  };
+  return { call, wait };
 }
 
 /** Grants `n` Studio credits to the account of `email` (the signed admin route). */
