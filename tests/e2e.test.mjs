@@ -419,6 +419,36 @@ test('Face Swap: image and Face Reference uploaded, Match Current Model, run; th
   assert.equal(uploads.length, 0, 'carried over, not uploaded again');
 });
 
+test('iteration prompt: "What would you like to change?" reruns Packshot with the change, same inputs and options', async () => {
+  await page.locator('[data-testid=history-item][title="Packshot"]').first().click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor();
+  const before = await tid('result-image').getAttribute('src');
+  await tid('iterate').waitFor();
+  assert.equal(await page.locator('label[for=atl-iterate-prompt]').textContent(), 'What would you like to change?');
+  assert.equal(await tid('iterate-prompt').inputValue(), 'on light grey', 'starts from the old prompt');
+  const q = await (await page.request.post(BASE + '/api/quote', { data: { surface: 'app', model_name: 'packshot', inputs: { product_image: 'data:image/png;base64,iVBORw0KGgo=', num_images: 2, aspect_ratio: '1:1', width: 576, height: 864 } } })).json();
+  assert.equal((await tid('iterate-run').textContent()).trim(), `Run · ${q.credits} credit${q.credits === 1 ? '' : 's'}`);
+  assert.deepEqual(await axeViolations(), [], 'result screen with the iteration prompt');
+  await tid('iterate-prompt').fill('');
+  await tid('iterate-prompt').press('Enter');
+  await tid('iterate-error').waitFor();
+  await tid('iterate-prompt').fill('on pure white');
+  await page.screenshot({ path: join(ARTIFACTS, 'result-iteration-prompt.png') });
+  await tid('iterate-prompt').press('Enter');
+  await page.waitForFunction((b) => { const i = document.querySelector('[data-testid=result-image]'); return i && i.getAttribute('src') !== b; }, before);
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 120000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
+  assert.equal(await tid('output-thumb').count(), 2, 'the same options: 2 outputs');
+  assert.equal(await tid('iterate-prompt').inputValue(), 'on pure white');
+  // The change took: the new packshot's corner is white, the old one's light grey.
+  const corner = async (src) => {
+    const img = decodePng(Buffer.from(await (await page.request.get(BASE + src)).body()));
+    return img.data[0];
+  };
+  assert.ok((await corner(before)) < 245, 'light grey before');
+  assert.ok((await corner(await tid('result-image').getAttribute('src'))) >= 250, 'white after');
+});
+
 test('sign out and sign back in', async () => {
   await tid('signout').click();
   await tid('auth-form').waitFor();
@@ -430,7 +460,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 9);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 10);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

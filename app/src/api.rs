@@ -51,6 +51,9 @@ pub struct Generation {
     /// Waiting jobs ahead of this one (only while it waits, and only from a direct read).
     #[serde(default)]
     pub queue_position: Option<u64>,
+    /// What core quoted for the run (credits).
+    #[serde(default)]
+    pub credits_quoted: Option<f64>,
 }
 
 impl Generation {

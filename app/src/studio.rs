@@ -784,6 +784,7 @@ fn ResultScreen() -> impl IntoView {
                         </a>
                     </div>
                 }})}
+                <IterationPrompt/>
                 <div class="atl-suggestions" aria-label="Where next?">
                     <span class="atl-muted">"Where next?"</span>
                     {move || g().and_then(|g| Tool::from_id(&g.tool).map(|t| (g, t))).map(|(g, t)| {
@@ -811,6 +812,102 @@ fn ResultScreen() -> impl IntoView {
                 </div>
             </div>
         </section>
+    }
+}
+
+/// "What would you like to change?": reruns the shown generation's tool on the same inputs and
+/// options with the typed prompt in place of the old one (tools that take a prompt). The field
+/// starts with the old prompt, so one thing can be changed at a time; Enter runs.
+#[component]
+fn IterationPrompt() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let text = RwSignal::new(String::new());
+    let running = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    // Which generation the field belongs to: a new result brings its own prompt.
+    Effect::new(move |_| {
+        let prompt = state.current.with(|c| {
+            c.as_ref().map(|g| {
+                g.params
+                    .get("prompt")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+        });
+        text.set(prompt.unwrap_or_default());
+        error.set(None);
+    });
+    let tool = move || {
+        state.current.with(|c| {
+            c.as_ref()
+                .filter(|g| g.is_terminal())
+                .and_then(|g| Tool::from_id(&g.tool))
+                .filter(|t| catalog::spec(*t).prompt != catalog::PromptSupport::None)
+        })
+    };
+    let run = move || {
+        let Some(g) = state.current.get_untracked() else {
+            return;
+        };
+        let change = text.get_untracked().trim().to_string();
+        if change.is_empty() {
+            error.set(Some(
+                "Type what you would like to change, e.g. \"on pure white\".".into(),
+            ));
+            return;
+        }
+        let mut params = g.params.clone();
+        if let Some(p) = params.as_object_mut() {
+            p.insert("prompt".into(), serde_json::Value::String(change));
+        }
+        running.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            match api::create_generation(&g.tool, g.inputs.clone(), params).await {
+                Ok(n) => {
+                    state.current.set(Some(n.clone()));
+                    state.upsert(n);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            running.set(false);
+        });
+    };
+    move || {
+        tool().map(|t| {
+            let cost = state
+                .current
+                .with_untracked(|c| c.as_ref().and_then(|g| g.credits_quoted))
+                .map(|c| c.round() as u32);
+            let why = move || state.availability(t).err();
+            view! {
+                <form class="atl-iterate" data-testid="iterate" on:submit=move |ev| { ev.prevent_default(); run(); }>
+                    <label for="atl-iterate-prompt">"What would you like to change?"</label>
+                    <div class="atl-iterate-row">
+                        <textarea id="atl-iterate-prompt" data-testid="iterate-prompt" rows="2"
+                            placeholder=catalog::spec(t).prompt_placeholder
+                            prop:value=move || text.get()
+                            on:input=move |ev| text.set(event_target_value(&ev))
+                            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                                if ev.key() == "Enter" && !ev.shift_key() {
+                                    ev.prevent_default();
+                                    run();
+                                }
+                            }></textarea>
+                        <button type="submit" class="atl-primary" data-testid="iterate-run"
+                            disabled=move || running.get() || why().is_some()
+                            title=move || why().unwrap_or_default()>
+                            {match cost {
+                                Some(c) => format!("Run · {c} credit{}", if c == 1 { "" } else { "s" }),
+                                None => "Run".to_string(),
+                            }}
+                        </button>
+                    </div>
+                    {move || error.get().map(|e| view! { <p class="atl-error" role="alert" data-testid="iterate-error">{e}</p> })}
+                </form>
+            }
+        })
     }
 }
 
