@@ -449,6 +449,23 @@ test('iteration prompt: "What would you like to change?" reruns Packshot with th
   assert.ok((await corner(await tid('result-image').getAttribute('src'))) >= 250, 'white after');
 });
 
+test('a running generation can be canceled from the result screen; nothing is charged', async () => {
+  const credits = async () => (await (await page.request.get(BASE + '/api/me')).json()).credits;
+  const before = await credits();
+  await page.locator('[data-next=image-to-video]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=tool-title]')?.textContent === 'Image to Video');
+  await tid('gen-duration').selectOption('10');
+  await tid('gen-video-resolution').selectOption('1080p');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run-generic]').disabled);
+  await tid('run-generic').click();
+  await tid('cancel').click();
+  await page.locator('[data-testid=status][data-status=canceled]').waitFor();
+  assert.equal((await tid('status').textContent()).trim(), 'Canceled');
+  assert.equal(await tid('cancel').count(), 0, 'no Cancel once it has ended');
+  assert.equal(await tid('result-video').count(), 0);
+  assert.equal(await credits(), before, 'the held credits came back');
+});
+
 test('sign out and sign back in', async () => {
   await tid('signout').click();
   await tid('auth-form').waitFor();
@@ -460,7 +477,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 10);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 11);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

@@ -207,6 +207,16 @@ pub async fn create_generation(
     .map(|b| b.generation)
 }
 
+/// Cancels a queued or running generation (nothing is charged); 409 once it has finished.
+pub async fn cancel_generation(id: &str) -> R<Generation> {
+    send_json::<GenBody>(
+        Request::post(&format!("/api/generations/{id}/cancel")),
+        &json!({}),
+    )
+    .await
+    .map(|b| b.generation)
+}
+
 pub async fn generation(id: &str) -> R<Generation> {
     read::<GenBody>(
         Request::get(&format!("/api/generations/{id}"))

@@ -708,8 +708,28 @@ fn ResultScreen() -> impl IntoView {
                 <p class="atl-status" data-testid="status" data-status=move || g().map(|g| g.status).unwrap_or_default()>
                     {move || g().map(|g| status_text(&g)).unwrap_or_default()}
                 </p>
-                {move || g().filter(|g| !g.is_terminal()).map(|g| view! {
-                    <progress class="atl-progress" data-testid="progress" max="1" value=g.progress></progress>
+                {move || g().filter(|g| !g.is_terminal()).map(|g| {
+                    let id = g.id.clone();
+                    view! {
+                        <div class="atl-running">
+                            <progress class="atl-progress" data-testid="progress" max="1" value=g.progress aria-label="Progress"></progress>
+                            <button class="atl-chip" data-testid="cancel" on:click=move |_| {
+                                let id = id.clone();
+                                leptos::task::spawn_local(async move {
+                                    match api::cancel_generation(&id).await {
+                                        Ok(n) => {
+                                            if state.current.with_untracked(|c| c.as_ref().is_some_and(|c| c.id == n.id)) {
+                                                state.current.set(Some(n.clone()));
+                                            }
+                                            state.upsert(n);
+                                        }
+                                        // Already finished: the live update brings its state.
+                                        Err(e) => leptos::logging::log!("cancel: {}", e.message),
+                                    }
+                                });
+                            }>"Cancel"</button>
+                        </div>
+                    }
                 })}
                 {move || g().and_then(|g| g.error.clone()).map(|e| view! {
                     <p class="atl-error" role="alert" data-testid="result-error">

@@ -53,6 +53,18 @@ pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
             "Only outputs can be written.",
         ));
     }
+    // A generation that already ended (canceled, failed, timed out) takes no more outputs.
+    if let Some(id) = key.split('/').nth(1) {
+        if let Some(row) = crate::generations::load(env, id).await? {
+            if row.status().is_terminal() {
+                return Err(ApiError::new(
+                    409,
+                    "generation_ended",
+                    format!("Refused: the generation is {}.", row.status),
+                ));
+            }
+        }
+    }
     let video = req
         .headers()
         .get("content-type")?

@@ -302,6 +302,50 @@ pub async fn get(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
     json(200, &json!({"generation": g}))
 }
 
+/// `POST /api/generations/{id}/cancel`: stops a run that has not finished. The generation becomes
+/// `canceled` at once, its held credits are released (nothing is charged), open pages hear of it,
+/// and the inference node is told to drop the job (best effort: a node that already finished
+/// finds its events refused, since a terminal state is final). 409 when it already finished.
+pub async fn cancel(req: Request, env: &Env, id: &str) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let row = owned(&req, env, id).await?;
+    let not_cancelable = |status: &str| {
+        ApiError::new(
+            409,
+            "not_cancelable",
+            format!(
+                "This generation is already {status}; only queued or running ones can be canceled."
+            ),
+        )
+    };
+    if row.status().is_terminal() {
+        return Err(not_cancelable(&row.status));
+    }
+    let now = now_ms() as f64;
+    let res = env
+        .d1(bind::DB)?
+        .prepare(
+            "UPDATE generations SET status = 'canceled', stage = NULL, updated_at = ?2, \
+             completed_at = ?2 WHERE id = ?1 AND status = ?3",
+        )
+        .bind(&[id.into(), now.into(), row.status.clone().into()])?
+        .run()
+        .await?;
+    if res.meta()?.and_then(|m| m.changes).unwrap_or(0) == 0 {
+        // It moved on meanwhile (finished or failed): say what it is now.
+        let now = load(env, id).await?.unwrap_or(row);
+        return Err(not_cancelable(&now.status));
+    }
+    let surface = row.surface();
+    credits::settle(env, &row.user_id, surface, id, &[]).await;
+    let updated = load(env, id).await?.unwrap_or(row);
+    if surface == Surface::App {
+        events::publish(env, &updated.user_id, &updated.to_json()).await;
+    }
+    crate::jobs::cancel_on_node(env, id).await;
+    json(200, &json!({"generation": updated.to_json()}))
+}
+
 pub fn output_key(id: &str, index: u32) -> String {
     format!("outputs/{id}/{index}.png")
 }

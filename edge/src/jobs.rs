@@ -245,36 +245,7 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
             .unwrap_or_default(),
     };
     let body = serde_json::to_string(&job).map_err(|e| e.to_string())?;
-    let node = env
-        .var(bind::INFERENCE_URL)
-        .map_err(|e| e.to_string())?
-        .to_string();
-    let ts = now_secs();
-    let sig = sign::sign_request(
-        &secret(env).map_err(|e| e.to_string())?,
-        "POST",
-        "/v1/jobs",
-        ts,
-        body.as_bytes(),
-    );
-    let headers = Headers::new();
-    for (k, v) in [
-        ("Content-Type", "application/json".to_string()),
-        (sign::TIMESTAMP_HEADER, ts.to_string()),
-        (sign::SIGNATURE_HEADER, sig),
-    ] {
-        headers.set(k, &v).map_err(|e| e.to_string())?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&body)));
-    let url = format!("{}/v1/jobs", node.trim_end_matches('/'));
-    let req = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
-    let mut resp = Fetch::Request(req)
-        .send()
-        .await
-        .map_err(|e| format!("inference node unreachable: {e}"))?;
+    let mut resp = post_to_node(env, "/v1/jobs", &body).await?;
     let status = resp.status_code();
     if (200..300).contains(&status) {
         return Ok(());
@@ -292,6 +263,51 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
         return Ok(());
     }
     Err(format!("inference node answered {status}: {text}"))
+}
+
+/// A signed POST of `body` to the inference node's `path`.
+async fn post_to_node(env: &Env, path: &str, body: &str) -> Result<worker::Response, String> {
+    let node = env
+        .var(bind::INFERENCE_URL)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let ts = now_secs();
+    let sig = sign::sign_request(
+        &secret(env).map_err(|e| e.to_string())?,
+        "POST",
+        path,
+        ts,
+        body.as_bytes(),
+    );
+    let headers = Headers::new();
+    for (k, v) in [
+        ("Content-Type", "application/json".to_string()),
+        (sign::TIMESTAMP_HEADER, ts.to_string()),
+        (sign::SIGNATURE_HEADER, sig),
+    ] {
+        headers.set(k, &v).map_err(|e| e.to_string())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(body)));
+    let url = format!("{}{path}", node.trim_end_matches('/'));
+    let req = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
+    Fetch::Request(req)
+        .send()
+        .await
+        .map_err(|e| format!("inference node unreachable: {e}"))
+}
+
+/// Tells the inference node to drop a canceled job (waiting for a slot: it never runs; running:
+/// its outputs are not uploaded). Best effort: the edge has already marked it canceled.
+pub async fn cancel_on_node(env: &Env, id: &str) {
+    let path = format!("/v1/jobs/{id}/cancel");
+    match post_to_node(env, &path, "{}").await {
+        Ok(r) if (200..300).contains(&r.status_code()) || r.status_code() == 404 => {}
+        Ok(r) => worker::console_warn!("node cancel of {id} answered {}", r.status_code()),
+        Err(e) => worker::console_warn!("node cancel of {id} failed: {e}"),
+    }
 }
 
 /// Queues a new generation for dispatch. If the queue refuses it, the generation is failed

@@ -64,6 +64,9 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "generations"]) => generations::create(req, env).await,
         (Method::Get, ["api", "generations"]) => generations::list(&req, env).await,
         (Method::Get, ["api", "generations", id]) => generations::get(&req, env, id).await,
+        (Method::Post, ["api", "generations", id, "cancel"]) => {
+            generations::cancel(req, env, id).await
+        }
         (Method::Get, ["api", "generations", id, "outputs", index]) => {
             generations::output(&req, env, id, index).await
         }

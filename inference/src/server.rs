@@ -92,6 +92,8 @@ enum JobState {
         callback_url: String,
     },
     Done,
+    /// Canceled by the edge: it is not started, or its outputs are not uploaded.
+    Canceled,
 }
 
 /// Shared state of a node.
@@ -154,6 +156,13 @@ impl Node {
         }))
     }
 
+    fn is_canceled(&self, id: &str) -> bool {
+        matches!(
+            self.jobs.lock().expect("jobs lock").get(id),
+            Some(JobState::Canceled)
+        )
+    }
+
     fn running_jobs(&self) -> Vec<(String, String)> {
         self.jobs
             .lock()
@@ -161,7 +170,7 @@ impl Node {
             .iter()
             .filter_map(|(id, s)| match s {
                 JobState::Running { callback_url } => Some((id.clone(), callback_url.clone())),
-                JobState::Done => None,
+                JobState::Done | JobState::Canceled => None,
             })
             .collect()
     }
@@ -353,6 +362,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/capabilities", get(capabilities))
         .route("/v1/jobs", post(submit))
+        .route("/v1/jobs/{id}/cancel", post(cancel))
         .route("/metrics", get(metrics))
         .with_state(node)
 }
@@ -470,6 +480,46 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
         .into_response()
 }
 
+/// `POST /v1/jobs/{id}/cancel`, signed by the edge: a job waiting for a slot never runs; a
+/// running one finishes its current step but uploads nothing and sends no more events.
+async fn cancel(
+    State(node): State<Arc<Node>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = node.check_signature(&format!("/v1/jobs/{id}/cancel"), &headers, &body) {
+        node.metrics.refuse("bad_signature");
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            format!("Refused: {e}."),
+        );
+    }
+    let mut jobs = node.jobs.lock().expect("jobs lock");
+    match jobs.get(&id) {
+        Some(JobState::Running { .. }) => {
+            jobs.insert(id.clone(), JobState::Canceled);
+            tracing::info!(job_id = %id, "job canceled");
+            (
+                StatusCode::OK,
+                Json(json!({"job_id": id, "canceled": true})),
+            )
+                .into_response()
+        }
+        Some(state) => (
+            StatusCode::OK,
+            Json(json!({"job_id": id, "canceled": false, "state": format!("{state:?}")})),
+        )
+            .into_response(),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            "unknown_job",
+            "This node has no such job.".into(),
+        ),
+    }
+}
+
 async fn send_event(node: &Node, url: &str, event: &JobEvent) {
     let body = serde_json::to_vec(event).expect("event serialises");
     let path = reqwest::Url::parse(url)
@@ -510,6 +560,11 @@ async fn run_job(node: &Arc<Node>, job: JobRequest) {
     let started = Instant::now();
     let tool = job.tool.id();
     let _permit = node.slots.acquire().await.expect("semaphore open");
+    if node.is_canceled(&job.job_id) {
+        tracing::info!(job_id = %job.job_id, "canceled before it started");
+        node.metrics.finished(tool, "canceled");
+        return;
+    }
     node.metrics.observe(
         &node.metrics.queue_seconds,
         tool,
@@ -542,12 +597,20 @@ async fn run_job(node: &Arc<Node>, job: JobRequest) {
             }
         }
     };
-    let handed_back = matches!(
-        node.jobs.lock().expect("jobs lock").get(&job.job_id),
-        Some(JobState::Done)
-    );
-    if handed_back {
-        return;
+    let state = node
+        .jobs
+        .lock()
+        .expect("jobs lock")
+        .get(&job.job_id)
+        .cloned();
+    match state {
+        Some(JobState::Done) => return,
+        Some(JobState::Canceled) => {
+            tracing::info!(job_id = %job.job_id, "canceled while running; nothing uploaded");
+            node.metrics.finished(tool, "canceled");
+            return;
+        }
+        _ => {}
     }
     let outcome = match &event {
         JobEvent::Completed { .. } => "completed",
@@ -628,6 +691,9 @@ async fn pipeline(
             format!("the pipeline stopped: {e}"),
         )
     })??;
+    if node.is_canceled(&job.job_id) {
+        return Err(Failure(ErrorName::PipelineError, "canceled".into()));
+    }
     send_event(node, &job.callback_url, &progress(0.9, "uploading")).await;
     let mut outputs = vec![];
     for (slot, out) in job.outputs.iter().zip(produced) {
