@@ -91,7 +91,7 @@ describe('Developer API', () => {
     run = await a.run({ model_name: 'background-remove', inputs: { image: 'https://127.0.0.1/a.png' } });
     s = await a.wait(run.body.id);
     assert.equal(s.body.error.name, 'ImageLoadError');
-    run = await a.run({ model_name: 'tryon-max', inputs: { model_image: dataUri('model-photo-512.jpg', 'image/jpeg'), product_image: dataUri('garment-on-model.webp', 'image/webp') } });
+    run = await a.run({ model_name: 'model-swap', inputs: { model_image: dataUri('model-photo-512.jpg', 'image/jpeg'), prompt: 'a woman in her 30s' } });
     assert.equal(run.status, 200);
     s = await a.wait(run.body.id);
     assert.equal(s.body.error.name, 'PipelineError');

@@ -419,6 +419,30 @@ test('Face Swap: image and Face Reference uploaded, Match Current Model, run; th
   assert.equal(uploads.length, 0, 'carried over, not uploaded again');
 });
 
+test('Try-On: model photo and product image uploaded, run; the 2D engine dresses the model; next steps offered', async () => {
+  await page.locator('[data-tool=try-on]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=tool-title]')?.textContent === 'Try-On');
+  await tid('file-input').setInputFiles({ name: 'model.jpg', mimeType: 'image/jpeg', buffer: fixture('model-photo-512.jpg') });
+  await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src'));
+  // Without the product image Run says what is missing.
+  await page.locator('[data-field-error=inputs], [data-field-error=product_image]').first().waitFor();
+  await tid('ref-input-product').setInputFiles({ name: 'garment.webp', mimeType: 'image/webp', buffer: fixture('garment-on-model.webp') });
+  await page.locator('[data-slot=product] .atl-ref-thumb').waitFor();
+  await tid('gen-category').selectOption('tops');
+  const q = await (await page.request.post(BASE + '/api/quote', { data: { surface: 'app', model_name: 'tryon-max', inputs: { model_image: 'data:image/png;base64,iVBORw0KGgo=', product_image: 'data:image/png;base64,iVBORw0KGgo=', width: 512, height: 768 } } })).json();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=run-generic]').disabled);
+  assert.equal((await tid('run-generic').textContent()).trim(), `Run · ${q.credits} credit${q.credits === 1 ? '' : 's'}`);
+  assert.deepEqual(await axeViolations(), [], 'input screen (Try-On)');
+  await page.screenshot({ path: join(ARTIFACTS, 'input-screen-try-on.png') });
+  await tid('run-generic').click();
+  await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 90000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth === 512);
+  assert.equal(await tid('summary-ref').locator('img').getAttribute('alt'), 'Product image');
+  assert.deepEqual(await axeViolations(), [], 'result screen (Try-On)');
+  await page.screenshot({ path: join(ARTIFACTS, 'result-try-on.png') });
+  for (const next of ['upscale', 'reframe', 'image-to-video']) await page.locator(`[data-next=${next}]`).waitFor();
+});
+
 test('iteration prompt: "What would you like to change?" reruns Packshot with the change, same inputs and options', async () => {
   await page.locator('[data-testid=history-item][title="Packshot"]').first().click();
   await page.locator('[data-testid=status][data-status=completed]').waitFor();
@@ -477,7 +501,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 11);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 12);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

@@ -309,8 +309,9 @@ describe('carrying a result into the next tool, and capabilities', () => {
     const c = await new Client().signUp();
     const caps = await (await c.req('GET', '/api/capabilities')).json();
     const by = Object.fromEntries(caps.tools.map((t) => [t.tool, t]));
-    for (const t of ['background-remove', 'upscale', 'reframe', 'packshot', 'image-to-video', 'face-swap']) assert.equal(by[t].available, true, t);
+    for (const t of ['background-remove', 'upscale', 'reframe', 'packshot', 'image-to-video', 'face-swap', 'try-on']) assert.equal(by[t].available, true, t);
     assert.match(by['face-swap'].engine, /MediaPipe/);
+    assert.match(by['try-on'].engine, /^tryon-2d/);
     assert.equal(by['product-to-model'].available, false);
     assert.match(by['product-to-model'].reason, /no engine/);
     assert.equal((await fetch(`${BASE}/api/capabilities`)).status, 401);

@@ -407,7 +407,7 @@ pub fn ToolControls(
                                         on:click=move |_| c.refs.update(|r| { if let Some(v) = r.get_mut(&slot) { if i < v.len() { v.remove(i); } } })>"×"</button>
                                 </span>
                             }).collect_view()}
-                            <FieldErrors errors=errors key=if key == "face_reference" { "face_reference" } else { "__none" }/>
+                            <FieldErrors errors=errors key=tool.get().studio_refs().iter().find(|(_, s)| *s == slot).map_or("__none", |(f, _)| *f)/>
                         </div>
                     }
                 }).collect_view()
@@ -512,7 +512,7 @@ fn ser<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-fn capitalise(s: &str) -> String {
+pub fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),

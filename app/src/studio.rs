@@ -696,8 +696,8 @@ fn ResultScreen() -> impl IntoView {
                         let h = g.inputs.get(*field)?.as_str()?.to_string();
                         Some(view! {
                             <figure class="atl-summary-ref" data-testid="summary-ref">
-                                <img class="atl-ref-thumb" src=format!("/api/assets/{h}") alt=slot.label()/>
-                                <figcaption>{slot.label()}</figcaption>
+                                <img class="atl-ref-thumb" src=format!("/api/assets/{h}") alt=crate::controls::capitalise(slot.label())/>
+                                <figcaption>{crate::controls::capitalise(slot.label())}</figcaption>
                             </figure>
                         })
                     }).collect::<Vec<_>>())}

@@ -86,6 +86,7 @@ impl Tool {
                 | Tool::Packshot
                 | Tool::ImageToVideo
                 | Tool::FaceSwap
+                | Tool::TryOn
         )
     }
 
@@ -97,6 +98,7 @@ impl Tool {
             Tool::Packshot => &[("image_context", Slot::ImageContext)],
             Tool::ImageToVideo => &[("end_image", Slot::EndImage)],
             Tool::FaceSwap => &[("face_reference", Slot::FaceReference)],
+            Tool::TryOn => &[("product_image", Slot::Product)],
             _ => &[],
         }
     }
@@ -206,8 +208,15 @@ pub fn request_from_params(
 ) -> crate::catalog::ToolRequest {
     use crate::catalog::{ImageInput, ImageSource, Slot, ToolRequest, UpscaleFactor};
     let mut r = ToolRequest::default();
+    // The main image fills the tool's first image slot (Try-On's model image).
+    let main = crate::catalog::spec(tool)
+        .slots
+        .iter()
+        .map(|s| s.slot)
+        .find(|s| matches!(s, Slot::Image | Slot::Product | Slot::Model))
+        .unwrap_or(Slot::Image);
     r.images.insert(
-        Slot::Image,
+        main,
         vec![ImageInput {
             width: Some(width),
             height: Some(height),
@@ -701,6 +710,21 @@ mod tests {
         let res = validate(Tool::ImageToVideo, &r, ctx).unwrap();
         assert_eq!(res.duration, Some(Duration::S10));
         assert_eq!(res.video_resolution, Some(VideoResolution::P1080));
+
+        // Try-On: the main image is the model image; the product image is a reference.
+        let v = validate_generation(&req(json!({"tool":"try-on",
+            "inputs":{"image":H,"product_image":H},
+            "params":{"num_images":2,"category":"tops"}})))
+        .unwrap();
+        let mut r = v.request(512, 768);
+        assert!(
+            validate(Tool::TryOn, &r, ctx).is_err(),
+            "the product image is required"
+        );
+        add_reference(&mut r, Slot::Product, 576, 864);
+        let res = validate(Tool::TryOn, &r, ctx).unwrap();
+        assert_eq!(res.outputs, 2);
+        assert_eq!(res.category, Some(crate::catalog::Category::Tops));
     }
 
     #[test]

@@ -106,6 +106,16 @@ fn engine_params(tool: Tool, r: &catalog::Resolved) -> Option<Value> {
         Tool::FaceSwap => Some(json!({
             "face_match": r.face_match.unwrap_or(catalog::FaceMatch::MatchReference),
         })),
+        Tool::TryOn => {
+            let mut p = json!({"num_images": r.outputs});
+            if let Some(c) = r.category {
+                p["category"] = json!(c);
+            }
+            if let Some(m) = r.mode {
+                p["generation_mode"] = json!(m);
+            }
+            Some(p)
+        }
         _ => None,
     }
 }
@@ -397,8 +407,15 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     };
     let mut refs = vec![];
     for (field, slot) in tool.studio_refs() {
+        // The model's own name for the slot (tryon-v1.6's `garment_image`), stored under the
+        // Studio's.
+        let api_field = catalog::api_image_fields(api_model)
+            .iter()
+            .find(|(_, s)| s == slot)
+            .map(|(f, _)| *f)
+            .unwrap_or(field);
         let Some(raw) = inputs
-            .get(*field)
+            .get(api_field)
             .and_then(Value::as_str)
             .filter(|v| !v.trim().is_empty())
         else {
@@ -407,7 +424,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         match read(raw) {
             Ok(s) => refs.push((*field, *slot, s)),
             Err(message) => {
-                let message = format!("{field}: {message}");
+                let message = format!("{api_field}: {message}");
                 return sub
                     .fail_now(params, ErrorName::ImageLoadError, message)
                     .await;

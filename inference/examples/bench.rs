@@ -10,6 +10,9 @@
 //!   `garment-on-model.webp` resized to 683×1024: both faces found and meshed, the warp, the
 //!   colour match and the blend, without encoding. The target is written next to `out.png` as
 //!   `faceswap-target-1k.png` for the peer.
+//! - `tryon_1k_ms`: Try-On (2D) of `garment-on-model.webp`'s T-shirt onto `model-photo.webp`
+//!   resized to 683×1024: both mattes, both poses, the face, the garment cut-out, the warp and
+//!   the composite, without encoding (no peer: nothing comparable runs here).
 //!
 //! Prints one JSON object with the medians. Usage: bench <models dir> <out.png> [runs]
 
@@ -109,9 +112,32 @@ fn main() {
             .unwrap(),
         );
     });
+    let model = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model-photo.webp"),
+    )
+    .expect("fixture");
+    let model = decode(&model, &UploadLimits::DEFAULT)
+        .expect("decode")
+        .to_rgb8();
+    let model = image::DynamicImage::ImageRgb8(
+        resize_rgb(&model, 683, 1024, FilterType::Lanczos3).expect("resize"),
+    );
+    let product = image::DynamicImage::ImageRgb8(garment.clone());
+    let poses = atelier_inference::pose::PoseModel::load().expect("pose model");
+    let spec = atelier_inference::tryon::TryOnSpec {
+        outputs: 1,
+        ..Default::default()
+    };
+    let tryon = time(runs.div_ceil(2).max(3), || {
+        std::hint::black_box(
+            atelier_inference::tryon::try_on(&ort, &poses, &faces, &model, &product, &spec)
+                .unwrap(),
+        );
+    });
     println!(
         "{}",
         serde_json::json!({
+            "tryon_1k_ms": tryon,
             "faceswap_1k_ms": swap,
             "video_push_in_720_5s_ms": video,
             "resize_2x_ms": resize,

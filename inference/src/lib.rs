@@ -11,9 +11,11 @@ pub mod faceswap;
 pub mod fetch;
 pub mod metrics;
 pub mod packshot;
+pub mod pose;
 pub mod refine;
 pub mod reframe;
 pub mod server;
+pub mod tryon;
 pub mod upscale;
 pub mod video;
 

@@ -630,7 +630,7 @@ fn resize_plane(p: &Plane, w: u32, h: u32) -> Plane {
 // Skin and the person.
 
 /// Full-range YCbCr (JPEG).
-fn ycbcr(p: &Rgb<u8>) -> (f32, f32, f32) {
+pub(crate) fn ycbcr(p: &Rgb<u8>) -> (f32, f32, f32) {
     let (r, g, b) = (p[0] as f32, p[1] as f32, p[2] as f32);
     (
         0.299 * r + 0.587 * g + 0.114 * b,
@@ -651,7 +651,7 @@ pub fn generic_skin(p: &Rgb<u8>) -> bool {
 }
 
 /// A Gaussian skin model in (Cb, Cr) fitted on the photo's own skin.
-struct SkinModel {
+pub(crate) struct SkinModel {
     mean: [f32; 2],
     /// Inverse covariance.
     inv: [f32; 3],
@@ -660,7 +660,7 @@ struct SkinModel {
 impl SkinModel {
     /// A robust fit: the Gaussian is refitted three times on the samples within 2.5σ of the
     /// previous one, so shadows, lips, hair or a hat in the samples do not widen it.
-    fn fit(samples: &[(f32, f32)]) -> Option<SkinModel> {
+    pub(crate) fn fit(samples: &[(f32, f32)]) -> Option<SkinModel> {
         let mut model = SkinModel::fit_once(samples)?;
         for _ in 0..3 {
             let inliers: Vec<(f32, f32)> = samples
@@ -727,7 +727,7 @@ impl SkinModel {
     }
 
     /// Squared Mahalanobis distance.
-    fn d2(&self, cb: f32, cr: f32) -> f32 {
+    pub(crate) fn d2(&self, cb: f32, cr: f32) -> f32 {
         let (b, r) = (cb - self.mean[0], cr - self.mean[1]);
         b * b * self.inv[0] + r * r * self.inv[1] + 2.0 * b * r * self.inv[2]
     }

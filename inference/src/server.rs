@@ -240,13 +240,14 @@ impl Node {
 }
 
 /// The tools this node runs, with their engines.
-const RUNNABLE: [Tool; 6] = [
+const RUNNABLE: [Tool; 7] = [
     Tool::BackgroundRemove,
     Tool::Upscale,
     Tool::Reframe,
     Tool::Packshot,
     Tool::ImageToVideo,
     Tool::FaceSwap,
+    Tool::TryOn,
 ];
 
 fn engine_of(tool: Tool, bg: &BackgroundRemover) -> String {
@@ -259,6 +260,7 @@ fn engine_of(tool: Tool, bg: &BackgroundRemover) -> String {
             bg.runtime()
         ),
         Tool::FaceSwap => "face-swap-2d: MediaPipe face detection + 468-point mesh (tract), triangulated warp, Lab colour match, seamless blend".into(),
+        Tool::TryOn => crate::tryon::ENGINE.into(),
         Tool::ImageToVideo => "video-2d: camera motion (push-in, pan, parallax) or End Image transition, H.264 (openh264) in MP4".into(),
         _ => "none".into(),
     }
@@ -350,6 +352,16 @@ fn run_tool(
                 .unwrap_or(atelier_core::catalog::FaceMatch::MatchReference),
         )
         .map(|e| (vec![Produced::image(e)], engine_of(tool, bg))),
+        Tool::TryOn => {
+            let spec = crate::tryon::TryOnSpec {
+                category: options.category,
+                photo_type: crate::tryon::PhotoType::Auto,
+                prompt,
+                outputs: options.outputs.clamp(1, 4),
+            };
+            crate::tryon::run(bg, img, refs.get("product_image"), &spec)
+                .map(|(v, label)| (v.into_iter().map(Produced::image).collect(), label))
+        }
         _ => bg
             .run(img, options.background.unwrap_or(Background::Transparent))
             .map(|e| (vec![Produced::image(e)], engine_of(tool, bg))),
@@ -649,6 +661,7 @@ async fn pipeline(
         Tool::Upscale => "upscaling",
         Tool::ImageToVideo => "animating",
         Tool::Packshot => "composing",
+        Tool::TryOn => "fitting",
         _ => "segmenting",
     };
     send_event(node, &job.callback_url, &progress(0.25, stage)).await;

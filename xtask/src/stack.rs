@@ -673,6 +673,10 @@ fn engine_peers(e: &Env) -> R<()> {
             theirs / ours
         );
     }
+    println!(
+        "    Try-On 2D 1K (683×1024 model photo, on-model T-shirt), no peer: {:.1} ms",
+        f(&o, "tryon_1k_ms")
+    );
     Ok(())
 }
 
