@@ -438,9 +438,34 @@ test('Try-On: model photo and product image uploaded, run; the 2D engine dresses
   await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 90000 });
   await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth === 512);
   assert.equal(await tid('summary-ref').locator('img').getAttribute('alt'), 'Product image');
+  assert.match(await page.locator('.atl-summary').textContent(), /Tops/);
   assert.deepEqual(await axeViolations(), [], 'result screen (Try-On)');
   await page.screenshot({ path: join(ARTIFACTS, 'result-try-on.png') });
   for (const next of ['upscale', 'reframe', 'image-to-video']) await page.locator(`[data-next=${next}]`).waitFor();
+  // Export for Web: WebP at 95 % by default, with the real file's size; JPEG saves a .jpg.
+  const sized = () => page.waitForFunction(() => /File size: \d+(\.\d)? (KB|MB|bytes)/.test(document.querySelector('[data-testid=export-size]')?.textContent ?? ''));
+  await tid('export-open').click();
+  await tid('export-dialog').waitFor();
+  assert.equal(await tid('export-format').inputValue(), 'webp');
+  assert.equal(await tid('export-quality').inputValue(), '95');
+  assert.match(await tid('export-resolution').textContent(), /512 × 768 px/);
+  await sized();
+  assert.deepEqual(await axeViolations(), [], 'Export for Web dialog');
+  await page.screenshot({ path: join(ARTIFACTS, 'export-for-web-dialog.png') });
+  await tid('export-format').selectOption('png');
+  assert.ok(await tid('export-quality').isDisabled(), 'PNG is lossless: no quality');
+  await sized();
+  const pngSize = await tid('export-size').textContent();
+  await tid('export-format').selectOption('jpeg');
+  await sized();
+  assert.notEqual(await tid('export-size').textContent(), pngSize);
+  const [dl] = await Promise.all([page.waitForEvent('download'), tid('export-run').click()]);
+  assert.match(dl.suggestedFilename(), /^atelier-try-on-[0-9a-z]{8}-0\.jpg$/);
+  const saved = join(ARTIFACTS, dl.suggestedFilename());
+  await dl.saveAs(saved);
+  assert.deepEqual([...readFileSync(saved).subarray(0, 3)], [0xff, 0xd8, 0xff]);
+  await page.keyboard.press('Escape');
+  await tid('export-dialog').waitFor({ state: 'detached' });
 });
 
 test('iteration prompt: "What would you like to change?" reruns Packshot with the change, same inputs and options', async () => {

@@ -27,6 +27,9 @@ pub struct Output {
     pub height: u32,
     #[serde(default)]
     pub content_type: String,
+    /// The stored file's size.
+    #[serde(default)]
+    pub bytes: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,6 +218,43 @@ pub async fn cancel_generation(id: &str) -> R<Generation> {
     )
     .await
     .map(|b| b.generation)
+}
+
+/// Export for Web: the output re-encoded by the server; the file's bytes (as a Blob) and size.
+pub async fn export_output(
+    id: &str,
+    index: u32,
+    format: &str,
+    quality: u8,
+) -> R<(web_sys::Blob, usize)> {
+    let r = Request::post(&format!("/api/generations/{id}/outputs/{index}/export"))
+        .json(&json!({"format": format, "quality": quality}))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
+    let status = r.status();
+    if !(200..300).contains(&status) {
+        let message = match r.json::<ErrorBody>().await {
+            Ok(b) => b.message,
+            Err(_) => format!("The server answered {status}."),
+        };
+        return Err(ApiError { status, message });
+    }
+    let mime = r.headers().get("content-type").unwrap_or_default();
+    let bytes = r.binary().await.map_err(net)?;
+    let len = bytes.len();
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes.as_slice()));
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type(&mime);
+    let blob =
+        web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &bag).map_err(|_| {
+            ApiError {
+                status: 0,
+                message: "The exported file could not be prepared for download.".into(),
+            }
+        })?;
+    Ok((blob, len))
 }
 
 pub async fn generation(id: &str) -> R<Generation> {

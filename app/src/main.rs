@@ -6,6 +6,7 @@ mod auth;
 mod controls;
 mod developer;
 mod events;
+mod export;
 mod studio;
 
 use leptos::prelude::*;

@@ -499,6 +499,12 @@ fn summary(g: &Generation) -> String {
             if !p("resolution").is_empty() {
                 parts.push(p("resolution").to_uppercase());
             }
+            match p("category") {
+                "tops" => parts.push("Tops".into()),
+                "bottoms" => parts.push("Bottoms".into()),
+                "one-pieces" => parts.push("One-pieces".into()),
+                _ => {}
+            }
             if let Some(n) = g
                 .params
                 .get("num_images")
@@ -738,8 +744,8 @@ fn ResultScreen() -> impl IntoView {
                 })}
                 {move || g().and_then(|g| {
                     let i = shown.get().min(g.outputs.len().saturating_sub(1));
-                    g.outputs.get(i).cloned()
-                }).map(|o| { let video = o.content_type == "video/mp4"; view! {
+                    g.outputs.get(i).cloned().map(|o| (o, g.id.clone(), g.tool.clone()))
+                }).map(|(o, gid, gtool)| { let video = o.content_type == "video/mp4"; view! {
                     <div class="atl-zoom" role="group" aria-label="Zoom">
                         <button class="atl-chip" data-testid="zoom-out" aria-label="Zoom out"
                             on:click=move |_| zoom.update(|z| *z = clamp_zoom(*z / 1.25))>"−"</button>
@@ -802,6 +808,7 @@ fn ResultScreen() -> impl IntoView {
                                 _ => "Download PNG",
                             }}
                         </a>
+                        {(!video).then(|| view! { <crate::export::ExportForWeb id=gid tool=gtool output=o.clone()/> })}
                     </div>
                 }})}
                 <IterationPrompt/>
@@ -809,11 +816,7 @@ fn ResultScreen() -> impl IntoView {
                     <span class="atl-muted">"Where next?"</span>
                     {move || g().and_then(|g| Tool::from_id(&g.tool).map(|t| (g, t))).map(|(g, t)| {
                         let next = catalog::spec(t).where_next;
-                        let export = matches!(t, Tool::BackgroundRemove | Tool::Reframe | Tool::Upscale);
                         view! {
-                            {export.then(|| view! {
-                                <button class="atl-chip" disabled title="Export for Web: coming with the Gallery">"Export for Web"</button>
-                            })}
                             {next.iter().map(|n| {
                                 let (n, id) = (*n, g.id.clone());
                                 let why = move || state.availability(n).err();

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod catalog;
+pub mod export;
 pub mod image;
 pub mod job;
 pub mod ledger;

@@ -350,6 +350,83 @@ pub fn output_key(id: &str, index: u32) -> String {
     format!("outputs/{id}/{index}.png")
 }
 
+/// `POST /api/generations/{id}/outputs/{i}/export` `{format, quality}` (owner, same origin):
+/// Export for Web. The inference node re-encodes the stored output (JPEG flattened on white,
+/// PNG, or lossy WebP with its transparency) and the file comes back as a download, its size in
+/// `X-Export-Bytes` for the dialog's estimate. Original is the plain download, not this.
+pub async fn export(mut req: Request, env: &Env, id: &str, index: &str) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let row = owned(&req, env, id).await?;
+    let index: u32 = index
+        .parse()
+        .map_err(|_| ApiError::new(404, "not_found", "No such output."))?;
+    let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
+    let out = outputs.iter().find(|o| o.index == index).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "not_found",
+            "This generation has no such output (yet).",
+        )
+    })?;
+    if !out.content_type.starts_with("image/") {
+        return Err(ApiError::new(
+            409,
+            "not_an_image",
+            "Export for Web re-encodes images; download the video as it is.",
+        ));
+    }
+    let body: Value = json_body(&mut req).await?;
+    let spec = atelier_core::export::parse_export(&body).map_err(ApiError::validation)?;
+    let source_url =
+        crate::jobs::signed_url(env, "GET", &format!("/api/blobs/{}", output_key(id, index)))?;
+    let node_body =
+        json!({"source_url": source_url, "format": spec.format, "quality": spec.quality})
+            .to_string();
+    let mut resp = crate::jobs::post_to_node(env, "/v1/export", &node_body)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                503,
+                "export_unavailable",
+                format!(
+                    "Export for Web needs the inference service, which did not answer ({e}). \
+                     Try again shortly; Download still gives the original."
+                ),
+            )
+        })?;
+    if resp.status_code() != 200 {
+        let text = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("the inference service answered {}", resp.status_code()));
+        return Err(ApiError::new(
+            502,
+            "export_failed",
+            format!("The export failed: {message}"),
+        ));
+    }
+    let width = resp.headers().get("x-image-width")?.unwrap_or_default();
+    let height = resp.headers().get("x-image-height")?.unwrap_or_default();
+    let bytes = resp.bytes().await?;
+    let name = atelier_core::export::file_name(&row.tool, &row.id, index, spec.format);
+    let size = bytes.len().to_string();
+    let disposition = format!("attachment; filename=\"{name}\"");
+    let mut r = Response::from_bytes(bytes)?;
+    set_headers(
+        &mut r,
+        &[
+            ("Content-Type", spec.format.mime()),
+            ("Content-Disposition", &disposition),
+            ("Cache-Control", "no-store"),
+            ("X-Export-Bytes", &size),
+            ("X-Export-Width", &width),
+            ("X-Export-Height", &height),
+        ],
+    )?;
+    Ok(r)
+}
+
 pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResult<Response> {
     let row = owned(req, env, id).await?;
     let index: u32 = index

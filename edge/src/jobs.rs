@@ -266,7 +266,7 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
 }
 
 /// A signed POST of `body` to the inference node's `path`.
-async fn post_to_node(env: &Env, path: &str, body: &str) -> Result<worker::Response, String> {
+pub async fn post_to_node(env: &Env, path: &str, body: &str) -> Result<worker::Response, String> {
     let node = env
         .var(bind::INFERENCE_URL)
         .map_err(|e| e.to_string())?

@@ -70,6 +70,9 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Get, ["api", "generations", id, "outputs", index]) => {
             generations::output(&req, env, id, index).await
         }
+        (Method::Post, ["api", "generations", id, "outputs", index, "export"]) => {
+            generations::export(req, env, id, index).await
+        }
         (Method::Get, ["api", "events"]) => events::connect(req, env).await,
         (Method::Post, ["api", "internal", "jobs", id, "events"]) => {
             jobs::callback(req, env, id).await

@@ -13,6 +13,8 @@
 //! - `tryon_1k_ms`: Try-On (2D) of `garment-on-model.webp`'s T-shirt onto `model-photo.webp`
 //!   resized to 683×1024: both mattes, both poses, the face, the garment cut-out, the warp and
 //!   the composite, without encoding (no peer: nothing comparable runs here).
+//! - `webp_q95_1024_ms` / `_bytes`: Export for Web's lossy WebP (libwebp through the `webp`
+//!   crate, quality 95, method 4) of the 1024² photo, encode only.
 //!
 //! Prints one JSON object with the medians. Usage: bench <models dir> <out.png> [runs]
 
@@ -134,9 +136,18 @@ fn main() {
                 .unwrap(),
         );
     });
+    let photo = image::DynamicImage::ImageRgb8(img.clone());
+    let webp_bytes = atelier_inference::export::webp_lossy(&photo, 95)
+        .expect("webp")
+        .len();
+    let webp = time(runs, || {
+        std::hint::black_box(atelier_inference::export::webp_lossy(&photo, 95).unwrap());
+    });
     println!(
         "{}",
         serde_json::json!({
+            "webp_q95_1024_ms": webp,
+            "webp_q95_1024_bytes": webp_bytes,
             "tryon_1k_ms": tryon,
             "faceswap_1k_ms": swap,
             "video_push_in_720_5s_ms": video,

@@ -6,6 +6,7 @@
 
 pub mod bgremove;
 pub mod decode;
+pub mod export;
 pub mod face;
 pub mod faceswap;
 pub mod fetch;

@@ -375,8 +375,86 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/capabilities", get(capabilities))
         .route("/v1/jobs", post(submit))
         .route("/v1/jobs/{id}/cancel", post(cancel))
+        .route("/v1/export", post(export))
         .route("/metrics", get(metrics))
         .with_state(node)
+}
+
+/// `POST /v1/export` (signed) `{source_url, format, quality}`: Export for Web. The image at
+/// `source_url` (a signed edge URL) re-encoded; the bytes come back with `X-Image-Width` and
+/// `X-Image-Height`.
+async fn export(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = node.check_signature("/v1/export", &headers, &body) {
+        node.metrics.refuse("bad_signature");
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            format!("Refused: {e}."),
+        );
+    }
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("The export request is not valid JSON: {e}."),
+            )
+        }
+    };
+    let spec = match atelier_core::export::parse_export(&v) {
+        Ok(s) => s,
+        Err(errors) => {
+            let message = errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            return problem(StatusCode::BAD_REQUEST, "invalid_export", message);
+        }
+    };
+    let Some(url) = v["source_url"].as_str() else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "source_url is required.".into(),
+        );
+    };
+    let limits = node.config.limits;
+    let bytes = match signed_get(&node, url, limits.max_bytes).await {
+        Ok(b) => b,
+        Err(Failure(_, m)) => {
+            return problem(StatusCode::UNPROCESSABLE_ENTITY, "ImageLoadError", m)
+        }
+    };
+    let done = tokio::task::spawn_blocking(move || {
+        let img = decode(&bytes, &limits).map_err(|e| (e.name, e.message))?;
+        crate::export::export(&img, spec).map_err(|e| (ErrorName::PipelineError, e.to_string()))
+    })
+    .await;
+    match done {
+        Ok(Ok(e)) => (
+            [
+                (axum::http::header::CONTENT_TYPE, e.mime.to_string()),
+                (
+                    axum::http::HeaderName::from_static("x-image-width"),
+                    e.width.to_string(),
+                ),
+                (
+                    axum::http::HeaderName::from_static("x-image-height"),
+                    e.height.to_string(),
+                ),
+            ],
+            e.bytes,
+        )
+            .into_response(),
+        Ok(Err((name, m))) => problem(StatusCode::UNPROCESSABLE_ENTITY, name.as_str(), m),
+        Err(e) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "PipelineError",
+            format!("the export task failed: {e}"),
+        ),
+    }
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {

@@ -10,7 +10,9 @@
   cv2.Subdiv2D, one warpAffine per triangle, convex-hull mask, cv2.seamlessClone (NORMAL_CLONE).
 Prints one JSON object with the medians.
 Usage: peers.py <input.png> <u2netp.onnx> <runs> <faceswap target.png> <face.jpg> <detector.onnx> <mesh.onnx>"""
+import io
 import json
+import re
 import os
 import statistics
 import subprocess
@@ -145,7 +147,22 @@ def main():
     swapped = opencv_faceswap(faces, target, face)
     cv2.imwrite(os.path.join(tempfile.mkdtemp(), "opencv-faceswap.png"), swapped[:, :, ::-1])
     cvswap = timed(runs, lambda: opencv_faceswap(faces, target, face))
+    # WebP at q95, method 4 (cwebp's default): cwebp's own encode time (-v), and Pillow's.
+    webp_dir = tempfile.mkdtemp()
+    cwebp_ms, cwebp_bytes = [], 0
+    for _ in range(runs):
+        out = os.path.join(webp_dir, "cwebp.webp")
+        r = subprocess.run(["cwebp", "-v", "-q", "95", "-m", "4", path, "-o", out],
+                           check=True, capture_output=True, text=True)
+        m = re.search(r"Time to encode picture: ([0-9.]+)s", r.stderr + r.stdout)
+        cwebp_ms.append(float(m.group(1)) * 1000.0)
+        cwebp_bytes = os.path.getsize(out)
+    cwebp_ms.sort()
+    pillow_webp = timed(runs, lambda: img.save(io.BytesIO(), "WEBP", quality=95, method=4))
     print(json.dumps({
+        "cwebp_q95_1024_ms": cwebp_ms[len(cwebp_ms) // 2],
+        "cwebp_q95_1024_bytes": cwebp_bytes,
+        "pillow_webp_q95_1024_ms": pillow_webp,
         "opencv_faceswap_1k_ms": cvswap,
         "x264_push_in_720_5s_ms": x264,
         "pillow_resize_2x_ms": pillow,

@@ -452,6 +452,21 @@ fn model(e: &Env) -> R<()> {
 /// A venv with the benchmark peers (Pillow, libvips through pyvips' binary wheel, onnxruntime,
 /// numpy), pinned; returns its python.
 pub fn bench_peers(e: &Env) -> R<PathBuf> {
+    // cwebp (Debian's `webp`), the peer of Export for Web's WebP encoder.
+    if output(Command::new("sh").args(["-c", "command -v cwebp"])).is_none() {
+        let apt = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q webp";
+        let updated = format!("apt-get update -q && {apt}");
+        run(Command::new("sh").args(["-c", apt]), "apt-get install webp")
+            .or_else(|_| {
+                run(
+                    Command::new("sh").args(["-c", &updated]),
+                    "apt-get update + install webp",
+                )
+            })
+            .map_err(|err| {
+                format!("{err}: the WebP benchmark needs cwebp (run as root: {updated})")
+            })?;
+    }
     let dir = e.cache.join("bench");
     let python = dir.join("venv/bin/python");
     // The stamp names the peer set: a new peer makes a new venv.

@@ -661,6 +661,18 @@ fn engine_peers(e: &Env) -> R<()> {
             f(&p, "opencv_faceswap_1k_ms"),
         ),
         (
+            "WebP q95 m4 encode 1024² (libwebp via the webp crate)",
+            f(&o, "webp_q95_1024_ms"),
+            "cwebp -q 95 -m 4 (its own encode time, -v)",
+            f(&p, "cwebp_q95_1024_ms"),
+        ),
+        (
+            "WebP q95 m4 encode 1024² (libwebp via the webp crate)",
+            f(&o, "webp_q95_1024_ms"),
+            "Pillow WEBP quality=95 method=4",
+            f(&p, "pillow_webp_q95_1024_ms"),
+        ),
+        (
             "Image to Video push-in 5 s 720² (openh264)",
             f(&o, "video_push_in_720_5s_ms"),
             "ffmpeg zoompan + libx264 veryfast",
@@ -673,6 +685,11 @@ fn engine_peers(e: &Env) -> R<()> {
             theirs / ours
         );
     }
+    println!(
+        "    WebP q95 file size: ours {} bytes | cwebp {} bytes",
+        f(&o, "webp_q95_1024_bytes"),
+        f(&p, "cwebp_q95_1024_bytes")
+    );
     println!(
         "    Try-On 2D 1K (683×1024 model photo, on-model T-shirt), no peer: {:.1} ms",
         f(&o, "tryon_1k_ms")
