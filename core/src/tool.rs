@@ -99,6 +99,12 @@ impl Tool {
             Tool::ImageToVideo => &[("end_image", Slot::EndImage)],
             Tool::FaceSwap => &[("face_reference", Slot::FaceReference)],
             Tool::TryOn => &[("product_image", Slot::Product)],
+            Tool::ProductToModel => &[
+                ("model_image", Slot::Model),
+                ("image_prompt", Slot::ImagePrompt),
+            ],
+            Tool::ModelSwap => &[("face_reference", Slot::FaceReference)],
+            Tool::Edit => &[("image_context", Slot::ImageContext)],
             _ => &[],
         }
     }
@@ -519,8 +525,18 @@ fn params_for(
     out
 }
 
-/// Validates a Studio generation body and returns every problem at once.
+/// Validates a Studio generation body and returns every problem at once; tools without a local
+/// engine are refused (see [`validate_generation_with`]).
 pub fn validate_generation(req: &GenerationRequest) -> Result<ValidGeneration, Vec<FieldError>> {
+    validate_generation_with(req, &|t: Tool| t.runnable())
+}
+
+/// [`validate_generation`] with the installation's own answer to "does this tool have an
+/// engine?" (e.g. an inference node forwarding generative tools upstream).
+pub fn validate_generation_with(
+    req: &GenerationRequest,
+    available: &dyn Fn(Tool) -> bool,
+) -> Result<ValidGeneration, Vec<FieldError>> {
     let mut errors = Vec::new();
     let tool = match Tool::from_id(&req.tool) {
         None => {
@@ -531,7 +547,7 @@ pub fn validate_generation(req: &GenerationRequest) -> Result<ValidGeneration, V
             ));
             None
         }
-        Some(t) if !t.runnable() => {
+        Some(t) if !available(t) => {
             errors.push(FieldError::new(
                 "tool",
                 "tool_unavailable",

@@ -120,6 +120,24 @@ fn engine_params(tool: Tool, r: &catalog::Resolved) -> Option<Value> {
     }
 }
 
+/// The Studio params of a tool the node forwards to its upstream engine.
+fn upstream_params(r: &catalog::Resolved) -> Value {
+    let mut p = json!({"num_images": r.outputs});
+    if let Some(a) = r.aspect_ratio {
+        p["aspect_ratio"] = json!(a.label());
+    }
+    if let Some(res) = r.resolution {
+        p["resolution"] = json!(res);
+    }
+    if let Some(m) = r.mode {
+        p["generation_mode"] = json!(m);
+    }
+    if let Some(f) = r.face_match {
+        p["face_match"] = json!(f);
+    }
+    p
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn insert_prediction(
     env: &Env,
@@ -364,8 +382,15 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         webhook_url: webhook_url.clone(),
     };
     // A model without an engine here is accepted and fails at once, costing nothing.
-    let Some(mut params) = engine_params(tool, &resolved)
-        .filter(|_| tool.runnable() && api_model != catalog::ApiModel::BackgroundChange)
+    let engine = if tool.runnable() {
+        engine_params(tool, &resolved)
+    } else if crate::jobs::node_has_engine(env, tool).await {
+        // Forwarded upstream by the node: the generic options travel as the Studio's do.
+        Some(upstream_params(&resolved))
+    } else {
+        None
+    };
+    let Some(mut params) = engine.filter(|_| api_model != catalog::ApiModel::BackgroundChange)
     else {
         let msg = format!(
             "{model} has no engine on this installation: generative models need an upstream engine (a FASHN-compatible API configured on the inference node). Nothing was charged."

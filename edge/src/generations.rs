@@ -3,7 +3,7 @@
 use atelier_core::catalog::{self, Context};
 use atelier_core::job::JobStatus;
 use atelier_core::pricing::Surface;
-use atelier_core::tool::{validate_generation, GenerationRequest};
+use atelier_core::tool::GenerationRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
@@ -164,7 +164,13 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(&req, env).await?;
     same_origin(&req)?;
     let body: GenerationRequest = json_body(&mut req).await?;
-    let valid = validate_generation(&body).map_err(ApiError::validation)?;
+    // A tool without a local engine runs when the node forwards it upstream.
+    let upstream = match atelier_core::Tool::from_id(&body.tool) {
+        Some(t) if !t.runnable() => crate::jobs::node_has_engine(env, t).await,
+        _ => false,
+    };
+    let valid = atelier_core::tool::validate_generation_with(&body, &|t| t.runnable() || upstream)
+        .map_err(ApiError::validation)?;
     let Some(asset) = assets::find(env, &user.id, &valid.image).await? else {
         return Err(ApiError::validation(vec![atelier_core::FieldError::new(
             "inputs.image",

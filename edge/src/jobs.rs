@@ -299,6 +299,31 @@ pub async fn post_to_node(env: &Env, path: &str, body: &str) -> Result<worker::R
         .map_err(|e| format!("inference node unreachable: {e}"))
 }
 
+/// Whether the inference node has an engine for `tool` (its own, or the upstream it forwards
+/// to), from its capabilities; false when it cannot be asked.
+pub async fn node_has_engine(env: &Env, tool: atelier_core::Tool) -> bool {
+    let Ok(node) = env.var(bind::INFERENCE_URL).map(|v| v.to_string()) else {
+        return false;
+    };
+    let url = format!("{}/v1/capabilities", node.trim_end_matches('/'));
+    let Ok(url) = url.parse() else {
+        return false;
+    };
+    let Ok(mut r) = Fetch::Url(url).send().await else {
+        return false;
+    };
+    if r.status_code() != 200 {
+        return false;
+    }
+    let Ok(v) = r.json::<serde_json::Value>().await else {
+        return false;
+    };
+    v["tools"].as_array().is_some_and(|ts| {
+        ts.iter()
+            .any(|t| t["tool"] == tool.id() && t["available"] == true)
+    })
+}
+
 /// Tells the inference node to drop a canceled job (waiting for a slot: it never runs; running:
 /// its outputs are not uploaded). Best effort: the edge has already marked it canceled.
 pub async fn cancel_on_node(env: &Env, id: &str) {

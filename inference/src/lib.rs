@@ -18,6 +18,7 @@ pub mod reframe;
 pub mod server;
 pub mod tryon;
 pub mod upscale;
+pub mod upstream;
 pub mod video;
 
 pub use server::{router, Config, Node};

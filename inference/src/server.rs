@@ -100,6 +100,8 @@ enum JobState {
 pub struct Node {
     config: Config,
     bg: BackgroundRemover,
+    /// The FASHN-compatible API generative tools go to (`ATELIER_UPSTREAM_*`), if configured.
+    upstream: Option<crate::upstream::Upstream>,
     http: reqwest::Client,
     /// For URLs users gave (SSRF-checked); `http` is for the edge's signed URLs only.
     fetcher: crate::fetch::Fetcher,
@@ -142,7 +144,12 @@ impl Node {
                 ..Default::default()
             },
         )?;
+        let upstream = crate::upstream::Upstream::from_env(&RUNNABLE)?;
+        if let Some(u) = &upstream {
+            tracing::info!(engine = %u.label(Tool::ProductToModel), "upstream engine configured");
+        }
         Ok(Arc::new(Node {
+            upstream,
             fetcher,
             slots: Semaphore::new(config.concurrency.max(1)),
             config,
@@ -249,6 +256,30 @@ const RUNNABLE: [Tool; 7] = [
     Tool::FaceSwap,
     Tool::TryOn,
 ];
+
+impl Node {
+    /// Whether a job for `tool` goes to the upstream engine (configured tools take precedence
+    /// over this node's own engines).
+    fn upstream_for(&self, tool: Tool) -> Option<&crate::upstream::Upstream> {
+        self.upstream.as_ref().filter(|u| u.serves(tool))
+    }
+
+    fn available(&self, tool: Tool) -> bool {
+        RUNNABLE.contains(&tool) || self.upstream_for(tool).is_some()
+    }
+
+    fn engine_name(&self, tool: Tool) -> Option<String> {
+        match self.upstream_for(tool) {
+            Some(u) => Some(u.label(tool)),
+            None => RUNNABLE.contains(&tool).then(|| engine_of(tool, &self.bg)),
+        }
+    }
+}
+
+/// Why a tool cannot run here.
+const NO_ENGINE: &str = "no engine for this tool on this node: it needs a generative engine. \
+    Set ATELIER_UPSTREAM_URL and ATELIER_UPSTREAM_KEY on the inference node to forward it to a \
+    FASHN-compatible API (FASHN, or another Atelier).";
 
 fn engine_of(tool: Tool, bg: &BackgroundRemover) -> String {
     match tool {
@@ -474,9 +505,9 @@ async fn capabilities(State(node): State<Arc<Node>>) -> Json<serde_json::Value> 
         "version": env!("CARGO_PKG_VERSION"),
         "tools": Tool::ALL.iter().map(|t| json!({
             "tool": t.id(),
-            "available": RUNNABLE.contains(t),
-            "engine": RUNNABLE.contains(t).then(|| engine_of(*t, &node.bg)),
-            "reason": (!RUNNABLE.contains(t)).then_some("no engine for this tool on this node yet"),
+            "available": node.available(*t),
+            "engine": node.engine_name(*t),
+            "reason": (!node.available(*t)).then_some(NO_ENGINE),
         })).collect::<Vec<_>>(),
         "limits": {"max_bytes": l.max_bytes, "max_side": l.max_side, "max_pixels": l.max_pixels},
         "concurrency": node.config.concurrency,
@@ -518,7 +549,7 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
         }
     };
     let max_outputs = atelier_core::catalog::spec(job.tool).max_outputs as usize;
-    if !RUNNABLE.contains(&job.tool)
+    if !node.available(job.tool)
         || job.inputs.first().is_none_or(|i| i.name != "image")
         || job.inputs.len() > 1 + job.tool.studio_refs().len()
         || job.outputs.is_empty()
@@ -530,7 +561,7 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
             "unsupported_job",
             format!(
                 "This node runs {} with an \"image\" input first, its reference images, and 1 to {max_outputs} outputs; this job for {} does not fit.",
-                RUNNABLE.map(|t| t.id()).join(", "),
+                Tool::ALL.iter().filter(|t| node.available(**t)).map(|t| t.id()).collect::<Vec<_>>().join(", "),
                 job.tool.id()
             ),
         );
@@ -735,6 +766,29 @@ async fn pipeline(
         };
         downloads.push((input.name.clone(), bytes));
     }
+    if let Some(up) = node.upstream_for(job.tool) {
+        send_event(node, &job.callback_url, &progress(0.25, "upstream")).await;
+        let fetched = up
+            .run(
+                job.tool,
+                &job.options,
+                job.prompt.as_deref(),
+                &downloads,
+                |s| tracing::debug!(job_id = %job.job_id, upstream_status = s, "upstream status"),
+            )
+            .await
+            .map_err(|e| Failure(e.0, e.1))?;
+        let produced = fetched
+            .into_iter()
+            .map(|f| Produced {
+                bytes: f.bytes,
+                mime: f.mime,
+                width: f.width,
+                height: f.height,
+            })
+            .collect();
+        return upload_outputs(node, job, progress, produced, up.label(job.tool)).await;
+    }
     let stage = match job.tool {
         Tool::Upscale => "upscaling",
         Tool::ImageToVideo => "animating",
@@ -782,6 +836,17 @@ async fn pipeline(
             format!("the pipeline stopped: {e}"),
         )
     })??;
+    upload_outputs(node, job, progress, produced, engine).await
+}
+
+/// Encodes (JPEG when asked) and uploads the outputs to the job's signed URLs.
+async fn upload_outputs(
+    node: &Arc<Node>,
+    job: &JobRequest,
+    progress: &(impl Fn(f32, &str) -> JobEvent + Sync),
+    produced: Vec<Produced>,
+    engine: String,
+) -> Result<(Vec<OutputRef>, String), Failure> {
     if node.is_canceled(&job.job_id) {
         return Err(Failure(ErrorName::PipelineError, "canceled".into()));
     }

@@ -298,7 +298,12 @@ fn node_tests(
         )
         .env("ATELIER_JOB_SECRET", job_secret(e)?)
         .env("ATELIER_ARTIFACTS", artifacts)
-        .env("ATELIER_TEST_STATE", cfg.state.join("handoff.json"));
+        .env("ATELIER_TEST_STATE", cfg.state.join("handoff.json"))
+        // The upstream-engine test starts a second node of its own.
+        .env(
+            "ATELIER_INFERENCE_BIN",
+            e.target.join("release/atelier-inference"),
+        );
     run_tests(
         &mut c,
         &format!(
