@@ -323,3 +323,43 @@ fn no_person_or_no_garment_is_a_clear_error() {
         ),
     }
 }
+
+/// Known truth for bottoms: the model's own trousers tried on the model land where they were.
+#[test]
+fn the_models_own_trousers_land_where_they_were() {
+    use atelier_core::catalog::Category;
+    use atelier_inference::face::FaceModels;
+    use atelier_inference::tryon::{try_on, Garment, TryOnSpec};
+    let model = common::fixture("model-photo.webp");
+    let r = try_on(
+        common::remover(),
+        PoseModel::shared().unwrap(),
+        FaceModels::shared().unwrap(),
+        &model,
+        &model,
+        &TryOnSpec {
+            category: Some(Category::Bottoms),
+            outputs: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.garment, Garment::Bottoms);
+    r.images[0]
+        .save(common::artifacts().join("tryon-self-trousers-model-photo.png"))
+        .unwrap();
+    let placed: Vec<bool> = r.placed.data.iter().map(|a| *a > 0.5).collect();
+    let inter = placed
+        .iter()
+        .zip(&r.replaced)
+        .filter(|(a, b)| **a && **b)
+        .count();
+    let union = placed
+        .iter()
+        .zip(&r.replaced)
+        .filter(|(a, b)| **a || **b)
+        .count();
+    let iou = inter as f32 / union.max(1) as f32;
+    eprintln!("self try-on (bottoms): IoU {iou:.3}");
+    assert!(iou > 0.75, "IoU {iou}");
+}
