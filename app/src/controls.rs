@@ -481,7 +481,7 @@ pub fn ToolControls(
                 <p class="atl-plan-gate" data-testid="plan-gate">{m}</p>
             }).collect_view()}
             <button class="atl-primary atl-run" data-testid="run-generic"
-                disabled=move || why().is_some() || check.get().is_err() || running.get() || !tool.get().runnable() || main.get().is_none()
+                disabled=move || why().is_some() || check.get().is_err() || running.get() || main.get().is_none()
                 on:click=move |_| {
                     if let Some(a) = main.get_untracked() {
                         on_run.run(c.studio_body(tool.get_untracked(), &a));

@@ -308,8 +308,9 @@ fn InputScreen() -> impl IntoView {
             return;
         }
         let tool = draft.tool.get_untracked();
-        let ready = tool.runnable()
-            && draft.asset.get_untracked().is_some()
+        // Whether the tool runs comes from the node's capabilities (its own engines, or the
+        // upstream it forwards generative tools to).
+        let ready = draft.asset.get_untracked().is_some()
             && !draft.running.get_untracked()
             && !draft.uploading.get_untracked()
             && state.availability(tool).is_ok();
