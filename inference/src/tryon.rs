@@ -962,6 +962,8 @@ fn old_garment(
         Garment::Bottoms => (0.75, 10.0),
         Garment::OnePieces => (-0.3, 10.0),
     };
+    // The colours the flood accepted, for the second pass.
+    let mut colours: Vec<[f32; 3]> = vec![];
     for s in seeds {
         let (sx, sy) = (s.0.round() as i64, s.1.round() as i64);
         if sx < 3 || sy < 3 || sx as usize + 3 >= w || sy as usize + 3 >= h {
@@ -996,6 +998,7 @@ fn old_garment(
         if region[start] || !close(start) {
             continue;
         }
+        colours.push(c);
         let mut stack = vec![start];
         region[start] = true;
         while let Some(k) = stack.pop() {
@@ -1020,6 +1023,29 @@ fn old_garment(
                 region[n] = true;
                 stack.push(n);
             }
+        }
+    }
+    // Second pass: patches of the same garment cut off from the rest by a hand or an arm
+    // (within a tenth of the shoulders' span of the region, of one of its seed colours).
+    if !colours.is_empty() {
+        let r = ((0.1 * body.span().max(body.hip_span())) as usize).max(2);
+        let near = box_mean(
+            &Plane::new(w, h, region.iter().map(|v| *v as u8 as f32).collect()),
+            r,
+        );
+        for k in 0..w * h {
+            if region[k] || near.data[k] <= 0.0 || !person[k] || skin[k] {
+                continue;
+            }
+            let v = axis_v(((k % w) as f32, (k / w) as f32));
+            if v < v_min || v > v_max {
+                continue;
+            }
+            let l = lab[k];
+            region[k] = colours.iter().any(|c| {
+                ((l[0] - c[0]) / 3.0).powi(2) + (l[1] - c[1]).powi(2) + (l[2] - c[2]).powi(2)
+                    < 12.0 * 12.0
+            });
         }
     }
     region

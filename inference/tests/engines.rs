@@ -327,11 +327,9 @@ fn person_composites_on_varied_backgrounds_are_found_again() {
             .count();
         let iou = inter as f32 / union.max(1) as f32;
         let (mut err, mut n) = (0f32, 0usize);
-        for k in 0..wu * hu {
-            if band[k] {
-                err += (found.data[k] - truth.data[k]).abs();
-                n += 1;
-            }
+        for (k, _) in band.iter().enumerate().filter(|(_, b)| **b) {
+            err += (found.data[k] - truth.data[k]).abs();
+            n += 1;
         }
         let band_mae = err / n.max(1) as f32;
         eprintln!(
