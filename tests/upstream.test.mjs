@@ -1,6 +1,6 @@
 // The upstream engine, against a local instance of our own edge: a second inference node, set
 // up with ATELIER_UPSTREAM_URL/KEY/TOOLS, forwards background-remove and product-to-model to
-// this stack's Developer API with an API key. Background Remove comes back as this node's own
+// this stack's Developer API with an API key (and create-face, a prompt-only tool). Background Remove comes back as this node's own
 // output (uploaded to the job's URL, charged upstream); product-to-model fails upstream (no
 // engine there) and the error keeps its FASHN name and message; without an upstream the
 // generative tools say how to get one.
@@ -67,7 +67,7 @@ describe('the upstream engine', () => {
         ...process.env,
         ATELIER_JOB_SECRET: SECRET, ATELIER_INFERENCE_ADDR: `127.0.0.1:${port}`,
         ATELIER_UPSTREAM_URL: BASE, ATELIER_UPSTREAM_KEY: key,
-        ATELIER_UPSTREAM_TOOLS: 'background-remove,product-to-model', ATELIER_UPSTREAM_POLL_MS: '200',
+        ATELIER_UPSTREAM_TOOLS: 'background-remove,product-to-model,create-face', ATELIER_UPSTREAM_POLL_MS: '200',
         RUST_LOG: 'atelier_inference=warn',
       },
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -92,7 +92,8 @@ describe('the upstream engine', () => {
     assert.match(by['product-to-model'].engine, /\(product-to-model\)$/);
     assert.equal(by['upscale'].available, true, 'its own engines still run');
     assert.doesNotMatch(by['upscale'].engine, /upstream/);
-    assert.equal(by['create-face'].available, false, 'not in ATELIER_UPSTREAM_TOOLS');
+    assert.equal(by['edit'].available, false, 'not in ATELIER_UPSTREAM_TOOLS');
+    assert.match(by['create-face'].engine, /\(face-create\)$/);
     const main = Object.fromEntries((await (await fetch(`${NODE}/v1/capabilities`)).json()).tools.map((t) => [t.tool, t]));
     assert.equal(main['product-to-model'].available, false);
     assert.match(main['product-to-model'].reason, /ATELIER_UPSTREAM_URL and ATELIER_UPSTREAM_KEY/);
@@ -138,5 +139,22 @@ describe('the upstream engine', () => {
     assert.match(done.message, /no engine on this installation/);
     assert.equal(outputs.has(`/out/${id}-0`), false);
     assert.equal(await credits(), before);
+  });
+
+  test('a prompt-only tool is forwarded with no image at all', async () => {
+    const id = `up-face-${Date.now()}`;
+    const r = await submit({
+      job_id: id, tool: 'create-face', prompt: 'woman in her 30s, short curly hair',
+      options: { tool: 'create-face', outputs: 1, face_reference: false },
+      inputs: [],
+      outputs: [{ index: 0, upload_url: `${sinkUrl}/out/${id}-0` }],
+      callback_url: `${sinkUrl}/events`, attempt: 1,
+    });
+    assert.equal(r.status, 202, await r.clone().text());
+    const done = await finished(id);
+    // The upstream (this stack) has no engine for face-create: its answer comes back by name.
+    assert.equal(done.kind, 'failed');
+    assert.equal(done.error, 'PipelineError');
+    assert.match(done.message, /face-create has no engine on this installation/);
   });
 });

@@ -146,11 +146,17 @@ impl Controls {
 impl Controls {
     /// The Studio generation body's `inputs` and `params` for `tool` (the generic options the
     /// tool's spec lists; Auto choices are left out).
-    pub fn studio_body(&self, tool: Tool, main: &Asset) -> (serde_json::Value, serde_json::Value) {
+    pub fn studio_body(
+        &self,
+        tool: Tool,
+        main: Option<&Asset>,
+    ) -> (serde_json::Value, serde_json::Value) {
         use serde_json::{json, Map, Value};
         let sp = catalog::spec(tool);
         let mut inputs = Map::new();
-        inputs.insert("image".into(), json!(main.hash));
+        if let Some(main) = main.filter(|_| main_slot(tool).is_some()) {
+            inputs.insert("image".into(), json!(main.hash));
+        }
         self.refs.with(|refs| {
             for (field, slot) in tool.studio_refs() {
                 if let Some(a) = refs.get(slot).and_then(|v| v.first()) {
@@ -481,10 +487,13 @@ pub fn ToolControls(
                 <p class="atl-plan-gate" data-testid="plan-gate">{m}</p>
             }).collect_view()}
             <button class="atl-primary atl-run" data-testid="run-generic"
-                disabled=move || why().is_some() || check.get().is_err() || running.get() || main.get().is_none()
+                disabled=move || why().is_some() || check.get().is_err() || running.get()
+                    || (main.get().is_none() && main_slot(tool.get()).is_some())
                 on:click=move |_| {
-                    if let Some(a) = main.get_untracked() {
-                        on_run.run(c.studio_body(tool.get_untracked(), &a));
+                    let (t, a) = (tool.get_untracked(), main.get_untracked());
+                    // Prompt-only tools (Create Model, Create Face) run without a main image.
+                    if a.is_some() || main_slot(t).is_none() {
+                        on_run.run(c.studio_body(t, a.as_ref()));
                     }
                 }>
                 {move || match check.get() {

@@ -310,7 +310,8 @@ fn InputScreen() -> impl IntoView {
         let tool = draft.tool.get_untracked();
         // Whether the tool runs comes from the node's capabilities (its own engines, or the
         // upstream it forwards generative tools to).
-        let ready = draft.asset.get_untracked().is_some()
+        let ready = (draft.asset.get_untracked().is_some()
+            || crate::controls::main_slot(tool).is_none())
             && !draft.running.get_untracked()
             && !draft.uploading.get_untracked()
             && state.availability(tool).is_ok();

@@ -90,6 +90,17 @@ impl Tool {
         )
     }
 
+    /// The slot its main image (`inputs.image`) fills: the first of Image, Product, Model in
+    /// its spec; None for tools that make images from a prompt (Create Model, Create Face).
+    pub fn main_slot(self) -> Option<crate::catalog::Slot> {
+        use crate::catalog::Slot;
+        crate::catalog::spec(self)
+            .slots
+            .iter()
+            .map(|s| s.slot)
+            .find(|s| matches!(s, Slot::Image | Slot::Product | Slot::Model))
+    }
+
     /// The reference images a Studio generation of this tool may name besides `inputs.image`:
     /// (field in `inputs`, slot). Each is an asset hash.
     pub fn studio_refs(self) -> &'static [(&'static str, crate::catalog::Slot)] {
@@ -105,6 +116,10 @@ impl Tool {
             ],
             Tool::ModelSwap => &[("face_reference", Slot::FaceReference)],
             Tool::Edit => &[("image_context", Slot::ImageContext)],
+            Tool::CreateModel => &[
+                ("face_reference", Slot::FaceReference),
+                ("pose_reference", Slot::PoseReference),
+            ],
             _ => &[],
         }
     }
@@ -190,8 +205,8 @@ pub struct GenerationRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidGeneration {
     pub tool: Tool,
-    /// The content hash of the input image asset.
-    pub image: String,
+    /// The content hash of the input image asset (None for prompt-only tools).
+    pub image: Option<String>,
     /// The params, normalised (defaults filled in), as stored with the generation.
     pub params: serde_json::Map<String, serde_json::Value>,
     /// Reference images by `inputs` field ([`Tool::studio_refs`]): asset hashes.
@@ -212,23 +227,20 @@ pub fn request_from_params(
     width: u32,
     height: u32,
 ) -> crate::catalog::ToolRequest {
-    use crate::catalog::{ImageInput, ImageSource, Slot, ToolRequest, UpscaleFactor};
+    use crate::catalog::{ImageInput, ImageSource, ToolRequest, UpscaleFactor};
     let mut r = ToolRequest::default();
-    // The main image fills the tool's first image slot (Try-On's model image).
-    let main = crate::catalog::spec(tool)
-        .slots
-        .iter()
-        .map(|s| s.slot)
-        .find(|s| matches!(s, Slot::Image | Slot::Product | Slot::Model))
-        .unwrap_or(Slot::Image);
-    r.images.insert(
-        main,
-        vec![ImageInput {
-            width: Some(width),
-            height: Some(height),
-            source: ImageSource::Upload,
-        }],
-    );
+    // The main image fills the tool's first image slot (Try-On's model image); prompt-only
+    // tools have none.
+    if let Some(main) = tool.main_slot() {
+        r.images.insert(
+            main,
+            vec![ImageInput {
+                width: Some(width),
+                height: Some(height),
+                source: ImageSource::Upload,
+            }],
+        );
+    }
     match tool {
         Tool::BackgroundRemove => {
             r.background = match params.get("background").and_then(|v| v.as_str()) {
@@ -558,7 +570,19 @@ pub fn validate_generation_with(
         Some(t) => Some(t),
     };
     let label = tool.map(|t| t.label()).unwrap_or("This tool");
+    let prompt_only = tool.is_some_and(|t| t.main_slot().is_none());
     let image = match req.inputs.get("image") {
+        None | Some(serde_json::Value::Null) if prompt_only => None,
+        Some(_) if prompt_only => {
+            errors.push(FieldError::new(
+                "inputs.image",
+                "not_supported",
+                format!(
+                    "{label} makes images from the prompt and takes no main image; give references in their own fields."
+                ),
+            ));
+            None
+        }
         None | Some(serde_json::Value::Null) => {
             errors.push(FieldError::new(
                 "inputs.image",
@@ -610,12 +634,16 @@ pub fn validate_generation_with(
     }
     let params = tool.map(|t| params_for(t, &req.params, &mut errors));
     match (tool, image, params) {
-        (Some(tool), Some(image), Some(params)) if errors.is_empty() => Ok(ValidGeneration {
-            tool,
-            image,
-            params,
-            refs,
-        }),
+        (Some(tool), image, Some(params))
+            if errors.is_empty() && (image.is_some() || prompt_only) =>
+        {
+            Ok(ValidGeneration {
+                tool,
+                image,
+                params,
+                refs,
+            })
+        }
         _ => Err(errors),
     }
 }
@@ -727,6 +755,30 @@ mod tests {
         assert_eq!(res.duration, Some(Duration::S10));
         assert_eq!(res.video_resolution, Some(VideoResolution::P1080));
 
+        // Prompt-only tools take no main image (when an engine, e.g. an upstream, runs them).
+        let body = req(json!({"tool":"create-face","params":{"prompt":"woman in her 30s"}}));
+        let v = validate_generation_with(&body, &|_| true).unwrap();
+        assert_eq!(v.image, None);
+        let r = v.request(0, 0);
+        assert!(r.images.is_empty());
+        validate(Tool::CreateFace, &r, ctx).unwrap();
+        let e = validate_generation_with(
+            &req(json!({"tool":"create-face","inputs":{"image":H},"params":{"prompt":"p"}})),
+            &|_| true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e[0].path.as_str(), e[0].code.as_str()),
+            ("inputs.image", "not_supported")
+        );
+        let v = validate_generation_with(
+            &req(json!({"tool":"create-model","inputs":{"face_reference":H},"params":{"prompt":"p"}})),
+            &|_| true,
+        )
+        .unwrap();
+        assert_eq!(v.refs.len(), 1);
+        // Without an engine they are refused, as before.
+        assert!(validate_generation(&body).is_err());
         // Try-On: the main image is the model image; the product image is a reference.
         let v = validate_generation(&req(json!({"tool":"try-on",
             "inputs":{"image":H,"product_image":H},

@@ -422,13 +422,18 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         .get(main_field)
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let source = match read(raw) {
-        Ok(s) => s,
-        Err(message) => {
-            return sub
-                .fail_now(params, ErrorName::ImageLoadError, message)
-                .await;
+    // Prompt-only tools (Create Model, Create Face) have no main image, only references.
+    let source = if tool.main_slot().is_some() {
+        match read(raw) {
+            Ok(s) => Some(s),
+            Err(message) => {
+                return sub
+                    .fail_now(params, ErrorName::ImageLoadError, message)
+                    .await;
+            }
         }
+    } else {
+        None
     };
     let mut refs = vec![];
     for (field, slot) in tool.studio_refs() {
@@ -458,9 +463,14 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
     // The same rules decide the run (and refuse, e.g., a Reframe to the ratio it already has);
     // for a URL the size is known only when the node has fetched it.
-    if let Source::Bytes(_, info) = &source {
+    let dims = match &source {
+        Some(Source::Bytes(_, info)) => Some((info.width, info.height)),
+        Some(Source::Url(_)) => None,
+        None => Some((0, 0)),
+    };
+    if let Some((width, height)) = dims {
         let params_map = params.as_object().cloned().unwrap_or_default();
-        let mut request = request_from_params(tool, &params_map, info.width, info.height);
+        let mut request = request_from_params(tool, &params_map, width, height);
         for (_, slot, r) in &refs {
             if let Source::Bytes(_, i) = r {
                 atelier_core::tool::add_reference(&mut request, *slot, i.width, i.height);
@@ -503,8 +513,10 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     // Store the input and the row; if either fails, the hold is released.
     let stored: ApiResult<String> = async {
         let mut stored_inputs = serde_json::Map::new();
-        for (field, s) in
-            std::iter::once(("image", &source)).chain(refs.iter().map(|(f, _, s)| (*f, s)))
+        for (field, s) in source
+            .iter()
+            .map(|s| ("image", s))
+            .chain(refs.iter().map(|(f, _, s)| (*f, s)))
         {
             match s {
                 Source::Url(u) => stored_inputs.insert(format!("{field}_url"), json!(u)),

@@ -171,16 +171,23 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     };
     let valid = atelier_core::tool::validate_generation_with(&body, &|t| t.runnable() || upstream)
         .map_err(ApiError::validation)?;
-    let Some(asset) = assets::find(env, &user.id, &valid.image).await? else {
-        return Err(ApiError::validation(vec![atelier_core::FieldError::new(
-            "inputs.image",
-            "unknown_asset",
-            "That image is not among your uploads. Upload it again.",
-        )]));
-    };
-    let mut treq = valid.request(asset.width as u32, asset.height as u32);
     let mut inputs = serde_json::Map::new();
-    inputs.insert("image".into(), json!(valid.image));
+    // Prompt-only tools (Create Model, Create Face) have no main image.
+    let (w, h) = match &valid.image {
+        Some(hash) => {
+            let Some(asset) = assets::find(env, &user.id, hash).await? else {
+                return Err(ApiError::validation(vec![atelier_core::FieldError::new(
+                    "inputs.image",
+                    "unknown_asset",
+                    "That image is not among your uploads. Upload it again.",
+                )]));
+            };
+            inputs.insert("image".into(), json!(hash));
+            (asset.width as u32, asset.height as u32)
+        }
+        None => (0, 0),
+    };
+    let mut treq = valid.request(w, h);
     for (field, slot, hash) in &valid.refs {
         let Some(a) = assets::find(env, &user.id, hash).await? else {
             return Err(ApiError::validation(vec![atelier_core::FieldError::new(

@@ -126,7 +126,10 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
     let inputs: serde_json::Value = serde_json::from_str(&row.inputs).map_err(|e| e.to_string())?;
     // An API prediction may name its image by URL: the node fetches it (SSRF-checked) and
     // its size is unknown until then.
-    let (input, mut request) = if let Some(u) = inputs["image_url"].as_str() {
+    let (input, mut request) = if tool.main_slot().is_none() {
+        // A prompt-only tool: references at most.
+        (None, request_from_params(tool, &params, 0, 0))
+    } else if let Some(u) = inputs["image_url"].as_str() {
         let mut request = request_from_params(tool, &params, 0, 0);
         for i in request.images.values_mut().flatten() {
             (i.width, i.height) = (None, None);
@@ -136,7 +139,7 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
             url: u.to_string(),
             remote: true,
         };
-        (input, request)
+        (Some(input), request)
     } else {
         let hash = inputs["image"].as_str().ok_or("no input image")?;
         let asset = crate::assets::find(env, &row.user_id, hash)
@@ -150,9 +153,9 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
             remote: false,
         };
         let request = request_from_params(tool, &params, asset.width as u32, asset.height as u32);
-        (input, request)
+        (Some(input), request)
     };
-    let mut job_inputs = vec![input];
+    let mut job_inputs: Vec<InputRef> = input.into_iter().collect();
     for (field, slot) in tool.studio_refs() {
         if let Some(u) = inputs[format!("{field}_url")].as_str() {
             // Given by URL through the API: the node fetches it (SSRF-checked).

@@ -550,7 +550,7 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
     };
     let max_outputs = atelier_core::catalog::spec(job.tool).max_outputs as usize;
     if !node.available(job.tool)
-        || job.inputs.first().is_none_or(|i| i.name != "image")
+        || (job.tool.main_slot().is_some() && job.inputs.first().is_none_or(|i| i.name != "image"))
         || job.inputs.len() > 1 + job.tool.studio_refs().len()
         || job.outputs.is_empty()
         || job.outputs.len() > max_outputs

@@ -325,7 +325,11 @@ pub fn request_body(
     for (name, bytes) in inputs {
         // The main image goes in the model's first field; a reference by its slot.
         let field = if name == "image" {
-            fields.first().map(|(f, _)| *f)
+            // The field of the tool's main slot, else the model's first.
+            tool.main_slot()
+                .and_then(|m| fields.iter().find(|(_, s)| *s == m))
+                .or(fields.first())
+                .map(|(f, _)| *f)
         } else {
             tool.studio_refs()
                 .iter()
