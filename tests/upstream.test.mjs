@@ -18,6 +18,15 @@ async function credits() {
   return (await (await fetch(`${BASE}/v1/credits`, { headers: { authorization: `Bearer ${key}` } })).json()).credits.total;
 }
 
+/** A job for the second node: its input (if any) and its output from the loopback sink. */
+const job = (id, tool, { image = true, prompt } = {}) => ({
+  job_id: id, tool, prompt,
+  options: { tool, outputs: 1, face_reference: false, ...(tool === 'background-remove' ? { background: { background: 'transparent' } } : {}) },
+  inputs: image ? [{ name: 'image', url: `${sinkUrl}/in/model.jpg` }] : [],
+  outputs: [{ index: 0, upload_url: `${sinkUrl}/out/${id}-0` }],
+  callback_url: `${sinkUrl}/events`, attempt: 1,
+});
+
 async function submit(job) {
   const body = JSON.stringify(job);
   const ts = Math.floor(Date.now() / 1000);
@@ -102,13 +111,7 @@ describe('the upstream engine', () => {
   test('a forwarded Background Remove comes back as this node\'s output, charged upstream', async () => {
     const before = await credits();
     const id = `up-bg-${Date.now()}`;
-    const r = await submit({
-      job_id: id, tool: 'background-remove',
-      options: { tool: 'background-remove', outputs: 1, face_reference: false, background: { background: 'transparent' } },
-      inputs: [{ name: 'image', url: `${sinkUrl}/in/model.jpg` }],
-      outputs: [{ index: 0, upload_url: `${sinkUrl}/out/${id}-0` }],
-      callback_url: `${sinkUrl}/events`, attempt: 1,
-    });
+    const r = await submit(job(id, 'background-remove'));
     assert.equal(r.status, 202, await r.clone().text());
     const done = await finished(id);
     assert.equal(done.kind, 'completed', JSON.stringify(done));
@@ -125,13 +128,7 @@ describe('the upstream engine', () => {
   test('an upstream failure keeps its FASHN error name and message; nothing is charged', async () => {
     const before = await credits();
     const id = `up-p2m-${Date.now()}`;
-    const r = await submit({
-      job_id: id, tool: 'product-to-model',
-      options: { tool: 'product-to-model', outputs: 1, face_reference: false },
-      inputs: [{ name: 'image', url: `${sinkUrl}/in/model.jpg` }],
-      outputs: [{ index: 0, upload_url: `${sinkUrl}/out/${id}-0` }],
-      callback_url: `${sinkUrl}/events`, attempt: 1,
-    });
+    const r = await submit(job(id, 'product-to-model'));
     assert.equal(r.status, 202, await r.clone().text());
     const done = await finished(id);
     assert.equal(done.kind, 'failed');
@@ -143,13 +140,7 @@ describe('the upstream engine', () => {
 
   test('a prompt-only tool is forwarded with no image at all', async () => {
     const id = `up-face-${Date.now()}`;
-    const r = await submit({
-      job_id: id, tool: 'create-face', prompt: 'woman in her 30s, short curly hair',
-      options: { tool: 'create-face', outputs: 1, face_reference: false },
-      inputs: [],
-      outputs: [{ index: 0, upload_url: `${sinkUrl}/out/${id}-0` }],
-      callback_url: `${sinkUrl}/events`, attempt: 1,
-    });
+    const r = await submit(job(id, 'create-face', { image: false, prompt: 'woman in her 30s, short curly hair' }));
     assert.equal(r.status, 202, await r.clone().text());
     const done = await finished(id);
     // The upstream (this stack) has no engine for face-create: its answer comes back by name.

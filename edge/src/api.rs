@@ -86,19 +86,7 @@ fn engine_params(tool: Tool, r: &catalog::Resolved) -> Option<Value> {
             json!({"factor": r.upscale.map(|f| serde_json::to_value(f).unwrap_or(json!("2x"))).unwrap_or(json!("2x"))}),
         ),
         Tool::Reframe => r.aspect_ratio.map(|a| json!({"aspect_ratio": a.label()})),
-        Tool::Packshot => {
-            let mut p = json!({"num_images": r.outputs});
-            if let Some(a) = r.aspect_ratio {
-                p["aspect_ratio"] = json!(a.label());
-            }
-            if let Some(res) = r.resolution {
-                p["resolution"] = json!(res);
-            }
-            if let Some(m) = r.mode {
-                p["generation_mode"] = json!(m);
-            }
-            Some(p)
-        }
+        Tool::Packshot => Some(generic_params(r)),
         Tool::ImageToVideo => Some(json!({
             "duration": r.duration,
             "video_resolution": r.video_resolution,
@@ -106,22 +94,14 @@ fn engine_params(tool: Tool, r: &catalog::Resolved) -> Option<Value> {
         Tool::FaceSwap => Some(json!({
             "face_match": r.face_match.unwrap_or(catalog::FaceMatch::MatchReference),
         })),
-        Tool::TryOn => {
-            let mut p = json!({"num_images": r.outputs});
-            if let Some(c) = r.category {
-                p["category"] = json!(c);
-            }
-            if let Some(m) = r.mode {
-                p["generation_mode"] = json!(m);
-            }
-            Some(p)
-        }
+        Tool::TryOn => Some(generic_params(r)),
         _ => None,
     }
 }
 
-/// The Studio params of a tool the node forwards to its upstream engine.
-fn upstream_params(r: &catalog::Resolved) -> Value {
+/// The generic Studio params of a resolved request (Packshot, Try-On, and the tools the node
+/// forwards to its upstream engine).
+fn generic_params(r: &catalog::Resolved) -> Value {
     let mut p = json!({"num_images": r.outputs});
     if let Some(a) = r.aspect_ratio {
         p["aspect_ratio"] = json!(a.label());
@@ -134,6 +114,9 @@ fn upstream_params(r: &catalog::Resolved) -> Value {
     }
     if let Some(f) = r.face_match {
         p["face_match"] = json!(f);
+    }
+    if let Some(c) = r.category {
+        p["category"] = json!(c);
     }
     p
 }
@@ -386,7 +369,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         engine_params(tool, &resolved)
     } else if crate::jobs::node_has_engine(env, tool).await {
         // Forwarded upstream by the node: the generic options travel as the Studio's do.
-        Some(upstream_params(&resolved))
+        Some(generic_params(&resolved))
     } else {
         None
     };

@@ -363,6 +363,25 @@ pub fn output_key(id: &str, index: u32) -> String {
     format!("outputs/{id}/{index}.png")
 }
 
+/// Output `index` (as in the URL) of a generation: 404 when it has none by that number.
+fn stored_output(row: &Row, index: &str) -> ApiResult<(u32, StoredOutput)> {
+    let index: u32 = index
+        .parse()
+        .map_err(|_| ApiError::new(404, "not_found", "No such output."))?;
+    let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
+    let out = outputs
+        .into_iter()
+        .find(|o| o.index == index)
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "not_found",
+                "This generation has no such output (yet).",
+            )
+        })?;
+    Ok((index, out))
+}
+
 /// `POST /api/generations/{id}/outputs/{i}/export` `{format, quality}` (owner, same origin):
 /// Export for Web. The inference node re-encodes the stored output (JPEG flattened on white,
 /// PNG, or lossy WebP with its transparency) and the file comes back as a download, its size in
@@ -370,17 +389,7 @@ pub fn output_key(id: &str, index: u32) -> String {
 pub async fn export(mut req: Request, env: &Env, id: &str, index: &str) -> ApiResult<Response> {
     same_origin(&req)?;
     let row = owned(&req, env, id).await?;
-    let index: u32 = index
-        .parse()
-        .map_err(|_| ApiError::new(404, "not_found", "No such output."))?;
-    let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
-    let out = outputs.iter().find(|o| o.index == index).ok_or_else(|| {
-        ApiError::new(
-            404,
-            "not_found",
-            "This generation has no such output (yet).",
-        )
-    })?;
+    let (index, out) = stored_output(&row, index)?;
     if !out.content_type.starts_with("image/") {
         return Err(ApiError::new(
             409,
@@ -442,17 +451,7 @@ pub async fn export(mut req: Request, env: &Env, id: &str, index: &str) -> ApiRe
 
 pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResult<Response> {
     let row = owned(req, env, id).await?;
-    let index: u32 = index
-        .parse()
-        .map_err(|_| ApiError::new(404, "not_found", "No such output."))?;
-    let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
-    let out = outputs.iter().find(|o| o.index == index).ok_or_else(|| {
-        ApiError::new(
-            404,
-            "not_found",
-            "This generation has no such output (yet).",
-        )
-    })?;
+    let (index, out) = stored_output(&row, index)?;
     let mut r = r2_response(
         env,
         output_key(id, index),

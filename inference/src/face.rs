@@ -119,21 +119,32 @@ impl Face {
     }
 }
 
-/// A square region of the image rotated by `angle` (radians): the mesh's crop.
+/// A square region of the image rotated by `angle` (radians, clockwise on the image): the crop
+/// a landmark network sees (the face mesh's, BlazePose's).
 #[derive(Debug, Clone, Copy)]
-struct Roi {
-    cx: f32,
-    cy: f32,
-    side: f32,
-    angle: f32,
+pub(crate) struct Roi {
+    pub(crate) cx: f32,
+    pub(crate) cy: f32,
+    pub(crate) side: f32,
+    pub(crate) angle: f32,
 }
 
 impl Roi {
     /// Image point of the crop point (u, v), each in 0..1.
-    fn to_image(self, u: f32, v: f32) -> (f32, f32) {
+    pub(crate) fn to_image(self, u: f32, v: f32) -> (f32, f32) {
         let (lx, ly) = ((u - 0.5) * self.side, (v - 0.5) * self.side);
         let (s, c) = self.angle.sin_cos();
         (self.cx + c * lx - s * ly, self.cy + s * lx + c * ly)
+    }
+
+    /// Crop point (u, v) of the image point (x, y): the inverse of [`Roi::to_image`].
+    pub(crate) fn to_crop(self, x: f32, y: f32) -> (f32, f32) {
+        let (dx, dy) = (x - self.cx, y - self.cy);
+        let (s, c) = self.angle.sin_cos();
+        (
+            (c * dx + s * dy) / self.side + 0.5,
+            (-s * dx + c * dy) / self.side + 0.5,
+        )
     }
 
     /// The ROI MediaPipe derives from two eye points and a box: centred on the box, square on

@@ -600,7 +600,7 @@ fn keep_major(m: &[bool], w: usize, h: usize, share: f32) -> Vec<bool> {
         .collect()
 }
 
-fn bbox(m: &[bool], w: usize) -> Option<(usize, usize, usize, usize)> {
+pub(crate) fn bbox(m: &[bool], w: usize) -> Option<(usize, usize, usize, usize)> {
     let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
     for (i, v) in m.iter().enumerate() {
         if *v {

@@ -14,7 +14,7 @@ use image::RgbImage;
 use tract_onnx::prelude::*;
 
 use crate::bgremove::EngineError;
-use crate::face::bilinear;
+use crate::face::{bilinear, Roi};
 use crate::refine::Plane;
 
 static POSE_ONNX: &[u8] = include_bytes!("../models/mediapipe/pose_landmark_full.onnx");
@@ -94,41 +94,15 @@ pub fn dist(a: (f32, f32), b: (f32, f32)) -> f32 {
     ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
 }
 
-/// A square crop of the image: centre, side and rotation (radians, clockwise on the image).
-#[derive(Debug, Clone, Copy)]
-struct Roi {
-    cx: f32,
-    cy: f32,
-    side: f32,
-    angle: f32,
-}
-
-impl Roi {
-    fn to_image(self, u: f32, v: f32) -> (f32, f32) {
-        let (lx, ly) = ((u - 0.5) * self.side, (v - 0.5) * self.side);
-        let (s, c) = self.angle.sin_cos();
-        (self.cx + c * lx - s * ly, self.cy + s * lx + c * ly)
-    }
-
-    fn to_crop(self, x: f32, y: f32) -> (f32, f32) {
-        let (dx, dy) = (x - self.cx, y - self.cy);
-        let (s, c) = self.angle.sin_cos();
-        (
-            (c * dx + s * dy) / self.side + 0.5,
-            (-s * dx + c * dy) / self.side + 0.5,
-        )
-    }
-
-    /// MediaPipe's ROI from the auxiliary landmarks: centred on the body centre, the side twice
-    /// the distance to the scale point times 1.25, rotated so the scale point is straight up.
-    fn from_aux(center: (f32, f32), scale: (f32, f32)) -> Roi {
-        let (vx, vy) = (scale.0 - center.0, scale.1 - center.1);
-        Roi {
-            cx: center.0,
-            cy: center.1,
-            side: 2.0 * (vx * vx + vy * vy).sqrt() * 1.25,
-            angle: vx.atan2(-vy),
-        }
+/// MediaPipe's pose ROI from the auxiliary landmarks: centred on the body centre, the side twice
+/// the distance to the scale point times 1.25, rotated so the scale point is straight up.
+fn roi_from_aux(center: (f32, f32), scale: (f32, f32)) -> Roi {
+    let (vx, vy) = (scale.0 - center.0, scale.1 - center.1);
+    Roi {
+        cx: center.0,
+        cy: center.1,
+        side: 2.0 * (vx * vx + vy * vy).sqrt() * 1.25,
+        angle: vx.atan2(-vy),
     }
 }
 
@@ -239,7 +213,7 @@ impl PoseModel {
             return Ok(None);
         }
         // Second pass on the model's own ROI; kept when it still sees the person.
-        let second = Roi::from_aux((lm[33].x, lm[33].y), (lm[34].x, lm[34].y));
+        let second = roi_from_aux((lm[33].x, lm[33].y), (lm[34].x, lm[34].y));
         if second.side.is_finite() && second.side > 8.0 {
             let (lm2, p2, seg2) = self.run_on(rgb, second)?;
             if p2 >= MIN_PRESENCE {
@@ -283,7 +257,7 @@ mod tests {
 
     #[test]
     fn roi_round_trips_and_aligns_the_scale_point_up() {
-        let r = Roi::from_aux((100.0, 200.0), (130.0, 100.0));
+        let r = roi_from_aux((100.0, 200.0), (130.0, 100.0));
         for (u, v) in [(0.1, 0.2), (0.5, 0.5), (0.9, 0.7)] {
             let (x, y) = r.to_image(u, v);
             let (u2, v2) = r.to_crop(x, y);
@@ -293,7 +267,7 @@ mod tests {
         let (u, v) = r.to_crop(130.0, 100.0);
         assert!((u - 0.5).abs() < 1e-4, "u {u}");
         assert!(v < 0.5);
-        let upright = Roi::from_aux((0.0, 0.0), (0.0, -10.0));
+        let upright = roi_from_aux((0.0, 0.0), (0.0, -10.0));
         assert!(upright.angle.abs() < 1e-6);
         assert!((upright.side - 25.0).abs() < 1e-4);
     }

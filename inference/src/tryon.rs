@@ -375,20 +375,6 @@ fn alpha_mask(rgba: &image::RgbaImage, min: u8) -> Vec<bool> {
     rgba.pixels().map(|p| p[3] > min).collect()
 }
 
-fn mask_bbox(m: &[bool], w: usize) -> Option<(usize, usize, usize, usize)> {
-    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-    for (i, v) in m.iter().enumerate() {
-        if *v {
-            let (x, y) = (i % w, i / w);
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x + 1);
-            y1 = y1.max(y + 1);
-        }
-    }
-    (x1 > x0).then_some((x0, y0, x1, y1))
-}
-
 /// Median left and right extent of the mask over rows y0..y1.
 fn row_extent(m: &[bool], w: usize, y0: usize, y1: usize) -> Option<(f32, f32)> {
     let (mut ls, mut rs) = (vec![], vec![]);
@@ -434,7 +420,7 @@ fn runs(m: &[bool], w: usize, y0: usize, y1: usize) -> Vec<(usize, usize)> {
 
 /// A flat-lay's virtual wearer, from the cut-out's shape.
 fn flat_skeleton(m: &[bool], w: usize, h: usize, kind: Garment) -> Option<Skeleton> {
-    let (_, y0, _, y1) = mask_bbox(m, w)?;
+    let (_, y0, _, y1) = packshot::bbox(m, w)?;
     let l = (y1 - y0) as f32;
     let row = |t: f32| (y0 as f32 + t * l).round().clamp(0.0, (h - 1) as f32) as usize;
     match kind {
@@ -623,7 +609,7 @@ fn garment_kind(spec: &TryOnSpec, m: &[bool], w: usize, gpose: Option<&Skeleton>
             _ => Garment::Tops,
         };
     }
-    let Some((x0, y0, x1, y1)) = mask_bbox(m, w) else {
+    let Some((x0, y0, x1, y1)) = packshot::bbox(m, w) else {
         return Garment::Tops;
     };
     let (bw, bh) = ((x1 - x0) as f32, (y1 - y0) as f32);
@@ -1221,7 +1207,7 @@ pub fn try_on(
     let matte = bg.alpha(&rgb)?;
     let person_box = {
         let m: Vec<bool> = matte.data.iter().map(|a| *a > 0.5).collect();
-        mask_bbox(&m, w).map(|(x0, y0, x1, y1)| (x0 as f32, y0 as f32, x1 as f32, y1 as f32))
+        packshot::bbox(&m, w).map(|(x0, y0, x1, y1)| (x0 as f32, y0 as f32, x1 as f32, y1 as f32))
     };
     let pose = poses.pose(&rgb, person_box)?.ok_or_else(no_person)?;
     let body = Skeleton::from_pose(&pose);

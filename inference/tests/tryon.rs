@@ -158,12 +158,13 @@ fn puts_the_black_tshirt_on_the_seated_model() {
     );
 }
 
-/// Known truth: the model's own T-shirt tried on the model lands where it was.
-#[test]
-fn the_models_own_tshirt_lands_where_it_was() {
-    use atelier_core::catalog::Category;
+/// The model photo tried on itself as `category`: the result and the IoU of the placed garment
+/// with the model's own garment region.
+fn self_tryon(
+    category: atelier_core::catalog::Category,
+) -> (atelier_inference::tryon::TryOnResult, f32) {
     use atelier_inference::face::FaceModels;
-    use atelier_inference::tryon::{try_on, Garment, TryOnSpec};
+    use atelier_inference::tryon::{try_on, TryOnSpec};
     let model = common::fixture("model-photo.webp");
     let r = try_on(
         common::remover(),
@@ -172,16 +173,12 @@ fn the_models_own_tshirt_lands_where_it_was() {
         &model,
         &model,
         &TryOnSpec {
-            category: Some(Category::Tops),
+            category: Some(category),
             outputs: 1,
             ..Default::default()
         },
     )
     .unwrap();
-    assert_eq!(r.garment, Garment::Tops);
-    r.images[0]
-        .save(common::artifacts().join("tryon-self-model-photo.png"))
-        .unwrap();
     let placed: Vec<bool> = r.placed.data.iter().map(|a| *a > 0.5).collect();
     let inter = placed
         .iter()
@@ -194,6 +191,20 @@ fn the_models_own_tshirt_lands_where_it_was() {
         .filter(|(a, b)| **a || **b)
         .count();
     let iou = inter as f32 / union.max(1) as f32;
+    (r, iou)
+}
+
+/// Known truth: the model's own T-shirt tried on the model lands where it was.
+#[test]
+fn the_models_own_tshirt_lands_where_it_was() {
+    use atelier_core::catalog::Category;
+    use atelier_inference::tryon::Garment;
+    let (r, iou) = self_tryon(Category::Tops);
+    let model = common::fixture("model-photo.webp");
+    assert_eq!(r.garment, Garment::Tops);
+    r.images[0]
+        .save(common::artifacts().join("tryon-self-model-photo.png"))
+        .unwrap();
     let before = model.to_rgb8();
     let (mut d, mut n) = (0f64, 0usize);
     for (k, v) in r.replaced.iter().enumerate() {
@@ -328,38 +339,12 @@ fn no_person_or_no_garment_is_a_clear_error() {
 #[test]
 fn the_models_own_trousers_land_where_they_were() {
     use atelier_core::catalog::Category;
-    use atelier_inference::face::FaceModels;
-    use atelier_inference::tryon::{try_on, Garment, TryOnSpec};
-    let model = common::fixture("model-photo.webp");
-    let r = try_on(
-        common::remover(),
-        PoseModel::shared().unwrap(),
-        FaceModels::shared().unwrap(),
-        &model,
-        &model,
-        &TryOnSpec {
-            category: Some(Category::Bottoms),
-            outputs: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    use atelier_inference::tryon::Garment;
+    let (r, iou) = self_tryon(Category::Bottoms);
     assert_eq!(r.garment, Garment::Bottoms);
     r.images[0]
         .save(common::artifacts().join("tryon-self-trousers-model-photo.png"))
         .unwrap();
-    let placed: Vec<bool> = r.placed.data.iter().map(|a| *a > 0.5).collect();
-    let inter = placed
-        .iter()
-        .zip(&r.replaced)
-        .filter(|(a, b)| **a && **b)
-        .count();
-    let union = placed
-        .iter()
-        .zip(&r.replaced)
-        .filter(|(a, b)| **a || **b)
-        .count();
-    let iou = inter as f32 / union.max(1) as f32;
     eprintln!("self try-on (bottoms): IoU {iou:.3}");
     assert!(iou > 0.75, "IoU {iou}");
 }
