@@ -133,6 +133,15 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// The problems' messages as one sentence list (for error bodies that carry one message).
+pub fn messages(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl FieldError {
     pub fn new(path: &str, code: &str, message: impl Into<String>) -> Self {
         FieldError {

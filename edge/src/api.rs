@@ -467,11 +467,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
                 plan: None,
             },
         ) {
-            let message = errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let message = atelier_core::tool::messages(&errors);
             return sub
                 .fail_now(params, ErrorName::InputValidationError, message)
                 .await;

@@ -32,11 +32,7 @@ impl ApiError {
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let message = errors
-            .iter()
-            .map(|e| e.message.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let message = atelier_core::tool::messages(&errors);
         ApiError {
             errors,
             ..ApiError::new(400, "validation_failed", message)

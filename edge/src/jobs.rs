@@ -200,11 +200,7 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
     let options = match catalog::validate(tool, &request, ctx) {
         Ok(o) => o,
         Err(errors) => {
-            let message = errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let message = atelier_core::tool::messages(&errors);
             let event = JobEvent::Failed {
                 job_id: id.to_string(),
                 error: atelier_core::ErrorName::InputValidationError,

@@ -436,11 +436,7 @@ async fn export(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
     let spec = match atelier_core::export::parse_export(&v) {
         Ok(s) => s,
         Err(errors) => {
-            let message = errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let message = atelier_core::tool::messages(&errors);
             return problem(StatusCode::BAD_REQUEST, "invalid_export", message);
         }
     };

@@ -74,6 +74,24 @@ fn finds_the_pose_on_both_fixtures() {
     }
 }
 
+/// The model's pose in a photo (seeded by its matte's box).
+fn model_pose(img: &RgbImage) -> Pose {
+    PoseModel::shared()
+        .unwrap()
+        .pose(img, person_box(img))
+        .unwrap()
+        .expect("a person")
+}
+
+/// A point on the chest: 40 % of the way from the shoulders to the hips.
+fn chest_of(p: &Pose) -> (u32, u32) {
+    let (sm, hm) = (p.shoulder_mid(), p.hip_mid());
+    (
+        (sm.0 * 0.6 + hm.0 * 0.4) as u32,
+        (sm.1 * 0.6 + hm.1 * 0.4) as u32,
+    )
+}
+
 fn luma(p: &Rgb<u8>) -> f32 {
     0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
 }
@@ -110,17 +128,9 @@ fn puts_the_black_tshirt_on_the_seated_model() {
     assert!(r.garment_on_model);
     let before = model.to_rgb8();
     assert_eq!(out.dimensions(), before.dimensions());
-    let p = PoseModel::shared()
-        .unwrap()
-        .pose(&before, person_box(&before))
-        .unwrap()
-        .unwrap();
+    let p = model_pose(&before);
     // The chest was a white T-shirt and is now the black one.
-    let (sm, hm) = (p.shoulder_mid(), p.hip_mid());
-    let chest = (
-        (sm.0 * 0.6 + hm.0 * 0.4) as u32,
-        (sm.1 * 0.6 + hm.1 * 0.4) as u32,
-    );
+    let chest = chest_of(&p);
     let mean = |img: &RgbImage| {
         let mut s = 0.0;
         for dy in 0..9 {
@@ -279,16 +289,8 @@ fn a_flat_product_shot_goes_on_too_and_variants_differ() {
         .save(common::artifacts().join("tryon-flat-tshirt-variant-2.png"))
         .unwrap();
     let before = model.to_rgb8();
-    let p = PoseModel::shared()
-        .unwrap()
-        .pose(&before, person_box(&before))
-        .unwrap()
-        .unwrap();
-    let (sm, hm) = (p.shoulder_mid(), p.hip_mid());
-    let chest = (
-        (sm.0 * 0.6 + hm.0 * 0.4) as u32,
-        (sm.1 * 0.6 + hm.1 * 0.4) as u32,
-    );
+    let p = model_pose(&before);
+    let chest = chest_of(&p);
     assert!(luma(r.images[0].get_pixel(chest.0, chest.1)) < 70.0);
     // The second variant is a looser fit: it covers more.
     let dark = |img: &RgbImage| img.pixels().filter(|p| luma(p) < 40.0).count();

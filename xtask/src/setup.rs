@@ -297,20 +297,7 @@ pub fn install(e: &Env, browser: bool) -> R<()> {
     }
     // openh264 (Image to Video) assembles its SIMD kernels with nasm; without it the build
     // silently falls back to plain C, several times slower.
-    if output(Command::new("sh").args(["-c", "command -v nasm"])).is_none() {
-        let apt = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q nasm";
-        let updated = format!("apt-get update -q && {apt}");
-        run(Command::new("sh").args(["-c", apt]), "apt-get install nasm")
-            .or_else(|_| {
-                run(
-                    Command::new("sh").args(["-c", &updated]),
-                    "apt-get update + install nasm",
-                )
-            })
-            .map_err(|err| {
-                format!("{err}: openh264 needs nasm for its assembly (run as root: {updated})")
-            })?;
-    }
+    apt_install("nasm", "nasm", "openh264 needs nasm for its assembly")?;
     model(e)?;
     onnxruntime(e)?;
     secrets(e)?;
@@ -449,24 +436,31 @@ fn model(e: &Env) -> R<()> {
     )
 }
 
+/// Installs Debian's `package` when `binary` is missing (apt-get, then again after an update).
+fn apt_install(binary: &str, package: &str, why: &str) -> R<()> {
+    if output(Command::new("sh").args(["-c", &format!("command -v {binary}")])).is_some() {
+        return Ok(());
+    }
+    let apt = format!("DEBIAN_FRONTEND=noninteractive apt-get install -y -q {package}");
+    let updated = format!("apt-get update -q && {apt}");
+    run(
+        Command::new("sh").args(["-c", &apt]),
+        &format!("apt-get install {package}"),
+    )
+    .or_else(|_| {
+        run(
+            Command::new("sh").args(["-c", &updated]),
+            &format!("apt-get update + install {package}"),
+        )
+    })
+    .map_err(|err| format!("{err}: {why} (run as root: {updated})"))
+}
+
 /// A venv with the benchmark peers (Pillow, libvips through pyvips' binary wheel, onnxruntime,
 /// numpy), pinned; returns its python.
 pub fn bench_peers(e: &Env) -> R<PathBuf> {
     // cwebp (Debian's `webp`), the peer of Export for Web's WebP encoder.
-    if output(Command::new("sh").args(["-c", "command -v cwebp"])).is_none() {
-        let apt = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q webp";
-        let updated = format!("apt-get update -q && {apt}");
-        run(Command::new("sh").args(["-c", apt]), "apt-get install webp")
-            .or_else(|_| {
-                run(
-                    Command::new("sh").args(["-c", &updated]),
-                    "apt-get update + install webp",
-                )
-            })
-            .map_err(|err| {
-                format!("{err}: the WebP benchmark needs cwebp (run as root: {updated})")
-            })?;
-    }
+    apt_install("cwebp", "webp", "the WebP benchmark needs cwebp")?;
     let dir = e.cache.join("bench");
     let python = dir.join("venv/bin/python");
     // The stamp names the peer set: a new peer makes a new venv.
