@@ -2,6 +2,7 @@
 // - Pages (navigations): network first, so a deploy shows at once; offline, the cached shell.
 // - Trunk's hashed files (app-<hash>.js/.wasm/.css) and the icons/manifest: cache first
 //   (a new build has new names, so nothing stale is served).
+// - The editor module (/editor/, loaded on demand, not hashed): network first.
 // - The API (/api/, /v1/) and anything cross-origin: never cached, always the network.
 const CACHE = 'atelier-shell-v1';
 
@@ -19,6 +20,20 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(req.url);
   if (req.method !== 'GET' || url.origin !== self.location.origin) return;
   if (url.pathname.startsWith('/api/') || url.pathname.startsWith('/v1/')) return;
+  // The editor module (loaded on demand) keeps its name across builds: network first.
+  if (url.pathname.startsWith('/editor/')) {
+    event.respondWith((async () => {
+      const cache = await caches.open(CACHE);
+      try {
+        const fresh = await fetch(req);
+        if (fresh.ok) await cache.put(req, fresh.clone());
+        return fresh;
+      } catch {
+        return (await cache.match(req)) ?? Response.error();
+      }
+    })());
+    return;
+  }
   if (req.mode === 'navigate') {
     event.respondWith((async () => {
       const cache = await caches.open(CACHE);

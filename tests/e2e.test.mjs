@@ -13,6 +13,7 @@ const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-ru
   '--disable-component-update', '--disable-sync'];
 let ctx, page, profile;
 const consoleErrors = [];
+const editorRequests = [];
 const email = uniqueEmail('e2e');
 const password = 'a browser password';
 
@@ -29,6 +30,7 @@ before(async () => {
     if (m.type() === 'error' && !/status of (401|415)/.test(m.text())) consoleErrors.push(m.text());
   });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/editor/')) editorRequests.push(r.url()); });
 });
 
 after(async () => {
@@ -45,6 +47,21 @@ async function axeViolations() {
   const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
   return r.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
     .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')} — ${v.help}`));
+}
+
+/** Selects a tool in the toolbar (on the input screen: from a result, Back first). */
+async function toTool(id) {
+  if (await tid('back').count()) await tid('back').click();
+  await page.locator(`[data-tool=${id}]`).click();
+}
+
+/** Opens "From Gallery" in `scope`, switches to `tab` and picks item `n` (-1: the last). */
+async function pickFromGallery(scope, tab, n) {
+  await scope.getByTestId('gallery-open').click();
+  await tid(`gallery-tab-${tab}`).click();
+  await tid('gallery-item').first().waitFor();
+  await (n < 0 ? tid('gallery-item').last() : tid('gallery-item').nth(n)).click();
+  await tid('gallery-dialog').waitFor({ state: 'detached' });
 }
 
 async function runAndWait() {
@@ -104,7 +121,7 @@ test('solid color gives the fill instead', async () => {
 
 test('Upscale 2x from the toolbar doubles the photo, with its cost on Run', async () => {
   await tid('back').click();
-  await page.locator('[data-tool=upscale]').click();
+  await toTool('upscale');
   assert.equal(await tid('tool-title').textContent(), 'Upscale');
   assert.ok(await tid('factor-2x').isChecked(), '2x by default');
   assert.equal((await tid('run').textContent()).trim(), 'Run · 1 credit');
@@ -115,13 +132,18 @@ test('Upscale 2x from the toolbar doubles the photo, with its cost on Run', asyn
 
 test('Reframe to 16:9 from the toolbar', async () => {
   await tid('back').click();
-  await page.locator('[data-tool=reframe]').click();
+  await toTool('reframe');
+  // Core's checks show before Run: the photo is already 2:3.
+  await tid('aspect-ratio').selectOption('2:3');
+  assert.match(await tid('own-error').textContent(), /already 2:3; choose another ratio/);
+  assert.ok(await tid('run').isDisabled());
   await tid('aspect-ratio').selectOption('16:9');
+  await tid('own-error').waitFor({ state: 'detached' });
   assert.equal((await tid('run').textContent()).trim(), 'Run · 1 credit');
   await runAndWait();
   const img = decodePng(await download());
   assert.deepEqual([img.width, img.height], [1368, 768]);
-  await page.locator('[data-tool=background-remove]').click();
+  await toTool('background-remove');
 });
 
 test('drag and drop, and paste, upload too', async () => {
@@ -194,39 +216,47 @@ test('every tool shows its controls; tools without an engine say why and cannot 
   assert.deepEqual(await axeViolations(), [], 'input screen (Create Face)');
   await page.screenshot({ path: join(ARTIFACTS, 'input-screen-create-face.png') });
   // Image to Video has its own options; Face Swap needs a Face Reference.
-  await page.locator('[data-tool=image-to-video]').click();
+  await toTool('image-to-video');
   await tid('gen-duration').waitFor();
   await tid('gen-video-resolution').waitFor();
-  await page.locator('[data-tool=face-swap]').click();
+  await toTool('face-swap');
   await tid('gen-face-match').waitFor();
   await page.locator('[data-slot=face_reference]').waitFor();
   await page.locator('[data-field-error=inputs]').first().waitFor();
   assert.match(await page.locator('[data-field-error=inputs]').first().textContent(), /Face Swap needs an? (image|Face Reference)\./);
-  // Both images come from your uploads (quick-pick); then it validates and is priced by core.
-  await page.locator('section.atl-input > .atl-recent [data-testid=recent-toggle]').click();
-  await tid('recent-item').first().click();
-  await page.locator('[data-slot=face_reference] [data-testid=recent-toggle]').click();
-  await tid('recent-item').first().click();
+  // Both images come from the Gallery: the image from your uploads, the Face Reference from your
+  // results (the picker opens on created faces: none yet); then it validates and is priced by core.
+  await pickFromGallery(page.locator('section.atl-input > .atl-pick'), 'uploads', 0);
+  await page.locator('[data-slot=face_reference] [data-testid=gallery-open]').click();
+  assert.equal(await tid('gallery-tab-faces').getAttribute('aria-selected'), 'true');
+  assert.match(await tid('gallery-empty').textContent(), /faces you make with Create Face appear here/);
+  await tid('gallery-tab-results').click();
+  await tid('gallery-item').first().waitFor();
+  // Hover names the tool that made it.
+  assert.match(await tid('gallery-item').first().getAttribute('title'), /^(Background Remove|Upscale|Reframe)$/);
+  assert.deepEqual(await axeViolations(), [], 'Gallery picker');
+  await page.screenshot({ path: join(ARTIFACTS, 'gallery-picker.png') });
+  await tid('gallery-item').first().click();
+  await tid('gallery-dialog').waitFor({ state: 'detached' });
   await page.locator('[data-slot=face_reference] .atl-ref-thumb').waitFor();
+  // With a Face Reference, Face Swap's match control.
+  assert.deepEqual(await tid('gen-face-match').locator('option').allTextContents(), ['Match Reference', 'Match Current Model']);
   await page.locator('[data-field-error=inputs]').waitFor({ state: 'detached' });
   const fq = await (await page.request.post(BASE + '/api/quote', { data: { surface: 'app', model_name: 'face-swap', inputs: { image: 'data:image/png;base64,iVBORw0KGgo=', face_reference: 'data:image/png;base64,iVBORw0KGgo=' } } })).json();
   assert.equal((await tid('run-generic').textContent()).trim(), `Run · ${fq.credits} credit${fq.credits === 1 ? '' : 's'}`);
-  await page.locator('[data-tool=background-remove]').click();
+  await toTool('background-remove');
   await tid('drop-zone').waitFor();
   // The main image can come from your uploads too.
-  await page.locator('section.atl-input > .atl-recent [data-testid=recent-toggle]').click();
-  await tid('recent-item').last().click();
+  await pickFromGallery(page.locator('section.atl-input > .atl-pick'), 'uploads', -1);
   await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src')?.startsWith('/api/assets/'));
   await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
 });
 
 test('Product to Model: extra product images can be reordered and removed before running', async () => {
-  await page.locator('[data-tool=product-to-model]').click();
+  await toTool('product-to-model');
   const slot = page.locator('[data-slot=product]');
-  await slot.getByTestId('recent-toggle').click();
-  await tid('recent-item').nth(0).click();
-  await slot.getByTestId('recent-toggle').click();
-  await tid('recent-item').nth(1).click();
+  await pickFromGallery(slot, 'uploads', 0);
+  await pickFromGallery(slot, 'uploads', 1);
   const srcs = () => slot.locator('.atl-ref-thumb').evaluateAll((l) => l.map((i) => i.getAttribute('src')));
   await page.waitForFunction(() => document.querySelectorAll('[data-slot=product] .atl-ref-thumb').length === 2);
   const before = await srcs();
@@ -235,7 +265,7 @@ test('Product to Model: extra product images can be reordered and removed before
   assert.deepEqual(await srcs(), [before[1], before[0]]);
   await slot.getByRole('button', { name: 'Remove product image 1' }).click();
   assert.deepEqual(await srcs(), [before[0]]);
-  await page.locator('[data-tool=background-remove]').click();
+  await toTool('background-remove');
   await tid('drop-zone').waitFor();
 });
 
@@ -340,7 +370,7 @@ test('Packshot with 2 outputs: arrows and thumbnails; then Image to Video from t
   const body = JSON.stringify({ email, app_credits: 40, no_key: true });
   const ts = Math.floor(Date.now() / 1000);
   await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
-  await page.locator('[data-tool=packshot]').click();
+  await toTool('packshot');
   assert.equal(await tid('tool-title').textContent(), 'Packshot');
   await tid('file-input').setInputFiles({ name: 'garment.webp', mimeType: 'image/webp', buffer: fixture('garment-on-model.webp') });
   await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src'));
@@ -390,7 +420,7 @@ test('Packshot with 2 outputs: arrows and thumbnails; then Image to Video from t
 });
 
 test('Face Swap: image and Face Reference uploaded, Match Current Model, run; the result goes on to Upscale', async () => {
-  await page.locator('[data-tool=face-swap]').click();
+  await toTool('face-swap');
   await page.waitForFunction(() => document.querySelector('[data-testid=tool-title]')?.textContent === 'Face Swap');
   await tid('file-input').setInputFiles({ name: 'model.webp', mimeType: 'image/webp', buffer: fixture('garment-on-model.webp') });
   await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src'));
@@ -420,7 +450,7 @@ test('Face Swap: image and Face Reference uploaded, Match Current Model, run; th
 });
 
 test('Try-On: model photo and product image uploaded, run; the 2D engine dresses the model; next steps offered', async () => {
-  await page.locator('[data-tool=try-on]').click();
+  await toTool('try-on');
   await page.waitForFunction(() => document.querySelector('[data-testid=tool-title]')?.textContent === 'Try-On');
   await tid('file-input').setInputFiles({ name: 'model.jpg', mimeType: 'image/jpeg', buffer: fixture('model-photo-512.jpg') });
   await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src'));
@@ -515,6 +545,87 @@ test('a running generation can be canceled from the result screen; nothing is ch
   assert.equal(await credits(), before, 'the held credits came back');
 });
 
+// Stands in for the built-in editor (its own issue) behind the Studio's hook: the same module
+// contract (`edit(host, src) -> Promise<Blob | null>`); it turns the image a quarter right.
+const TEST_EDITOR = `export function edit(host, src) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onerror = () => reject(new Error('the image did not load'));
+    img.onload = () => {
+      const c = document.createElement('canvas');
+      c.width = img.naturalHeight; c.height = img.naturalWidth;
+      const g = c.getContext('2d');
+      g.translate(c.width, 0); g.rotate(Math.PI / 2); g.drawImage(img, 0, 0);
+      const done = document.createElement('button');
+      done.textContent = 'Done'; done.dataset.testid = 'test-editor-done';
+      done.onclick = () => c.toBlob((b) => resolve(b), 'image/png');
+      const cancel = document.createElement('button');
+      cancel.textContent = 'Cancel'; cancel.dataset.testid = 'test-editor-cancel';
+      cancel.onclick = () => resolve(null);
+      host.append(c, done, cancel);
+    };
+    img.src = src;
+  });
+}`;
+
+test('the pencil opens the editor on demand and the edited image replaces the input', async () => {
+  await tid('back').click();
+  await toTool('background-remove');
+  // A portrait photo, so that a quarter turn shows.
+  await tid('file-input').setInputFiles({ name: 'model.jpg', mimeType: 'image/jpeg', buffer: fixture('model-photo-512.jpg') });
+  await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.naturalWidth === 512
+    && !document.querySelector('[data-testid=run]').disabled);
+  assert.deepEqual(editorRequests, [], 'the editor is not loaded before it is opened');
+  // An installation without the editor says so, and the Studio goes on.
+  await tid('drop-zone').hover();
+  await page.locator('[data-testid=drop-zone] [data-testid=edit-image]').click();
+  assert.match(await tid('editor-error').textContent(), /isn't available on this installation/);
+  await tid('editor-close').click();
+  await tid('editor').waitFor({ state: 'detached' });
+  await ctx.route('**/editor/editor.js', (r) => r.fulfill({ contentType: 'text/javascript', body: TEST_EDITOR }));
+  try {
+    const dims = () => page.evaluate(() => {
+      const i = document.querySelector('[data-testid=preview]');
+      return [i.getAttribute('src'), i.naturalWidth, i.naturalHeight];
+    });
+    const [src, w, h] = await dims();
+    assert.deepEqual([w, h], [512, 768]);
+    await page.locator('[data-testid=drop-zone] [data-testid=edit-image]').click();
+    await tid('test-editor-done').click();
+    await tid('editor').waitFor({ state: 'detached' });
+    await page.waitForFunction((old) => {
+      const i = document.querySelector('[data-testid=preview]');
+      return i && i.getAttribute('src') !== old && i.naturalWidth > 0;
+    }, src);
+    const [src2, w2, h2] = await dims();
+    assert.match(src2, /^\/api\/assets\/[0-9a-f]{64}$/);
+    assert.deepEqual([w2, h2], [h, w]);
+    // What runs is the edited image.
+    await runAndWait();
+    assert.deepEqual(await page.evaluate(() => {
+      const i = document.querySelector('[data-testid=result-image]');
+      return [i.naturalWidth, i.naturalHeight];
+    }), [h, w]);
+    await tid('back').click();
+    // A reference's pencil: Cancel keeps it, Done replaces it in its slot.
+    await toTool('face-swap');
+    const ref = page.locator('[data-slot=face_reference] .atl-ref-thumb');
+    if ((await ref.count()) === 0) await pickFromGallery(page.locator('[data-slot=face_reference]'), 'uploads', 0);
+    const refSrc = await ref.getAttribute('src');
+    await page.locator('[data-slot=face_reference] [data-testid=edit-image]').click();
+    await tid('test-editor-cancel').click();
+    await tid('editor').waitFor({ state: 'detached' });
+    assert.equal(await ref.getAttribute('src'), refSrc);
+    await page.locator('[data-slot=face_reference] [data-testid=edit-image]').click();
+    await tid('test-editor-done').click();
+    await page.waitForFunction((old) => document.querySelector('[data-slot=face_reference] .atl-ref-thumb')?.getAttribute('src') !== old, refSrc);
+  } finally {
+    await ctx.unroute('**/editor/editor.js');
+  }
+  await toTool('background-remove');
+  await tid('drop-zone').waitFor();
+});
+
 test('sign out and sign back in', async () => {
   await tid('signout').click();
   await tid('auth-form').waitFor();
@@ -526,7 +637,7 @@ test('sign out and sign back in', async () => {
   assert.match(await tid('auth-error').textContent(), /email or password is wrong/);
   await tid('password').fill(password);
   await tid('auth-submit').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 12);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-item]').length === 13);
   const list = await (await page.request.get(BASE + '/api/generations')).json();
   writeFileSync(process.env.ATELIER_TEST_STATE ?? join(ARTIFACTS, 'handoff.json'),
     JSON.stringify({ email, password, ids: list.generations.map((g) => g.id) }));

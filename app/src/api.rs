@@ -176,7 +176,8 @@ struct AssetBody {
     asset: Asset,
 }
 
-pub async fn upload(file: &web_sys::File) -> R<Asset> {
+/// Stores an image (a picked file, or the editor's result) as an input asset.
+pub async fn upload(file: &web_sys::Blob) -> R<Asset> {
     let ct = file.type_();
     let mut b = Request::post("/api/assets");
     if !ct.is_empty() {
@@ -406,18 +407,56 @@ pub async fn asset_from_output(generation_id: &str, index: u32) -> R<Asset> {
 }
 
 #[derive(Deserialize)]
-struct AssetList {
-    assets: Vec<Asset>,
+pub struct AssetPage {
+    pub assets: Vec<Asset>,
+    pub next_before: Option<f64>,
 }
 
-/// Your recent uploads, newest first (the quick-pick).
-pub async fn recent_assets() -> R<Vec<Asset>> {
-    read::<AssetList>(
-        Request::get("/api/assets?limit=24")
+fn before_param(before: Option<f64>) -> String {
+    before.map_or(String::new(), |b| format!("&before={b}"))
+}
+
+/// Your uploads (and carried-over results), newest first, a page at a time.
+pub async fn uploads(before: Option<f64>) -> R<AssetPage> {
+    read::<AssetPage>(
+        Request::get(&format!("/api/assets?limit=24{}", before_param(before)))
             .send()
             .await
             .map_err(net)?,
     )
     .await
-    .map(|b| b.assets)
+}
+
+/// One output of a completed Studio result, as the Gallery lists it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GalleryItem {
+    pub generation_id: String,
+    pub index: u32,
+    pub tool: String,
+    pub tool_label: String,
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+    pub created_at: f64,
+}
+
+#[derive(Deserialize)]
+pub struct GalleryPage {
+    pub items: Vec<GalleryItem>,
+    pub next_before: Option<f64>,
+}
+
+/// Your completed image results, newest first; `tool` keeps one tool's (e.g. `create-face`).
+pub async fn gallery(tool: Option<&str>, before: Option<f64>) -> R<GalleryPage> {
+    let t = tool.map_or(String::new(), |t| format!("&tool={t}"));
+    read::<GalleryPage>(
+        Request::get(&format!(
+            "/api/gallery?limit=24&media=image{t}{}",
+            before_param(before)
+        ))
+        .send()
+        .await
+        .map_err(net)?,
+    )
+    .await
 }

@@ -58,7 +58,7 @@ impl Controls {
         self.outputs.set(1);
         self.face_match.set("match_reference".into());
         self.duration.set("5".into());
-        self.video_resolution.set("1080p".into());
+        self.video_resolution.set("720p".into());
         self.category.set("auto".into());
     }
 
@@ -71,7 +71,7 @@ impl Controls {
             outputs: RwSignal::new(1),
             face_match: RwSignal::new("match_reference".into()),
             duration: RwSignal::new("5".into()),
-            video_resolution: RwSignal::new("1080p".into()),
+            video_resolution: RwSignal::new("720p".into()),
             category: RwSignal::new("auto".into()),
             refs: RwSignal::new(BTreeMap::new()),
             restore: RwSignal::new(None),
@@ -130,8 +130,10 @@ impl Controls {
         r.aspect_ratio = AspectRatio::parse(&self.aspect.get());
         r.resolution = parse(self.resolution.get());
         r.mode = parse(self.mode.get());
+        if self.shows_face_match(tool) {
+            r.face_match = parse(self.face_match.get());
+        }
         match tool {
-            Tool::FaceSwap => r.face_match = parse(self.face_match.get()),
             Tool::ImageToVideo => {
                 r.duration = parse(self.duration.get());
                 r.video_resolution = parse(self.video_resolution.get());
@@ -144,6 +146,18 @@ impl Controls {
 }
 
 impl Controls {
+    /// Face Swap's match mode, and Face Reference's once one is attached.
+    pub fn shows_face_match(&self, tool: Tool) -> bool {
+        tool == Tool::FaceSwap
+            || (catalog::spec(tool)
+                .slots
+                .iter()
+                .any(|s| s.slot == Slot::FaceReference)
+                && self
+                    .refs
+                    .with(|r| r.get(&Slot::FaceReference).is_some_and(|v| !v.is_empty())))
+    }
+
     /// The Studio generation body's `inputs` and `params` for `tool` (the generic options the
     /// tool's spec lists; Auto choices are left out).
     pub fn studio_body(
@@ -158,10 +172,15 @@ impl Controls {
             inputs.insert("image".into(), json!(main.hash));
         }
         self.refs.with(|refs| {
+            // Fields of the same slot take its images in order (Product to Model's 2nd and
+            // 3rd products).
+            let mut taken: BTreeMap<Slot, usize> = BTreeMap::new();
             for (field, slot) in tool.studio_refs() {
-                if let Some(a) = refs.get(slot).and_then(|v| v.first()) {
+                let n = taken.entry(*slot).or_default();
+                if let Some(a) = refs.get(slot).and_then(|v| v.get(*n)) {
                     inputs.insert((*field).into(), json!(a.hash));
                 }
+                *n += 1;
             }
         });
         let mut p = Map::new();
@@ -186,10 +205,11 @@ impl Controls {
             put("duration", self.duration.get_untracked());
             put("video_resolution", self.video_resolution.get_untracked());
         }
-        match tool {
-            Tool::FaceSwap => put("face_match", self.face_match.get_untracked()),
-            Tool::TryOn => put("category", self.category.get_untracked()),
-            _ => {}
+        if self.shows_face_match(tool) {
+            put("face_match", self.face_match.get_untracked());
+        }
+        if tool == Tool::TryOn {
+            put("category", self.category.get_untracked());
         }
         if sp.max_outputs > 1 {
             p.insert("num_images".into(), json!(self.outputs.get_untracked()));
@@ -229,6 +249,54 @@ fn Choice(
     }
 }
 
+/// The documented prompting tips for a tool ("Tool-Specific Tips"), shortened.
+fn prompt_tips(tool: Tool) -> &'static [&'static str] {
+    match tool {
+        Tool::ProductToModel => &[
+            "Try your first run without a prompt: the default is often close, or a clear starting point.",
+            "Describe the model (age range, body type, hair), pose and framing, background, lighting and mood.",
+            "You rarely need to describe the product; mention it only for how it is worn (\"jacket worn open\") or to fix a detail the first result missed.",
+            "An Image Prompt can carry the framing and scene, so the text can stay short.",
+        ],
+        Tool::TryOn => &[
+            "No prompt at all often gives the most natural result.",
+            "Say how the garment is worn: \"jacket worn open\", \"shirt tucked in\", \"sleeves rolled up\".",
+            "You don't need to describe the model: identity, pose and background are kept.",
+        ],
+        Tool::Packshot => &[
+            "No prompt gives a ghost mannequin on a clean background.",
+            "Pick a presentation (\"flat-lay\", \"on-hanger\", \"floating garment\"), a surface and light, an angle when it matters.",
+            "Isolate one piece of several: \"only the jacket\", \"just the shoes\".",
+            "Easier to show than to describe? Add an Image Context and keep the prompt short.",
+        ],
+        Tool::ModelSwap => &[
+            "Describe the person: hair texture and style, eyes, skin tone and marks, face shape.",
+            "Specific regional descriptors (Thai, Italian, Kenyan…) give more consistent looks than broad labels.",
+            "Treat it as a change of who; adjust pose or background afterwards with Edit.",
+        ],
+        Tool::CreateModel => &[
+            "Lock in what is hard to change later: body build and proportions, framing and camera distance, face shape.",
+            "Treat the first result as a starting point; refine expression and details with Edit.",
+            "A Pose reference grounds the composition; then the prompt can focus on the person.",
+        ],
+        Tool::CreateFace => &[
+            "Describe age, features, hair and expression; the face is made to be reused as a Face Reference.",
+            "Upscale your favourite faces (2x) for more detail in later generations.",
+        ],
+        Tool::Edit => &[
+            "Change one thing at a time: pose, arm placement, expression, head angle or an accessory.",
+            "Split large changes into steps (front → three-quarter → profile).",
+            "To replace the background, describe the new scene: \"clean white studio backdrop\".",
+        ],
+        Tool::ImageToVideo => &[
+            "Running without a prompt often gives the most natural, subtle motion.",
+            "Keep a prompt short and specific: \"touch fabric\", \"subtle camera pan\", \"wind blows hair gently\".",
+            "Avoid complex action sequences: small, natural movements work best.",
+        ],
+        _ => &[],
+    }
+}
+
 /// "Auto" (the empty value) first, then the choices.
 fn auto_then(choices: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
     std::iter::once((String::new(), "Auto".to_string()))
@@ -247,48 +315,6 @@ fn FieldErrors(errors: Signal<Vec<FieldError>>, key: &'static str) -> impl IntoV
                 view! { <p class="atl-error atl-field-error" data-field-error=key>{m}</p> }
             })
             .collect_view()
-    }
-}
-
-/// A popover of your recent uploads; picking one calls `on_pick`.
-#[component]
-pub fn RecentPicker(label: String, on_pick: Callback<Asset>) -> impl IntoView {
-    let open = RwSignal::new(false);
-    let items = RwSignal::new(None::<Result<Vec<Asset>, String>>);
-    let toggle = move |_| {
-        let now = !open.get_untracked();
-        open.set(now);
-        if now {
-            items.set(None);
-            leptos::task::spawn_local(async move {
-                items.set(Some(api::recent_assets().await.map_err(|e| e.message)));
-            });
-        }
-    };
-    view! {
-        <span class="atl-recent">
-            <button class="atl-chip" data-testid="recent-toggle" aria-expanded=move || open.get().to_string()
-                aria-label=format!("Choose {label} from your uploads") on:click=toggle>"From your uploads"</button>
-            {move || open.get().then(|| view! {
-                <div class="atl-popover" role="dialog" aria-label=format!("Your uploads for {label}")>
-                    {move || match items.get() {
-                        None => view! { <p class="atl-muted">"Loading…"</p> }.into_any(),
-                        Some(Err(m)) => view! { <p class="atl-error">{m}</p> }.into_any(),
-                        Some(Ok(list)) if list.is_empty() => view! { <p class="atl-muted">"No uploads yet."</p> }.into_any(),
-                        Some(Ok(list)) => list.into_iter().enumerate().map(|(i, a)| {
-                            let pick = a.clone();
-                            view! {
-                                <button class="atl-recent-item" data-testid="recent-item"
-                                    aria-label=format!("Upload {}", i + 1)
-                                    on:click=move |_| { on_pick.run(pick.clone()); open.set(false); }>
-                                    <img src=format!("/api/assets/{}", a.hash) alt="" loading="lazy"/>
-                                </button>
-                            }
-                        }).collect_view().into_any(),
-                    }}
-                </div>
-            })}
-        </span>
     }
 }
 
@@ -318,6 +344,15 @@ pub fn ToolControls(
             }
         }
         t
+    });
+    // Setting an End Image locks Image to Video's resolution to 1080p.
+    Effect::new(move |_| {
+        let end = c
+            .refs
+            .with(|r| r.get(&Slot::EndImage).is_some_and(|v| !v.is_empty()));
+        if end && tool.get() == Tool::ImageToVideo {
+            c.video_resolution.set("1080p".into());
+        }
     });
     let check = Signal::derive(move || {
         let t = tool.get();
@@ -382,10 +417,12 @@ pub fn ToolControls(
                 let main_s = main_slot(t);
                 sp().slots.iter().filter_map(|ss| {
                     let extra = if Some(ss.slot) == main_s { ss.max.saturating_sub(1) } else { ss.max };
-                    (extra > 0).then_some((ss.slot, ss.min, extra, Some(ss.slot) == main_s))
+                    // "Add another image" once the first is in.
+                    let is_main = Some(ss.slot) == main_s;
+                    (extra > 0 && (!is_main || main.get().is_some())).then_some((ss.slot, ss.min, extra, is_main))
                 }).map(|(slot, min, extra, is_main)| {
                     let key = serde_json::to_value(slot).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                    let label = if is_main { format!("Add another {}", slot.label()) } else { format!("{}{}", capitalise(slot.label()), if min > 0 { " (required)" } else { " (optional)" }) };
+                    let label = if is_main { format!("Add another {}", slot.label()) } else { format!("{}{}", capitalise(slot.label()), match (min > 0, slot) { (true, _) => " (required)", (false, Slot::EndImage) => " (optional, Pro and higher)", _ => " (optional)" }) };
                     let count = move || c.refs.with(|r| r.get(&slot).map_or(0, Vec::len));
                     let full = move || count() >= extra as usize;
                     let input_id = format!("ref-{key}");
@@ -398,12 +435,14 @@ pub fn ToolControls(
                                 aria-label=label.clone() data-testid=format!("ref-input-{key}") disabled=full
                                 on:change=move |ev| add_ref(slot, ev)/>
                             {move || (!full()).then(|| view! {
-                                <RecentPicker label=slot.label().to_string()
+                                <crate::picker::GalleryPicker label=slot.label().to_string() faces=slot == Slot::FaceReference
                                     on_pick=Callback::new(move |a: Asset| c.refs.update(|r| r.entry(slot).or_default().push(a)))/>
                             })}
                             {move || c.refs.with(|r| r.get(&slot).cloned().unwrap_or_default()).into_iter().enumerate().map(|(i, a)| view! {
                                 <span class="atl-ref-item">
                                     <img class="atl-ref-thumb" src=format!("/api/assets/{}", a.hash) alt=format!("{} {}", slot.label(), i + 1)/>
+                                    <crate::editor::EditButton src=Signal::stored(format!("/api/assets/{}", a.hash)) name=format!("{} {}", slot.label(), i + 1)
+                                        on_edited=Callback::new(move |e: Asset| c.refs.update(|r| { if let Some(x) = r.get_mut(&slot).and_then(|v| v.get_mut(i)) { *x = e; } }))/>
                                     {(i > 0).then(|| view! {
                                         // Reorder before running (Product to Model's extra product images).
                                         <button class="atl-link" data-testid="ref-move-earlier" aria-label=format!("Move {} {} earlier", slot.label(), i + 1)
@@ -422,10 +461,16 @@ pub fn ToolControls(
             {move || (sp().prompt != PromptSupport::None).then(|| view! {
                 <label class="atl-field atl-prompt">
                     <span>{if sp().prompt == PromptSupport::Required { "Prompt (required)" } else { "Prompt (optional)" }}</span>
-                    <textarea data-testid="prompt" rows="3" maxlength="1000" placeholder=sp().prompt_placeholder
+                    <textarea data-testid="prompt" rows="3" maxlength="2000" placeholder=sp().prompt_placeholder
                         prop:value=move || c.prompt.get() on:input=move |e| c.prompt.set(event_target_value(&e))></textarea>
                 </label>
                 <FieldErrors errors=errors key="prompt"/>
+                {let tips = prompt_tips(tool.get()); (!tips.is_empty()).then(|| view! {
+                    <details class="atl-tips" data-testid="prompt-tips">
+                        <summary>"Prompt tips"</summary>
+                        <ul>{tips.iter().map(|t| view! { <li>{*t}</li> }).collect_view()}</ul>
+                    </details>
+                })}
             })}
             <div class="atl-row">
                 {move || (!sp().aspect_ratios.is_empty()).then(|| {
@@ -439,7 +484,8 @@ pub fn ToolControls(
                     view! { <Choice label="Resolution" testid="gen-resolution" value=c.resolution options=o/> }
                 })}
                 {move || (!sp().modes.is_empty()).then(|| {
-                    let o = auto_then(sp().modes.iter().map(|m: &Mode| (ser(m), m.label().to_string())));
+                    // Quality is Pro's: the option says so before it is picked.
+                    let o = auto_then(sp().modes.iter().map(|m: &Mode| (ser(m), if *m == Mode::Quality { format!("{} (Pro)", m.label()) } else { m.label().to_string() })));
                     view! { <Choice label="Generation mode" testid="gen-mode" value=c.mode options=o/> }
                 })}
                 {move || (sp().max_outputs > 1).then(|| view! {
@@ -450,18 +496,33 @@ pub fn ToolControls(
                         </select>
                     </label>
                 })}
-                {move || (tool.get() == Tool::FaceSwap).then(|| {
-                    let o = [(FaceMatch::MatchReference, "Match Reference"), (FaceMatch::MatchBase, "Match Current Model")]
+                {move || c.shows_face_match(tool.get()).then(|| {
+                    // Match Reference on every tool; then Match Base when the tool starts from an
+                    // image, Match Prompt when from a prompt (Face Swap's is the current model).
+                    let other = match tool.get() {
+                        Tool::FaceSwap => "Match Current Model",
+                        Tool::ModelSwap => "Match Base",
+                        _ => "Match Prompt",
+                    };
+                    let o = [(FaceMatch::MatchReference, "Match Reference"), (FaceMatch::MatchBase, other)]
                         .map(|(m, l)| (ser(&m), l.to_string())).to_vec();
                     view! { <Choice label="Match" testid="gen-face-match" value=c.face_match options=o/> }
                 })}
                 {move || (tool.get() == Tool::ImageToVideo).then(|| {
                     let d = [(Duration::S5, "5 s"), (Duration::S10, "10 s")].map(|(d, l)| (ser(&d), l.to_string())).to_vec();
-                    let r = [VideoResolution::P1080, VideoResolution::P720, VideoResolution::P480]
-                        .map(|r| (ser(&r), r.label().to_string())).to_vec();
+                    // 1080p is Pro's; an End Image locks it (the only resolution that takes one).
+                    let r = [VideoResolution::P480, VideoResolution::P720, VideoResolution::P1080]
+                        .map(|r| (ser(&r), if r == VideoResolution::P1080 { format!("{} (Pro)", r.label()) } else { r.label().to_string() })).to_vec();
+                    let end = move || c.refs.with(|r| r.get(&Slot::EndImage).is_some_and(|v| !v.is_empty()));
                     view! {
                         <Choice label="Duration" testid="gen-duration" value=c.duration options=d/>
-                        <Choice label="Video resolution" testid="gen-video-resolution" value=c.video_resolution options=r/>
+                        <label class="atl-field"><span>"Video resolution"</span>
+                            <select data-testid="gen-video-resolution" prop:value=move || c.video_resolution.get()
+                                disabled=end title=move || end().then_some("An End Image needs 1080p: the resolution is locked while one is set.")
+                                on:change=move |e| c.video_resolution.set(event_target_value(&e))>
+                                {r.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+                            </select>
+                        </label>
                     }
                 })}
                 {move || (tool.get() == Tool::TryOn).then(|| {

@@ -5,8 +5,10 @@ mod api;
 mod auth;
 mod controls;
 mod developer;
+mod editor;
 mod events;
 mod export;
+mod picker;
 mod studio;
 
 use leptos::prelude::*;

@@ -182,7 +182,6 @@ pub fn Studio(user: User) -> impl IntoView {
                 <span class="atl-user" data-testid="user-email">{user.email.clone()}</span>
                 <button class="atl-link" data-testid="signout" on:click=sign_out>"Sign out"</button>
             </header>
-            <Toolbar/>
             <div class="atl-body">
                 <main class="atl-main">
                     {move || if state.current.get().is_some() {
@@ -259,8 +258,8 @@ fn InputScreen() -> impl IntoView {
             handle_file(draft, state, f);
         }
     };
-    // The cost on the Run button comes from core, the same rules the edge applies.
-    let cost = move || {
+    // The cost on the Run button, or what is wrong, from core: the same rules the edge applies.
+    let check = move || -> Option<Result<u32, Vec<String>>> {
         let a = draft.asset.get()?;
         let body = GenerationRequest {
             tool: draft.tool.get().id().into(),
@@ -270,19 +269,28 @@ fn InputScreen() -> impl IntoView {
                 .unwrap_or_default(),
             params: draft.params().as_object().cloned().unwrap_or_default(),
         };
-        let valid = validate_generation(&body).ok()?;
+        let messages =
+            |e: Vec<atelier_core::FieldError>| e.into_iter().map(|e| e.message).collect();
+        let valid = match validate_generation(&body) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(messages(e))),
+        };
         let ctx = Context {
             surface: Surface::App,
             plan: None,
         };
-        let v = catalog::validate(
-            valid.tool,
-            &valid.request(a.width as u32, a.height as u32),
-            ctx,
+        Some(
+            catalog::validate(
+                valid.tool,
+                &valid.request(a.width as u32, a.height as u32),
+                ctx,
+            )
+            .map(|v| catalog::quote(Surface::App, &v).credits)
+            .map_err(messages),
         )
-        .ok()?;
-        Some(catalog::quote(Surface::App, &v).credits)
     };
+    let cost = move || check().and_then(Result::ok);
+    let problems = move || check().and_then(Result::err).unwrap_or_default();
     let run = move |_: ()| {
         let Some(asset) = draft.asset.get_untracked() else {
             return;
@@ -318,7 +326,9 @@ fn InputScreen() -> impl IntoView {
         if ready {
             ev.prevent_default();
             if own_panel(tool) {
-                run(());
+                if untrack(problems).is_empty() {
+                    run(());
+                }
             } else if let Some(b) = document()
                 .query_selector("[data-testid=run-generic]")
                 .ok()
@@ -347,7 +357,30 @@ fn InputScreen() -> impl IntoView {
                 on:drop=on_drop
                 on:click=move |_| { if let Some(i) = input_ref.get() { i.click(); } }>
                 {move || match draft.preview.get() {
-                    Some(url) => view! { <img class="atl-preview" src=url alt="Your photo" data-testid="preview"/> }.into_any(),
+                    Some(url) => view! {
+                        <img class="atl-preview" src=url alt="Your photo" data-testid="preview"/>
+                        {draft.asset.get().map(|a| view! {
+                            <crate::editor::EditButton src=Signal::stored(format!("/api/assets/{}", a.hash)) name="the image".to_string()
+                                on_edited=Callback::new(move |a: Asset| {
+                                    draft.preview.set(Some(format!("/api/assets/{}", a.hash)));
+                                    draft.asset.set(Some(a));
+                                })/>
+                            // Removing it before running; the next product (Product to Model)
+                            // moves up into its place.
+                            <button class="atl-remove" data-testid="remove-image" aria-label="Remove the image" title="Remove"
+                                on:click=move |ev: leptos::ev::MouseEvent| {
+                                    ev.stop_propagation();
+                                    let c = expect_context::<crate::controls::Controls>();
+                                    let next = crate::controls::main_slot(draft.tool.get_untracked()).and_then(|slot| {
+                                        let mut up = None;
+                                        c.refs.update(|r| up = r.get_mut(&slot).filter(|v| !v.is_empty()).map(|v| v.remove(0)));
+                                        up
+                                    });
+                                    draft.preview.set(next.as_ref().map(|a| format!("/api/assets/{}", a.hash)));
+                                    draft.asset.set(next);
+                                }>"×"</button>
+                        })}
+                    }.into_any(),
                     None => view! {
                         <div class="atl-drop-empty">
                             <strong>"Upload a photo"</strong>
@@ -359,7 +392,7 @@ fn InputScreen() -> impl IntoView {
                     node_ref=input_ref data-testid="file-input" on:change=on_pick
                     on:click=move |ev| ev.stop_propagation()/>
             </div>
-            <crate::controls::RecentPicker label="the image".to_string()
+            <crate::picker::GalleryPicker label="the image".to_string()
                 on_pick=Callback::new(move |a: Asset| {
                     draft.error.set(None);
                     draft.preview.set(Some(format!("/api/assets/{}", a.hash)));
@@ -372,6 +405,9 @@ fn InputScreen() -> impl IntoView {
             <Show when=move || draft.error.get().is_some()>
                 <p class="atl-error" role="alert" data-testid="input-error">{move || draft.error.get()}</p>
             </Show>
+            // The toolbar sits under the upload area, the tool's controls below it; on the
+            // result screen the suggestion bar takes its place.
+            <Toolbar/>
             <Show when=move || draft.tool.get() == Tool::Upscale>
                 <fieldset class="atl-options">
                     <legend>"Upscaling factor"</legend>
@@ -415,8 +451,12 @@ fn InputScreen() -> impl IntoView {
                     on_run=run_generic running=Signal::derive(move || draft.running.get() || draft.uploading.get())/>
             </Show>
             <Show when=move || own_panel(draft.tool.get())>
+            {move || problems().into_iter().map(|m| view! { <p class="atl-error atl-field-error" data-testid="own-error">{m}</p> }).collect_view()}
+            {move || state.availability(draft.tool.get()).err().map(|w| view! {
+                <p class="atl-muted" data-testid="unavailable-reason">{format!("{} can't run here: {w}.", draft.tool.get().label())}</p>
+            })}
             <button class="atl-primary atl-run" data-testid="run" on:click=move |_| run(())
-                disabled=move || draft.asset.get().is_none() || draft.running.get() || draft.uploading.get() || state.availability(draft.tool.get()).is_err()>
+                disabled=move || draft.asset.get().is_none() || !problems().is_empty() || draft.running.get() || draft.uploading.get() || state.availability(draft.tool.get()).is_err()>
                 {move || match (draft.running.get(), cost()) {
                     (true, _) => "Starting…".to_string(),
                     (false, Some(1)) => "Run · 1 credit".to_string(),
@@ -611,11 +651,10 @@ fn branch(state: AppState, draft: Draft, c: crate::controls::Controls, g: Genera
                 "The input image could not be loaded; upload it again.".into(),
             )),
         }
+        // In field order, so a slot's images (Product to Model's products) keep theirs.
         for (slot, hash) in refs {
             if let Some(a) = stored_asset(hash).await {
-                c.refs.update(|r| {
-                    r.insert(slot, vec![a]);
-                });
+                c.refs.update(|r| r.entry(slot).or_default().push(a));
             }
         }
         draft.uploading.set(false);
@@ -637,15 +676,33 @@ async fn stored_asset(hash: String) -> Option<Asset> {
     })
 }
 
-/// Carries a result into the next tool as its input: no download, no re-upload.
-fn carry_into(state: AppState, draft: Draft, generation_id: String, index: u32, next: Tool) {
+/// Carries a result into the next tool: no download, no re-upload. It becomes the tool's main
+/// image, or the slot core names for it (a created face is the next tool's Face Reference).
+fn carry_into(
+    state: AppState,
+    draft: Draft,
+    controls: crate::controls::Controls,
+    from: Tool,
+    (generation_id, index): (String, u32),
+    next: Tool,
+) {
     draft.error.set(None);
     draft.uploading.set(true);
     leptos::task::spawn_local(async move {
         match api::asset_from_output(&generation_id, index).await {
             Ok(a) => {
-                draft.preview.set(Some(format!("/api/assets/{}", a.hash)));
-                draft.asset.set(Some(a));
+                let slot = from.carry_slot(next);
+                if slot.is_some() && slot == next.main_slot() {
+                    draft.preview.set(Some(format!("/api/assets/{}", a.hash)));
+                    draft.asset.set(Some(a));
+                } else if let Some(slot) = slot {
+                    // The next tool's own main image is still to be chosen.
+                    draft.preview.set(None);
+                    draft.asset.set(None);
+                    controls.refs.update(|r| {
+                        r.insert(slot, vec![a]);
+                    });
+                }
                 draft.tool.set(next);
                 state.current.set(None);
             }
@@ -813,12 +870,18 @@ fn ResultScreen() -> impl IntoView {
                         {(!video).then(|| view! { <crate::export::ExportForWeb id=gid tool=gtool output=o.clone()/> })}
                     </div>
                 }})}
-                <IterationPrompt/>
+                <IterationPrompt shown=shown/>
                 <div class="atl-suggestions" aria-label="Where next?">
                     <span class="atl-muted">"Where next?"</span>
                     {move || g().and_then(|g| Tool::from_id(&g.tool).map(|t| (g, t))).map(|(g, t)| {
                         let next = catalog::spec(t).where_next;
                         view! {
+                            // Upscale and Image to Video end a flow: their next step is the file.
+                            {next.is_empty().then(|| view! {
+                                <span class="atl-muted" data-testid="next-file">
+                                    {if t == Tool::ImageToVideo { "Download the video above." } else { "Download it, or Export for Web, above." }}
+                                </span>
+                            })}
                             {next.iter().map(|n| {
                                 let (n, id) = (*n, g.id.clone());
                                 let why = move || state.availability(n).err();
@@ -827,7 +890,7 @@ fn ResultScreen() -> impl IntoView {
                                     <button class="atl-chip" data-next=n.id()
                                         disabled=move || !done || why().is_some()
                                         title=move || match why() { None => format!("Continue in {} with this result", n.label()), Some(w) => format!("{}: {w}", n.label()) }
-                                        on:click=move |_| carry_into(state, draft, id.clone(), shown.get_untracked() as u32, n)>
+                                        on:click=move |_| carry_into(state, draft, controls, t, (id.clone(), shown.get_untracked() as u32), n)>
                                         {n.label()}
                                     </button>
                                 }
@@ -844,7 +907,10 @@ fn ResultScreen() -> impl IntoView {
 /// options with the typed prompt in place of the old one (tools that take a prompt). The field
 /// starts with the old prompt, so one thing can be changed at a time; Enter runs.
 #[component]
-fn IterationPrompt() -> impl IntoView {
+fn IterationPrompt(
+    /// The output shown (a Create Face / Create Model variation starts from it).
+    shown: RwSignal<usize>,
+) -> impl IntoView {
     let state = expect_context::<AppState>();
     let text = RwSignal::new(String::new());
     let running = RwSignal::new(false);
@@ -852,22 +918,26 @@ fn IterationPrompt() -> impl IntoView {
     // Which generation the field belongs to: a new result brings its own prompt.
     Effect::new(move |_| {
         let prompt = state.current.with(|c| {
-            c.as_ref().map(|g| {
-                g.params
-                    .get("prompt")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            })
+            c.as_ref()
+                .filter(|g| Tool::from_id(&g.tool).is_some_and(|t| t.iteration_tool() == t))
+                .map(|g| {
+                    g.params
+                        .get("prompt")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                })
         });
         text.set(prompt.unwrap_or_default());
         error.set(None);
     });
+    // The tool the change runs (Edit for a created face or model).
     let tool = move || {
         state.current.with(|c| {
             c.as_ref()
                 .filter(|g| g.is_terminal())
                 .and_then(|g| Tool::from_id(&g.tool))
+                .map(Tool::iteration_tool)
                 .filter(|t| catalog::spec(*t).prompt != catalog::PromptSupport::None)
         })
     };
@@ -882,14 +952,38 @@ fn IterationPrompt() -> impl IntoView {
             ));
             return;
         }
-        let mut params = g.params.clone();
-        if let Some(p) = params.as_object_mut() {
-            p.insert("prompt".into(), serde_json::Value::String(change));
-        }
+        let from = Tool::from_id(&g.tool);
+        let next = from.map(Tool::iteration_tool);
         running.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            match api::create_generation(&g.tool, g.inputs.clone(), params).await {
+            let body = if next.is_some() && next != from {
+                // A created face or model opens in Edit: the shown output is Edit's image.
+                let index = g.outputs.get(shown.get_untracked()).map_or(0, |o| o.index);
+                match api::asset_from_output(&g.id, index).await {
+                    Ok(a) => Ok((
+                        Tool::Edit.id().to_string(),
+                        serde_json::json!({"image": a.hash}),
+                        serde_json::json!({"prompt": change}),
+                    )),
+                    Err(e) => Err(e.message),
+                }
+            } else {
+                let mut params = g.params.clone();
+                if let Some(p) = params.as_object_mut() {
+                    p.insert("prompt".into(), serde_json::Value::String(change));
+                }
+                Ok((g.tool.clone(), g.inputs.clone(), params))
+            };
+            let (tool, inputs, params) = match body {
+                Ok(b) => b,
+                Err(m) => {
+                    error.set(Some(m));
+                    running.set(false);
+                    return;
+                }
+            };
+            match api::create_generation(&tool, inputs, params).await {
                 Ok(n) => {
                     state.current.set(Some(n.clone()));
                     state.upsert(n);
@@ -901,14 +995,35 @@ fn IterationPrompt() -> impl IntoView {
     };
     move || {
         tool().map(|t| {
-            let cost = state
+            let same = state
                 .current
-                .with_untracked(|c| c.as_ref().and_then(|g| g.credits_quoted))
-                .map(|c| c.round() as u32);
+                .with_untracked(|c| c.as_ref().is_some_and(|g| g.tool == t.id()));
+            // The same run again costs what it was quoted; an Edit of a created face or model
+            // is quoted by core for the shown output.
+            let cost = if same {
+                state
+                    .current
+                    .with_untracked(|c| c.as_ref().and_then(|g| g.credits_quoted))
+                    .map(|c| c.round() as u32)
+            } else {
+                state.current.with_untracked(|c| {
+                    let o = c.as_ref()?.outputs.get(shown.get_untracked())?;
+                    let mut r = catalog::ToolRequest::default();
+                    atelier_core::tool::add_reference(&mut r, catalog::Slot::Image, o.width, o.height);
+                    r.prompt = Some("change".into());
+                    let ctx = Context { surface: Surface::App, plan: None };
+                    catalog::validate(t, &r, ctx)
+                        .ok()
+                        .map(|v| catalog::quote(Surface::App, &v).credits)
+                })
+            };
             let why = move || state.availability(t).err();
             view! {
                 <form class="atl-iterate" data-testid="iterate" on:submit=move |ev| { ev.prevent_default(); run(); }>
                     <label for="atl-iterate-prompt">"What would you like to change?"</label>
+                    {(!same).then(|| view! {
+                        <p class="atl-muted" data-testid="iterate-in-edit">"Opens in Edit: a variation of this result, e.g. \"three-quarter view\", \"slight smile\"."</p>
+                    })}
                     <div class="atl-iterate-row">
                         <textarea id="atl-iterate-prompt" data-testid="iterate-prompt" rows="2"
                             placeholder=catalog::spec(t).prompt_placeholder

@@ -276,7 +276,8 @@ pub fn spec(tool: Tool) -> ToolSpec {
         T::CreateModel => ToolSpec {
             slots: const { &[s(FaceReference, 0, 1), s(PoseReference, 0, 1)] },
             prompt: PromptSupport::Required,
-            prompt_placeholder: "Describe the model: age, body type, skin tone, hair, outfit",
+            prompt_placeholder:
+                "Describe the model: age, body type, expression, styling and lighting",
             max_outputs: 4,
             resolutions: true,
             modes: ALL_MODES,
@@ -352,7 +353,7 @@ pub fn spec(tool: Tool) -> ToolSpec {
             slots: const { &[s(Image, 1, 1), s(EndImage, 0, 1)] },
             prompt: PromptSupport::Optional,
             prompt_placeholder:
-                "Motion, e.g. \"slow turn to the left\" (optional; often best empty)",
+                "Motion, e.g. \"touch fabric\", \"subtle camera pan\" (optional; often best empty)",
             pricing: Pricing::Video,
             ..base
         },

@@ -101,6 +101,34 @@ impl Tool {
             .find(|s| matches!(s, Slot::Image | Slot::Product | Slot::Model))
     }
 
+    /// The tool the result screen's "What would you like to change?" runs: the same tool on the
+    /// same inputs, except after Create Face and Create Model, whose results open in Edit (a
+    /// variation of that face or model: "three-quarter view", "slight smile").
+    pub fn iteration_tool(self) -> Tool {
+        match self {
+            Tool::CreateFace | Tool::CreateModel => Tool::Edit,
+            t => t,
+        }
+    }
+
+    /// Where a result of this tool goes when the suggestion bar carries it into `next`: a face
+    /// (Create Face) becomes the next tool's Face Reference, a model (Create Model) its model
+    /// image where it has one; anything else is the next tool's main image.
+    pub fn carry_slot(self, next: Tool) -> Option<crate::catalog::Slot> {
+        use crate::catalog::Slot;
+        let has = |slot: Slot| {
+            crate::catalog::spec(next)
+                .slots
+                .iter()
+                .any(|s| s.slot == slot)
+        };
+        match self {
+            Tool::CreateFace if has(Slot::FaceReference) => Some(Slot::FaceReference),
+            Tool::CreateModel if has(Slot::Model) => Some(Slot::Model),
+            _ => next.main_slot(),
+        }
+    }
+
     /// The reference images a Studio generation of this tool may name besides `inputs.image`:
     /// (field in `inputs`, slot). Each is an asset hash.
     pub fn studio_refs(self) -> &'static [(&'static str, crate::catalog::Slot)] {
@@ -110,12 +138,17 @@ impl Tool {
             Tool::ImageToVideo => &[("end_image", Slot::EndImage)],
             Tool::FaceSwap => &[("face_reference", Slot::FaceReference)],
             Tool::TryOn => &[("product_image", Slot::Product)],
+            // The 2nd and 3rd products (the first is `inputs.image`).
             Tool::ProductToModel => &[
+                ("product_image_2", Slot::Product),
+                ("product_image_3", Slot::Product),
                 ("model_image", Slot::Model),
                 ("image_prompt", Slot::ImagePrompt),
+                ("background_reference", Slot::BackgroundReference),
+                ("face_reference", Slot::FaceReference),
             ],
             Tool::ModelSwap => &[("face_reference", Slot::FaceReference)],
-            Tool::Edit => &[("image_context", Slot::ImageContext)],
+            Tool::Edit => &[("image_context", Slot::ImageContext), ("mask", Slot::Mask)],
             Tool::CreateModel => &[
                 ("face_reference", Slot::FaceReference),
                 ("pose_reference", Slot::PoseReference),
@@ -310,9 +343,7 @@ fn generic_request(
     r.mode = get(params, "generation_mode");
     r.duration = get(params, "duration");
     r.video_resolution = get(params, "video_resolution");
-    if tool == Tool::FaceSwap {
-        r.face_match = get(params, "face_match");
-    }
+    r.face_match = get(params, "face_match");
     if tool == Tool::TryOn {
         r.category = get(params, "category");
     }
@@ -358,10 +389,16 @@ fn generic_keys(tool: Tool) -> Vec<&'static str> {
     if sp.pricing == Pricing::Video {
         k.extend(["duration", "video_resolution"]);
     }
-    match tool {
-        Tool::FaceSwap => k.push("face_match"),
-        Tool::TryOn => k.push("category"),
-        _ => {}
+    // Face Swap's match mode, and Face Reference's on every tool that takes one.
+    if sp
+        .slots
+        .iter()
+        .any(|s| s.slot == crate::catalog::Slot::FaceReference)
+    {
+        k.push("face_match");
+    }
+    if tool == Tool::TryOn {
+        k.push("category");
     }
     k
 }
@@ -669,6 +706,83 @@ mod tests {
     }
 
     const H: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn created_faces_and_models_iterate_in_edit() {
+        assert_eq!(Tool::CreateFace.iteration_tool(), Tool::Edit);
+        assert_eq!(Tool::CreateModel.iteration_tool(), Tool::Edit);
+        assert_eq!(Tool::Packshot.iteration_tool(), Tool::Packshot);
+        // Edit takes the result as its image and a prompt.
+        assert_eq!(Tool::Edit.main_slot(), Some(crate::catalog::Slot::Image));
+        assert_eq!(
+            crate::catalog::spec(Tool::Edit).prompt,
+            crate::catalog::PromptSupport::Required
+        );
+    }
+
+    #[test]
+    fn a_created_face_is_carried_as_the_face_reference_a_model_as_the_model() {
+        use crate::catalog::Slot;
+        assert_eq!(
+            Tool::CreateFace.carry_slot(Tool::ProductToModel),
+            Some(Slot::FaceReference)
+        );
+        assert_eq!(
+            Tool::CreateFace.carry_slot(Tool::FaceSwap),
+            Some(Slot::FaceReference)
+        );
+        assert_eq!(
+            Tool::CreateFace.carry_slot(Tool::CreateModel),
+            Some(Slot::FaceReference)
+        );
+        assert_eq!(Tool::CreateModel.carry_slot(Tool::TryOn), Some(Slot::Model));
+        assert_eq!(
+            Tool::CreateModel.carry_slot(Tool::ProductToModel),
+            Some(Slot::Model)
+        );
+        assert_eq!(Tool::CreateModel.carry_slot(Tool::Edit), Some(Slot::Image));
+        assert_eq!(
+            Tool::ProductToModel.carry_slot(Tool::Upscale),
+            Some(Slot::Image)
+        );
+        // Every documented next step has a slot for the result.
+        for t in Tool::ALL {
+            for n in crate::catalog::spec(t).where_next {
+                assert!(t.carry_slot(*n).is_some(), "{t:?} -> {n:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn product_to_model_takes_three_products_background_face_and_a_match_mode() {
+        let v = validate_generation_with(&req(json!({"tool":"product-to-model",
+            "inputs":{"image":H,"product_image_2":H,"product_image_3":H,"background_reference":H,"face_reference":H},
+            "params":{"face_match":"match_base"}})), &|_| true)
+        .unwrap();
+        let slots: Vec<_> = v.refs.iter().map(|(f, _, _)| f.as_str()).collect();
+        assert_eq!(slots.len(), 4, "{slots:?}");
+        assert_eq!(v.params["face_match"], "match_base");
+        let e = validate_generation_with(
+            &req(json!({"tool":"product-to-model",
+            "inputs":{"image":H,"product_image_4":H}})),
+            &|_| true,
+        )
+        .unwrap_err();
+        assert_eq!(e[0].path, "inputs.product_image_4");
+        let e = validate_generation_with(
+            &req(json!({"tool":"model-swap",
+            "inputs":{"image":H},"params":{"face_match":"sideways"}})),
+            &|_| true,
+        )
+        .unwrap_err();
+        assert_eq!(e[0].path, "params.face_match");
+        // Edit's mask is an input of its own.
+        assert!(validate_generation_with(
+            &req(json!({"tool":"edit","inputs":{"image":H,"mask":H},"params":{"prompt":"red"}})),
+            &|_| true
+        )
+        .is_ok());
+    }
 
     #[test]
     fn ids_round_trip() {

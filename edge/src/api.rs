@@ -420,6 +420,11 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     };
     let mut refs = vec![];
     for (field, slot) in tool.studio_refs() {
+        // The Studio's extra images in the main slot (Product to Model's 2nd and 3rd
+        // products) have no API field.
+        if tool.main_slot() == Some(*slot) {
+            continue;
+        }
         // The model's own name for the slot (tryon-v1.6's `garment_image`), stored under the
         // Studio's.
         let api_field = catalog::api_image_fields(api_model)

@@ -283,6 +283,94 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     )
 }
 
+/// `GET /api/gallery?limit=&before=&tool=&media=`: your completed Studio results as one item per
+/// output, newest first — what the Studio's "From Gallery" picker shows. `limit` counts
+/// generations (each has 1–4 outputs); `tool` keeps one tool's results (e.g. `create-face` for
+/// the Face Reference's recently created faces); `media` is `image` (default), `video` or `all`.
+pub async fn gallery(req: &Request, env: &Env) -> ApiResult<Response> {
+    let user = require_user(req, env).await?;
+    let (limit, before) = crate::http::page_params(req, 24, 100)?;
+    let url = req.url()?;
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let mut errors = vec![];
+    let tool = match q.get("tool").map(String::as_str) {
+        None | Some("") => None,
+        Some(t) => match atelier_core::Tool::from_id(t) {
+            Some(t) => Some(t),
+            None => {
+                errors.push(atelier_core::FieldError::new(
+                    "tool",
+                    "unknown_tool",
+                    format!(
+                        "tool: there is no tool '{t}'; use one of {}.",
+                        atelier_core::Tool::ALL.map(|t| t.id()).join(", ")
+                    ),
+                ));
+                None
+            }
+        },
+    };
+    let media = q.get("media").map_or("image", String::as_str);
+    if !matches!(media, "image" | "video" | "all") {
+        errors.push(atelier_core::FieldError::new(
+            "media",
+            "invalid",
+            format!("media: '{media}' is not a kind of result; use image, video or all."),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let rows: Vec<Row> = env
+        .d1(bind::DB)?
+        .prepare(format!(
+            "SELECT {COLUMNS} FROM generations WHERE user_id = ?1 AND source = 'app' \
+             AND status = 'completed' AND created_at < ?2 AND (?3 = '' OR tool = ?3) \
+             ORDER BY created_at DESC LIMIT ?4"
+        ))
+        .bind(&[
+            user.id.into(),
+            before.into(),
+            tool.map_or("", |t| t.id()).into(),
+            (limit as f64).into(),
+        ])?
+        .all()
+        .await?
+        .results()?;
+    let next = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(|r| r.created_at))
+        .flatten();
+    let items: Vec<Value> = rows
+        .iter()
+        .flat_map(|r| {
+            let outputs: Vec<StoredOutput> = serde_json::from_str(&r.outputs).unwrap_or_default();
+            let label = atelier_core::Tool::from_id(&r.tool).map_or(r.tool.as_str(), |t| t.label());
+            outputs
+                .into_iter()
+                .filter(|o| match media {
+                    "image" => o.content_type.starts_with("image/"),
+                    "video" => o.content_type.starts_with("video/"),
+                    _ => true,
+                })
+                .map(|o| {
+                    json!({
+                        "generation_id": r.id,
+                        "index": o.index,
+                        "tool": r.tool,
+                        "tool_label": label,
+                        "url": format!("/api/generations/{}/outputs/{}", r.id, o.index),
+                        "content_type": o.content_type,
+                        "width": o.width,
+                        "height": o.height,
+                        "created_at": r.created_at,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    json(200, &json!({"items": items, "next_before": next}))
+}
+
 async fn owned(req: &Request, env: &Env, id: &str) -> ApiResult<Row> {
     let user = require_user(req, env).await?;
     match load(env, id).await? {

@@ -63,6 +63,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Get, ["api", "assets", hash]) => assets::get(&req, env, hash).await,
         (Method::Post, ["api", "generations"]) => generations::create(req, env).await,
         (Method::Get, ["api", "generations"]) => generations::list(&req, env).await,
+        (Method::Get, ["api", "gallery"]) => generations::gallery(&req, env).await,
         (Method::Get, ["api", "generations", id]) => generations::get(&req, env, id).await,
         (Method::Post, ["api", "generations", id, "cancel"]) => {
             generations::cancel(req, env, id).await

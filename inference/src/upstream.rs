@@ -331,17 +331,25 @@ pub fn request_body(
                 .or(fields.first())
                 .map(|(f, _)| *f)
         } else {
+            // By its slot, to a field not taken yet: the API has one field per slot, so
+            // Product to Model's 2nd and 3rd products find none.
             tool.studio_refs()
                 .iter()
                 .find(|(f, _)| f == name)
-                .and_then(|(_, slot)| fields.iter().find(|(_, s)| s == slot).map(|(f, _)| *f))
+                .and_then(|(_, slot)| {
+                    fields
+                        .iter()
+                        .find(|(f, s)| s == slot && !i.contains_key(*f))
+                        .map(|(f, _)| *f)
+                })
         };
         let Some(field) = field else {
             return Err(UpstreamError(
                 ErrorName::InputValidationError,
                 format!(
-                    "{} upstream takes no {name}.",
-                    ApiModel::for_tool(tool).name()
+                    "The upstream's {} API takes no {name}: remove that image, or run {} on a node with its own engine.",
+                    ApiModel::for_tool(tool).name(),
+                    tool.label()
                 ),
             ));
         };
@@ -452,6 +460,40 @@ mod tests {
         assert_eq!(i["num_images"], 2);
         assert_eq!(i["return_base64"], true);
         assert!(i["generation_mode"].is_string());
+    }
+
+    #[test]
+    fn product_to_model_references_take_their_fields_and_extra_products_are_refused() {
+        let o = resolved(
+            Tool::ProductToModel,
+            &[Slot::Product, Slot::Product, Slot::FaceReference],
+        );
+        let b = request_body(
+            Tool::ProductToModel,
+            &o,
+            None,
+            &[
+                ("image".into(), PNG.to_vec()),
+                ("face_reference".into(), PNG.to_vec()),
+            ],
+        )
+        .unwrap();
+        assert!(b["inputs"]["product_image"].is_string());
+        assert!(b["inputs"]["face_reference"].is_string());
+        assert_eq!(b["inputs"]["face_reference_mode"], "match_reference");
+        // The API has one product field: a 2nd product is not put over the first.
+        let e = request_body(
+            Tool::ProductToModel,
+            &o,
+            None,
+            &[
+                ("image".into(), PNG.to_vec()),
+                ("product_image_2".into(), PNG.to_vec()),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.0, ErrorName::InputValidationError);
+        assert!(e.1.contains("takes no product_image_2"), "{}", e.1);
     }
 
     #[test]
