@@ -225,10 +225,15 @@ test('every tool shows its controls; tools without an engine say why and cannot 
   await page.locator('[data-field-error=inputs]').first().waitFor();
   assert.match(await page.locator('[data-field-error=inputs]').first().textContent(), /Face Swap needs an? (image|Face Reference)\./);
   // Both images come from the Gallery: the image from your uploads, the Face Reference from your
-  // results (the picker opens on created faces: none yet); then it validates and is priced by core.
+  // results (the picker opens on the Starter Faces; no created faces yet); then it validates and
+  // is priced by core.
   await pickFromGallery(page.locator('section.atl-input > .atl-pick'), 'uploads', 0);
   await page.locator('[data-slot=face_reference] [data-testid=gallery-open]').click();
-  assert.equal(await tid('gallery-tab-faces').getAttribute('aria-selected'), 'true');
+  assert.equal(await tid('gallery-tab-starter').getAttribute('aria-selected'), 'true');
+  assert.equal((await tid('gallery-tab-starter').textContent()).trim(), 'Starter Faces');
+  await tid('gallery-item').first().waitFor();
+  assert.ok((await tid('gallery-item').evaluateAll((l) => l.map((b) => b.getAttribute('title')))).includes('Man in a wide brimmed hat'));
+  await tid('gallery-tab-faces').click();
   assert.match(await tid('gallery-empty').textContent(), /faces you make with Create Face appear here/);
   await tid('gallery-tab-results').click();
   await tid('gallery-item').first().waitFor();
@@ -244,6 +249,17 @@ test('every tool shows its controls; tools without an engine say why and cannot 
   await page.locator('[data-field-error=inputs]').waitFor({ state: 'detached' });
   const fq = await (await page.request.post(BASE + '/api/quote', { data: { surface: 'app', model_name: 'face-swap', inputs: { image: 'data:image/png;base64,iVBORw0KGgo=', face_reference: 'data:image/png;base64,iVBORw0KGgo=' } } })).json();
   assert.equal((await tid('run-generic').textContent()).trim(), `Run · ${fq.credits} credit${fq.credits === 1 ? '' : 's'}`);
+  // A face of your own needs the Agency plan on Model Swap; a Starter Face does not.
+  await toTool('model-swap');
+  const agency = async () => (await tid('plan-gate').allTextContents()).some((g) => /Uploading your own Face Reference requires the Agency plan/.test(g));
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=plan-gate]')].some((g) => /Agency/.test(g.textContent)));
+  assert.ok(await agency(), 'your own face: gated');
+  await page.locator('[data-slot=face_reference]').getByRole('button', { name: 'Remove Face Reference 1' }).click();
+  await pickFromGallery(page.locator('[data-slot=face_reference]'), 'starter', 0);
+  await page.locator('[data-slot=face_reference] .atl-ref-thumb').waitFor();
+  assert.equal(await agency(), false, 'a Starter Face: no plan needed');
+  // With a Face Reference, Model Swap's match control is Match Base.
+  assert.deepEqual(await tid('gen-face-match').locator('option').allTextContents(), ['Match Reference', 'Match Base']);
   await toTool('background-remove');
   await tid('drop-zone').waitFor();
   // The main image can come from your uploads too.

@@ -17,6 +17,9 @@ pub struct Asset {
     pub content_type: String,
     pub width: f64,
     pub height: f64,
+    /// Picked from a starter library (a library face needs no Agency plan).
+    #[serde(default)]
+    pub library: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -459,4 +462,40 @@ pub async fn gallery(tool: Option<&str>, before: Option<f64>) -> R<GalleryPage> 
         .map_err(net)?,
     )
     .await
+}
+
+/// One image of a starter library.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LibraryItem {
+    pub kind: String,
+    pub hash: String,
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Deserialize)]
+struct LibraryPage {
+    items: Vec<LibraryItem>,
+}
+
+/// The items of the `kind` starter library (`face`, `background`, `packshot-reference`, `model`).
+pub async fn library(kind: &str) -> R<Vec<LibraryItem>> {
+    read::<LibraryPage>(
+        Request::get(&format!("/api/library?kind={kind}"))
+            .send()
+            .await
+            .map_err(net)?,
+    )
+    .await
+    .map(|p| p.items)
+}
+
+/// A starter-library image becomes one of your assets, to use as an input.
+pub async fn use_library(kind: &str, hash: &str) -> R<Asset> {
+    send_json::<AssetBody>(
+        Request::post(&format!("/api/library/{kind}/{hash}/use")),
+        &json!({}),
+    )
+    .await
+    .map(|b| b.asset)
 }

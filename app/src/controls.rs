@@ -109,7 +109,11 @@ impl Controls {
         let img = |a: &Asset| ImageInput {
             width: Some(a.width as u32),
             height: Some(a.height as u32),
-            source: ImageSource::Upload,
+            source: if a.library {
+                ImageSource::Library
+            } else {
+                ImageSource::Upload
+            },
         };
         if let (Some(slot), Some(a)) = (main_slot(tool), main) {
             r.images.entry(slot).or_default().push(img(a));
@@ -436,6 +440,7 @@ pub fn ToolControls(
                                 on:change=move |ev| add_ref(slot, ev)/>
                             {move || (!full()).then(|| view! {
                                 <crate::picker::GalleryPicker label=slot.label().to_string() faces=slot == Slot::FaceReference
+                                    library=Signal::derive(move || atelier_core::catalog::LibraryKind::for_slot(tool.get(), slot))
                                     on_pick=Callback::new(move |a: Asset| c.refs.update(|r| r.entry(slot).or_default().push(a)))/>
                             })}
                             {move || c.refs.with(|r| r.get(&slot).cloned().unwrap_or_default()).into_iter().enumerate().map(|(i, a)| view! {

@@ -1,14 +1,18 @@
-//! "From Gallery": the picker for the main image and every reference slot. Its tabs are your
-//! results (the Gallery's Library), your uploads, and for a Face Reference the faces you made
-//! with Create Face. Picking a result makes it an input asset on the server (no download, no
+//! "From Gallery": the picker for the main image and every reference slot. Its tabs are the
+//! slot's starter library (Starter Faces, Backgrounds, Packshot References, Models), for a Face
+//! Reference the faces you made with Create Face, your results (the Gallery's Library) and your
+//! uploads. Picking a result makes it an input asset on the server (no download, no
 //! re-upload), as the suggestion bar does.
 
 use leptos::prelude::*;
 
-use crate::api::{self, Asset, GalleryItem};
+use atelier_core::catalog::LibraryKind;
+
+use crate::api::{self, Asset, GalleryItem, LibraryItem};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Tab {
+    Starter(LibraryKind),
     Faces,
     Library,
     Uploads,
@@ -17,6 +21,7 @@ enum Tab {
 impl Tab {
     fn id(self) -> &'static str {
         match self {
+            Tab::Starter(_) => "starter",
             Tab::Faces => "faces",
             Tab::Library => "results",
             Tab::Uploads => "uploads",
@@ -25,6 +30,7 @@ impl Tab {
 
     fn label(self) -> &'static str {
         match self {
+            Tab::Starter(k) => k.label(),
             Tab::Faces => "Recently created faces",
             Tab::Library => "Results",
             Tab::Uploads => "Uploads",
@@ -33,6 +39,7 @@ impl Tab {
 
     fn empty(self) -> &'static str {
         match self {
+            Tab::Starter(_) => "This installation offers no starter images here yet.",
             Tab::Faces => "No faces yet: faces you make with Create Face appear here.",
             Tab::Library => "No results yet: what you make in the Studio appears here.",
             Tab::Uploads => "No uploads yet.",
@@ -42,21 +49,32 @@ impl Tab {
 
 #[derive(Clone, PartialEq, Debug)]
 enum Item {
+    Starter(LibraryItem),
     Result(GalleryItem),
     Upload(Asset),
 }
 
 /// The "From Gallery" button and its dialog; picking an image calls `on_pick`.
-/// `faces` adds (and opens on) the Create Face results, for a Face Reference.
+/// `library` is the slot's starter library (first when there is one); `faces` adds the
+/// Create Face results, for a Face Reference.
 #[component]
 pub fn GalleryPicker(
     label: String,
     #[prop(optional)] faces: bool,
+    #[prop(optional, into)] library: Option<Signal<Option<LibraryKind>>>,
     on_pick: Callback<Asset>,
 ) -> impl IntoView {
     let open = RwSignal::new(false);
-    let first_tab = if faces { Tab::Faces } else { Tab::Library };
-    let tab = RwSignal::new(first_tab);
+    let library = move || library.and_then(|l| l.get());
+    let tabs = move || {
+        let mut t: Vec<Tab> = library().map(Tab::Starter).into_iter().collect();
+        if faces {
+            t.push(Tab::Faces);
+        }
+        t.extend([Tab::Library, Tab::Uploads]);
+        t
+    };
+    let tab = RwSignal::new(Tab::Library);
     let items = RwSignal::new(Vec::<Item>::new());
     let next = RwSignal::new(None::<f64>);
     let loading = RwSignal::new(false);
@@ -70,6 +88,9 @@ pub fn GalleryPicker(
         }
         leptos::task::spawn_local(async move {
             let page = match t {
+                Tab::Starter(k) => api::library(k.id())
+                    .await
+                    .map(|v| (v.into_iter().map(Item::Starter).collect::<Vec<_>>(), None)),
                 Tab::Uploads => api::uploads(before).await.map(|p| {
                     (
                         p.assets.into_iter().map(Item::Upload).collect::<Vec<_>>(),
@@ -106,6 +127,20 @@ pub fn GalleryPicker(
         load(t, None);
     };
     let pick = move |item: Item| match item {
+        Item::Starter(i) => {
+            loading.set(true);
+            error.set(None);
+            leptos::task::spawn_local(async move {
+                match api::use_library(&i.kind, &i.hash).await {
+                    Ok(a) => {
+                        on_pick.run(a);
+                        open.set(false);
+                    }
+                    Err(e) => error.set(Some(e.message)),
+                }
+                loading.set(false);
+            });
+        }
         Item::Upload(a) => {
             on_pick.run(a);
             open.set(false);
@@ -132,20 +167,15 @@ pub fn GalleryPicker(
         }
     });
     let title = format!("Choose {label} from Gallery");
-    let tabs: Vec<Tab> = if faces {
-        vec![Tab::Faces, Tab::Library, Tab::Uploads]
-    } else {
-        vec![Tab::Library, Tab::Uploads]
-    };
     view! {
         <span class="atl-pick">
         <button class="atl-chip" data-testid="gallery-open" aria-haspopup="dialog"
             aria-label=title.clone()
-            on:click=move |ev: leptos::ev::MouseEvent| { ev.stop_propagation(); open.set(true); choose(first_tab); }>
+            on:click=move |ev: leptos::ev::MouseEvent| { ev.stop_propagation(); open.set(true); choose(tabs()[0]); }>
             "From Gallery"
         </button>
         {move || open.get().then(|| {
-            let tabs = tabs.clone();
+            let tabs = tabs();
             view! {
                 <div class="atl-dialog-backdrop" on:click=move |_| open.set(false)></div>
                 <div class="atl-dialog atl-gallery" role="dialog" aria-modal="true" aria-label=title.clone()
@@ -162,10 +192,11 @@ pub fn GalleryPicker(
                     <div class="atl-gallery-grid" role="tabpanel" aria-busy=move || loading.get().to_string()>
                         {move || items.get().into_iter().enumerate().map(|(i, item)| {
                             let (src, name, hover) = match &item {
+                                Item::Starter(l) => (l.url.clone(), l.name.clone(), l.name.clone()),
                                 Item::Result(g) => (g.url.clone(), format!("{} result {}", g.tool_label, i + 1), g.tool_label.clone()),
                                 Item::Upload(a) => (format!("/api/assets/{}", a.hash), format!("Upload {}", i + 1), "Upload".to_string()),
                             };
-                            let tool = match &item { Item::Result(g) => g.tool.clone(), Item::Upload(_) => String::new() };
+                            let tool = match &item { Item::Result(g) => g.tool.clone(), _ => String::new() };
                             view! {
                                 <button class="atl-gallery-item" data-testid="gallery-item" data-tool=tool title=hover
                                     aria-label=name disabled=move || loading.get()

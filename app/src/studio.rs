@@ -393,6 +393,7 @@ fn InputScreen() -> impl IntoView {
                     on:click=move |ev| ev.stop_propagation()/>
             </div>
             <crate::picker::GalleryPicker label="the image".to_string()
+                library=Signal::derive(move || crate::controls::main_slot(draft.tool.get()).and_then(|s| atelier_core::catalog::LibraryKind::for_slot(draft.tool.get(), s)))
                 on_pick=Callback::new(move |a: Asset| {
                     draft.error.set(None);
                     draft.preview.set(Some(format!("/api/assets/{}", a.hash)));
@@ -411,7 +412,7 @@ fn InputScreen() -> impl IntoView {
             <Show when=move || draft.tool.get() == Tool::Upscale>
                 <fieldset class="atl-options">
                     <legend>"Upscaling factor"</legend>
-                    {[("2x", "2x"), ("4x", "4x (up to 4K)"), ("enhance", "Enhance")].map(|(v, label)| view! {
+                    {[("2x", "2x (Recommended)"), ("4x", "4x (up to 4K)"), ("enhance", "Enhance")].map(|(v, label)| view! {
                         <label><input type="radio" name="factor" value=v data-testid=format!("factor-{v}")
                             prop:checked=move || draft.factor.get() == v
                             on:change=move |_| draft.factor.set(v.into())/>" "{label}</label>
@@ -472,7 +473,7 @@ fn InputScreen() -> impl IntoView {
 /// One line on what a tool does, from its documentation.
 fn tool_hint(t: Tool) -> &'static str {
     match t {
-        Tool::ProductToModel => "Put your product on an AI model: up to 3 product images, optional model, face and background references.",
+        Tool::ProductToModel => "Put your product on an AI model: up to 3 product images; optional Image Prompt, Face Reference, Background and model image.",
         Tool::TryOn => "Dress a model photo in a garment from a product photo.",
         Tool::Packshot => "Turn an on-model or flat photo into a clean product packshot.",
         Tool::ModelSwap => "Keep the outfit, change the model.",
@@ -673,6 +674,7 @@ async fn stored_asset(hash: String) -> Option<Asset> {
         content_type: String::new(),
         width: img.natural_width() as f64,
         height: img.natural_height() as f64,
+        library: false,
     })
 }
 

@@ -401,6 +401,62 @@ pub enum ImageSource {
     Library,
 }
 
+/// The starter libraries an installation offers every account as quick-picks: faces for a
+/// Face Reference, backgrounds for a Background reference, packshot references for Packshot's
+/// Image Context, models for a model image. A library face needs no plan to use (uploading your
+/// own Face Reference is the Agency plan's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LibraryKind {
+    Face,
+    Background,
+    PackshotReference,
+    Model,
+}
+
+impl LibraryKind {
+    pub const ALL: [LibraryKind; 4] = [
+        LibraryKind::Face,
+        LibraryKind::Background,
+        LibraryKind::PackshotReference,
+        LibraryKind::Model,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            LibraryKind::Face => "face",
+            LibraryKind::Background => "background",
+            LibraryKind::PackshotReference => "packshot-reference",
+            LibraryKind::Model => "model",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<LibraryKind> {
+        LibraryKind::ALL.into_iter().find(|k| k.id() == id)
+    }
+
+    /// The picker's name for it.
+    pub fn label(self) -> &'static str {
+        match self {
+            LibraryKind::Face => "Starter Faces",
+            LibraryKind::Background => "Starter Backgrounds",
+            LibraryKind::PackshotReference => "Packshot References",
+            LibraryKind::Model => "Starter Models",
+        }
+    }
+
+    /// Which library a tool's slot picks from, if any.
+    pub fn for_slot(tool: Tool, slot: Slot) -> Option<LibraryKind> {
+        match slot {
+            Slot::FaceReference => Some(LibraryKind::Face),
+            Slot::BackgroundReference => Some(LibraryKind::Background),
+            Slot::ImageContext if tool == Tool::Packshot => Some(LibraryKind::PackshotReference),
+            Slot::Model => Some(LibraryKind::Model),
+            _ => None,
+        }
+    }
+}
+
 /// One image input; its size is known once uploaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ImageInput {
@@ -1494,6 +1550,40 @@ mod tests {
 
     fn credits(tool: Tool, req: &ToolRequest, ctx: Context) -> u32 {
         quote(ctx.surface, &validate(tool, req, ctx).unwrap()).credits
+    }
+
+    #[test]
+    fn starter_libraries_by_slot_and_a_library_face_needs_no_agency_plan() {
+        for k in LibraryKind::ALL {
+            assert_eq!(LibraryKind::from_id(k.id()), Some(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), json!(k.id()));
+        }
+        assert_eq!(LibraryKind::from_id("faces"), None);
+        use LibraryKind as L;
+        assert_eq!(
+            L::for_slot(Tool::ModelSwap, Slot::FaceReference),
+            Some(L::Face)
+        );
+        assert_eq!(
+            L::for_slot(Tool::ProductToModel, Slot::BackgroundReference),
+            Some(L::Background)
+        );
+        assert_eq!(
+            L::for_slot(Tool::Packshot, Slot::ImageContext),
+            Some(L::PackshotReference)
+        );
+        assert_eq!(L::for_slot(Tool::Edit, Slot::ImageContext), None);
+        assert_eq!(L::for_slot(Tool::TryOn, Slot::Model), Some(L::Model));
+        assert_eq!(L::for_slot(Tool::FaceSwap, Slot::Image), None);
+        let free = Context {
+            surface: Surface::App,
+            plan: Some(Plan::Free),
+        };
+        let mut r = with(&[(Slot::Image, 1), (Slot::FaceReference, 1)]);
+        let e = validate(Tool::ModelSwap, &r, free).unwrap_err();
+        assert_eq!(e[0].code, "plan_required");
+        r.images.get_mut(&Slot::FaceReference).unwrap()[0].source = ImageSource::Library;
+        assert!(validate(Tool::ModelSwap, &r, free).is_ok());
     }
 
     #[test]

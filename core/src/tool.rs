@@ -356,13 +356,24 @@ pub fn add_reference(
     width: u32,
     height: u32,
 ) {
+    add_reference_from(r, slot, width, height, crate::catalog::ImageSource::Upload);
+}
+
+/// Adds a reference image that came from `source` (a starter library, or an upload).
+pub fn add_reference_from(
+    r: &mut crate::catalog::ToolRequest,
+    slot: crate::catalog::Slot,
+    width: u32,
+    height: u32,
+    source: crate::catalog::ImageSource,
+) {
     r.images
         .entry(slot)
         .or_default()
         .push(crate::catalog::ImageInput {
             width: Some(width),
             height: Some(height),
-            source: crate::catalog::ImageSource::Upload,
+            source,
         });
 }
 

@@ -62,13 +62,12 @@ pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
     json(201, &serde_json::json!({"asset": asset}))
 }
 
-/// Stores checked image bytes once in R2 (by content hash) and records them as the user's asset.
-pub async fn store(
+/// Stores checked image bytes once in R2 under their content hash; returns the hash.
+pub async fn put_blob(
     env: &Env,
-    user_id: &str,
     bytes: &[u8],
     info: &atelier_core::ImageInfo,
-) -> ApiResult<Asset> {
+) -> ApiResult<String> {
     let hash = atelier_core::sign::sha256_hex(bytes);
     let bucket = env.bucket(bind::BLOBS)?;
     let key = r2_key(&hash);
@@ -82,13 +81,12 @@ pub async fn store(
             .execute()
             .await?;
     }
-    let asset = Asset {
-        hash: hash.clone(),
-        content_type: info.format.mime().into(),
-        bytes: bytes.len() as f64,
-        width: info.width as f64,
-        height: info.height as f64,
-    };
+    Ok(hash)
+}
+
+/// Records an image already in R2 as one of the user's assets (an upload, a carried-over
+/// result, or a starter-library pick).
+pub async fn record(env: &Env, user_id: &str, asset: &Asset) -> ApiResult<()> {
     env.d1(bind::DB)?
         .prepare(
             "INSERT OR IGNORE INTO assets (user_id, hash, content_type, bytes, width, height, created_at) \
@@ -96,7 +94,7 @@ pub async fn store(
         )
         .bind(&[
             user_id.into(),
-            hash.into(),
+            asset.hash.clone().into(),
             asset.content_type.clone().into(),
             asset.bytes.into(),
             asset.width.into(),
@@ -105,6 +103,25 @@ pub async fn store(
         ])?
         .run()
         .await?;
+    Ok(())
+}
+
+/// Stores checked image bytes once in R2 (by content hash) and records them as the user's asset.
+pub async fn store(
+    env: &Env,
+    user_id: &str,
+    bytes: &[u8],
+    info: &atelier_core::ImageInfo,
+) -> ApiResult<Asset> {
+    let hash = put_blob(env, bytes, info).await?;
+    let asset = Asset {
+        hash: hash.clone(),
+        content_type: info.format.mime().into(),
+        bytes: bytes.len() as f64,
+        width: info.width as f64,
+        height: info.height as f64,
+    };
+    record(env, user_id, &asset).await?;
     Ok(asset)
 }
 

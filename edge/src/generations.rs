@@ -199,7 +199,20 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
                 ),
             )]));
         };
-        atelier_core::tool::add_reference(&mut treq, *slot, a.width as u32, a.height as u32);
+        // A face from the starter library is not "your own" (no Agency plan needed).
+        let source = match catalog::LibraryKind::for_slot(valid.tool, *slot) {
+            Some(k) if crate::library::contains(env, k, hash).await? => {
+                catalog::ImageSource::Library
+            }
+            _ => catalog::ImageSource::Upload,
+        };
+        atelier_core::tool::add_reference_from(
+            &mut treq,
+            *slot,
+            a.width as u32,
+            a.height as u32,
+            source,
+        );
         inputs.insert(field.clone(), json!(hash));
     }
     let ctx = Context {

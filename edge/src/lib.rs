@@ -11,6 +11,7 @@ mod events;
 mod generations;
 mod http;
 mod jobs;
+mod library;
 mod orgs;
 mod quote;
 mod ratelimit;
@@ -64,6 +65,16 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "generations"]) => generations::create(req, env).await,
         (Method::Get, ["api", "generations"]) => generations::list(&req, env).await,
         (Method::Get, ["api", "gallery"]) => generations::gallery(&req, env).await,
+        (Method::Get, ["api", "library"]) => library::list(&req, env).await,
+        (Method::Get, ["api", "library", kind, hash]) => {
+            library::image(&req, env, kind, hash).await
+        }
+        (Method::Post, ["api", "library", kind, hash, "use"]) => {
+            library::use_item(req, env, kind, hash).await
+        }
+        (Method::Post, ["api", "internal", "admin", "library"]) => {
+            library::admin_add(req, env).await
+        }
         (Method::Get, ["api", "generations", id]) => generations::get(&req, env, id).await,
         (Method::Post, ["api", "generations", id, "cancel"]) => {
             generations::cancel(req, env, id).await

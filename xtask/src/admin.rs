@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atelier_core::sign;
@@ -83,7 +84,68 @@ pub fn create_key(
         .ok_or_else(|| format!("no key in {text}"))
 }
 
-const USAGE: &str = "usage: cargo xtask admin create-key --email E [--rate-limit-scale X] [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]";
+const USAGE: &str = "usage: cargo xtask admin create-key --email E [--rate-limit-scale X] [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]\n       cargo xtask admin library-add --kind face|background|packshot-reference|model --name N --file F [--port 8787]";
+
+/// The repository's starter libraries: `library/<folder>/<file>` by kind.
+const LIBRARY: [(&str, &str); 4] = [
+    ("faces", "face"),
+    ("backgrounds", "background"),
+    ("packshot-references", "packshot-reference"),
+    ("models", "model"),
+];
+
+/// Adds one image to a starter library of the instance on `port`.
+pub fn library_add(e: &Env, port: u16, kind: &str, name: &str, file: &Path) -> R<()> {
+    use base64::Engine;
+    let bytes = std::fs::read(file).map_err(|x| format!("{}: {x}", file.display()))?;
+    let body = serde_json::json!({
+        "kind": kind, "name": name,
+        "image": base64::engine::general_purpose::STANDARD.encode(bytes),
+    });
+    let (status, text) = signed_post(e, port, "/api/internal/admin/library", &body)?;
+    if status != 201 {
+        return Err(format!(
+            "library-add {} failed ({status}): {text}",
+            file.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The name of a library file: its stem, dashes as spaces, first letter upper case.
+pub fn item_name(file: &Path) -> String {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().replace(['-', '_'], " "))
+        .unwrap_or_default();
+    let mut c = stem.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Adds the repository's `library/` to the instance on `port` (idempotent); returns how many.
+pub fn seed_library(e: &Env, port: u16) -> R<usize> {
+    let mut n = 0;
+    for (dir, kind) in LIBRARY {
+        let Ok(entries) = std::fs::read_dir(e.root.join("library").join(dir)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(|f| f.ok().map(|f| f.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| matches!(x.to_str(), Some("jpg" | "jpeg" | "png" | "webp")))
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            library_add(e, port, kind, &item_name(&f), &f)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
 
 /// `cargo xtask admin create-key …` and `set-credits …`
 pub fn main(e: &Env, args: &[String]) -> R<()> {
@@ -127,6 +189,31 @@ pub fn main(e: &Env, args: &[String]) -> R<()> {
             println!("credits set for {email}");
             Ok(())
         }
+        Some("library-add") => {
+            let kind = flag("--kind").ok_or(USAGE)?;
+            let file = std::path::PathBuf::from(flag("--file").ok_or(USAGE)?);
+            let name = flag("--name").unwrap_or_else(|| item_name(&file));
+            library_add(e, port, &kind, &name, &file)?;
+            println!(
+                "added {} to the {kind} library as \"{name}\"",
+                file.display()
+            );
+            Ok(())
+        }
         _ => Err(USAGE.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_items_are_named_after_their_files() {
+        assert_eq!(
+            item_name(Path::new("library/faces/man-in-a-wide-brimmed-hat.jpg")),
+            "Man in a wide brimmed hat"
+        );
+        assert_eq!(item_name(Path::new("x/studio_grey.png")), "Studio grey");
     }
 }

@@ -213,7 +213,12 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
         let node_ok = http_status(c.inference_port, "/healthz") == Some(200);
         let edge_ok = http_status(c.edge_port, "/api/me") == Some(401);
         if node_ok && edge_ok {
-            println!("==> stack ready in {:.1}s", t.elapsed().as_secs_f64());
+            // Every stack offers the repository's starter libraries (faces, backgrounds…).
+            let n = crate::admin::seed_library(e, c.edge_port)?;
+            println!(
+                "==> stack ready in {:.1}s ({n} starter library images)",
+                t.elapsed().as_secs_f64()
+            );
             return Ok(stack);
         }
         if t.elapsed() > Duration::from_secs(120) {
