@@ -255,8 +255,23 @@ test('every tool shows its controls; tools without an engine say why and cannot 
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=plan-gate]')].some((g) => /Agency/.test(g.textContent)));
   assert.ok(await agency(), 'your own face: gated');
   await page.locator('[data-slot=face_reference]').getByRole('button', { name: 'Remove Face Reference 1' }).click();
-  await pickFromGallery(page.locator('[data-slot=face_reference]'), 'starter', 0);
+  // Browse all (in the slot's popover) opens the Gallery on the same library.
+  await page.locator('[data-slot=face_reference] [data-testid=ref-open]').click();
+  await tid('ref-browse').click();
+  await tid('gallery-dialog').waitFor();
+  assert.equal(await tid('gallery-tab-starter').getAttribute('aria-selected'), 'true');
+  await page.keyboard.press('Escape');
+  await tid('gallery-dialog').waitFor({ state: 'detached' });
+  // The Face Reference popover: Upload, the Starter Faces strip, Browse all.
+  await page.locator('[data-slot=face_reference] [data-testid=ref-open]').click();
+  const pop = tid('ref-popover');
+  assert.match(await pop.textContent(), /Upload.*Starter Faces.*Browse all/);
+  await pop.getByTestId('quick-pick').first().waitFor();
+  assert.deepEqual(await axeViolations(), [], 'reference popover');
+  await page.screenshot({ path: join(ARTIFACTS, 'reference-popover-starter-faces.png') });
+  await pop.getByRole('button', { name: 'Man in a wide brimmed hat' }).click();
   await page.locator('[data-slot=face_reference] .atl-ref-thumb').waitFor();
+  await pop.waitFor({ state: 'detached' });
   assert.equal(await agency(), false, 'a Starter Face: no plan needed');
   // With a Face Reference, Model Swap's match control is Match Base.
   assert.deepEqual(await tid('gen-face-match').locator('option').allTextContents(), ['Match Reference', 'Match Base']);

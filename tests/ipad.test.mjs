@@ -1,5 +1,6 @@
 // The Studio on an iPad-sized touch screen (1024×1366 portrait, touch, no mouse) in headless
-// Chromium: sign up with taps, pick a photo, run, pinch to zoom the result, no sideways scrolling.
+// Chromium: sign up with taps, pick a photo, run, pinch to zoom the result, no sideways scrolling;
+// then Try-On's inputs picked by taps (Starter Models, the product slot's popover).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -61,5 +62,23 @@ test('iPad portrait: sign up, pick, run, pinch-zoom the result', async () => {
   await page.screenshot({ path: join(ARTIFACTS, 'ipad-result.png') });
   await tid('zoom-reset').tap();
   assert.equal((await tid('zoom-reset').textContent()).trim(), '100%');
+
+  // Drag and drop is replaced by the pickers: Try-On's model from the Starter Models, the
+  // product from the slot's popover (your uploads), all by taps.
+  await tid('back').tap();
+  await page.locator('[data-tool=try-on]').tap();
+  await page.locator('section.atl-input > .atl-pick [data-testid=gallery-open]').tap();
+  assert.equal((await tid('gallery-tab-starter').textContent()).trim(), 'Starter Models');
+  await tid('gallery-item').first().tap();
+  await tid('gallery-dialog').waitFor({ state: 'detached' });
+  await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.naturalWidth > 0);
+  // No hover on touch: the pencil and the remove button are always shown.
+  assert.equal(await page.locator('[data-testid=drop-zone] [data-testid=edit-image]').evaluate((b) => getComputedStyle(b).opacity), '1');
+  await page.locator('[data-slot=product] [data-testid=ref-open]').tap();
+  assert.match(await tid('ref-popover').textContent(), /Your uploads/);
+  await tid('quick-pick').first().tap();
+  await page.locator('[data-slot=product] .atl-ref-thumb').waitFor();
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling on the input screen');
+  await page.screenshot({ path: join(ARTIFACTS, 'ipad-input-try-on.png') });
   assert.deepEqual(errors, []);
 });

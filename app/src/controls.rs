@@ -430,18 +430,21 @@ pub fn ToolControls(
                     let count = move || c.refs.with(|r| r.get(&slot).map_or(0, Vec::len));
                     let full = move || count() >= extra as usize;
                     let input_id = format!("ref-{key}");
+                    let library = Signal::derive(move || atelier_core::catalog::LibraryKind::for_slot(tool.get(), slot));
+                    let pick_ref = Callback::new(move |a: Asset| c.refs.update(|r| r.entry(slot).or_default().push(a)));
+                    let browse = RwSignal::new(false);
                     view! {
                         <div class="atl-ref" data-slot=key.clone()>
-                            <label class="atl-chip atl-ref-add" for=input_id.clone() class:atl-disabled=full>
-                                {label.clone()}
-                            </label>
+                            // The slot's popover (Upload, quick-pick, Browse all), and the Gallery.
+                            <crate::picker::QuickPick label=capitalise(slot.label()) chip=label.clone() input_id=input_id.clone()
+                                library=library disabled=Signal::derive(full) on_pick=pick_ref
+                                on_browse=Callback::new(move |_| browse.set(true))/>
                             <input id=input_id type="file" class="atl-hidden" accept="image/png,image/jpeg,image/webp"
                                 aria-label=label.clone() data-testid=format!("ref-input-{key}") disabled=full
                                 on:change=move |ev| add_ref(slot, ev)/>
                             {move || (!full()).then(|| view! {
                                 <crate::picker::GalleryPicker label=slot.label().to_string() faces=slot == Slot::FaceReference
-                                    library=Signal::derive(move || atelier_core::catalog::LibraryKind::for_slot(tool.get(), slot))
-                                    on_pick=Callback::new(move |a: Asset| c.refs.update(|r| r.entry(slot).or_default().push(a)))/>
+                                    library=library open=browse on_pick=pick_ref/>
                             })}
                             {move || c.refs.with(|r| r.get(&slot).cloned().unwrap_or_default()).into_iter().enumerate().map(|(i, a)| view! {
                                 <span class="atl-ref-item">

@@ -5,6 +5,7 @@
 //! re-upload), as the suggestion bar does.
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use atelier_core::catalog::LibraryKind;
 
@@ -54,6 +55,16 @@ enum Item {
     Upload(Asset),
 }
 
+/// The asset a picked item becomes (a library image or a result is recorded as yours first).
+async fn resolve(item: Item) -> Result<Asset, String> {
+    match item {
+        Item::Starter(i) => api::use_library(&i.kind, &i.hash).await,
+        Item::Result(g) => api::asset_from_output(&g.generation_id, g.index).await,
+        Item::Upload(a) => Ok(a),
+    }
+    .map_err(|e| e.message)
+}
+
 /// The "From Gallery" button and its dialog; picking an image calls `on_pick`.
 /// `library` is the slot's starter library (first when there is one); `faces` adds the
 /// Create Face results, for a Face Reference.
@@ -62,9 +73,12 @@ pub fn GalleryPicker(
     label: String,
     #[prop(optional)] faces: bool,
     #[prop(optional, into)] library: Option<Signal<Option<LibraryKind>>>,
+    /// Opens the dialog from outside too (a quick-pick's "Browse all").
+    #[prop(optional)]
+    open: Option<RwSignal<bool>>,
     on_pick: Callback<Asset>,
 ) -> impl IntoView {
-    let open = RwSignal::new(false);
+    let open = open.unwrap_or_else(|| RwSignal::new(false));
     let library = move || library.and_then(|l| l.get());
     let tabs = move || {
         let mut t: Vec<Tab> = library().map(Tab::Starter).into_iter().collect();
@@ -126,40 +140,35 @@ pub fn GalleryPicker(
         tab.set(t);
         load(t, None);
     };
-    let pick = move |item: Item| match item {
-        Item::Starter(i) => {
-            loading.set(true);
-            error.set(None);
-            leptos::task::spawn_local(async move {
-                match api::use_library(&i.kind, &i.hash).await {
-                    Ok(a) => {
-                        on_pick.run(a);
-                        open.set(false);
-                    }
-                    Err(e) => error.set(Some(e.message)),
+    let pick = move |item: Item| {
+        loading.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            match resolve(item).await {
+                Ok(a) => {
+                    on_pick.run(a);
+                    open.set(false);
                 }
-                loading.set(false);
-            });
-        }
-        Item::Upload(a) => {
-            on_pick.run(a);
-            open.set(false);
-        }
-        Item::Result(g) => {
-            loading.set(true);
-            error.set(None);
-            leptos::task::spawn_local(async move {
-                match api::asset_from_output(&g.generation_id, g.index).await {
-                    Ok(a) => {
-                        on_pick.run(a);
-                        open.set(false);
-                    }
-                    Err(e) => error.set(Some(e.message)),
-                }
-                loading.set(false);
-            });
-        }
+                Err(m) => error.set(Some(m)),
+            }
+            loading.set(false);
+        });
     };
+    // Opening (by its button or from outside) shows the first tab; closing gives the focus back
+    // to the button.
+    let opener = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |was: Option<bool>| {
+        let now = open.get();
+        if now && was != Some(true) {
+            choose(untrack(tabs)[0]);
+        }
+        if !now && was == Some(true) {
+            if let Some(b) = opener.get_untracked() {
+                let _ = b.focus();
+            }
+        }
+        now
+    });
     let dialog = NodeRef::<leptos::html::Div>::new();
     Effect::new(move |_| {
         if let Some(el) = dialog.get() {
@@ -169,9 +178,9 @@ pub fn GalleryPicker(
     let title = format!("Choose {label} from Gallery");
     view! {
         <span class="atl-pick">
-        <button class="atl-chip" data-testid="gallery-open" aria-haspopup="dialog"
+        <button class="atl-chip" data-testid="gallery-open" aria-haspopup="dialog" node_ref=opener
             aria-label=title.clone()
-            on:click=move |ev: leptos::ev::MouseEvent| { ev.stop_propagation(); open.set(true); choose(tabs()[0]); }>
+            on:click=move |ev: leptos::ev::MouseEvent| { ev.stop_propagation(); open.set(true); }>
             "From Gallery"
         </button>
         {move || open.get().then(|| {
@@ -189,7 +198,14 @@ pub fn GalleryPicker(
                                 on:click=move |_| choose(t)>{t.label()}</button>
                         }).collect_view()}
                     </div>
-                    <div class="atl-gallery-grid" role="tabpanel" aria-busy=move || loading.get().to_string()>
+                    <div class="atl-gallery-grid" role="tabpanel" aria-busy=move || loading.get().to_string()
+                        on:scroll=move |ev| {
+                            // Near the end: the next page.
+                            let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+                            if el.scroll_top() + el.client_height() + 80 >= el.scroll_height() && !loading.get_untracked() {
+                                if let Some(b) = next.get_untracked() { load(tab.get_untracked(), Some(b)); }
+                            }
+                        }>
                         {move || items.get().into_iter().enumerate().map(|(i, item)| {
                             let (src, name, hover) = match &item {
                                 Item::Starter(l) => (l.url.clone(), l.name.clone(), l.name.clone()),
@@ -219,6 +235,95 @@ pub fn GalleryPicker(
                 </div>
             }
         })}
+        </span>
+    }
+}
+
+/// A reference slot's popover: Upload, a quick-pick strip (the slot's starter library, else your
+/// latest uploads) and "Browse all" (the Gallery dialog). `input_id` is the slot's file input.
+#[component]
+pub fn QuickPick(
+    /// The slot's name ("Face Reference"), and the chip's text.
+    label: String,
+    chip: String,
+    input_id: String,
+    library: Signal<Option<LibraryKind>>,
+    disabled: Signal<bool>,
+    on_pick: Callback<Asset>,
+    on_browse: Callback<()>,
+) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let items = RwSignal::new(None::<Result<Vec<Item>, String>>);
+    let busy = RwSignal::new(false);
+    let toggle = move |_| {
+        let now = !open.get_untracked();
+        open.set(now);
+        if now {
+            items.set(None);
+            let kind = library.get_untracked();
+            leptos::task::spawn_local(async move {
+                let r = match kind {
+                    Some(k) => api::library(k.id())
+                        .await
+                        .map(|v| v.into_iter().take(8).map(Item::Starter).collect()),
+                    None => api::uploads(None)
+                        .await
+                        .map(|p| p.assets.into_iter().take(8).map(Item::Upload).collect()),
+                };
+                items.set(Some(r.map_err(|e| e.message)));
+            });
+        }
+    };
+    let pick = move |item: Item| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match resolve(item).await {
+                Ok(a) => {
+                    on_pick.run(a);
+                    open.set(false);
+                }
+                Err(m) => items.set(Some(Err(m))),
+            }
+            busy.set(false);
+        });
+    };
+    let strip_name = move || {
+        library
+            .get()
+            .map_or("Your uploads".to_string(), |k| k.label().to_string())
+    };
+    view! {
+        <span class="atl-quick">
+            <button class="atl-chip atl-ref-add" data-testid="ref-open" aria-haspopup="dialog"
+                aria-expanded=move || open.get().to_string() disabled=disabled on:click=toggle>{chip}</button>
+            {move || open.get().then(|| view! {
+                <div class="atl-popover atl-quick-pop" role="dialog" aria-label=label.clone() data-testid="ref-popover"
+                    on:keydown=move |e: web_sys::KeyboardEvent| if e.key() == "Escape" { open.set(false) }>
+                    <label class="atl-chip" for=input_id.clone() on:click=move |_| open.set(false)>"Upload"</label>
+                    <p class="atl-quick-name">{strip_name}</p>
+                    <div class="atl-quick-strip">
+                        {move || match items.get() {
+                            None => view! { <p class="atl-muted">"Loading…"</p> }.into_any(),
+                            Some(Err(m)) => view! { <p class="atl-error" role="alert">{m}</p> }.into_any(),
+                            Some(Ok(v)) if v.is_empty() => view! { <p class="atl-muted">"Nothing here yet."</p> }.into_any(),
+                            Some(Ok(v)) => v.into_iter().enumerate().map(|(i, item)| {
+                                let (src, name) = match &item {
+                                    Item::Starter(l) => (l.url.clone(), l.name.clone()),
+                                    Item::Upload(a) => (format!("/api/assets/{}", a.hash), format!("Upload {}", i + 1)),
+                                    Item::Result(g) => (g.url.clone(), g.tool_label.clone()),
+                                };
+                                view! {
+                                    <button class="atl-recent-item" data-testid="quick-pick" title=name.clone() aria-label=name
+                                        disabled=move || busy.get() on:click=move |_| pick(item.clone())>
+                                        <img src=src alt="" loading="lazy"/>
+                                    </button>
+                                }
+                            }).collect_view().into_any(),
+                        }}
+                    </div>
+                    <button class="atl-link" data-testid="ref-browse" on:click=move |_| { open.set(false); on_browse.run(()); }>"Browse all"</button>
+                </div>
+            })}
         </span>
     }
 }
