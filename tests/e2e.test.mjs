@@ -281,6 +281,12 @@ test('every tool shows its controls; tools without an engine say why and cannot 
   await pickFromGallery(page.locator('section.atl-input > .atl-pick'), 'uploads', -1);
   await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.getAttribute('src')?.startsWith('/api/assets/'));
   await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
+  // Enter inside the Gallery dialog is the dialog's: it does not start a run behind it.
+  await page.locator('section.atl-input > .atl-pick [data-testid=gallery-open]').click();
+  await tid('gallery-dialog').press('Enter');
+  await page.keyboard.press('Escape');
+  await tid('gallery-dialog').waitFor({ state: 'detached' });
+  assert.equal(await tid('back').count(), 0, 'still on the input screen: nothing ran');
 });
 
 test('Product to Model: extra product images can be reordered and removed before running', async () => {

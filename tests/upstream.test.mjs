@@ -134,6 +134,8 @@ describe('the upstream engine', () => {
     assert.equal(done.kind, 'failed');
     assert.equal(done.error, 'PipelineError');
     assert.match(done.message, /no engine on this installation/);
+    // The node marked it as forwarded: this edge would not forward it again (the loop guard).
+    assert.match(done.message, /never forwarded again/);
     assert.equal(outputs.has(`/out/${id}-0`), false);
     assert.equal(await credits(), before);
   });

@@ -118,13 +118,20 @@ impl Controls {
         if let (Some(slot), Some(a)) = (main_slot(tool), main) {
             r.images.entry(slot).or_default().push(img(a));
         }
+        // Only what the tool's panel shows: its reference slots, and the main slot's extra images
+        // where it takes several (a model image carried from another tool is not Try-On's).
         self.refs.with(|refs| {
             for (slot, list) in refs {
-                if sp.slots.iter().any(|s| s.slot == *slot) {
+                if let Some(ss) = sp.slots.iter().find(|s| s.slot == *slot) {
+                    let cap = if main_slot(tool) == Some(*slot) {
+                        ss.max.saturating_sub(1)
+                    } else {
+                        ss.max
+                    };
                     r.images
                         .entry(*slot)
                         .or_default()
-                        .extend(list.iter().map(img));
+                        .extend(list.iter().take(cap as usize).map(img));
                 }
             }
         });
@@ -140,7 +147,7 @@ impl Controls {
         match tool {
             Tool::ImageToVideo => {
                 r.duration = parse(self.duration.get());
-                r.video_resolution = parse(self.video_resolution.get());
+                r.video_resolution = parse(self.video_resolution());
             }
             Tool::TryOn => r.category = parse(self.category.get()),
             _ => {}
@@ -150,6 +157,18 @@ impl Controls {
 }
 
 impl Controls {
+    /// Image to Video's resolution: an End Image locks it to 1080p, the only one that takes it.
+    pub fn video_resolution(&self) -> String {
+        let end = self
+            .refs
+            .with(|r| r.get(&Slot::EndImage).is_some_and(|v| !v.is_empty()));
+        if end {
+            "1080p".into()
+        } else {
+            self.video_resolution.get()
+        }
+    }
+
     /// Face Swap's match mode, and Face Reference's once one is attached.
     pub fn shows_face_match(&self, tool: Tool) -> bool {
         tool == Tool::FaceSwap
@@ -207,7 +226,7 @@ impl Controls {
         }
         if sp.pricing == catalog::Pricing::Video {
             put("duration", self.duration.get_untracked());
-            put("video_resolution", self.video_resolution.get_untracked());
+            put("video_resolution", untrack(|| self.video_resolution()));
         }
         if self.shows_face_match(tool) {
             put("face_match", self.face_match.get_untracked());
@@ -349,15 +368,6 @@ pub fn ToolControls(
         }
         t
     });
-    // Setting an End Image locks Image to Video's resolution to 1080p.
-    Effect::new(move |_| {
-        let end = c
-            .refs
-            .with(|r| r.get(&Slot::EndImage).is_some_and(|v| !v.is_empty()));
-        if end && tool.get() == Tool::ImageToVideo {
-            c.video_resolution.set("1080p".into());
-        }
-    });
     let check = Signal::derive(move || {
         let t = tool.get();
         let req = c.request(t, main.get().as_ref());
@@ -394,6 +404,7 @@ pub fn ToolControls(
     });
     let sp = move || catalog::spec(tool.get());
     let why = move || state.availability(tool.get()).err();
+    let has_main = Memo::new(move |_| main.get().is_some());
     let add_ref = move |slot: Slot, ev: leptos::ev::Event| {
         let Some(input) = ev
             .target()
@@ -423,12 +434,13 @@ pub fn ToolControls(
                     let extra = if Some(ss.slot) == main_s { ss.max.saturating_sub(1) } else { ss.max };
                     // "Add another image" once the first is in.
                     let is_main = Some(ss.slot) == main_s;
-                    (extra > 0 && (!is_main || main.get().is_some())).then_some((ss.slot, ss.min, extra, is_main))
+                    (extra > 0 && (!is_main || has_main.get())).then_some((ss.slot, ss.min, extra, is_main))
                 }).map(|(slot, min, extra, is_main)| {
                     let key = serde_json::to_value(slot).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
                     let label = if is_main { format!("Add another {}", slot.label()) } else { format!("{}{}", capitalise(slot.label()), match (min > 0, slot) { (true, _) => " (required)", (false, Slot::EndImage) => " (optional, Pro and higher)", _ => " (optional)" }) };
-                    let count = move || c.refs.with(|r| r.get(&slot).map_or(0, Vec::len));
-                    let full = move || count() >= extra as usize;
+                    // This slot's images only: a change elsewhere does not rebuild its pickers.
+                    let list = Memo::new(move |_| c.refs.with(|r| r.get(&slot).cloned().unwrap_or_default()));
+                    let full = Memo::new(move |_| list.with(Vec::len) >= extra as usize);
                     let input_id = format!("ref-{key}");
                     let library = Signal::derive(move || atelier_core::catalog::LibraryKind::for_slot(tool.get(), slot));
                     let pick_ref = Callback::new(move |a: Asset| c.refs.update(|r| r.entry(slot).or_default().push(a)));
@@ -437,16 +449,16 @@ pub fn ToolControls(
                         <div class="atl-ref" data-slot=key.clone()>
                             // The slot's popover (Upload, quick-pick, Browse all), and the Gallery.
                             <crate::picker::QuickPick label=capitalise(slot.label()) chip=label.clone() input_id=input_id.clone()
-                                library=library disabled=Signal::derive(full) on_pick=pick_ref
+                                library=library disabled=full.into() on_pick=pick_ref
                                 on_browse=Callback::new(move |_| browse.set(true))/>
                             <input id=input_id type="file" class="atl-hidden" accept="image/png,image/jpeg,image/webp"
-                                aria-label=label.clone() data-testid=format!("ref-input-{key}") disabled=full
+                                aria-label=label.clone() data-testid=format!("ref-input-{key}") disabled=move || full.get()
                                 on:change=move |ev| add_ref(slot, ev)/>
-                            {move || (!full()).then(|| view! {
+                            <Show when=move || !full.get()>
                                 <crate::picker::GalleryPicker label=slot.label().to_string() faces=slot == Slot::FaceReference
                                     library=library open=browse on_pick=pick_ref/>
-                            })}
-                            {move || c.refs.with(|r| r.get(&slot).cloned().unwrap_or_default()).into_iter().enumerate().map(|(i, a)| view! {
+                            </Show>
+                            {move || list.get().into_iter().enumerate().map(|(i, a)| view! {
                                 <span class="atl-ref-item">
                                     <img class="atl-ref-thumb" src=format!("/api/assets/{}", a.hash) alt=format!("{} {}", slot.label(), i + 1)/>
                                     <crate::editor::EditButton src=Signal::stored(format!("/api/assets/{}", a.hash)) name=format!("{} {}", slot.label(), i + 1)
@@ -525,7 +537,7 @@ pub fn ToolControls(
                     view! {
                         <Choice label="Duration" testid="gen-duration" value=c.duration options=d/>
                         <label class="atl-field"><span>"Video resolution"</span>
-                            <select data-testid="gen-video-resolution" prop:value=move || c.video_resolution.get()
+                            <select data-testid="gen-video-resolution" prop:value=move || c.video_resolution()
                                 disabled=end title=move || end().then_some("An End Image needs 1080p: the resolution is locked while one is set.")
                                 on:change=move |e| c.video_resolution.set(event_target_value(&e))>
                                 {r.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}

@@ -101,12 +101,15 @@ pub fn EditButton(
     Effect::new(move |_| {
         let Some(el) = host.get() else { return };
         let el: web_sys::HtmlElement = el.unchecked_into();
+        // Keyboard users land in the editor (Escape, then its own controls).
+        let _ = el.focus();
         let me = session.get_value();
         let src = src.get_untracked();
         status.set(Some(Ok("Loading the editor…".into())));
         leptos::task::spawn_local(async move {
             let r = edit(&el, &src, move || status.set(None)).await;
-            if session.get_value() != me {
+            // Closed meanwhile (or the button is gone): this answer is dropped.
+            if session.try_get_value() != Some(me) {
                 return;
             }
             match r {
@@ -114,7 +117,7 @@ pub fn EditButton(
                 Ok(Some(blob)) => {
                     status.set(Some(Ok("Saving the edited image…".into())));
                     match api::upload(&blob).await {
-                        Ok(a) if session.get_value() == me => {
+                        Ok(a) if session.try_get_value() == Some(me) => {
                             on_edited.run(a);
                             close();
                         }
@@ -140,10 +143,18 @@ pub fn EditButton(
         {move || open.get().then(|| view! {
             <div class="atl-editor" role="dialog" aria-modal="true" aria-label=label.clone() data-testid="editor"
                 on:click=|ev: leptos::ev::MouseEvent| ev.stop_propagation()
-                on:keydown=move |e: web_sys::KeyboardEvent| if e.key() == "Escape" && matches!(status.get_untracked(), Some(Err(_))) { close() }>
-                <div class="atl-editor-host" node_ref=host data-testid="editor-host"></div>
+                on:dragover=|ev: leptos::ev::DragEvent| { ev.prevent_default(); ev.stop_propagation(); }
+                on:drop=|ev: leptos::ev::DragEvent| { ev.prevent_default(); ev.stop_propagation(); }
+                // While it loads or after an error, Escape closes (the editor handles its own).
+                on:keydown=move |e: web_sys::KeyboardEvent| if e.key() == "Escape" && status.get_untracked().is_some() { close() }>
+                <div class="atl-editor-host" node_ref=host data-testid="editor-host" tabindex="-1"></div>
                 {move || status.get().map(|s| match s {
-                    Ok(m) => view! { <p class="atl-editor-status atl-muted" aria-live="polite">{m}</p> }.into_any(),
+                    Ok(m) => view! {
+                        <div class="atl-editor-status">
+                            <p class="atl-muted" aria-live="polite">{m}</p>
+                            <button class="atl-chip" data-testid="editor-cancel" on:click=move |_| close()>"Cancel"</button>
+                        </div>
+                    }.into_any(),
                     Err(m) => view! {
                         <div class="atl-editor-status">
                             <p class="atl-error" role="alert" data-testid="editor-error">{m}</p>

@@ -93,7 +93,11 @@ pub fn GalleryPicker(
     let next = RwSignal::new(None::<f64>);
     let loading = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    // Each load is numbered; only the latest one's answer is kept (no page appended twice).
+    let seq = StoredValue::new(0u64);
     let load = move |t: Tab, before: Option<f64>| {
+        seq.update_value(|n| *n += 1);
+        let me = seq.get_value();
         loading.set(true);
         error.set(None);
         if before.is_none() {
@@ -122,8 +126,9 @@ pub fn GalleryPicker(
                         })
                 }
             };
-            // Another tab was chosen meanwhile: its own load fills the grid.
-            if tab.get_untracked() != t || !open.get_untracked() {
+            // Another load was started meanwhile (another tab, a reopening), or the picker is
+            // gone: that one fills the grid.
+            if seq.try_get_value() != Some(me) || open.try_get_untracked() != Some(true) {
                 return;
             }
             match page {
@@ -292,13 +297,25 @@ pub fn QuickPick(
             .get()
             .map_or("Your uploads".to_string(), |k| k.label().to_string())
     };
+    let chip_ref = NodeRef::<leptos::html::Button>::new();
+    let browse_ref = NodeRef::<leptos::html::Button>::new();
+    // Focus moves into the popover when it opens.
+    Effect::new(move |_| {
+        if let Some(b) = browse_ref.get() {
+            let _ = b.focus();
+        }
+    });
     view! {
-        <span class="atl-quick">
-            <button class="atl-chip atl-ref-add" data-testid="ref-open" aria-haspopup="dialog"
+        <span class="atl-quick" on:keydown=move |e: web_sys::KeyboardEvent| {
+            if e.key() == "Escape" && open.get_untracked() {
+                open.set(false);
+                if let Some(b) = chip_ref.get_untracked() { let _ = b.focus(); }
+            }
+        }>
+            <button class="atl-chip atl-ref-add" data-testid="ref-open" aria-haspopup="dialog" node_ref=chip_ref
                 aria-expanded=move || open.get().to_string() disabled=disabled on:click=toggle>{chip}</button>
             {move || open.get().then(|| view! {
-                <div class="atl-popover atl-quick-pop" role="dialog" aria-label=label.clone() data-testid="ref-popover"
-                    on:keydown=move |e: web_sys::KeyboardEvent| if e.key() == "Escape" { open.set(false) }>
+                <div class="atl-popover atl-quick-pop" role="dialog" aria-label=label.clone() data-testid="ref-popover">
                     <label class="atl-chip" for=input_id.clone() on:click=move |_| open.set(false)>"Upload"</label>
                     <p class="atl-quick-name">{strip_name}</p>
                     <div class="atl-quick-strip">
@@ -321,7 +338,7 @@ pub fn QuickPick(
                             }).collect_view().into_any(),
                         }}
                     </div>
-                    <button class="atl-link" data-testid="ref-browse" on:click=move |_| { open.set(false); on_browse.run(()); }>"Browse all"</button>
+                    <button class="atl-link" data-testid="ref-browse" node_ref=browse_ref on:click=move |_| { open.set(false); on_browse.run(()); }>"Browse all"</button>
                 </div>
             })}
         </span>

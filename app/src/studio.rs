@@ -307,12 +307,17 @@ fn InputScreen() -> impl IntoView {
         if ev.key() != "Enter" || ev.shift_key() {
             return;
         }
-        let tag = ev
+        let target = ev
             .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .map(|e| e.tag_name())
-            .unwrap_or_default();
-        if matches!(tag.as_str(), "TEXTAREA" | "BUTTON" | "A" | "SELECT") {
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+        let tag = target.as_ref().map(|e| e.tag_name()).unwrap_or_default();
+        // Not from a field, a button, or anything inside a dialog or popover (the Gallery, the
+        // editor): Enter there is theirs.
+        let in_dialog = target
+            .as_ref()
+            .and_then(|e| e.closest("[role=dialog]").ok().flatten())
+            .is_some();
+        if in_dialog || matches!(tag.as_str(), "TEXTAREA" | "BUTTON" | "A" | "SELECT") {
             return;
         }
         let tool = draft.tool.get_untracked();
@@ -627,39 +632,77 @@ fn branch(state: AppState, draft: Draft, c: crate::controls::Controls, g: Genera
         draft.color.set(c);
     }
     state.current.set(None);
-    let Some(hash) = g.input_hash() else {
-        return;
-    };
-    let url = format!("/api/assets/{hash}");
-    draft.preview.set(Some(url));
-    draft.asset.set(None);
-    draft.uploading.set(true);
+    // A later branch supersedes this one: its answers are dropped.
+    let me = BRANCH.with(|b| {
+        b.set(b.get() + 1);
+        b.get()
+    });
+    let current = move || BRANCH.with(|b| b.get()) == me;
     c.refs.update(|r| {
         for (_, slot) in tool.studio_refs() {
             r.remove(slot);
         }
     });
-    // The reference images (End Image, Image Context) come back in their slots too.
-    let refs: Vec<(atelier_core::catalog::Slot, String)> = tool
+    // The reference images (End Image, Image Context, products…) come back in their slots too.
+    let refs: Vec<(&'static str, atelier_core::catalog::Slot, String)> = tool
         .studio_refs()
         .iter()
-        .filter_map(|(f, slot)| Some((*slot, g.inputs.get(*f)?.as_str()?.to_string())))
+        .filter_map(|(f, slot)| Some((*f, *slot, g.inputs.get(*f)?.as_str()?.to_string())))
         .collect();
+    let hash = g.input_hash();
+    if let Some(h) = &hash {
+        draft.preview.set(Some(format!("/api/assets/{h}")));
+        draft.asset.set(None);
+    }
+    draft.uploading.set(true);
     leptos::task::spawn_local(async move {
-        match stored_asset(hash).await {
-            Some(a) => draft.asset.set(Some(a)),
-            None => draft.error.set(Some(
-                "The input image could not be loaded; upload it again.".into(),
-            )),
+        if let Some(hash) = hash {
+            let a = stored_asset(hash).await;
+            if !current() {
+                return;
+            }
+            match a {
+                Some(a) => draft.asset.set(Some(a)),
+                None => draft.error.set(Some(
+                    "The input image could not be loaded; upload it again.".into(),
+                )),
+            }
         }
         // In field order, so a slot's images (Product to Model's products) keep theirs.
-        for (slot, hash) in refs {
-            if let Some(a) = stored_asset(hash).await {
-                c.refs.update(|r| r.entry(slot).or_default().push(a));
+        let mut lost = vec![];
+        for (field, slot, hash) in refs {
+            let kind = atelier_core::catalog::LibraryKind::for_slot(tool, slot);
+            let a = stored_asset(hash.clone()).await;
+            // A starter-library image keeps its source (a library face needs no plan).
+            let library = match kind {
+                Some(k) => api::library(k.id())
+                    .await
+                    .is_ok_and(|items| items.iter().any(|i| i.hash == hash)),
+                None => false,
+            };
+            if !current() {
+                return;
             }
+            match a {
+                Some(a) => c
+                    .refs
+                    .update(|r| r.entry(slot).or_default().push(Asset { library, ..a })),
+                None => lost.push(format!("{} ({field})", slot.label())),
+            }
+        }
+        if !lost.is_empty() {
+            draft.error.set(Some(format!(
+                "These reference images could not be loaded; add them again: {}.",
+                lost.join(", ")
+            )));
         }
         draft.uploading.set(false);
     });
+}
+
+thread_local! {
+    /// The latest branch (history click); an earlier one's late answers are dropped.
+    static BRANCH: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// One of your stored images as an asset, its size read from the image itself.
@@ -938,8 +981,10 @@ fn IterationPrompt(
         state.current.with(|c| {
             c.as_ref()
                 .filter(|g| g.is_terminal())
-                .and_then(|g| Tool::from_id(&g.tool))
-                .map(Tool::iteration_tool)
+                .and_then(|g| Tool::from_id(&g.tool).map(|t| (g, t)))
+                // An Edit of a created face needs the face: only once it completed.
+                .filter(|(g, t)| t.iteration_tool() == *t || g.status == "completed")
+                .map(|(_, t)| t.iteration_tool())
                 .filter(|t| catalog::spec(*t).prompt != catalog::PromptSupport::None)
         })
     };

@@ -1117,6 +1117,60 @@ pub fn api_image_fields(m: ApiModel) -> &'static [(&'static str, Slot)] {
     }
 }
 
+/// Where a Studio job's image goes among its API model's inputs when the job is forwarded to a
+/// FASHN-compatible API: `image` to the main slot's field (else the model's first); a
+/// reference (by its `studio_refs` field) to a field of its slot not `taken` yet. None: the
+/// API has no place for it (Product to Model's 2nd product, its Background reference).
+pub fn api_field(tool: Tool, name: &str, taken: &[&str]) -> Option<&'static str> {
+    let fields = api_image_fields(ApiModel::for_tool(tool));
+    if name == "image" {
+        return tool
+            .main_slot()
+            .and_then(|m| fields.iter().find(|(_, s)| *s == m))
+            .or(fields.first())
+            .map(|(f, _)| *f);
+    }
+    let slot = tool
+        .studio_refs()
+        .iter()
+        .find(|(f, _)| *f == name)
+        .map(|(_, s)| *s)?;
+    fields
+        .iter()
+        .find(|(f, s)| *s == slot && !taken.contains(f))
+        .map(|(f, _)| *f)
+}
+
+/// The references of a Studio generation (by field, in `studio_refs` order) that a
+/// FASHN-compatible API cannot take, as field errors: what the edge refuses before it holds
+/// credits when the tool runs upstream.
+pub fn upstream_ref_problems(tool: Tool, with_image: bool, refs: &[&str]) -> Vec<FieldError> {
+    let mut taken: Vec<&str> = vec![];
+    if with_image {
+        taken.extend(api_field(tool, "image", &[]));
+    }
+    let mut e = vec![];
+    for name in refs {
+        match api_field(tool, name, &taken) {
+            Some(f) => taken.push(f),
+            None => e.push(FieldError::new(
+                &format!("inputs.{name}"),
+                "not_supported_upstream",
+                format!(
+                    "{}: this installation runs {} through a FASHN-compatible API, whose {} takes no {name}. Remove that image.",
+                    tool.studio_refs()
+                        .iter()
+                        .find(|(f, _)| f == name)
+                        .map_or("This image", |(_, s)| s.label()),
+                    tool.label(),
+                    ApiModel::for_tool(tool).name()
+                ),
+            )),
+        }
+    }
+    e
+}
+
 /// Fields every model accepts besides its own (SDK transport options).
 const COMMON: &[&str] = &["output_format", "return_base64", "seed", "width", "height"];
 
@@ -1550,6 +1604,51 @@ mod tests {
 
     fn credits(tool: Tool, req: &ToolRequest, ctx: Context) -> u32 {
         quote(ctx.surface, &validate(tool, req, ctx).unwrap()).credits
+    }
+
+    #[test]
+    fn forwarded_references_take_their_api_fields_and_extras_are_refused_by_name() {
+        assert_eq!(api_field(Tool::TryOn, "image", &[]), Some("model_image"));
+        assert_eq!(
+            api_field(Tool::TryOn, "product_image", &[]),
+            Some("product_image")
+        );
+        assert_eq!(
+            api_field(Tool::ProductToModel, "image", &[]),
+            Some("product_image")
+        );
+        assert_eq!(
+            api_field(Tool::ProductToModel, "product_image_2", &["product_image"]),
+            None
+        );
+        assert_eq!(
+            api_field(Tool::ProductToModel, "face_reference", &["product_image"]),
+            Some("face_reference")
+        );
+        assert!(upstream_ref_problems(
+            Tool::ProductToModel,
+            true,
+            &["model_image", "face_reference"]
+        )
+        .is_empty());
+        let e = upstream_ref_problems(
+            Tool::ProductToModel,
+            true,
+            &["product_image_2", "background_reference", "image_prompt"],
+        );
+        assert_eq!(
+            e.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+            ["inputs.product_image_2", "inputs.background_reference"]
+        );
+        assert!(e[1]
+            .message
+            .starts_with("Background reference: this installation runs Product to Model"));
+        assert!(upstream_ref_problems(
+            Tool::CreateModel,
+            false,
+            &["face_reference", "pose_reference"]
+        )
+        .is_empty());
     }
 
     #[test]

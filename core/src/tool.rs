@@ -673,7 +673,13 @@ pub fn validate_generation_with(
             (None, _) if tool.is_some() => errors.push(FieldError::new(
                 &format!("inputs.{key}"),
                 "unknown_input",
-                format!("{label} takes no \"{key}\" image."),
+                match tool.map(|t| t.studio_refs()).unwrap_or_default() {
+                    [] => format!("{label} takes no \"{key}\" image, only inputs.image."),
+                    refs => format!(
+                        "{label} takes no \"{key}\" image; its references are {}.",
+                        refs.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+                    ),
+                },
             )),
             (_, serde_json::Value::Null) | (None, _) => {}
             (Some(slot), serde_json::Value::String(s)) if is_asset_hash(s) => {

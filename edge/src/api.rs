@@ -312,6 +312,9 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
             .unwrap_or(false);
         crate::webhooks::check_url(u, local).map_err(|m| fashn(400, "BadRequest", m))?;
     }
+    // Sent by another Atelier's node forwarding a job: run it on this installation's own
+    // engines only (the loop guard for two installations that forward to each other).
+    let forwarded = crate::http::header(&req, "x-atelier-forwarded").is_some();
     let bytes = req.bytes().await?;
     let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
         fashn(
@@ -367,7 +370,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     // A model without an engine here is accepted and fails at once, costing nothing.
     let engine = if tool.runnable() {
         engine_params(tool, &resolved)
-    } else if crate::jobs::node_has_engine(env, tool).await {
+    } else if !forwarded && crate::jobs::node_has_engine(env, tool).await {
         // Forwarded upstream by the node: the generic options travel as the Studio's do.
         Some(generic_params(&resolved))
     } else {
@@ -375,9 +378,15 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     };
     let Some(mut params) = engine.filter(|_| api_model != catalog::ApiModel::BackgroundChange)
     else {
-        let msg = format!(
-            "{model} has no engine on this installation: generative models need an upstream engine (a FASHN-compatible API configured on the inference node). Nothing was charged."
-        );
+        let msg = if forwarded && !tool.runnable() {
+            format!(
+                "{model} has no engine on this installation, and a job another Atelier forwarded here is never forwarded again (so two installations cannot pass it back and forth). Run it where an engine is configured. Nothing was charged."
+            )
+        } else {
+            format!(
+                "{model} has no engine on this installation: generative models need an upstream engine (a FASHN-compatible API configured on the inference node). Nothing was charged."
+            )
+        };
         return sub.fail_now(json!({}), ErrorName::PipelineError, msg).await;
     };
     if inputs.get("output_format").and_then(Value::as_str) == Some("jpeg") {

@@ -171,6 +171,17 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     };
     let valid = atelier_core::tool::validate_generation_with(&body, &|t| t.runnable() || upstream)
         .map_err(ApiError::validation)?;
+    // Forwarded to a FASHN-compatible API: references it has no field for are refused now,
+    // before anything is held (Product to Model's 2nd product, its Background reference).
+    if upstream {
+        let order = |f: &str| valid.tool.studio_refs().iter().position(|(n, _)| *n == f);
+        let mut names: Vec<&str> = valid.refs.iter().map(|(f, _, _)| f.as_str()).collect();
+        names.sort_by_key(|f| order(f));
+        let problems = catalog::upstream_ref_problems(valid.tool, valid.image.is_some(), &names);
+        if !problems.is_empty() {
+            return Err(ApiError::validation(problems));
+        }
+    }
     let mut inputs = serde_json::Map::new();
     // Prompt-only tools (Create Model, Create Face) have no main image.
     let (w, h) = match &valid.image {

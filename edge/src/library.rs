@@ -69,7 +69,11 @@ fn missing(kind: LibraryKind) -> ApiError {
     ApiError::new(
         404,
         "not_found",
-        format!("There is no such image in {}.", kind.label()),
+        format!(
+            "There is no such image in {}; pick one of GET /api/library?kind={}.",
+            kind.label(),
+            kind.id()
+        ),
     )
 }
 

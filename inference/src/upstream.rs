@@ -139,6 +139,9 @@ impl Upstream {
             .post(format!("{}/v1/run", self.base))
             .bearer_auth(&self.key)
             .header("content-type", "application/json")
+            // Another Atelier's edge then runs it on its own engines only, never forwarding it
+            // again: two installations pointed at each other cannot pass a job back and forth.
+            .header(FORWARDED_HEADER, "1")
             .body(body.to_string())
             .send()
             .await
@@ -311,6 +314,9 @@ fn data_uri(bytes: &[u8]) -> String {
     )
 }
 
+/// Marks a `/v1/run` sent by a node's upstream engine (see `edge/src/api.rs`).
+pub const FORWARDED_HEADER: &str = "x-atelier-forwarded";
+
 /// The `/v1/run` body for a job: the tool's API model, inputs under its field names, options.
 pub fn request_body(
     tool: Tool,
@@ -319,30 +325,13 @@ pub fn request_body(
     inputs: &[(String, Vec<u8>)],
 ) -> Result<Value, UpstreamError> {
     let model = ApiModel::for_tool(tool);
-    let fields = catalog::api_image_fields(model);
     let sp = catalog::spec(tool);
     let mut i = serde_json::Map::new();
     for (name, bytes) in inputs {
-        // The main image goes in the model's first field; a reference by its slot.
-        let field = if name == "image" {
-            // The field of the tool's main slot, else the model's first.
-            tool.main_slot()
-                .and_then(|m| fields.iter().find(|(_, s)| *s == m))
-                .or(fields.first())
-                .map(|(f, _)| *f)
-        } else {
-            // By its slot, to a field not taken yet: the API has one field per slot, so
-            // Product to Model's 2nd and 3rd products find none.
-            tool.studio_refs()
-                .iter()
-                .find(|(f, _)| f == name)
-                .and_then(|(_, slot)| {
-                    fields
-                        .iter()
-                        .find(|(f, s)| s == slot && !i.contains_key(*f))
-                        .map(|(f, _)| *f)
-                })
-        };
+        // The main image to its slot's field; a reference to a free field of its slot (core's
+        // rule, which the edge also checks before it holds credits).
+        let taken: Vec<&str> = i.keys().map(String::as_str).collect();
+        let field = catalog::api_field(tool, name, &taken);
         let Some(field) = field else {
             return Err(UpstreamError(
                 ErrorName::InputValidationError,

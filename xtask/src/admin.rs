@@ -139,9 +139,12 @@ pub fn seed_library(e: &Env, port: u16) -> R<usize> {
             })
             .collect();
         files.sort();
+        // One bad file is reported and skipped; the stack still starts.
         for f in files {
-            library_add(e, port, kind, &item_name(&f), &f)?;
-            n += 1;
+            match library_add(e, port, kind, &item_name(&f), &f) {
+                Ok(()) => n += 1,
+                Err(why) => eprintln!("warning: starter library: {why}"),
+            }
         }
     }
     Ok(n)
