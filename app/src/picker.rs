@@ -65,6 +65,27 @@ async fn resolve(item: Item) -> Result<Asset, String> {
     .map_err(|e| e.message)
 }
 
+/// Resolves a picked item, hands its asset on and closes: `busy` meanwhile, `failed` on error.
+fn pick_item(
+    item: Item,
+    busy: RwSignal<bool>,
+    open: RwSignal<bool>,
+    on_pick: Callback<Asset>,
+    failed: impl Fn(String) + 'static,
+) {
+    busy.set(true);
+    leptos::task::spawn_local(async move {
+        match resolve(item).await {
+            Ok(a) => {
+                on_pick.run(a);
+                open.set(false);
+            }
+            Err(m) => failed(m),
+        }
+        busy.set(false);
+    });
+}
+
 /// The "From Gallery" button and its dialog; picking an image calls `on_pick`.
 /// `library` is the slot's starter library (first when there is one); `faces` adds the
 /// Create Face results, for a Face Reference.
@@ -146,18 +167,8 @@ pub fn GalleryPicker(
         load(t, None);
     };
     let pick = move |item: Item| {
-        loading.set(true);
         error.set(None);
-        leptos::task::spawn_local(async move {
-            match resolve(item).await {
-                Ok(a) => {
-                    on_pick.run(a);
-                    open.set(false);
-                }
-                Err(m) => error.set(Some(m)),
-            }
-            loading.set(false);
-        });
+        pick_item(item, loading, open, on_pick, move |m| error.set(Some(m)));
     };
     // Opening (by its button or from outside) shows the first tab; closing gives the focus back
     // to the button.
@@ -279,19 +290,8 @@ pub fn QuickPick(
             });
         }
     };
-    let pick = move |item: Item| {
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            match resolve(item).await {
-                Ok(a) => {
-                    on_pick.run(a);
-                    open.set(false);
-                }
-                Err(m) => items.set(Some(Err(m))),
-            }
-            busy.set(false);
-        });
-    };
+    let pick =
+        move |item: Item| pick_item(item, busy, open, on_pick, move |m| items.set(Some(Err(m))));
     let strip_name = move || {
         library
             .get()
