@@ -115,6 +115,11 @@ async fn read<T: for<'de> Deserialize<'de>>(r: Response) -> R<T> {
 }
 
 /// Sends `body` as JSON with `builder` (a POST or PATCH) and reads the answer.
+/// A same-origin GET read as JSON.
+async fn get_json<T: for<'de> Deserialize<'de>>(url: &str) -> R<T> {
+    read::<T>(Request::get(url).send().await.map_err(net)?).await
+}
+
 async fn send_json<T: for<'de> Deserialize<'de>>(
     builder: gloo_net::http::RequestBuilder,
     body: &serde_json::Value,
@@ -134,15 +139,11 @@ struct MeBody {
 
 /// The signed-in account's available App credits.
 pub async fn credits() -> R<f64> {
-    read::<MeBody>(Request::get("/api/me").send().await.map_err(net)?)
-        .await
-        .map(|b| b.credits)
+    get_json::<MeBody>("/api/me").await.map(|b| b.credits)
 }
 
 pub async fn me() -> R<User> {
-    read::<UserBody>(Request::get("/api/me").send().await.map_err(net)?)
-        .await
-        .map(|b| b.user)
+    get_json::<UserBody>("/api/me").await.map(|b| b.user)
 }
 
 pub async fn sign_in(email: &str, password: &str, create: bool) -> R<User> {
@@ -262,14 +263,9 @@ pub async fn export_output(
 }
 
 pub async fn generation(id: &str) -> R<Generation> {
-    read::<GenBody>(
-        Request::get(&format!("/api/generations/{id}"))
-            .send()
-            .await
-            .map_err(net)?,
-    )
-    .await
-    .map(|b| b.generation)
+    get_json::<GenBody>(&format!("/api/generations/{id}"))
+        .await
+        .map(|b| b.generation)
 }
 
 #[derive(Deserialize)]
@@ -279,11 +275,11 @@ pub struct Page {
 }
 
 pub async fn history(before: Option<f64>) -> R<Page> {
-    let url = match before {
-        Some(b) => format!("/api/generations?limit=20&before={b}"),
-        None => "/api/generations?limit=20".to_string(),
-    };
-    read::<Page>(Request::get(&url).send().await.map_err(net)?).await
+    get_json::<Page>(&format!(
+        "/api/generations?limit=20{}",
+        before_param(before)
+    ))
+    .await
 }
 
 /// An API key as listed (never its value).
@@ -311,9 +307,7 @@ pub struct NewKey {
 }
 
 pub async fn keys() -> R<Vec<ApiKey>> {
-    read::<KeysBody>(Request::get("/api/keys").send().await.map_err(net)?)
-        .await
-        .map(|b| b.keys)
+    get_json::<KeysBody>("/api/keys").await.map(|b| b.keys)
 }
 
 pub async fn create_key(name: &str) -> R<NewKey> {
@@ -364,15 +358,13 @@ pub struct RequestPage {
 
 /// The organization's request history; `model` and `status` filter when not empty.
 pub async fn requests(model: &str, status: &str, before: Option<f64>) -> R<RequestPage> {
-    let mut url = format!(
-        "/api/requests?limit=25&model={}&status={}",
+    get_json::<RequestPage>(&format!(
+        "/api/requests?limit=25&model={}&status={}{}",
         js_sys::encode_uri_component(model),
-        js_sys::encode_uri_component(status)
-    );
-    if let Some(b) = before {
-        url.push_str(&format!("&before={b}"));
-    }
-    read::<RequestPage>(Request::get(&url).send().await.map_err(net)?).await
+        js_sys::encode_uri_component(status),
+        before_param(before)
+    ))
+    .await
 }
 
 /// Whether the inference service runs a tool now, and why not.
@@ -389,14 +381,9 @@ struct CapsBody {
 }
 
 pub async fn capabilities() -> R<Vec<ToolCap>> {
-    read::<CapsBody>(
-        Request::get("/api/capabilities")
-            .send()
-            .await
-            .map_err(net)?,
-    )
-    .await
-    .map(|b| b.tools)
+    get_json::<CapsBody>("/api/capabilities")
+        .await
+        .map(|b| b.tools)
 }
 
 /// A completed result of the user's becomes an input asset (the suggestion bar).
@@ -421,13 +408,7 @@ fn before_param(before: Option<f64>) -> String {
 
 /// Your uploads (and carried-over results), newest first, a page at a time.
 pub async fn uploads(before: Option<f64>) -> R<AssetPage> {
-    read::<AssetPage>(
-        Request::get(&format!("/api/assets?limit=24{}", before_param(before)))
-            .send()
-            .await
-            .map_err(net)?,
-    )
-    .await
+    get_json::<AssetPage>(&format!("/api/assets?limit=24{}", before_param(before))).await
 }
 
 /// One output of a completed Studio result, as the Gallery lists it.
@@ -452,15 +433,10 @@ pub struct GalleryPage {
 /// Your completed image results, newest first; `tool` keeps one tool's (e.g. `create-face`).
 pub async fn gallery(tool: Option<&str>, before: Option<f64>) -> R<GalleryPage> {
     let t = tool.map_or(String::new(), |t| format!("&tool={t}"));
-    read::<GalleryPage>(
-        Request::get(&format!(
-            "/api/gallery?limit=24&media=image{t}{}",
-            before_param(before)
-        ))
-        .send()
-        .await
-        .map_err(net)?,
-    )
+    get_json::<GalleryPage>(&format!(
+        "/api/gallery?limit=24&media=image{t}{}",
+        before_param(before)
+    ))
     .await
 }
 
@@ -480,14 +456,9 @@ struct LibraryPage {
 
 /// The items of the `kind` starter library (`face`, `background`, `packshot-reference`, `model`).
 pub async fn library(kind: &str) -> R<Vec<LibraryItem>> {
-    read::<LibraryPage>(
-        Request::get(&format!("/api/library?kind={kind}"))
-            .send()
-            .await
-            .map_err(net)?,
-    )
-    .await
-    .map(|p| p.items)
+    get_json::<LibraryPage>(&format!("/api/library?kind={kind}"))
+        .await
+        .map(|p| p.items)
 }
 
 /// A starter-library image becomes one of your assets, to use as an input.
