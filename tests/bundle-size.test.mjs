@@ -1,17 +1,38 @@
-// The Studio's first load (HTML + CSS + JS + its snippets + wasm, as served, brotli quality 11) stays at or under
-// 400 KB (#5). Sizes are written to test-artifacts/first-load.json for the closing note.
+// The Studio's first load (HTML + CSS + JS + its snippets + wasm): measured twice — brotli quality
+// 11 of each file, and the bytes the running instance actually sends when the browser asks for
+// `Accept-Encoding: br` — and kept at or under LIMIT / SERVED_LIMIT. #14 added the router, the
+// shell and the typed views and built the app with its own `wasm-release` profile (every crate
+// size-optimised, one LTO unit): ~357 KB q11 before, ~356 KB after; #14's target of 250 KB needs
+// the secondary screens and pages split out of the first load. Sizes go to
+// test-artifacts/first-load.json for the closing note.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { BASE, ARTIFACTS } from './lib/helpers.mjs';
 
-const LIMIT = 400 * 1000;
+const LIMIT = 375 * 1000;
+// wrangler dev compresses on the fly at a lower quality than 11.
+const SERVED_LIMIT = 430 * 1000;
 
-test('first load of the Studio route is at most 400 KB brotli', async () => {
-  const html = await (await fetch(`${BASE}/`)).text();
-  const urls = ['/', ...new Set([...html.matchAll(/(?:href|module_or_path:)\s*=?\s*["']?(\/app-[^"' ]+\.(?:css|js|wasm))/g)].map((m) => m[1]))];
+/** What the server sends for `path` with `Accept-Encoding: br`: the encoded bytes, not decoded. */
+function served(path) {
+  return new Promise((resolve, reject) => {
+    const req = request(BASE + path, { headers: { 'accept-encoding': 'br' } }, (res) => {
+      let n = 0;
+      res.on('data', (c) => { n += c.length; });
+      res.on('end', () => resolve({ status: res.statusCode, bytes: n, encoding: res.headers['content-encoding'] ?? 'identity' }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('first load of the Studio route: brotli q11 and as served, at most the limit', async () => {
+  const html = await (await fetch(`${BASE}/studio/background-remove`)).text();
+  const urls = ['/studio/background-remove', ...new Set([...html.matchAll(/(?:href|module_or_path:)\s*=?\s*["']?(\/app-[^"' ]+\.(?:css|js|wasm))/g)].map((m) => m[1]))];
   assert.ok(urls.some((u) => u.endsWith('.wasm')) && urls.some((u) => u.endsWith('.js')) && urls.some((u) => u.endsWith('.css')), urls.join(' '));
   const sizes = {};
   for (let i = 0; i < urls.length; i++) {
@@ -25,10 +46,16 @@ test('first load of the Studio route is at most 400 KB brotli', async () => {
         if (!urls.includes('/' + m[1])) urls.push('/' + m[1]);
       }
     }
-    sizes[u] = { raw: raw.length, brotli: brotliCompressSync(raw, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length };
+    const s = await served(u);
+    assert.equal(s.status, 200, u);
+    sizes[u] = { raw: raw.length, brotli: brotliCompressSync(raw, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length, served: s.bytes, encoding: s.encoding };
   }
   const total = Object.values(sizes).reduce((a, s) => a + s.brotli, 0);
-  writeFileSync(join(ARTIFACTS, 'first-load.json'), JSON.stringify({ total_brotli: total, limit: LIMIT, sizes }, null, 2));
-  console.log(`first load: ${total} bytes brotli (limit ${LIMIT})`);
+  const sent = Object.values(sizes).reduce((a, s) => a + s.served, 0);
+  writeFileSync(join(ARTIFACTS, 'first-load.json'), JSON.stringify({ total_brotli: total, total_served: sent, limit: LIMIT, served_limit: SERVED_LIMIT, sizes }, null, 2));
+  console.log(`first load: ${total} bytes brotli q11 (limit ${LIMIT}), ${sent} bytes as served (limit ${SERVED_LIMIT})`);
   assert.ok(total <= LIMIT, `first load ${total} bytes brotli > ${LIMIT}`);
+  assert.ok(sent <= SERVED_LIMIT, `first load as served ${sent} bytes > ${SERVED_LIMIT}`);
+  // Every route is served the same small shell (the app's HTML); the router picks the page.
+  assert.equal((await (await fetch(`${BASE}/developer`)).text()), html, 'the same shell for every route');
 });

@@ -357,7 +357,7 @@ test('branch from a history item: its tool, input and options come back; Enter r
 test('Developer API page: create a key (shown once), use it, see the request, rename, revoke', async () => {
   await tid('to-developer').click();
   await tid('developer-page').waitFor();
-  assert.match(page.url(), /#developer$/);
+  assert.match(page.url(), /\/developer$/);
   await tid('key-name').fill('Browser key');
   await tid('create-key').click();
   const value = await tid('new-key-value').inputValue();
@@ -399,6 +399,57 @@ test('Developer API page: create a key (shown once), use it, see the request, re
   await tid('developer-page').waitFor();
   await tid('to-studio').click();
   await tid('user-email').waitFor();
+});
+
+test('routes: a typed address, Back and Forward, and a Studio link with settings land on the right page and state', async () => {
+  const pressed = (tool) => page.locator(`[data-tool=${tool}][aria-pressed=true]`).waitFor();
+  // A Studio link with its settings opens that tool prefilled.
+  await page.goto(`${BASE}/studio/packshot?prompt=flat-lay%20on%20light%20grey&num_images=3&aspect_ratio=4:5`);
+  await pressed('packshot');
+  assert.equal(await tid('prompt').inputValue(), 'flat-lay on light grey');
+  assert.equal(await tid('gen-outputs').inputValue(), '3');
+  assert.equal(await tid('gen-aspect').inputValue(), '4:5');
+  assert.equal(await tid('to-studio').getAttribute('aria-current'), 'page');
+  await page.screenshot({ path: join(ARTIFACTS, 'shell-studio-link.png') });
+  // A changed setting goes into the address (replacing it), so a copied address or a reload
+  // opens the same panel.
+  await tid('gen-outputs').selectOption('2');
+  await page.waitForURL(/\/studio\/packshot\?.*num_images=2/);
+  await page.reload();
+  await pressed('packshot');
+  assert.equal(await tid('gen-outputs').inputValue(), '2');
+  assert.equal(await tid('prompt').inputValue(), 'flat-lay on light grey');
+  // Choosing a tool puts it in the address; Back returns to the link's tool and settings.
+  await page.locator('[data-tool=upscale]').click();
+  await page.waitForURL(/\/studio\/upscale$/);
+  await page.goBack();
+  await page.waitForURL(/\/studio\/packshot\?/);
+  await pressed('packshot');
+  assert.equal(await tid('prompt').inputValue(), 'flat-lay on light grey');
+  await page.goForward();
+  await pressed('upscale');
+  // The sidebar's pages, Back between them, and a reload keep the page.
+  await tid('to-developer').click();
+  await tid('developer-page').waitFor();
+  assert.match(page.url(), /\/developer$/);
+  await page.goBack();
+  await pressed('upscale');
+  await page.reload();
+  await pressed('upscale');
+  // A typed address: the Developer page, the old #developer, an unknown page, an unknown tool.
+  await page.goto(`${BASE}/developer`);
+  await tid('developer-page').waitFor();
+  await page.goto(`${BASE}/#developer`);
+  await tid('developer-page').waitFor();
+  await page.waitForURL(/\/developer$/);
+  await page.goto(`${BASE}/nowhere`);
+  await tid('not-found').waitFor();
+  await page.goto(`${BASE}/studio/teleport`);
+  await page.waitForURL(/\/studio\/background-remove$/);
+  await page.getByText('There is no tool called "teleport"').waitFor();
+  await page.goto(BASE);
+  await page.waitForURL(/\/studio\/background-remove$/);
+  await pressed('background-remove');
 });
 
 test('Packshot with 2 outputs: arrows and thumbnails; then Image to Video from the suggestion bar plays inline', async () => {

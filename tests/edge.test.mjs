@@ -316,6 +316,22 @@ describe('carrying a result into the next tool, and capabilities', () => {
     assert.match(by['product-to-model'].reason, /no engine/);
     assert.equal((await fetch(`${BASE}/api/capabilities`)).status, 401);
   });
+
+  test('a tool without an engine can never run another engine: refused before anything is held', async () => {
+    const c = await new Client().signUp();
+    const a = await c.upload(fixture('model-photo-512.jpg'), 'image/jpeg');
+    const me = async () => (await (await c.req('GET', '/api/me')).json()).credits;
+    const before = await me();
+    for (const tool of ['product-to-model', 'model-swap', 'edit']) {
+      const r = await c.json('POST', '/api/generations', { tool, inputs: { image: a.body.asset.hash }, params: tool === 'edit' ? { prompt: 'red' } : {} });
+      assert.equal(r.status, 400, tool);
+      const e = (await r.json()).errors[0];
+      assert.deepEqual([e.path, e.code], ['tool', 'tool_unavailable'], tool);
+    }
+    assert.equal(await me(), before, 'nothing held or charged');
+    const list = await (await c.req('GET', '/api/generations')).json();
+    assert.equal(list.generations.length, 0, 'no row, so nothing could run Background Remove in its place');
+  });
 });
 
 describe('queue position', () => {

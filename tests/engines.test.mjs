@@ -104,6 +104,16 @@ describe('Packshot and Image to Video in the Studio', () => {
     assert.deepEqual([m.width, m.height], [o.width, o.height]);
     assert.equal(Math.min(o.width, o.height), 480, `${o.width}×${o.height}`);
     assert.ok(buf.includes(Buffer.from('avc1')), 'H.264 sample entry');
+    // Downloaded and stored with its real extension: .mp4, not .png.
+    const dl = await c.req('GET', `${o.url}?download=1`);
+    assert.match(dl.headers.get('content-disposition'), new RegExp(`^attachment; filename="atelier-image-to-video-${g.id.replace(/[^a-z0-9]/gi, '').slice(0, 8)}-0\\.mp4"$`));
+    const blob = async (key) => {
+      const exp = Math.floor(Date.now() / 1000) + 60;
+      const path = `/api/blobs/${key}`;
+      return (await fetch(`${BASE}${path}?exp=${exp}&sig=${signUrl(SECRET, 'GET', path, exp)}`)).status;
+    };
+    assert.equal(await blob(`outputs/${g.id}/0.mp4`), 200, 'the R2 key ends in .mp4');
+    assert.equal(await blob(`outputs/${g.id}/0.png`), 404, 'no .png key for a video');
   });
 
   test('image to video: an End Image, and a prompt it cannot honour says which motions it can', async () => {

@@ -73,4 +73,30 @@ describe('inference node', () => {
     assert.equal(r.body.error, 'bad_job');
     assert.equal((await fetch(`${NODE}/healthz`)).status, 200, 'still serving');
   });
+
+  test('a tool without an engine is refused, never run by another engine', async () => {
+    const caps = await (await fetch(`${NODE}/v1/capabilities`)).json();
+    const p2m = caps.tools.find((t) => t.tool === 'product-to-model');
+    assert.equal(p2m.available, false, 'this node has no generative engine');
+    // Capabilities say up to what: Try-On delivers at most 2K, Image to Video 1080p.
+    assert.equal(caps.tools.find((t) => t.tool === 'try-on').max_resolution, '2k');
+    assert.equal(caps.tools.find((t) => t.tool === 'image-to-video').max_video_resolution, '1080p');
+    const generative = JSON.stringify({
+      job_id: `p2m-${Date.now()}`, tool: 'product-to-model',
+      options: { tool: 'product-to-model', outputs: 1, resolution: '1k', mode: 'fast', aspect_ratio: null, face_match: null },
+      inputs: [{ name: 'image', url: 'http://127.0.0.1:9/nothing-listens-here' }],
+      outputs: [{ index: 0, upload_url: 'http://127.0.0.1:9/out' }],
+      callback_url: 'http://127.0.0.1:9/cb', attempt: 1,
+    });
+    let r = await post(generative, signed(generative));
+    assert.equal(r.status, 422);
+    assert.equal(r.body.error, 'unsupported_job');
+    assert.match(r.body.message, /Product to Model has none here/);
+    // A generative tool dressed in Background Remove's options is refused too.
+    const disguised = JSON.stringify({ ...JSON.parse(job(`disguised-${Date.now()}`)), tool: 'product-to-model' });
+    r = await post(disguised, signed(disguised));
+    assert.equal(r.status, 422);
+    assert.match(r.body.message, /options are background-remove's, not product-to-model's/);
+    assert.equal((await fetch(`${NODE}/healthz`)).status, 200, 'still serving');
+  });
 });

@@ -21,7 +21,8 @@ async function credits() {
 /** A job for the second node: its input (if any) and its output from the loopback sink. */
 const job = (id, tool, { image = true, prompt } = {}) => ({
   job_id: id, tool, prompt,
-  options: { tool, outputs: 1, face_reference: false, ...(tool === 'background-remove' ? { background: { background: 'transparent' } } : {}) },
+  // core's resolved options, every default applied (catalog::Resolved on the wire).
+  options: { tool, outputs: 1, ...(tool === 'background-remove' ? { background: { background: 'transparent' } } : { resolution: '1k', mode: 'fast' }) },
   inputs: image ? [{ name: 'image', url: `${sinkUrl}/in/model.jpg` }] : [],
   outputs: [{ index: 0, upload_url: `${sinkUrl}/out/${id}-0` }],
   callback_url: `${sinkUrl}/events`, attempt: 1,

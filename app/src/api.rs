@@ -22,64 +22,8 @@ pub struct Asset {
     pub library: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Output {
-    pub index: u32,
-    pub url: String,
-    pub width: u32,
-    pub height: u32,
-    #[serde(default)]
-    pub content_type: String,
-    /// The stored file's size.
-    #[serde(default)]
-    pub bytes: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobError {
-    pub name: String,
-    pub message: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Generation {
-    pub id: String,
-    pub tool: String,
-    pub status: String,
-    pub progress: f64,
-    pub stage: Option<String>,
-    pub inputs: serde_json::Value,
-    pub params: serde_json::Value,
-    pub outputs: Vec<Output>,
-    pub error: Option<JobError>,
-    pub run_ms: Option<f64>,
-    pub created_at: f64,
-    /// Waiting jobs ahead of this one (only while it waits, and only from a direct read).
-    #[serde(default)]
-    pub queue_position: Option<u64>,
-    /// What core quoted for the run (credits).
-    #[serde(default)]
-    pub credits_quoted: Option<f64>,
-}
-
-impl Generation {
-    pub fn is_terminal(&self) -> bool {
-        atelier_core::JobStatus::parse(&self.status).is_none_or(|s| s.is_terminal())
-    }
-
-    pub fn input_hash(&self) -> Option<String> {
-        self.inputs
-            .get("image")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    }
-
-    pub fn tool_label(&self) -> &'static str {
-        atelier_core::Tool::from_id(&self.tool)
-            .map(|t| t.label())
-            .unwrap_or("Unknown tool")
-    }
-}
+/// core's wire types: what the edge answers is what the app reads.
+pub use atelier_core::views::{GalleryItemView as GalleryItem, GenerationView as Generation};
 
 #[derive(Debug, Clone, Deserialize)]
 struct ErrorBody {
@@ -340,7 +284,7 @@ pub struct ApiRequest {
     pub created_at: f64,
     pub duration_ms: Option<f64>,
     pub credits_used: u64,
-    pub error: Option<JobError>,
+    pub error: Option<atelier_core::views::ErrorView>,
     pub key: Option<KeyRef>,
 }
 
@@ -367,21 +311,11 @@ pub async fn requests(model: &str, status: &str, before: Option<f64>) -> R<Reque
     .await
 }
 
-/// Whether the inference service runs a tool now, and why not.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ToolCap {
-    pub tool: String,
-    pub available: bool,
-    pub reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct CapsBody {
-    tools: Vec<ToolCap>,
-}
+/// Whether the inference service runs a tool now, and why not (core's wire type).
+pub use atelier_core::job::ToolCapability as ToolCap;
 
 pub async fn capabilities() -> R<Vec<ToolCap>> {
-    get_json::<CapsBody>("/api/capabilities")
+    get_json::<atelier_core::job::Capabilities>("/api/capabilities")
         .await
         .map(|b| b.tools)
 }
@@ -409,19 +343,6 @@ fn before_param(before: Option<f64>) -> String {
 /// Your uploads (and carried-over results), newest first, a page at a time.
 pub async fn uploads(before: Option<f64>) -> R<AssetPage> {
     get_json::<AssetPage>(&format!("/api/assets?limit=24{}", before_param(before))).await
-}
-
-/// One output of a completed Studio result, as the Gallery lists it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct GalleryItem {
-    pub generation_id: String,
-    pub index: u32,
-    pub tool: String,
-    pub tool_label: String,
-    pub url: String,
-    pub width: u32,
-    pub height: u32,
-    pub created_at: f64,
 }
 
 #[derive(Deserialize)]

@@ -32,15 +32,17 @@ pub fn main_slot(tool: Tool) -> Option<Slot> {
 #[derive(Clone, Copy)]
 pub struct Controls {
     pub prompt: RwSignal<String>,
-    /// "" = Auto / the tool's default.
-    pub aspect: RwSignal<String>,
-    pub resolution: RwSignal<String>,
-    pub mode: RwSignal<String>,
+    /// None: Auto (the input's ratio); Reframe: not chosen yet.
+    pub aspect: RwSignal<Option<AspectRatio>>,
+    /// None: Auto.
+    pub resolution: RwSignal<Option<Resolution>>,
+    /// None: Auto.
+    pub mode: RwSignal<Option<Mode>>,
     pub outputs: RwSignal<u8>,
-    pub face_match: RwSignal<String>,
-    pub duration: RwSignal<String>,
-    pub video_resolution: RwSignal<String>,
-    pub category: RwSignal<String>,
+    pub face_match: RwSignal<FaceMatch>,
+    pub duration: RwSignal<Duration>,
+    pub video_resolution: RwSignal<VideoResolution>,
+    pub category: RwSignal<Category>,
     /// Images beyond the main one, by slot.
     pub refs: RwSignal<BTreeMap<Slot, Vec<Asset>>>,
     /// Options to restore when the panel for this tool (re)opens (branching from history).
@@ -52,30 +54,34 @@ impl Controls {
     /// previous tool carries over). References are kept: each tool reads only its own slots.
     pub fn reset_options(&self) {
         self.prompt.set(String::new());
-        self.aspect.set(String::new());
-        self.resolution.set(String::new());
-        self.mode.set(String::new());
-        self.outputs.set(1);
-        self.face_match.set("match_reference".into());
-        self.duration.set("5".into());
-        self.video_resolution.set("720p".into());
-        self.category.set("auto".into());
+        self.aspect.set(None);
+        self.resolution.set(None);
+        self.mode.set(None);
+        // Every default from core's one table (`catalog::defaults`).
+        use atelier_core::catalog::defaults as d;
+        self.outputs.set(d::OUTPUTS);
+        self.face_match.set(d::FACE_MATCH);
+        self.duration.set(d::DURATION);
+        self.video_resolution.set(d::VIDEO_RESOLUTION);
+        self.category.set(d::CATEGORY);
     }
 
     pub fn new() -> Controls {
-        Controls {
+        let c = Controls {
             prompt: RwSignal::new(String::new()),
-            aspect: RwSignal::new(String::new()),
-            resolution: RwSignal::new(String::new()),
-            mode: RwSignal::new(String::new()),
+            aspect: RwSignal::new(None),
+            resolution: RwSignal::new(None),
+            mode: RwSignal::new(None),
             outputs: RwSignal::new(1),
-            face_match: RwSignal::new("match_reference".into()),
-            duration: RwSignal::new("5".into()),
-            video_resolution: RwSignal::new("720p".into()),
-            category: RwSignal::new("auto".into()),
+            face_match: RwSignal::new(catalog::defaults::FACE_MATCH),
+            duration: RwSignal::new(catalog::defaults::DURATION),
+            video_resolution: RwSignal::new(catalog::defaults::VIDEO_RESOLUTION),
+            category: RwSignal::new(catalog::defaults::CATEGORY),
             refs: RwSignal::new(BTreeMap::new()),
             restore: RwSignal::new(None),
-        }
+        };
+        c.reset_options();
+        c
     }
 
     /// Sets the options from a stored Studio body's params (see [`Controls::studio_body`]).
@@ -84,18 +90,38 @@ impl Controls {
         if let Some(v) = s("prompt") {
             self.prompt.set(v);
         }
-        for (k, sig) in [
-            ("aspect_ratio", self.aspect),
-            ("resolution", self.resolution),
-            ("generation_mode", self.mode),
-            ("duration", self.duration),
-            ("video_resolution", self.video_resolution),
-            ("face_match", self.face_match),
-            ("category", self.category),
-        ] {
-            if let Some(v) = s(k) {
-                sig.set(v);
-            }
+        // Each option as core reads it; a value it does not know is left as it is.
+        fn typed<T: serde::de::DeserializeOwned>(params: &serde_json::Value, k: &str) -> Option<T> {
+            params
+                .get(k)
+                .cloned()
+                .and_then(|v| serde_json::from_value(v).ok())
+        }
+        if let Some(v) = typed(params, "aspect_ratio") {
+            self.aspect.set(Some(v));
+        }
+        if let Some(v) = typed(params, "resolution") {
+            self.resolution.set(Some(v));
+        }
+        if let Some(v) = typed(params, "generation_mode") {
+            self.mode.set(Some(v));
+        }
+        // Durations come as "5" or as 5.
+        let duration = params.get("duration").map(|d| match d {
+            serde_json::Value::Number(n) => serde_json::Value::String(n.to_string()),
+            v => v.clone(),
+        });
+        if let Some(v) = duration.and_then(|d| serde_json::from_value(d).ok()) {
+            self.duration.set(v);
+        }
+        if let Some(v) = typed(params, "video_resolution") {
+            self.video_resolution.set(v);
+        }
+        if let Some(v) = typed(params, "face_match") {
+            self.face_match.set(v);
+        }
+        if let Some(v) = typed(params, "category") {
+            self.category.set(v);
         }
         if let Some(n) = params.get("num_images").and_then(|v| v.as_u64()) {
             self.outputs.set(n.clamp(1, 4) as u8);
@@ -138,18 +164,18 @@ impl Controls {
         let p = self.prompt.get();
         r.prompt = (!p.trim().is_empty()).then_some(p);
         r.num_outputs = Some(self.outputs.get());
-        r.aspect_ratio = AspectRatio::parse(&self.aspect.get());
-        r.resolution = parse(self.resolution.get());
-        r.mode = parse(self.mode.get());
+        r.aspect_ratio = self.aspect.get();
+        r.resolution = self.resolution.get();
+        r.mode = self.mode.get();
         if self.shows_face_match(tool) {
-            r.face_match = parse(self.face_match.get());
+            r.face_match = Some(self.face_match.get());
         }
         match tool {
             Tool::ImageToVideo => {
-                r.duration = parse(self.duration.get());
-                r.video_resolution = parse(self.video_resolution());
+                r.duration = Some(self.duration.get());
+                r.video_resolution = Some(self.video_resolution());
             }
-            Tool::TryOn => r.category = parse(self.category.get()),
+            Tool::TryOn => r.category = Some(self.category.get()),
             _ => {}
         }
         r
@@ -158,12 +184,12 @@ impl Controls {
 
 impl Controls {
     /// Image to Video's resolution: an End Image locks it to 1080p, the only one that takes it.
-    pub fn video_resolution(&self) -> String {
+    pub fn video_resolution(&self) -> VideoResolution {
         let end = self
             .refs
             .with(|r| r.get(&Slot::EndImage).is_some_and(|v| !v.is_empty()));
         if end {
-            "1080p".into()
+            catalog::defaults::VIDEO_RESOLUTION_WITH_END_IMAGE
         } else {
             self.video_resolution.get()
         }
@@ -179,6 +205,19 @@ impl Controls {
                 && self
                     .refs
                     .with(|r| r.get(&Slot::FaceReference).is_some_and(|v| !v.is_empty())))
+    }
+
+    /// Subscribes the calling effect to every option (not the images).
+    pub fn track_options(&self) {
+        self.prompt.track();
+        self.aspect.track();
+        self.resolution.track();
+        self.mode.track();
+        self.outputs.track();
+        self.face_match.track();
+        self.duration.track();
+        self.video_resolution.track();
+        self.category.track();
     }
 
     /// The Studio generation body's `inputs` and `params` for `tool` (the generic options the
@@ -216,23 +255,26 @@ impl Controls {
             put("prompt", self.prompt.get_untracked().trim().to_string());
         }
         if !sp.aspect_ratios.is_empty() {
-            put("aspect_ratio", self.aspect.get_untracked());
+            put("aspect_ratio", ser(&self.aspect.get_untracked()));
         }
         if sp.resolutions {
-            put("resolution", self.resolution.get_untracked());
+            put("resolution", ser(&self.resolution.get_untracked()));
         }
         if !sp.modes.is_empty() {
-            put("generation_mode", self.mode.get_untracked());
+            put("generation_mode", ser(&self.mode.get_untracked()));
         }
         if sp.pricing == catalog::Pricing::Video {
-            put("duration", self.duration.get_untracked());
-            put("video_resolution", untrack(|| self.video_resolution()));
+            put("duration", ser(&self.duration.get_untracked()));
+            put(
+                "video_resolution",
+                ser(&untrack(|| self.video_resolution())),
+            );
         }
         if self.shows_face_match(tool) {
-            put("face_match", self.face_match.get_untracked());
+            put("face_match", ser(&self.face_match.get_untracked()));
         }
         if tool == Tool::TryOn {
-            put("category", self.category.get_untracked());
+            put("category", ser(&self.category.get_untracked()));
         }
         if sp.max_outputs > 1 {
             p.insert("num_images".into(), json!(self.outputs.get_untracked()));
@@ -255,18 +297,29 @@ fn errors_at(errors: &[FieldError], key: &str) -> Vec<String> {
         .collect()
 }
 
-/// A labelled select bound to a string signal; `options` are (value, label).
+/// A labelled select bound to a typed signal; `options` are (value, label). Each option's
+/// `value` attribute is the choice as core writes it ("4:5", "2k", "match_base"; "" for Auto).
 #[component]
-fn Choice(
+fn Choice<T>(
     label: &'static str,
     testid: &'static str,
-    value: RwSignal<String>,
-    options: Vec<(String, String)>,
-) -> impl IntoView {
+    value: RwSignal<T>,
+    options: Vec<(T, String)>,
+) -> impl IntoView
+where
+    T: serde::Serialize + Clone + PartialEq + Send + Sync + 'static,
+{
+    let values: Vec<T> = options.iter().map(|(v, _)| v.clone()).collect();
     view! {
         <label class="atl-field"><span>{label}</span>
-            <select data-testid=testid prop:value=move || value.get() on:change=move |e| value.set(event_target_value(&e))>
-                {options.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+            <select data-testid=testid prop:value=move || ser(&value.get())
+                on:change=move |e| {
+                    let picked = event_target_value(&e);
+                    if let Some(v) = values.iter().find(|v| ser(*v) == picked) {
+                        value.set(v.clone());
+                    }
+                }>
+                {options.into_iter().map(|(v, l)| view! { <option value=ser(&v)>{l}</option> }).collect_view()}
             </select>
         </label>
     }
@@ -321,9 +374,9 @@ fn prompt_tips(tool: Tool) -> &'static [&'static str] {
 }
 
 /// "Auto" (the empty value) first, then the choices.
-fn auto_then(choices: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
-    std::iter::once((String::new(), "Auto".to_string()))
-        .chain(choices)
+fn auto_then<T>(choices: impl Iterator<Item = (T, String)>) -> Vec<(Option<T>, String)> {
+    std::iter::once((None, "Auto".to_string()))
+        .chain(choices.map(|(v, l)| (Some(v), l)))
         .collect()
 }
 
@@ -381,7 +434,8 @@ pub fn ToolControls(
         )
         .map(|r| catalog::quote(Surface::App, &r).credits)
     });
-    let errors = Signal::derive(move || check.get().err().unwrap_or_default());
+    // Under the Studio body's paths, as the edge reports them (`params.generation_mode`…).
+    let errors = Signal::derive(move || catalog::in_studio(check.get().err().unwrap_or_default()));
     // Options a plan unlocks: the same rules on the Free plan (billing and plans come later, so
     // they are shown, not enforced, here).
     let gates = Signal::derive(move || {
@@ -495,17 +549,17 @@ pub fn ToolControls(
             <div class="atl-row">
                 {move || (!sp().aspect_ratios.is_empty()).then(|| {
                     let first = if tool.get() == Tool::Reframe { "Choose…" } else { "Auto" };
-                    let mut o = vec![(String::new(), first.to_string())];
-                    o.extend(sp().aspect_ratios.iter().map(|r| (r.label(), r.label())));
+                    let mut o = vec![(None, first.to_string())];
+                    o.extend(sp().aspect_ratios.iter().map(|r| (Some(*r), r.label())));
                     view! { <Choice label="Aspect ratio" testid="gen-aspect" value=c.aspect options=o/> }
                 })}
                 {move || sp().resolutions.then(|| {
-                    let o = auto_then(Resolution::ALL.iter().map(|r| (ser(r), r.label().to_string())));
+                    let o = auto_then(Resolution::ALL.iter().map(|r| (*r, r.label().to_string())));
                     view! { <Choice label="Resolution" testid="gen-resolution" value=c.resolution options=o/> }
                 })}
                 {move || (!sp().modes.is_empty()).then(|| {
                     // Quality is Pro's: the option says so before it is picked.
-                    let o = auto_then(sp().modes.iter().map(|m: &Mode| (ser(m), if *m == Mode::Quality { format!("{} (Pro)", m.label()) } else { m.label().to_string() })));
+                    let o = auto_then(sp().modes.iter().map(|m: &Mode| (*m, if *m == Mode::Quality { format!("{} (Pro)", m.label()) } else { m.label().to_string() })));
                     view! { <Choice label="Generation mode" testid="gen-mode" value=c.mode options=o/> }
                 })}
                 {move || (sp().max_outputs > 1).then(|| view! {
@@ -525,40 +579,45 @@ pub fn ToolControls(
                         _ => "Match Prompt",
                     };
                     let o = [(FaceMatch::MatchReference, "Match Reference"), (FaceMatch::MatchBase, other)]
-                        .map(|(m, l)| (ser(&m), l.to_string())).to_vec();
+                        .map(|(m, l)| (m, l.to_string())).to_vec();
                     view! { <Choice label="Match" testid="gen-face-match" value=c.face_match options=o/> }
                 })}
                 {move || (tool.get() == Tool::ImageToVideo).then(|| {
-                    let d = [(Duration::S5, "5 s"), (Duration::S10, "10 s")].map(|(d, l)| (ser(&d), l.to_string())).to_vec();
+                    let d = [(Duration::S5, "5 s"), (Duration::S10, "10 s")].map(|(d, l)| (d, l.to_string())).to_vec();
                     // 1080p is Pro's; an End Image locks it (the only resolution that takes one).
                     let r = [VideoResolution::P480, VideoResolution::P720, VideoResolution::P1080]
-                        .map(|r| (ser(&r), if r == VideoResolution::P1080 { format!("{} (Pro)", r.label()) } else { r.label().to_string() })).to_vec();
+                        .map(|r| (r, if r == VideoResolution::P1080 { format!("{} (Pro)", r.label()) } else { r.label().to_string() })).to_vec();
                     let end = move || c.refs.with(|r| r.get(&Slot::EndImage).is_some_and(|v| !v.is_empty()));
                     view! {
                         <Choice label="Duration" testid="gen-duration" value=c.duration options=d/>
                         <label class="atl-field"><span>"Video resolution"</span>
-                            <select data-testid="gen-video-resolution" prop:value=move || c.video_resolution()
+                            <select data-testid="gen-video-resolution" prop:value=move || ser(&c.video_resolution())
                                 disabled=end title=move || end().then_some("An End Image needs 1080p: the resolution is locked while one is set.")
-                                on:change=move |e| c.video_resolution.set(event_target_value(&e))>
-                                {r.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+                                on:change=move |e| {
+                                    let picked = event_target_value(&e);
+                                    if let Some((v, _)) = r.iter().find(|(v, _)| ser(v) == picked) {
+                                        c.video_resolution.set(*v);
+                                    }
+                                }>
+                                {r.iter().map(|(v, l)| view! { <option value=ser(v)>{l.clone()}</option> }).collect_view()}
                             </select>
                         </label>
                     }
                 })}
                 {move || (tool.get() == Tool::TryOn).then(|| {
                     let o = [(Category::Auto, "Auto"), (Category::Tops, "Tops"), (Category::Bottoms, "Bottoms"), (Category::OnePieces, "One-pieces")]
-                        .map(|(v, l)| (ser(&v), l.to_string())).to_vec();
+                        .map(|(v, l)| (v, l.to_string())).to_vec();
                     view! { <Choice label="Category" testid="gen-category" value=c.category options=o/> }
                 })}
             </div>
             <FieldErrors errors=errors key="aspect_ratio"/>
             <FieldErrors errors=errors key="resolution"/>
-            <FieldErrors errors=errors key="mode"/>
-            <FieldErrors errors=errors key="num_outputs"/>
+            <FieldErrors errors=errors key="generation_mode"/>
+            <FieldErrors errors=errors key="num_images"/>
             <FieldErrors errors=errors key="tool"/>
             // Missing images, and anything not shown at a field above.
             {move || {
-                const SHOWN: [&str; 7] = ["prompt", "aspect_ratio", "resolution", "mode", "num_outputs", "tool", "inputs.face_reference"];
+                const SHOWN: [&str; 7] = ["params.prompt", "params.aspect_ratio", "params.resolution", "params.generation_mode", "params.num_images", "tool", "inputs.face_reference"];
                 errors.with(|e| e.iter().filter(|e| !SHOWN.contains(&e.path.as_str())).map(|e| {
                     let (kind, class) = if e.path.starts_with("inputs.") { ("inputs", "atl-muted") } else { ("other", "atl-error") };
                     view! { <p class=format!("{class} atl-field-error") data-field-error=kind>{e.message.clone()}</p> }
@@ -589,10 +648,6 @@ pub fn ToolControls(
             })}
         </div>
     }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(v: String) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(v)).ok()
 }
 
 fn ser<T: serde::Serialize>(v: &T) -> String {

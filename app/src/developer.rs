@@ -1,12 +1,11 @@
 //! The Developer API page: the organization's API keys (create — the value shown once —,
-//! rename, revoke) and its request history with filters. Reached from the Studio header;
-//! `#developer` in the address keeps it across reloads.
+//! rename, revoke) and its request history with filters. At `/developer` (the sidebar's
+//! "Developer API").
 
 use atelier_core::catalog::ApiModel;
 use leptos::prelude::*;
 
 use crate::api::{self, ApiKey, ApiRequest, NewKey};
-use crate::AppState;
 
 /// Dates as "2026-11-25 14:03" in the viewer's time zone.
 fn when(ms: f64) -> String {
@@ -31,21 +30,11 @@ fn duration(ms: Option<f64>) -> String {
 
 #[component]
 pub fn DeveloperPage() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let back = move |_| {
-        let _ = web_sys::window().map(|w| w.location().set_hash(""));
-        state.page.set(crate::Page::Studio);
-    };
     view! {
         <div class="atl-developer" data-testid="developer-page">
-            <header class="atl-header">
-                <span class="atl-brand">"Atelier"</span>
-                <button class="atl-link" data-testid="to-studio" on:click=back>"← Studio"</button>
-                <span class="atl-spacer"></span>
-                <a class="atl-link" href="/v1/openapi.json" target="_blank" rel="noopener">"OpenAPI 3.1"</a>
-            </header>
             <main class="atl-dev-main">
                 <h1>"Developer API"</h1>
+                <p><a class="atl-link" href="/v1/openapi.json" target="_blank" rel="external noopener">"OpenAPI 3.1 document"</a></p>
                 <p class="atl-hint">
                     "Call the API with a key: "
                     <code>"Authorization: Bearer <key>"</code>
@@ -60,40 +49,35 @@ pub fn DeveloperPage() -> impl IntoView {
 
 #[component]
 fn Keys() -> impl IntoView {
-    let keys = RwSignal::new(Vec::<ApiKey>::new());
+    // Reads are a resource (refetched after a change), writes an action.
+    let keys = LocalResource::new(api::keys);
+    let create = Action::new_local(|name: &String| {
+        let n = name.clone();
+        async move { api::create_key(&n).await }
+    });
     let error = RwSignal::new(None::<String>);
     let created = RwSignal::new(None::<NewKey>);
     let name = RwSignal::new(String::new());
-    let busy = RwSignal::new(false);
-    let reload = move || {
-        leptos::task::spawn_local(async move {
-            match api::keys().await {
-                Ok(k) => keys.set(k),
-                Err(e) => error.set(Some(e.message)),
-            }
-        })
-    };
-    reload();
+    let busy = create.pending();
+    let reload = move || keys.refetch();
+    Effect::new(move |_| match create.value().get() {
+        Some(Ok(k)) => {
+            created.set(Some(k));
+            name.set(String::new());
+            error.set(None);
+            keys.refetch();
+        }
+        Some(Err(e)) => error.set(Some(e.message)),
+        None => {}
+    });
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if busy.get_untracked() {
-            return;
+        if !busy.get_untracked() {
+            create.dispatch_local(name.get_untracked());
         }
-        busy.set(true);
-        let n = name.get_untracked();
-        leptos::task::spawn_local(async move {
-            match api::create_key(&n).await {
-                Ok(k) => {
-                    created.set(Some(k));
-                    name.set(String::new());
-                    error.set(None);
-                    reload();
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
-            busy.set(false);
-        });
     };
+    let list = move || keys.get().and_then(Result::ok).unwrap_or_default();
+    let load_error = move || keys.get().and_then(Result::err).map(|e| e.message);
     view! {
         <section class="atl-panel" aria-labelledby="keys-h">
             <h2 id="keys-h">"API keys"</h2>
@@ -117,16 +101,16 @@ fn Keys() -> impl IntoView {
                     <button class="atl-link" on:click=move |_| created.set(None)>"Done"</button>
                 </div>
             })}
-            {move || error.get().map(|m| view! { <p class="atl-error" role="alert">{m}</p> })}
+            {move || error.get().or_else(load_error).map(|m| view! { <p class="atl-error" role="alert">{m}</p> })}
             <table class="atl-table" data-testid="keys">
                 <thead><tr><th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
                 <tbody>
-                    <For each=move || keys.get() key=|k| (k.id.clone(), k.name.clone(), k.revoked_at.is_some()) let:k>
+                    <For each=list key=|k| (k.id.clone(), k.name.clone(), k.revoked_at.is_some()) let:k>
                         <KeyRow k=k reload=reload error=error/>
                     </For>
                 </tbody>
             </table>
-            {move || keys.with(Vec::is_empty).then(|| view! { <p class="atl-hint">"No keys yet."</p> })}
+            {move || (keys.get().is_some() && list().is_empty()).then(|| view! { <p class="atl-hint">"No keys yet."</p> })}
         </section>
     }
 }

@@ -5,7 +5,8 @@
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::api::{self, Output};
+use crate::api;
+use atelier_core::views::OutputView as Output;
 
 fn human(bytes: usize) -> String {
     if bytes >= 1_000_000 {
@@ -53,7 +54,7 @@ pub fn ExportForWeb(id: String, tool: String, output: Output) -> impl IntoView {
     // The last encoded file, with the settings it was made with.
     let cached = StoredValue::new_local(None::<(String, web_sys::Blob)>);
     let key = move || format!("{}:{}", format.get_untracked(), quality.get_untracked());
-    let original_bytes = output.bytes.map(|b| b as usize);
+    let original_bytes = Some(output.bytes as usize);
     let (index, url) = (output.index, output.url.clone());
     let (id2, tool2) = (id.clone(), tool.clone());
     let name_for = move |f: &str| {

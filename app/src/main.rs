@@ -1,5 +1,7 @@
-//! Atelier's Studio, a Leptos client-side app. One module per screen; every network call in
-//! `api`; shared state is a small context struct of signals.
+//! Atelier's Studio, a Leptos client-side app. Real routes (`leptos_router`): `/studio`,
+//! `/studio/:tool` (its settings in the query), `/developer`; the shell (`shell.rs`) around them.
+//! One module per screen; every network call in `api`; shared state is a small context struct
+//! of signals.
 
 mod api;
 mod auth;
@@ -9,32 +11,14 @@ mod editor;
 mod events;
 mod export;
 mod picker;
+mod shell;
 mod studio;
 
 use leptos::prelude::*;
+use leptos_router::components::{Redirect, Route, Router, Routes};
+use leptos_router::path;
 
 use api::{Generation, User};
-
-/// Which screen is shown to a signed-in user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    Studio,
-    Developer,
-}
-
-impl Page {
-    /// The page named by the address's `#fragment`.
-    fn from_location() -> Page {
-        let hash = web_sys::window()
-            .and_then(|w| w.location().hash().ok())
-            .unwrap_or_default();
-        if hash == "#developer" {
-            Page::Developer
-        } else {
-            Page::Studio
-        }
-    }
-}
 
 /// State shared by the screens.
 #[derive(Clone, Copy)]
@@ -49,7 +33,6 @@ pub struct AppState {
     pub current: RwSignal<Option<Generation>>,
     /// Available App credits (refreshed when a generation starts or ends).
     pub credits: RwSignal<Option<f64>>,
-    pub page: RwSignal<Page>,
     /// What the inference service runs (None until known).
     pub caps: RwSignal<Option<Vec<api::ToolCap>>>,
 }
@@ -59,7 +42,7 @@ impl AppState {
     pub fn availability(&self, tool: atelier_core::Tool) -> Result<(), String> {
         self.caps.with(|c| match c {
             None => Err("checking the inference service…".into()),
-            Some(caps) => match caps.iter().find(|c| c.tool == tool.id()) {
+            Some(caps) => match caps.iter().find(|c| c.tool == tool) {
                 Some(c) if c.available => Ok(()),
                 Some(c) => Err(c
                     .reason
@@ -86,7 +69,7 @@ impl AppState {
                 .find(|x| x.id == g.id)
                 .is_none_or(|x| x.status != g.status)
         });
-        if changed && (g.is_terminal() || g.status == "in_queue") {
+        if changed && (g.is_terminal() || g.status == atelier_core::JobStatus::InQueue) {
             self.refresh_credits();
         }
         self.history
@@ -114,7 +97,6 @@ fn App() -> impl IntoView {
         history_next: RwSignal::new(None),
         current: RwSignal::new(None),
         credits: RwSignal::new(None),
-        page: RwSignal::new(Page::from_location()),
         caps: RwSignal::new(None),
     };
     provide_context(state);
@@ -122,16 +104,24 @@ fn App() -> impl IntoView {
         state.user.set(Some(api::me().await.ok()));
     });
     view! {
-        <div class="atl-app">
-            {move || match state.user.get() {
-                None => view! { <div class="atl-loading">"Loading…"</div> }.into_any(),
-                Some(None) => view! { <auth::AuthScreen/> }.into_any(),
-                Some(Some(u)) => match state.page.get() {
-                    Page::Studio => view! { <studio::Studio user=u/> }.into_any(),
-                    Page::Developer => view! { <developer::DeveloperPage/> }.into_any(),
-                },
-            }}
-        </div>
+        <Router>
+            <div class="atl-app">
+                {move || match state.user.get() {
+                    None => view! { <div class="atl-loading">"Loading…"</div> }.into_any(),
+                    Some(None) => view! { <auth::AuthScreen/> }.into_any(),
+                    Some(Some(u)) => view! {
+                        <shell::Shell user=u>
+                            <Routes fallback=|| view! { <shell::NotFound/> }>
+                                <Route path=path!("/") view=|| view! { <Redirect path="/studio"/> }/>
+                                <Route path=path!("/studio") view=studio::Studio/>
+                                <Route path=path!("/studio/:tool") view=studio::Studio/>
+                                <Route path=path!("/developer") view=developer::DeveloperPage/>
+                            </Routes>
+                        </shell::Shell>
+                    }.into_any(),
+                }}
+            </div>
+        </Router>
     }
 }
 

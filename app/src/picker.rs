@@ -228,7 +228,7 @@ pub fn GalleryPicker(
                                 Item::Result(g) => (g.url.clone(), format!("{} result {}", g.tool_label, i + 1), g.tool_label.clone()),
                                 Item::Upload(a) => (format!("/api/assets/{}", a.hash), format!("Upload {}", i + 1), "Upload".to_string()),
                             };
-                            let tool = match &item { Item::Result(g) => g.tool.clone(), _ => String::new() };
+                            let tool = match &item { Item::Result(g) => g.tool.id(), _ => "" };
                             view! {
                                 <button class="atl-gallery-item" data-testid="gallery-item" data-tool=tool title=hover
                                     aria-label=name disabled=move || loading.get()

@@ -1,4 +1,6 @@
-//! The Studio: toolbar, input screen, result screen and history panel.
+//! The Studio: toolbar, input screen, result screen and history panel. Its draft changes only
+//! through `update(Msg)`; the address (`/studio/:tool?settings`) and the selected tool are kept
+//! in step.
 
 use atelier_core::catalog::{self, Context};
 use atelier_core::pricing::Surface;
@@ -8,7 +10,7 @@ use leptos::prelude::*;
 use serde_json::json;
 use wasm_bindgen::JsCast;
 
-use crate::api::{self, Asset, Generation, User};
+use crate::api::{self, Asset, Generation};
 use crate::events;
 use crate::AppState;
 
@@ -25,12 +27,33 @@ struct Draft {
     factor: RwSignal<String>,
     /// Reframe's target ratio.
     aspect: RwSignal<String>,
-    running: RwSignal<bool>,
+    /// Starting a run: an action; while it is pending, Run is busy.
+    run: Action<(Tool, serde_json::Value, serde_json::Value), Result<Generation, api::ApiError>>,
     /// The selected tool.
     tool: RwSignal<Tool>,
 }
 
+/// The own panels' starting choices (Background Remove, Upscale, Reframe).
+struct PanelDefaults {
+    background: String,
+    color: String,
+    factor: String,
+    aspect: String,
+}
+
 impl Draft {
+    fn defaults() -> PanelDefaults {
+        let wire = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        PanelDefaults {
+            background: wire(
+                json!(atelier_core::catalog::defaults::BACKGROUND)["background"].clone(),
+            ),
+            color: "#ffffff".into(),
+            factor: wire(json!(atelier_core::catalog::defaults::UPSCALE)),
+            aspect: "1:1".into(),
+        }
+    }
+
     /// The Studio params for the selected tool (validated by core and the edge).
     fn params(&self) -> serde_json::Value {
         match self.tool.get() {
@@ -48,6 +71,44 @@ impl Draft {
 /// controls from their spec (`controls::ToolControls`).
 fn own_panel(t: Tool) -> bool {
     matches!(t, Tool::BackgroundRemove | Tool::Upscale | Tool::Reframe)
+}
+
+/// What changes the Studio's draft. Every change goes through [`update`], so the order of its
+/// writes (tool, options, images, result screen) is decided here, not by effects reacting to
+/// one another.
+enum Msg {
+    /// The toolbar: another tool, its options fresh.
+    SelectTool(Tool),
+    /// A Studio address (typed, a link, Back or Forward): the tool with its settings.
+    Open(Tool, serde_json::Value),
+    /// A file picked, dropped or pasted becomes the main image.
+    Upload(web_sys::File),
+    /// A history item's tool, images and options back on the input screen.
+    Branch(Generation),
+    /// A result carried into the next tool (the suggestion bar).
+    Carry {
+        from: Tool,
+        output: (String, u32),
+        next: Tool,
+    },
+}
+
+/// The one update function of the Studio's draft.
+fn update(state: AppState, draft: Draft, controls: crate::controls::Controls, msg: Msg) {
+    match msg {
+        Msg::SelectTool(t) => {
+            draft.tool.set(t);
+            draft.error.set(None);
+            state.current.set(None);
+        }
+        Msg::Open(t, params) => {
+            prefill(draft, controls, t, &params);
+            state.current.set(None);
+        }
+        Msg::Upload(file) => handle_file(draft, state, file),
+        Msg::Branch(g) => branch(state, draft, controls, g),
+        Msg::Carry { from, output, next } => carry_into(state, draft, controls, from, output, next),
+    }
 }
 
 fn handle_file(draft: Draft, state: AppState, file: web_sys::File) {
@@ -70,44 +131,199 @@ fn handle_file(draft: Draft, state: AppState, file: web_sys::File) {
     });
 }
 
-/// Starts a generation with a Studio body and opens it on the result screen.
-fn start(draft: Draft, state: AppState, inputs: serde_json::Value, params: serde_json::Value) {
-    let tool = draft.tool.get_untracked();
-    draft.running.set(true);
+/// Starts a generation with a Studio body; [`Studio`] opens it on the result screen when the
+/// action answers.
+fn start(draft: Draft, inputs: serde_json::Value, params: serde_json::Value) {
     draft.error.set(None);
-    leptos::task::spawn_local(async move {
-        match api::create_generation(tool.id(), inputs, params).await {
-            Ok(g) => {
-                state.current.set(Some(g.clone()));
-                state.upsert(g);
-            }
-            Err(e) => draft.error.set(Some(e.message)),
-        }
-        draft.running.set(false);
-    });
+    draft
+        .run
+        .dispatch_local((draft.tool.get_untracked(), inputs, params));
 }
 
 fn first_file(list: Option<web_sys::FileList>) -> Option<web_sys::File> {
     list.and_then(|l| l.get(0))
 }
 
+/// The tool in the address (`/studio/:tool`), if it names one; `Err` with the name when it
+/// names none.
+fn route_tool() -> Memo<Result<Option<Tool>, String>> {
+    let params = leptos_router::hooks::use_params_map();
+    Memo::new(move |_| match params.read().get("tool") {
+        None => Ok(None),
+        Some(id) => Tool::from_id(&id).map(Some).ok_or(id),
+    })
+}
+
+/// Sets a tool and its options on the input screen (a Studio link's query, or a history item's
+/// params when branching): the generic panel's options come back after its reset, the
+/// own-panel tools' options at once.
+fn prefill(draft: Draft, c: crate::controls::Controls, tool: Tool, params: &serde_json::Value) {
+    let p = |k: &str| params.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    if !own_panel(tool) {
+        // The generic panel resets its options when it opens for a tool; these come back after.
+        c.restore.set(Some((tool, params.clone())));
+        c.apply(params);
+    }
+    draft.tool.set(tool);
+    draft.error.set(None);
+    if own_panel(tool) {
+        // What the address or the history item leaves out is the panel's default.
+        let d = Draft::defaults();
+        draft.factor.set(p("factor").unwrap_or(d.factor));
+        if tool == Tool::Reframe {
+            draft.aspect.set(p("aspect_ratio").unwrap_or(d.aspect));
+        }
+        draft
+            .background
+            .set(p("background").unwrap_or(d.background));
+        draft.color.set(p("color").unwrap_or(d.color));
+    }
+}
+
+/// A Studio address for `tool` with the settings that differ from a fresh panel's.
+fn studio_url(tool: Tool, params: &serde_json::Value, fresh: &serde_json::Value) -> String {
+    let mut q = vec![];
+    if let Some(m) = params.as_object() {
+        for (k, v) in m {
+            if fresh.get(k) == Some(v) {
+                continue;
+            }
+            let v = match v {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            q.push(format!(
+                "{k}={}",
+                String::from(js_sys::encode_uri_component(&v))
+            ));
+        }
+    }
+    if q.is_empty() {
+        format!("/studio/{}", tool.id())
+    } else {
+        format!("/studio/{}?{}", tool.id(), q.join("&"))
+    }
+}
+
+/// A Studio link's settings: the query's keys as the Studio body's params (`num_images` a
+/// number, the rest strings), e.g. `/studio/packshot?prompt=on%20grey&num_images=2`.
+fn query_params(q: &leptos_router::params::ParamsMap) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in q.into_iter() {
+        let v = match (k.as_ref(), v.parse::<u64>()) {
+            ("num_images", Ok(n)) => json!(n),
+            _ => json!(v),
+        };
+        m.insert(k.to_string(), v);
+    }
+    serde_json::Value::Object(m)
+}
+
 #[component]
-pub fn Studio(user: User) -> impl IntoView {
+pub fn Studio() -> impl IntoView {
     let state = expect_context::<AppState>();
     let draft = Draft {
         asset: RwSignal::new(None),
         preview: RwSignal::new(None),
         uploading: RwSignal::new(false),
         error: RwSignal::new(None),
-        background: RwSignal::new("transparent".into()),
-        color: RwSignal::new("#ffffff".into()),
-        running: RwSignal::new(false),
-        factor: RwSignal::new("2x".into()),
-        aspect: RwSignal::new("1:1".into()),
+        background: RwSignal::new(Draft::defaults().background),
+        color: RwSignal::new(Draft::defaults().color),
+        run: Action::new_local(
+            |(tool, inputs, params): &(Tool, serde_json::Value, serde_json::Value)| {
+                let (tool, inputs, params) = (*tool, inputs.clone(), params.clone());
+                async move { api::create_generation(tool.id(), inputs, params).await }
+            },
+        ),
+        factor: RwSignal::new(Draft::defaults().factor),
+        aspect: RwSignal::new(Draft::defaults().aspect),
         tool: RwSignal::new(Tool::BackgroundRemove),
     };
     provide_context(draft);
-    provide_context(crate::controls::Controls::new());
+    let controls = crate::controls::Controls::new();
+    provide_context(controls);
+    // A run that started opens on the result screen; one refused says why above Run.
+    Effect::new(move |_| match draft.run.value().get() {
+        Some(Ok(g)) => {
+            state.current.set(Some(g.clone()));
+            state.upsert(g);
+        }
+        Some(Err(e)) => draft.error.set(Some(e.message)),
+        None => {}
+    });
+
+    // The address and the selected tool stay in step: a typed `/studio/packshot?…` opens that
+    // tool with its settings, Back and Forward move between tools, and choosing a tool (the
+    // toolbar, branching, the suggestion bar) puts it in the address.
+    let navigate = leptos_router::hooks::use_navigate();
+    let from_route = route_tool();
+    let query = leptos_router::hooks::use_query_map();
+    match from_route.get_untracked() {
+        Ok(Some(t)) => update(
+            state,
+            draft,
+            controls,
+            Msg::Open(t, query_params(&query.get_untracked())),
+        ),
+        Ok(None) => {}
+        Err(id) => draft.error.set(Some(format!(
+            "There is no tool called \"{id}\"; showing {}.",
+            draft.tool.get_untracked().label()
+        ))),
+    }
+    Effect::new(move |_| {
+        if let Ok(Some(t)) = from_route.get() {
+            // Back, Forward or a link to another tool: that address's settings come with it.
+            if draft.tool.get_untracked() != t {
+                let params = query_params(&query.get_untracked());
+                update(state, draft, controls, Msg::Open(t, params));
+            }
+        }
+    });
+    // The address follows the tool and its settings (so a copied address opens the same
+    // panel): another tool is a step Back can undo, a changed setting replaces the address.
+    Effect::new(move |_| {
+        let t = draft.tool.get();
+        controls.track_options();
+        let (params, fresh) = if own_panel(t) {
+            let d = Draft::defaults();
+            let fresh = match t {
+                Tool::Upscale => json!({"factor": d.factor}),
+                Tool::Reframe => json!({"aspect_ratio": d.aspect}),
+                _ => json!({"background": d.background}),
+            };
+            (draft.params(), fresh)
+        } else {
+            let fresh = crate::controls::Controls::new().studio_body(t, None).1;
+            (controls.studio_body(t, None).1, fresh)
+        };
+        let url = studio_url(t, &params, &fresh);
+        // Only the tool and its settings drive this: a change of address (Back, Forward, a
+        // link) reaches the tool through `from_route` first, and this then finds it in step.
+        let here = web_sys::window()
+            .map(|w| {
+                let l = w.location();
+                format!(
+                    "{}{}",
+                    l.pathname().unwrap_or_default(),
+                    l.search().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        if here != url {
+            // `/studio`, a wrong name and a changed setting replace the address.
+            let replace = from_route.get_untracked() == Ok(Some(t))
+                || !matches!(from_route.get_untracked(), Ok(Some(_)));
+            navigate(
+                &url,
+                leptos_router::NavigateOptions {
+                    replace,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        }
+    });
 
     // Capabilities, credits, history, then live events, then a slow poll of unfinished jobs.
     leptos::task::spawn_local(async move {
@@ -145,7 +361,7 @@ pub fn Studio(user: User) -> impl IntoView {
     let paste = window_event_listener(leptos::ev::paste, move |ev: web_sys::ClipboardEvent| {
         if let Some(f) = first_file(ev.clipboard_data().and_then(|d| d.files())) {
             ev.prevent_default();
-            handle_file(draft, state, f);
+            update(state, draft, controls, Msg::Upload(f));
         }
     });
     let cleanup = send_wrapper::SendWrapper::new((stop, paste, poll));
@@ -158,30 +374,8 @@ pub fn Studio(user: User) -> impl IntoView {
         }
     });
 
-    let sign_out = move |_| {
-        leptos::task::spawn_local(async move {
-            let _ = api::sign_out().await;
-            state.history.set(vec![]);
-            state.current.set(None);
-            state.user.set(Some(None));
-        });
-    };
-
     view! {
         <div class="atl-studio">
-            <header class="atl-header">
-                <span class="atl-brand">"Atelier"</span>
-                <span class="atl-spacer"></span>
-                <span class="atl-credits" data-testid="credits" title="Available App credits">
-                    {move || state.credits.get().map(|c| format!("{c} credits")).unwrap_or_default()}
-                </span>
-                <button class="atl-link" data-testid="to-developer" on:click=move |_| {
-                    let _ = web_sys::window().map(|w| w.location().set_hash("developer"));
-                    state.page.set(crate::Page::Developer);
-                }>"Developer API"</button>
-                <span class="atl-user" data-testid="user-email">{user.email.clone()}</span>
-                <button class="atl-link" data-testid="signout" on:click=sign_out>"Sign out"</button>
-            </header>
             <div class="atl-body">
                 <main class="atl-main">
                     {move || if state.current.get().is_some() {
@@ -201,6 +395,7 @@ fn Toolbar() -> impl IntoView {
     use catalog::Group;
     let draft = expect_context::<Draft>();
     let state = expect_context::<AppState>();
+    let controls = expect_context::<crate::controls::Controls>();
     let groups = [
         (Group::Generate, "Generate"),
         (Group::Refine, "Refine"),
@@ -225,7 +420,7 @@ fn Toolbar() -> impl IntoView {
                             <button class="atl-tool" class:atl-active=move || draft.tool.get() == t
                                 class:atl-unavailable=move || why().is_some()
                                 aria-pressed=move || (draft.tool.get() == t).to_string()
-                                on:click=move |_| { draft.tool.set(t); draft.error.set(None); state.current.set(None); }
+                                on:click=move |_| update(state, draft, controls, Msg::SelectTool(t))
                                 title=move || match why() { None => t.label().to_string(), Some(w) => format!("{}: {w}", t.label()) }
                                 data-tool=t.id()>
                                 {t.label()}
@@ -242,12 +437,13 @@ fn Toolbar() -> impl IntoView {
 fn InputScreen() -> impl IntoView {
     let state = expect_context::<AppState>();
     let draft = expect_context::<Draft>();
+    let controls = expect_context::<crate::controls::Controls>();
     let input_ref = NodeRef::<leptos::html::Input>::new();
     let dragging = RwSignal::new(false);
     let on_pick = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
         if let Some(f) = first_file(input.files()) {
-            handle_file(draft, state, f);
+            update(state, draft, controls, Msg::Upload(f));
         }
         input.set_value("");
     };
@@ -255,7 +451,7 @@ fn InputScreen() -> impl IntoView {
         ev.prevent_default();
         dragging.set(false);
         if let Some(f) = first_file(ev.data_transfer().and_then(|d| d.files())) {
-            handle_file(draft, state, f);
+            update(state, draft, controls, Msg::Upload(f));
         }
     };
     // The cost on the Run button, or what is wrong, from core: the same rules the edge applies.
@@ -295,11 +491,11 @@ fn InputScreen() -> impl IntoView {
         let Some(asset) = draft.asset.get_untracked() else {
             return;
         };
-        start(draft, state, json!({"image": asset.hash}), draft.params());
+        start(draft, json!({"image": asset.hash}), draft.params());
     };
     let run_generic = Callback::new(
         move |(inputs, params): (serde_json::Value, serde_json::Value)| {
-            start(draft, state, inputs, params)
+            start(draft, inputs, params)
         },
     );
     // Enter runs (outside text areas and buttons, which keep their own Enter).
@@ -325,7 +521,7 @@ fn InputScreen() -> impl IntoView {
         // upstream it forwards generative tools to).
         let ready = (draft.asset.get_untracked().is_some()
             || crate::controls::main_slot(tool).is_none())
-            && !draft.running.get_untracked()
+            && !draft.run.pending().get_untracked()
             && !draft.uploading.get_untracked()
             && state.availability(tool).is_ok();
         if ready {
@@ -454,7 +650,7 @@ fn InputScreen() -> impl IntoView {
             </Show>
             <Show when=move || !own_panel(draft.tool.get())>
                 <crate::controls::ToolControls tool=Signal::derive(move || draft.tool.get()) main=Signal::derive(move || draft.asset.get())
-                    on_run=run_generic running=Signal::derive(move || draft.running.get() || draft.uploading.get())/>
+                    on_run=run_generic running=Signal::derive(move || draft.run.pending().get() || draft.uploading.get())/>
             </Show>
             <Show when=move || own_panel(draft.tool.get())>
             {move || problems().into_iter().map(|m| view! { <p class="atl-error atl-field-error" data-testid="own-error">{m}</p> }).collect_view()}
@@ -462,8 +658,8 @@ fn InputScreen() -> impl IntoView {
                 <p class="atl-muted" data-testid="unavailable-reason">{format!("{} can't run here: {w}.", draft.tool.get().label())}</p>
             })}
             <button class="atl-primary atl-run" data-testid="run" on:click=move |_| run(())
-                disabled=move || draft.asset.get().is_none() || !problems().is_empty() || draft.running.get() || draft.uploading.get() || state.availability(draft.tool.get()).is_err()>
-                {move || match (draft.running.get(), cost()) {
+                disabled=move || draft.asset.get().is_none() || !problems().is_empty() || draft.run.pending().get() || draft.uploading.get() || state.availability(draft.tool.get()).is_err()>
+                {move || match (draft.run.pending().get(), cost()) {
                     (true, _) => "Starting…".to_string(),
                     (false, Some(1)) => "Run · 1 credit".to_string(),
                     (false, Some(n)) => format!("Run · {n} credits"),
@@ -494,13 +690,16 @@ fn tool_hint(t: Tool) -> &'static str {
 /// The options a result was made with, in a line.
 fn summary(g: &Generation) -> String {
     let p = |k: &str| g.params.get(k).and_then(|v| v.as_str()).unwrap_or("");
-    match g.tool.as_str() {
+    match g.tool.id() {
         "upscale" => format!(
             "Factor {}",
             if p("factor").is_empty() {
-                "2x"
+                serde_json::to_value(atelier_core::catalog::defaults::UPSCALE)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
             } else {
-                p("factor")
+                p("factor").to_string()
             }
         ),
         "reframe" => format!("Reframed to {}", p("aspect_ratio")),
@@ -608,29 +807,10 @@ fn pinch_distance(e: &web_sys::TouchEvent) -> Option<f64> {
 /// Loads a generation's tool, inputs and options back into the input screen (branching from a
 /// history item). The input's size is read from the image itself.
 fn branch(state: AppState, draft: Draft, c: crate::controls::Controls, g: Generation) {
-    let Some(tool) = Tool::from_id(&g.tool) else {
+    let Some(tool) = Some(g.tool) else {
         return;
     };
-    let p = |k: &str| g.params.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    if !own_panel(tool) {
-        // The generic panel resets its options when it opens for a tool; these come back after.
-        c.restore.set(Some((tool, g.params.clone())));
-        c.apply(&g.params);
-    }
-    draft.tool.set(tool);
-    draft.error.set(None);
-    if let Some(f) = p("factor") {
-        draft.factor.set(f);
-    }
-    if let Some(a) = p("aspect_ratio") {
-        draft.aspect.set(a);
-    }
-    draft
-        .background
-        .set(p("background").unwrap_or_else(|| "transparent".into()));
-    if let Some(c) = p("color") {
-        draft.color.set(c);
-    }
+    prefill(draft, c, tool, &g.params);
     state.current.set(None);
     // A later branch supersedes this one: its answers are dropped.
     let me = BRANCH.with(|b| {
@@ -787,7 +967,7 @@ fn ResultScreen() -> impl IntoView {
     // The checkerboard is for transparent cut-outs only.
     let solid = move || {
         g().is_none_or(|g| {
-            g.tool != Tool::BackgroundRemove.id()
+            g.tool != Tool::BackgroundRemove
                 || g.params.get("background").and_then(|v| v.as_str()) == Some("solid")
         })
     };
@@ -796,13 +976,13 @@ fn ResultScreen() -> impl IntoView {
             <aside class="atl-summary">
                 <button class="atl-link" data-testid="back" on:click=move |_| state.current.set(None)>"← Back"</button>
                 {move || g().map(|g| view! {
-                    <h3>{g.tool_label()}</h3>
+                    <h3>{g.tool.label()}</h3>
                     <button class="atl-link" data-testid="branch" on:click={
                         let g = g.clone();
-                        move |_| branch(state, draft, controls, g.clone())
+                        move |_| update(state, draft, controls, Msg::Branch(g.clone()))
                     }>"Edit inputs and run again"</button>
                     {g.input_hash().map(|h| view! { <img class="atl-thumb" src=format!("/api/assets/{h}") alt="Input"/> })}
-                    {Tool::from_id(&g.tool).map(|t| t.studio_refs().iter().filter_map(|(field, slot)| {
+                    {Some(g.tool).map(|t| t.studio_refs().iter().filter_map(|(field, slot)| {
                         let h = g.inputs.get(*field)?.as_str()?.to_string();
                         Some(view! {
                             <figure class="atl-summary-ref" data-testid="summary-ref">
@@ -815,7 +995,7 @@ fn ResultScreen() -> impl IntoView {
                 })}
             </aside>
             <div class="atl-viewer">
-                <p class="atl-status" data-testid="status" data-status=move || g().map(|g| g.status).unwrap_or_default()>
+                <p class="atl-status" data-testid="status" data-status=move || g().map_or("", |g| g.status.as_str())>
                     {move || g().map(|g| status_text(&g)).unwrap_or_default()}
                 </p>
                 {move || g().filter(|g| !g.is_terminal()).map(|g| {
@@ -848,7 +1028,7 @@ fn ResultScreen() -> impl IntoView {
                 })}
                 {move || g().and_then(|g| {
                     let i = shown.get().min(g.outputs.len().saturating_sub(1));
-                    g.outputs.get(i).cloned().map(|o| (o, g.id.clone(), g.tool.clone()))
+                    g.outputs.get(i).cloned().map(|o| (o, g.id.clone(), g.tool))
                 }).map(|(o, gid, gtool)| { let video = o.content_type == "video/mp4"; view! {
                     <div class="atl-zoom" role="group" aria-label="Zoom">
                         <button class="atl-chip" data-testid="zoom-out" aria-label="Zoom out"
@@ -912,13 +1092,13 @@ fn ResultScreen() -> impl IntoView {
                                 _ => "Download PNG",
                             }}
                         </a>
-                        {(!video).then(|| view! { <crate::export::ExportForWeb id=gid tool=gtool output=o.clone()/> })}
+                        {(!video).then(|| view! { <crate::export::ExportForWeb id=gid tool=gtool.id().to_string() output=o.clone()/> })}
                     </div>
                 }})}
                 <IterationPrompt shown=shown/>
                 <div class="atl-suggestions" aria-label="Where next?">
                     <span class="atl-muted">"Where next?"</span>
-                    {move || g().and_then(|g| Tool::from_id(&g.tool).map(|t| (g, t))).map(|(g, t)| {
+                    {move || g().and_then(|g| Some(g.tool).map(|t| (g, t))).map(|(g, t)| {
                         let next = catalog::spec(t).where_next;
                         view! {
                             // Upscale and Image to Video end a flow: their next step is the file.
@@ -930,12 +1110,12 @@ fn ResultScreen() -> impl IntoView {
                             {next.iter().map(|n| {
                                 let (n, id) = (*n, g.id.clone());
                                 let why = move || state.availability(n).err();
-                                let done = g.status == "completed";
+                                let done = g.status == atelier_core::JobStatus::Completed;
                                 view! {
                                     <button class="atl-chip" data-next=n.id()
                                         disabled=move || !done || why().is_some()
                                         title=move || match why() { None => format!("Continue in {} with this result", n.label()), Some(w) => format!("{}: {w}", n.label()) }
-                                        on:click=move |_| carry_into(state, draft, controls, t, (id.clone(), shown.get_untracked() as u32), n)>
+                                        on:click=move |_| update(state, draft, controls, Msg::Carry { from: t, output: (id.clone(), shown.get_untracked() as u32), next: n })>
                                         {n.label()}
                                     </button>
                                 }
@@ -964,7 +1144,7 @@ fn IterationPrompt(
     Effect::new(move |_| {
         let prompt = state.current.with(|c| {
             c.as_ref()
-                .filter(|g| Tool::from_id(&g.tool).is_some_and(|t| t.iteration_tool() == t))
+                .filter(|g| Some(g.tool).is_some_and(|t| t.iteration_tool() == t))
                 .map(|g| {
                     g.params
                         .get("prompt")
@@ -981,9 +1161,11 @@ fn IterationPrompt(
         state.current.with(|c| {
             c.as_ref()
                 .filter(|g| g.is_terminal())
-                .and_then(|g| Tool::from_id(&g.tool).map(|t| (g, t)))
+                .and_then(|g| Some(g.tool).map(|t| (g, t)))
                 // An Edit of a created face needs the face: only once it completed.
-                .filter(|(g, t)| t.iteration_tool() == *t || g.status == "completed")
+                .filter(|(g, t)| {
+                    t.iteration_tool() == *t || g.status == atelier_core::JobStatus::Completed
+                })
                 .map(|(_, t)| t.iteration_tool())
                 .filter(|t| catalog::spec(*t).prompt != catalog::PromptSupport::None)
         })
@@ -999,7 +1181,7 @@ fn IterationPrompt(
             ));
             return;
         }
-        let from = Tool::from_id(&g.tool);
+        let from = Some(g.tool);
         let next = from.map(Tool::iteration_tool);
         running.set(true);
         error.set(None);
@@ -1020,7 +1202,7 @@ fn IterationPrompt(
                 if let Some(p) = params.as_object_mut() {
                     p.insert("prompt".into(), serde_json::Value::String(change));
                 }
-                Ok((g.tool.clone(), g.inputs.clone(), params))
+                Ok((g.tool.id().to_string(), g.inputs.clone(), params))
             };
             let (tool, inputs, params) = match body {
                 Ok(b) => b,
@@ -1044,13 +1226,13 @@ fn IterationPrompt(
         tool().map(|t| {
             let same = state
                 .current
-                .with_untracked(|c| c.as_ref().is_some_and(|g| g.tool == t.id()));
+                .with_untracked(|c| c.as_ref().is_some_and(|g| g.tool == t));
             // The same run again costs what it was quoted; an Edit of a created face or model
             // is quoted by core for the shown output.
             let cost = if same {
                 state
                     .current
-                    .with_untracked(|c| c.as_ref().and_then(|g| g.credits_quoted))
+                    .with_untracked(|c| c.as_ref().map(|g| g.credits_quoted))
                     .map(|c| c.round() as u32)
             } else {
                 state.current.with_untracked(|c| {
@@ -1140,7 +1322,7 @@ fn HistoryPanel() -> impl IntoView {
             <Show when=move || state.history.with(|h| h.is_empty())>
                 <p class="atl-muted">"Your generations appear here."</p>
             </Show>
-            <For each=move || state.history.get() key=|g| (g.id.clone(), g.status.clone()) children=move |g: Generation| {
+            <For each=move || state.history.get() key=|g| (g.id.clone(), g.status) children=move |g: Generation| {
                 // A video's thumbnail is its input image.
                 let thumb = g.outputs.first().filter(|o| o.content_type.starts_with("image/")).map(|o| o.url.clone())
                     .or_else(|| g.input_hash().map(|h| format!("/api/assets/{h}")));
@@ -1149,9 +1331,9 @@ fn HistoryPanel() -> impl IntoView {
                 let g2 = g.clone();
                 view! {
                     <button class="atl-history-item" class:atl-selected=selected
-                        title=g.tool_label() data-testid="history-item" data-status=g.status.clone()
+                        title=g.tool.label() data-testid="history-item" data-status=g.status.as_str()
                         on:click=move |_| state.current.set(Some(g2.clone()))>
-                        {thumb.map(|t| view! { <img src=t alt=g.tool_label() loading="lazy"/> })}
+                        {thumb.map(|t| view! { <img src=t alt=g.tool.label() loading="lazy"/> })}
                         <span class="atl-history-status">{status_text(&g)}</span>
                     </button>
                 }

@@ -1,7 +1,9 @@
 //! The tool catalog: every Studio tool and every Developer API model, their inputs, options,
 //! limits and documented rules; validation that returns every problem at once; and the quote
-//! (credits with a line-by-line breakdown). The app shows these before Run; the edge enforces
-//! the same functions.
+//! (credits with a line-by-line breakdown). `validate` returns the typed `Resolved` (one
+//! `Options` variant per tool, every default from `defaults` applied) that the edge stores and
+//! the node's engines read as is. The app shows these before Run; the edge enforces the same
+//! functions.
 
 use std::collections::BTreeMap;
 
@@ -488,6 +490,20 @@ pub struct ToolRequest {
     pub height: Option<u32>,
 }
 
+impl ToolRequest {
+    /// Sets the size of the tool's main image (the first image of its main slot; none for
+    /// prompt-only tools) once it is known.
+    pub fn set_main_size(&mut self, tool: Tool, width: u32, height: u32) {
+        if let Some(first) = tool
+            .main_slot()
+            .and_then(|s| self.images.get_mut(&s))
+            .and_then(|v| v.first_mut())
+        {
+            (first.width, first.height) = (Some(width), Some(height));
+        }
+    }
+}
+
 /// Who is asking: the surface prices and validates; the plan gates (None: no gate check).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Context {
@@ -495,24 +511,222 @@ pub struct Context {
     pub plan: Option<Plan>,
 }
 
-/// A request with every Auto resolved, ready to price and run.
+/// The value every option takes when it is left out: the one place that knows them. The app's
+/// controls start from these, the edge stores what [`validate`] resolves with them, and the
+/// node's engines receive them already applied (they never default anything themselves).
+pub mod defaults {
+    use super::{Category, FaceMatch, UpscaleFactor};
+    use crate::pricing::{Duration, VideoResolution};
+    use crate::tool::Background;
+
+    pub const OUTPUTS: u8 = 1;
+    pub const BACKGROUND: Background = Background::Transparent;
+    pub const UPSCALE: UpscaleFactor = UpscaleFactor::X2;
+    pub const DURATION: Duration = Duration::S5;
+    pub const VIDEO_RESOLUTION: VideoResolution = VideoResolution::P720;
+    /// With an End Image the resolution is locked to 1080p.
+    pub const VIDEO_RESOLUTION_WITH_END_IMAGE: VideoResolution = VideoResolution::P1080;
+    pub const FACE_MATCH: FaceMatch = FaceMatch::MatchReference;
+    pub const CATEGORY: Category = Category::Auto;
+}
+
+/// The options of the image tools priced by mode × resolution (Product to Model, Packshot,
+/// Model Swap, Create Model, Create Face, Edit), every Auto resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageOptions {
+    pub resolution: Resolution,
+    pub mode: Mode,
+    /// The output's ratio; None keeps the main input's own ratio (what "Auto" means here).
+    pub aspect_ratio: Option<AspectRatio>,
+    /// Some exactly when a Face Reference is given: how it is matched.
+    pub face_match: Option<FaceMatch>,
+}
+
+/// Try-On's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TryOnOptions {
+    pub resolution: Resolution,
+    pub mode: Mode,
+    /// The output's ratio (tryon-max's field); None keeps the model photo's.
+    pub aspect_ratio: Option<AspectRatio>,
+    pub category: Category,
+}
+
+/// Reframe's options: the target ratio (required); priced 1K in its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReframeOptions {
+    pub aspect_ratio: AspectRatio,
+    pub resolution: Resolution,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackgroundRemoveOptions {
+    pub background: Background,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceSwapOptions {
+    pub face_match: FaceMatch,
+    /// At most 2K.
+    pub resolution: Resolution,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpscaleOptions {
+    pub factor: UpscaleFactor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoOptions {
+    pub duration: Duration,
+    pub resolution: VideoResolution,
+}
+
+/// One tool's resolved options: a variant per tool, nothing left to default. An engine matches
+/// on this exhaustively, so a tool can only ever reach its own engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tool", rename_all = "kebab-case")]
+pub enum Options {
+    ProductToModel(ImageOptions),
+    TryOn(TryOnOptions),
+    Packshot(ImageOptions),
+    ModelSwap(ImageOptions),
+    CreateModel(ImageOptions),
+    CreateFace(ImageOptions),
+    Edit(ImageOptions),
+    Reframe(ReframeOptions),
+    BackgroundRemove(BackgroundRemoveOptions),
+    FaceSwap(FaceSwapOptions),
+    Upscale(UpscaleOptions),
+    ImageToVideo(VideoOptions),
+}
+
+impl Options {
+    pub fn tool(&self) -> Tool {
+        match self {
+            Options::ProductToModel(_) => Tool::ProductToModel,
+            Options::TryOn(_) => Tool::TryOn,
+            Options::Packshot(_) => Tool::Packshot,
+            Options::ModelSwap(_) => Tool::ModelSwap,
+            Options::CreateModel(_) => Tool::CreateModel,
+            Options::CreateFace(_) => Tool::CreateFace,
+            Options::Edit(_) => Tool::Edit,
+            Options::Reframe(_) => Tool::Reframe,
+            Options::BackgroundRemove(_) => Tool::BackgroundRemove,
+            Options::FaceSwap(_) => Tool::FaceSwap,
+            Options::Upscale(_) => Tool::Upscale,
+            Options::ImageToVideo(_) => Tool::ImageToVideo,
+        }
+    }
+
+    /// The image options of the mode × resolution tools.
+    pub fn image(&self) -> Option<&ImageOptions> {
+        match self {
+            Options::ProductToModel(o)
+            | Options::Packshot(o)
+            | Options::ModelSwap(o)
+            | Options::CreateModel(o)
+            | Options::CreateFace(o)
+            | Options::Edit(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// A request with every Auto resolved and every default applied, ready to price and run: what
+/// the edge stores with a generation and hands the node as is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resolved {
-    pub tool: Tool,
     pub outputs: u8,
-    pub mode: Option<Mode>,
-    pub resolution: Option<Resolution>,
-    pub aspect_ratio: Option<AspectRatio>,
-    pub face_reference: bool,
-    pub face_match: Option<FaceMatch>,
-    pub upscale: Option<UpscaleFactor>,
-    pub duration: Option<Duration>,
-    pub video_resolution: Option<VideoResolution>,
-    pub background: Option<Background>,
-    pub category: Option<Category>,
+    /// On the wire the options sit beside `outputs`: `{"outputs": 2, "tool": "try-on", …}`.
+    #[serde(flatten)]
+    pub options: Options,
     /// Fixed cost per output on the API where it differs from the tool's (tryon-v1.6).
     #[serde(skip)]
     pub fixed_override: Option<u32>,
+}
+
+impl Resolved {
+    pub fn tool(&self) -> Tool {
+        self.options.tool()
+    }
+
+    /// The generation mode, for the tools that have one.
+    pub fn mode(&self) -> Option<Mode> {
+        match &self.options {
+            Options::TryOn(o) => Some(o.mode),
+            Options::Reframe(o) => Some(o.mode),
+            o => o.image().map(|o| o.mode),
+        }
+    }
+
+    /// The output resolution tier, for the tools that have one (Face Swap: at most 2K).
+    pub fn resolution(&self) -> Option<Resolution> {
+        match &self.options {
+            Options::TryOn(o) => Some(o.resolution),
+            Options::Reframe(o) => Some(o.resolution),
+            Options::FaceSwap(o) => Some(o.resolution),
+            o => o.image().map(|o| o.resolution),
+        }
+    }
+
+    pub fn aspect_ratio(&self) -> Option<AspectRatio> {
+        match &self.options {
+            Options::TryOn(o) => o.aspect_ratio,
+            Options::Reframe(o) => Some(o.aspect_ratio),
+            o => o.image().and_then(|o| o.aspect_ratio),
+        }
+    }
+
+    /// Face Swap's match mode, or a Face Reference's.
+    pub fn face_match(&self) -> Option<FaceMatch> {
+        match &self.options {
+            Options::FaceSwap(o) => Some(o.face_match),
+            o => o.image().and_then(|o| o.face_match),
+        }
+    }
+
+    /// Whether a Face Reference joins the request (the surcharge applies where the tool's
+    /// pricing says so).
+    pub fn face_reference(&self) -> bool {
+        self.options.image().is_some_and(|o| o.face_match.is_some())
+    }
+
+    pub fn upscale(&self) -> Option<UpscaleFactor> {
+        match &self.options {
+            Options::Upscale(o) => Some(o.factor),
+            _ => None,
+        }
+    }
+
+    pub fn duration(&self) -> Option<Duration> {
+        match &self.options {
+            Options::ImageToVideo(o) => Some(o.duration),
+            _ => None,
+        }
+    }
+
+    pub fn video_resolution(&self) -> Option<VideoResolution> {
+        match &self.options {
+            Options::ImageToVideo(o) => Some(o.resolution),
+            _ => None,
+        }
+    }
+
+    pub fn background(&self) -> Option<Background> {
+        match &self.options {
+            Options::BackgroundRemove(o) => Some(o.background),
+            _ => None,
+        }
+    }
+
+    pub fn category(&self) -> Option<Category> {
+        match &self.options {
+            Options::TryOn(o) => Some(o.category),
+            _ => None,
+        }
+    }
 }
 
 fn err(path: &str, code: &str, msg: impl Into<String>) -> FieldError {
@@ -669,7 +883,7 @@ pub fn validate(tool: Tool, req: &ToolRequest, ctx: Context) -> Result<Resolved,
         ));
     }
     // Outputs.
-    let outputs = req.num_outputs.unwrap_or(1);
+    let outputs = req.num_outputs.unwrap_or(defaults::OUTPUTS);
     if outputs < 1 || outputs > sp.max_outputs {
         let msg = if sp.max_outputs == 1 {
             format!("{} makes one output per run.", tool.label())
@@ -828,9 +1042,9 @@ pub fn validate(tool: Tool, req: &ToolRequest, ctx: Context) -> Result<Resolved,
             .get(&Slot::EndImage)
             .is_some_and(|v| !v.is_empty());
         let mut vr = req.video_resolution.unwrap_or(if end {
-            VideoResolution::P1080
+            defaults::VIDEO_RESOLUTION_WITH_END_IMAGE
         } else {
-            VideoResolution::P720
+            defaults::VIDEO_RESOLUTION
         });
         if end {
             if !plan_ok(Plan::Pro) {
@@ -859,32 +1073,92 @@ pub fn validate(tool: Tool, req: &ToolRequest, ctx: Context) -> Result<Resolved,
                 "1080p video is available on Pro and higher.",
             ));
         }
-        duration = Some(req.duration.unwrap_or(Duration::S5));
+        duration = Some(req.duration.unwrap_or(defaults::DURATION));
         video_resolution = Some(vr);
     }
     if !e.is_empty() {
         return Err(e);
     }
+    let image = |aspect_ratio: Option<AspectRatio>| ImageOptions {
+        resolution: resolution.unwrap_or(Resolution::K1),
+        mode: mode.unwrap_or(Mode::Balanced),
+        aspect_ratio,
+        face_match: face_reference.then(|| req.face_match.unwrap_or(defaults::FACE_MATCH)),
+    };
+    let options = match tool {
+        Tool::ProductToModel => Options::ProductToModel(image(req.aspect_ratio)),
+        Tool::Packshot => Options::Packshot(image(req.aspect_ratio)),
+        Tool::ModelSwap => Options::ModelSwap(image(req.aspect_ratio)),
+        Tool::CreateModel => Options::CreateModel(image(req.aspect_ratio)),
+        Tool::CreateFace => Options::CreateFace(image(req.aspect_ratio)),
+        Tool::Edit => Options::Edit(image(req.aspect_ratio)),
+        Tool::TryOn => Options::TryOn(TryOnOptions {
+            resolution: resolution.unwrap_or(Resolution::K1),
+            mode: mode.unwrap_or(Mode::Balanced),
+            aspect_ratio: req.aspect_ratio,
+            category: req.category.unwrap_or(defaults::CATEGORY),
+        }),
+        Tool::Reframe => {
+            let Some(aspect_ratio) = req.aspect_ratio else {
+                // Refused above ("Reframe needs a target aspect ratio").
+                return Err(vec![err(
+                    "aspect_ratio",
+                    "required",
+                    "Reframe needs a target aspect ratio.",
+                )]);
+            };
+            Options::Reframe(ReframeOptions {
+                aspect_ratio,
+                resolution: resolution.unwrap_or(Resolution::K1),
+                mode: mode.unwrap_or(Mode::Fast),
+            })
+        }
+        Tool::BackgroundRemove => Options::BackgroundRemove(BackgroundRemoveOptions {
+            background: req.background.unwrap_or(defaults::BACKGROUND),
+        }),
+        Tool::FaceSwap => Options::FaceSwap(FaceSwapOptions {
+            face_match: req.face_match.unwrap_or(defaults::FACE_MATCH),
+            resolution: resolution.unwrap_or(Resolution::K1),
+        }),
+        Tool::Upscale => Options::Upscale(UpscaleOptions {
+            factor: req.upscale.unwrap_or(defaults::UPSCALE),
+        }),
+        Tool::ImageToVideo => Options::ImageToVideo(VideoOptions {
+            duration: duration.unwrap_or(defaults::DURATION),
+            resolution: video_resolution.unwrap_or(defaults::VIDEO_RESOLUTION),
+        }),
+    };
     Ok(Resolved {
-        tool,
         outputs,
-        mode,
-        resolution,
-        aspect_ratio: req.aspect_ratio,
-        face_reference,
-        face_match: match tool {
-            Tool::FaceSwap => Some(req.face_match.unwrap_or(FaceMatch::MatchReference)),
-            _ if face_reference => Some(req.face_match.unwrap_or(FaceMatch::MatchReference)),
-            _ => None,
-        },
-        upscale: (tool == Tool::Upscale).then(|| req.upscale.unwrap_or(UpscaleFactor::X2)),
-        duration,
-        video_resolution,
-        background: (tool == Tool::BackgroundRemove)
-            .then(|| req.background.unwrap_or(Background::Transparent)),
-        category: (tool == Tool::TryOn).then(|| req.category.unwrap_or(Category::Auto)),
+        options,
         fixed_override: None,
     })
+}
+
+/// Where a Studio body names a field that [`validate`] reports under its catalog name: one
+/// error path per field in the Studio (`mode` → `params.generation_mode`, `num_outputs` →
+/// `params.num_images`), whichever check found the problem. Image and tool paths stay as they
+/// are.
+pub fn studio_path(path: &str) -> String {
+    match path {
+        "prompt" | "aspect_ratio" | "resolution" | "duration" | "video_resolution"
+        | "face_match" | "category" | "background" => format!("params.{path}"),
+        "mode" => "params.generation_mode".into(),
+        "num_outputs" => "params.num_images".into(),
+        "upscale" => "params.factor".into(),
+        p => p.to_string(),
+    }
+}
+
+/// [`validate`]'s problems under the Studio body's paths ([`studio_path`]).
+pub fn in_studio(errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|e| FieldError {
+            path: studio_path(&e.path),
+            ..e
+        })
+        .collect()
 }
 
 /// Upscale's output size: 2x or 4x, capped at 4K (4096 px on the long side); Enhance keeps it.
@@ -919,39 +1193,40 @@ pub struct Quote {
 
 /// Credits for a resolved request: (per-output cost + modifiers) × outputs.
 pub fn quote(surface: Surface, r: &Resolved) -> Quote {
-    let sp = spec(r.tool);
+    let tool = r.tool();
+    let sp = spec(tool);
     let mut lines = vec![];
     let base = match (sp.pricing, r.fixed_override) {
         (_, Some(c)) => {
             lines.push(QuoteLine {
-                label: format!("{} (fixed)", r.tool.label()),
+                label: format!("{} (fixed)", tool.label()),
                 credits: c,
             });
             c
         }
         (Pricing::Image { .. }, None) => {
             let (m, res) = (
-                r.mode.unwrap_or(Mode::Fast),
-                r.resolution.unwrap_or(Resolution::K1),
+                r.mode().unwrap_or(Mode::Fast),
+                r.resolution().unwrap_or(Resolution::K1),
             );
             let c = image_cost(surface, m, res);
             lines.push(QuoteLine {
-                label: format!("{} {} {}", r.tool.label(), res.label(), m.label()),
+                label: format!("{} {} {}", tool.label(), res.label(), m.label()),
                 credits: c,
             });
             c
         }
         (Pricing::Fixed { credits }, None) => {
             lines.push(QuoteLine {
-                label: r.tool.label().to_string(),
+                label: tool.label().to_string(),
                 credits,
             });
             credits
         }
         (Pricing::Video, None) => {
             let (d, vr) = (
-                r.duration.unwrap_or(Duration::S5),
-                r.video_resolution.unwrap_or(VideoResolution::P720),
+                r.duration().unwrap_or(defaults::DURATION),
+                r.video_resolution().unwrap_or(defaults::VIDEO_RESOLUTION),
             );
             let c = video_cost(d, vr);
             let secs = if d == Duration::S5 { 5 } else { 10 };
@@ -963,7 +1238,7 @@ pub fn quote(surface: Surface, r: &Resolved) -> Quote {
         }
     };
     let mut per_output = base;
-    if r.face_reference
+    if r.face_reference()
         && matches!(
             sp.pricing,
             Pricing::Image {
@@ -1526,33 +1801,26 @@ pub fn resolve_api(
                 ),
             )]
         })?;
-    let req = from_api(model, inputs)?;
-    let tool = model.tool();
-    let mut resolved = match model {
-        // face-to-model: the face image is the model's input, not a surcharged reference.
-        ApiModel::FaceToModel => {
-            let mut r = req.clone();
-            r.images.remove(&Slot::FaceReference);
-            let mut v = validate(
-                tool,
-                &ToolRequest {
-                    prompt: r.prompt.clone().or(Some("model from face".into())),
-                    ..r
-                },
-                ctx,
-            )?;
-            v.face_reference = false;
-            v
-        }
-        // background-change is Edit with a prompt that describes the new background.
-        _ => validate(tool, &req, ctx)?,
-    };
+    let mut resolved = validate(model.tool(), &api_request(model, inputs)?, ctx)?;
     if model == ApiModel::TryonV16 {
         resolved.fixed_override = Some(crate::pricing::API_TRYON_V16);
-        resolved.mode = None;
-        resolved.resolution = None;
     }
     Ok((model, resolved))
+}
+
+/// The catalog request a model's `inputs` stand for ([`from_api`], with face-to-model's face
+/// as its input rather than a surcharged reference); [`resolve_api`] validates it. The edge
+/// asks for it again to add the sizes it learns when it loads the images.
+pub fn api_request(
+    model: ApiModel,
+    inputs: &Map<String, Value>,
+) -> Result<ToolRequest, Vec<FieldError>> {
+    let mut req = from_api(model, inputs)?;
+    if model == ApiModel::FaceToModel {
+        req.images.remove(&Slot::FaceReference);
+        req.prompt = req.prompt.or(Some("model from face".into()));
+    }
+    Ok(req)
 }
 
 /// FASHN's API error body for validation problems: `{"error": "BadRequest", "message", "errors"}`.
@@ -1685,6 +1953,184 @@ mod tests {
         assert!(validate(Tool::ModelSwap, &r, free).is_ok());
     }
 
+    /// Each tool's defaults, resolved from a request that leaves every option out: the table
+    /// the app's controls, the edge and the node read (none of them defaults anything itself).
+    #[test]
+    fn every_tool_resolves_its_defaults_from_one_table() {
+        use defaults as d;
+        let image = |ar: Option<AspectRatio>, face: Option<FaceMatch>| ImageOptions {
+            resolution: Resolution::K1,
+            mode: Mode::Fast,
+            aspect_ratio: ar,
+            face_match: face,
+        };
+        let table: [(Tool, &[Slot], Option<&str>, Options); 12] = [
+            (
+                Tool::ProductToModel,
+                &[Slot::Product],
+                None,
+                Options::ProductToModel(image(None, None)),
+            ),
+            (
+                Tool::TryOn,
+                &[Slot::Model, Slot::Product],
+                None,
+                Options::TryOn(TryOnOptions {
+                    resolution: Resolution::K1,
+                    mode: Mode::Balanced,
+                    aspect_ratio: None,
+                    category: d::CATEGORY,
+                }),
+            ),
+            (
+                Tool::Packshot,
+                &[Slot::Image],
+                None,
+                Options::Packshot(image(None, None)),
+            ),
+            // A reference joins the main image: Auto mode is Balanced.
+            (
+                Tool::ModelSwap,
+                &[Slot::Image, Slot::FaceReference],
+                None,
+                Options::ModelSwap(ImageOptions {
+                    mode: Mode::Balanced,
+                    ..image(None, Some(d::FACE_MATCH))
+                }),
+            ),
+            (
+                Tool::CreateModel,
+                &[],
+                Some("a model"),
+                Options::CreateModel(image(None, None)),
+            ),
+            (
+                Tool::CreateFace,
+                &[],
+                Some("a face"),
+                Options::CreateFace(image(None, None)),
+            ),
+            (
+                Tool::Edit,
+                &[Slot::Image],
+                Some("red"),
+                Options::Edit(image(None, None)),
+            ),
+            (
+                Tool::Reframe,
+                &[Slot::Image],
+                None,
+                Options::Reframe(ReframeOptions {
+                    aspect_ratio: AspectRatio::R16x9,
+                    resolution: Resolution::K1,
+                    mode: Mode::Fast,
+                }),
+            ),
+            (
+                Tool::BackgroundRemove,
+                &[Slot::Image],
+                None,
+                Options::BackgroundRemove(BackgroundRemoveOptions {
+                    background: d::BACKGROUND,
+                }),
+            ),
+            (
+                Tool::FaceSwap,
+                &[Slot::Image, Slot::FaceReference],
+                None,
+                Options::FaceSwap(FaceSwapOptions {
+                    face_match: d::FACE_MATCH,
+                    resolution: Resolution::K1,
+                }),
+            ),
+            (
+                Tool::Upscale,
+                &[Slot::Image],
+                None,
+                Options::Upscale(UpscaleOptions { factor: d::UPSCALE }),
+            ),
+            (
+                Tool::ImageToVideo,
+                &[Slot::Image],
+                None,
+                Options::ImageToVideo(VideoOptions {
+                    duration: d::DURATION,
+                    resolution: d::VIDEO_RESOLUTION,
+                }),
+            ),
+        ];
+        let agency = Context {
+            surface: Surface::App,
+            plan: Some(Plan::Agency),
+        };
+        for (tool, slots, prompt, want) in table {
+            let mut r = with(&slots.iter().map(|s| (*s, 1)).collect::<Vec<_>>());
+            r.prompt = prompt.map(str::to_string);
+            if tool == Tool::Reframe {
+                r.aspect_ratio = Some(AspectRatio::R16x9);
+            }
+            let v = validate(tool, &r, agency).unwrap_or_else(|e| panic!("{tool:?}: {e:?}"));
+            assert_eq!(v.options, want, "{tool:?}");
+            assert_eq!(v.tool(), tool);
+            assert_eq!(v.outputs, d::OUTPUTS);
+            // The wire form (edge → node) round-trips, flat beside `outputs`.
+            let wire = serde_json::to_value(&v).unwrap();
+            assert_eq!(wire["tool"], json!(tool.id()));
+            assert_eq!(serde_json::from_value::<Resolved>(wire).unwrap(), v);
+        }
+        // An End Image locks 1080p.
+        let v = validate(
+            Tool::ImageToVideo,
+            &with(&[(Slot::Image, 1), (Slot::EndImage, 1)]),
+            agency,
+        )
+        .unwrap();
+        assert_eq!(
+            v.video_resolution(),
+            Some(d::VIDEO_RESOLUTION_WITH_END_IMAGE)
+        );
+    }
+
+    /// A field has one path in the Studio, whether the body's parser or the catalog's rules
+    /// found the problem.
+    #[test]
+    fn studio_errors_name_the_studio_body_fields() {
+        use crate::tool::{validate_generation, GenerationRequest};
+        let h = "a".repeat(64);
+        let body: GenerationRequest = serde_json::from_value(json!({
+            "tool": "packshot", "inputs": {"image": h},
+            "params": {"num_images": 9, "generation_mode": "quality", "resolution": "2k"}
+        }))
+        .unwrap();
+        let v = validate_generation(&body).unwrap();
+        let e = in_studio(validate(Tool::Packshot, &v.request(1024, 1024), APP_BASIC).unwrap_err());
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["params.num_images", "params.generation_mode"]);
+        // The parser's own paths for the same fields are the same names.
+        let bad: GenerationRequest = serde_json::from_value(json!({
+            "tool": "packshot", "inputs": {"image": h},
+            "params": {"num_images": "nine", "generation_mode": "turbo"}
+        }))
+        .unwrap();
+        let p: Vec<String> = validate_generation(&bad)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(p, ["params.num_images", "params.generation_mode"]);
+        for f in [
+            "upscale",
+            "mode",
+            "num_outputs",
+            "prompt",
+            "video_resolution",
+        ] {
+            assert!(studio_path(f).starts_with("params."), "{f}");
+        }
+        assert_eq!(studio_path("inputs.end_image"), "inputs.end_image");
+        assert_eq!(studio_path("tool"), "tool");
+    }
+
     #[test]
     fn documented_examples() {
         // "Product-to-Model at 1K with Face Reference, requesting 2 images: (1 + 2) x 2 = 6 credits."
@@ -1785,7 +2231,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (v.resolution, v.mode),
+            (v.resolution(), v.mode()),
             (Some(Resolution::K1), Some(Mode::Fast))
         );
         r.images.get_mut(&Slot::Image).unwrap()[0] = img(3000, 4000);
@@ -1799,7 +2245,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (v.resolution, v.mode),
+            (v.resolution(), v.mode()),
             (Some(Resolution::K4), Some(Mode::Balanced))
         );
         // Text-only tools default to 1K.
@@ -1812,7 +2258,7 @@ mod tests {
             APP_PRO,
         )
         .unwrap();
-        assert_eq!(v.resolution, Some(Resolution::K1));
+        assert_eq!(v.resolution(), Some(Resolution::K1));
         // Packshot elevates to Balanced with an Image Context.
         let v = validate(
             Tool::Packshot,
@@ -1820,13 +2266,13 @@ mod tests {
             APP_PRO,
         )
         .unwrap();
-        assert_eq!(v.mode, Some(Mode::Balanced));
+        assert_eq!(v.mode(), Some(Mode::Balanced));
         let v = validate(Tool::Packshot, &with(&[(Slot::Image, 1)]), APP_PRO).unwrap();
-        assert_eq!(v.mode, Some(Mode::Fast));
+        assert_eq!(v.mode(), Some(Mode::Fast));
         // Try-On has no Fast: Auto is Balanced, and Fast is refused.
         let t = with(&[(Slot::Model, 1), (Slot::Product, 1)]);
         assert_eq!(
-            validate(Tool::TryOn, &t, APP_PRO).unwrap().mode,
+            validate(Tool::TryOn, &t, APP_PRO).unwrap().mode(),
             Some(Mode::Balanced)
         );
         let e = validate(
@@ -1901,7 +2347,7 @@ mod tests {
         let mut v = with(&[(Slot::Image, 1), (Slot::EndImage, 1)]);
         let r = validate(Tool::ImageToVideo, &v, APP_PRO).unwrap();
         assert_eq!(
-            r.video_resolution,
+            r.video_resolution(),
             Some(VideoResolution::P1080),
             "End Image locks 1080p"
         );
@@ -1913,7 +2359,7 @@ mod tests {
         );
         // The API coerces instead (FASHN's own SDK tests send end_image with 480p).
         let (_, r) = resolve_api("image-to-video", json!({"image": "https://x/a.jpg", "end_image": "https://x/b.jpg", "resolution": "480p", "duration": 5}).as_object().unwrap(), API).unwrap();
-        assert_eq!(r.video_resolution, Some(VideoResolution::P1080));
+        assert_eq!(r.video_resolution(), Some(VideoResolution::P1080));
         let e = validate(
             Tool::ImageToVideo,
             &with(&[(Slot::Image, 1), (Slot::EndImage, 1)]),
@@ -1971,11 +2417,11 @@ mod tests {
         fs.images.get_mut(&Slot::FaceReference).unwrap()[0].source = ImageSource::Library;
         let r = validate(Tool::FaceSwap, &fs, APP_PRO).unwrap();
         assert_eq!(
-            r.resolution,
+            r.resolution(),
             Some(Resolution::K2),
             "Face Swap outputs at most 2K"
         );
-        assert_eq!(r.face_match, Some(FaceMatch::MatchReference));
+        assert_eq!(r.face_match(), Some(FaceMatch::MatchReference));
         fs.resolution = Some(Resolution::K4);
         assert_eq!(
             validate(Tool::FaceSwap, &fs, APP_PRO).unwrap_err()[0].message,

@@ -103,6 +103,12 @@ pub fn parse_export(body: &serde_json::Value) -> Result<ExportSpec, Vec<FieldErr
 
 /// The download's file name: `atelier-<tool>-<first 8 of the id>-<index>.<ext>`.
 pub fn file_name(tool: &str, generation_id: &str, index: u32, format: ExportFormat) -> String {
+    download_name(tool, generation_id, index, format.mime())
+}
+
+/// The file name of a stored output (or an export) of media type `mime`, with its real
+/// extension (`.mp4` for a video): `atelier-<tool>-<first 8 of the id>-<index>.<ext>`.
+pub fn download_name(tool: &str, generation_id: &str, index: u32, mime: &str) -> String {
     let short: String = generation_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -112,7 +118,10 @@ pub fn file_name(tool: &str, generation_id: &str, index: u32, format: ExportForm
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect();
-    format!("atelier-{tool}-{short}-{index}.{}", format.extension())
+    format!(
+        "atelier-{tool}-{short}-{index}.{}",
+        crate::job::extension(mime)
+    )
 }
 
 #[cfg(test)]

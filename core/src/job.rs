@@ -1,5 +1,6 @@
 //! Generations as jobs: the prediction state machine shared with the Developer API, FASHN's
-//! runtime error names, and the wire types between the edge and an inference node.
+//! runtime error names, and the wire types between the edge and an inference node (the job with
+//! its `Resolved` options, events, the node's capabilities, where outputs are stored).
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,21 @@ impl JobStatus {
         JobStatus::Canceled,
         JobStatus::TimeOut,
     ];
+
+    /// Waiting for a node.
+    pub const WAITING: [JobStatus; 2] = [JobStatus::Starting, JobStatus::InQueue];
+    /// Not ended: waiting or running (what counts against concurrency limits).
+    pub const ACTIVE: [JobStatus; 3] = [
+        JobStatus::Starting,
+        JobStatus::InQueue,
+        JobStatus::Processing,
+    ];
+
+    /// States as an SQL list, `('starting', 'in_queue')` (the names are fixed ASCII words).
+    pub fn sql_list(states: &[JobStatus]) -> String {
+        let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        format!("({})", names.join(", "))
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,6 +114,88 @@ impl ErrorName {
             ErrorName::ThirdPartyProviderError => "3rdPartyProviderError",
             ErrorName::InternalServerError => "InternalServerError",
         }
+    }
+}
+
+/// Marks a `/v1/run` that an Atelier node's upstream engine sent (the loop guard: such a run
+/// is never forwarded again).
+pub const FORWARDED_HEADER: &str = "x-atelier-forwarded";
+
+/// The media type of a tool's outputs: `video/mp4` for Image to Video, else the image format
+/// asked for (PNG unless the API asked for JPEG).
+pub fn output_mime(tool: Tool, format: crate::catalog::OutputFormat) -> &'static str {
+    match tool {
+        Tool::ImageToVideo => "video/mp4",
+        _ => format.mime(),
+    }
+}
+
+/// The file extension of an output's media type (`bin` for one this product never stores).
+pub fn extension(mime: &str) -> &'static str {
+    match mime.split(';').next().unwrap_or("").trim() {
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/webp" => "webp",
+        "video/mp4" => "mp4",
+        _ => "bin",
+    }
+}
+
+/// Where output `index` of a generation is stored: `outputs/<id>/<index>.<ext>`, its real
+/// extension. The node's signed upload URL names it; the edge refuses an upload whose bytes
+/// are not of that type.
+pub fn output_key(generation_id: &str, index: u32, mime: &str) -> String {
+    format!("outputs/{generation_id}/{index}.{}", extension(mime))
+}
+
+/// What a node can run (`GET /v1/capabilities`): the only answer to "can this tool run here,
+/// and up to what". The edge reads it through one client; the app through `/api/capabilities`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub version: String,
+    pub tools: Vec<ToolCapability>,
+    #[serde(default)]
+    pub limits: serde_json::Value,
+    #[serde(default)]
+    pub concurrency: usize,
+}
+
+/// One tool on a node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCapability {
+    pub tool: Tool,
+    pub available: bool,
+    /// The engine's name, when available.
+    pub engine: Option<String>,
+    /// Why it cannot run, when not available.
+    pub reason: Option<String>,
+    /// Run by the node's upstream engine (another FASHN-compatible API), not its own.
+    #[serde(default)]
+    pub upstream: bool,
+    /// The largest resolution tier it delivers (None: no tiers, or the input's own size).
+    #[serde(default)]
+    pub max_resolution: Option<crate::pricing::Resolution>,
+    #[serde(default)]
+    pub max_video_resolution: Option<crate::pricing::VideoResolution>,
+    #[serde(default)]
+    pub max_outputs: Option<u8>,
+    /// The job inputs its engine reads (None: every input the tool takes).
+    #[serde(default)]
+    pub inputs: Option<Vec<String>>,
+}
+
+impl Capabilities {
+    pub fn tool(&self, tool: Tool) -> Option<&ToolCapability> {
+        self.tools.iter().find(|t| t.tool == tool)
+    }
+
+    pub fn available(&self, tool: Tool) -> bool {
+        self.tool(tool).is_some_and(|t| t.available)
+    }
+
+    /// Whether the node runs `tool` on an engine of its own (not forwarded upstream).
+    pub fn local(&self, tool: Tool) -> bool {
+        self.tool(tool).is_some_and(|t| t.available && !t.upstream)
     }
 }
 
@@ -195,6 +293,45 @@ impl JobEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn active_and_waiting_states_are_the_non_terminal_ones() {
+        for s in JobStatus::ALL {
+            assert_eq!(JobStatus::ACTIVE.contains(&s), !s.is_terminal(), "{s:?}");
+        }
+        assert!(JobStatus::WAITING
+            .iter()
+            .all(|s| JobStatus::ACTIVE.contains(s)));
+        assert_eq!(
+            JobStatus::sql_list(&JobStatus::WAITING),
+            "('starting', 'in_queue')"
+        );
+    }
+
+    #[test]
+    fn every_output_is_stored_and_named_with_its_real_extension() {
+        use crate::catalog::OutputFormat;
+        for tool in Tool::ALL {
+            for format in [OutputFormat::Png, OutputFormat::Jpeg] {
+                let mime = output_mime(tool, format);
+                let key = output_key("g1", 2, mime);
+                let name = crate::export::download_name(tool.id(), "g1abcdef99", 2, mime);
+                let ext = match (tool, format) {
+                    (Tool::ImageToVideo, _) => "mp4",
+                    (_, OutputFormat::Png) => "png",
+                    (_, OutputFormat::Jpeg) => "jpg",
+                };
+                assert_eq!(key, format!("outputs/g1/2.{ext}"), "{tool:?}");
+                assert!(name.ends_with(&format!("-2.{ext}")), "{name}");
+            }
+        }
+        assert_eq!(
+            crate::export::download_name("image-to-video", "abcdef123456", 0, "video/mp4"),
+            "atelier-image-to-video-abcdef12-0.mp4"
+        );
+        assert_eq!(extension("image/webp"), "webp");
+        assert_eq!(extension("application/x-evil"), "bin");
+    }
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 

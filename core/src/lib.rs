@@ -16,6 +16,7 @@ pub mod ssrf;
 pub mod subscription;
 pub mod tool;
 pub mod video;
+pub mod views;
 
 pub use image::{ImageFormat, ImageInfo, ImageProblem, UploadLimits};
 pub use job::{ErrorName, JobEvent, JobRequest, JobStatus, OutputRef, OutputSlot};

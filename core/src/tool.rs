@@ -1,5 +1,7 @@
-//! The Studio's tools and their parameters. The walking skeleton runs Background Remove; the
-//! catalog names all twelve so the app and the edge agree on ids from the start.
+//! The Studio's twelve tools (ids, slots, what a result carries into the next tool) and the
+//! Studio body's one parser, `validate_generation_with`: it checks a body's names and types
+//! (errors under `inputs.*` / `params.*`) and reads it into a typed `catalog::ToolRequest`, which
+//! `catalog::validate` resolves. Whether a tool runs here is the inference node's answer.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,21 +75,6 @@ impl Tool {
 
     pub fn from_id(id: &str) -> Option<Tool> {
         Tool::ALL.into_iter().find(|t| t.id() == id)
-    }
-
-    /// Whether this installation has an engine for the tool (the CPU engines of the inference
-    /// node; the generative tools need an upstream engine).
-    pub fn runnable(self) -> bool {
-        matches!(
-            self,
-            Tool::BackgroundRemove
-                | Tool::Upscale
-                | Tool::Reframe
-                | Tool::Packshot
-                | Tool::ImageToVideo
-                | Tool::FaceSwap
-                | Tool::TryOn
-        )
     }
 
     /// The slot its main image (`inputs.image`) fills: the first of Image, Product, Model in
@@ -249,36 +236,39 @@ pub struct ValidGeneration {
     pub tool: Tool,
     /// The content hash of the input image asset (None for prompt-only tools).
     pub image: Option<String>,
-    /// The params, normalised (defaults filled in), as stored with the generation.
+    /// The params, normalised (defaults filled in), as stored with the generation: what the
+    /// user asked for (Auto stays Auto), so branching restores the same choices.
     pub params: serde_json::Map<String, serde_json::Value>,
     /// Reference images by `inputs` field ([`Tool::studio_refs`]): asset hashes.
     pub refs: Vec<(String, crate::catalog::Slot, String)>,
+    /// The typed request, read once from `params`; sizes are added as they become known.
+    pub options: crate::catalog::ToolRequest,
 }
 
 impl ValidGeneration {
-    /// The catalog request for an input of `width` × `height`.
+    /// The catalog request for a main input of `width` × `height`.
     pub fn request(&self, width: u32, height: u32) -> crate::catalog::ToolRequest {
-        request_from_params(self.tool, &self.params, width, height)
+        let mut r = self.options.clone();
+        r.set_main_size(self.tool, width, height);
+        r
     }
 }
 
-/// Rebuilds the catalog request from stored (normalised) params.
-pub fn request_from_params(
+/// The typed request of a Studio body's (checked, normalised) params.
+fn typed_request(
     tool: Tool,
     params: &serde_json::Map<String, serde_json::Value>,
-    width: u32,
-    height: u32,
 ) -> crate::catalog::ToolRequest {
     use crate::catalog::{ImageInput, ImageSource, ToolRequest, UpscaleFactor};
     let mut r = ToolRequest::default();
     // The main image fills the tool's first image slot (Try-On's model image); prompt-only
-    // tools have none.
+    // tools have none. Its size is set once known.
     if let Some(main) = tool.main_slot() {
         r.images.insert(
             main,
             vec![ImageInput {
-                width: Some(width),
-                height: Some(height),
+                width: None,
+                height: None,
                 source: ImageSource::Upload,
             }],
         );
@@ -291,7 +281,7 @@ pub fn request_from_params(
                     .and_then(|v| v.as_str())
                     .and_then(Rgb::parse)
                     .map(|color| Background::Solid { color }),
-                _ => Some(Background::Transparent),
+                _ => None,
             };
         }
         Tool::Reframe => {
@@ -526,7 +516,8 @@ fn params_for(
     match tool {
         Tool::BackgroundRemove => match params.get("background") {
             None | Some(Value::Null) => {
-                out.insert("background".into(), json!("transparent"));
+                let d = json!(crate::catalog::defaults::BACKGROUND);
+                out.insert("background".into(), d["background"].clone());
             }
             Some(Value::String(b)) if b == "transparent" => {
                 out.insert("background".into(), json!("transparent"));
@@ -578,7 +569,7 @@ fn params_for(
         },
         Tool::Upscale => match params.get("factor") {
             None | Some(Value::Null) => {
-                out.insert("factor".into(), json!("2x"));
+                out.insert("factor".into(), json!(crate::catalog::defaults::UPSCALE));
             }
             Some(Value::String(f)) if ["2x", "4x", "enhance"].contains(&f.as_str()) => {
                 out.insert("factor".into(), json!(f));
@@ -594,14 +585,14 @@ fn params_for(
     out
 }
 
-/// Validates a Studio generation body and returns every problem at once; tools without a local
-/// engine are refused (see [`validate_generation_with`]).
+/// Validates a Studio generation body and returns every problem at once, whether or not this
+/// installation can run the tool (see [`validate_generation_with`]).
 pub fn validate_generation(req: &GenerationRequest) -> Result<ValidGeneration, Vec<FieldError>> {
-    validate_generation_with(req, &|t: Tool| t.runnable())
+    validate_generation_with(req, &|_| true)
 }
 
-/// [`validate_generation`] with the installation's own answer to "does this tool have an
-/// engine?" (e.g. an inference node forwarding generative tools upstream).
+/// [`validate_generation`] with the installation's answer to "does this tool have an engine?"
+/// (the inference node's capabilities: its own engines and its upstream).
 pub fn validate_generation_with(
     req: &GenerationRequest,
     available: &dyn Fn(Tool) -> bool,
@@ -703,6 +694,7 @@ pub fn validate_generation_with(
             Ok(ValidGeneration {
                 tool,
                 image,
+                options: typed_request(tool, &params),
                 params,
                 refs,
             })
@@ -881,9 +873,9 @@ mod tests {
         };
         let res = validate(Tool::Packshot, &r, ctx).unwrap();
         assert_eq!(res.outputs, 3);
-        assert_eq!(res.aspect_ratio, Some(AspectRatio::R4x5));
-        assert_eq!(res.resolution, Some(Resolution::K2));
-        assert_eq!(res.mode, Some(Mode::Fast));
+        assert_eq!(res.aspect_ratio(), Some(AspectRatio::R4x5));
+        assert_eq!(res.resolution(), Some(Resolution::K2));
+        assert_eq!(res.mode(), Some(Mode::Fast));
 
         let v = validate_generation(&req(json!({"tool":"image-to-video",
             "inputs":{"image":H,"end_image":H},
@@ -892,8 +884,8 @@ mod tests {
         let mut r = v.request(720, 1280);
         add_reference(&mut r, Slot::EndImage, 720, 1280);
         let res = validate(Tool::ImageToVideo, &r, ctx).unwrap();
-        assert_eq!(res.duration, Some(Duration::S10));
-        assert_eq!(res.video_resolution, Some(VideoResolution::P1080));
+        assert_eq!(res.duration(), Some(Duration::S10));
+        assert_eq!(res.video_resolution(), Some(VideoResolution::P1080));
 
         // Prompt-only tools take no main image (when an engine, e.g. an upstream, runs them).
         let body = req(json!({"tool":"create-face","params":{"prompt":"woman in her 30s"}}));
@@ -918,7 +910,7 @@ mod tests {
         .unwrap();
         assert_eq!(v.refs.len(), 1);
         // Without an engine they are refused, as before.
-        assert!(validate_generation(&body).is_err());
+        assert!(validate_generation_with(&body, &|t| t != Tool::CreateFace).is_err());
         // Try-On: the main image is the model image; the product image is a reference.
         let v = validate_generation(&req(json!({"tool":"try-on",
             "inputs":{"image":H,"product_image":H},
@@ -932,7 +924,7 @@ mod tests {
         add_reference(&mut r, Slot::Product, 576, 864);
         let res = validate(Tool::TryOn, &r, ctx).unwrap();
         assert_eq!(res.outputs, 2);
-        assert_eq!(res.category, Some(crate::catalog::Category::Tops));
+        assert_eq!(res.category(), Some(crate::catalog::Category::Tops));
     }
 
     #[test]

@@ -8,26 +8,22 @@
 
 use atelier_core::catalog::{self, fashn_bad_request, resolve_api, Context};
 use atelier_core::image::{inspect, UploadLimits};
+use atelier_core::job::JobStatus;
 use atelier_core::pricing::Surface;
 use atelier_core::sign;
-use atelier_core::tool::request_from_params;
 use atelier_core::{ErrorName, Tool};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use wasm_bindgen::JsValue;
 use worker::{Env, Request, Response};
 
 use crate::bind;
 use crate::credits;
 use crate::crypto;
-use crate::generations::{self, StoredOutput};
 use crate::http::{header, json, now_ms, now_secs, r2_response, ApiError, ApiResult};
-use crate::jobs::secret;
 use crate::ratelimit::Route;
-
-/// Output URLs live 72 hours, as FASHN's CDN URLs do.
-const OUTPUT_URL_TTL_SECS: u64 = 72 * 3600;
+use crate::store::generations::{self as store, NewGeneration};
+use crate::submit;
 
 fn fashn(status: u16, name: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(status, name, message)
@@ -46,10 +42,6 @@ struct KeyRow {
 /// key's scale.
 const CONCURRENCY_LIMIT: u32 = 6;
 
-pub fn key_hash(key: &str) -> String {
-    sign::sha256_hex(key.as_bytes())
-}
-
 /// The key of a request, counted against its rate limit on `route`.
 async fn authenticate(req: &Request, env: &Env, route: Route) -> ApiResult<KeyRow> {
     let invalid = || fashn(401, "UnauthorizedAccess", "Unauthorized: Invalid token");
@@ -65,121 +57,12 @@ async fn authenticate(req: &Request, env: &Env, route: Route) -> ApiResult<KeyRo
             "SELECT k.id, o.owner_id AS user_id, k.org_id, k.rate_limit_scale FROM api_keys k \
              JOIN organizations o ON o.id = k.org_id WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
         )
-        .bind(&[key_hash(key).into()])?
+        .bind(&[crypto::key_hash(key).into()])?
         .first(None)
         .await?;
     let row = row.ok_or_else(invalid)?;
     crate::ratelimit::check(env, &row.id, route, row.rate_limit_scale).await?;
     Ok(row)
-}
-
-/// Models this installation runs, and the Studio params they become.
-fn engine_params(tool: Tool, r: &catalog::Resolved) -> Option<Value> {
-    match tool {
-        Tool::BackgroundRemove => Some(match r.background {
-            Some(atelier_core::Background::Solid { color }) => {
-                json!({"background": "solid", "color": color.to_hex()})
-            }
-            _ => json!({"background": "transparent"}),
-        }),
-        Tool::Upscale => Some(
-            json!({"factor": r.upscale.map(|f| serde_json::to_value(f).unwrap_or(json!("2x"))).unwrap_or(json!("2x"))}),
-        ),
-        Tool::Reframe => r.aspect_ratio.map(|a| json!({"aspect_ratio": a.label()})),
-        Tool::Packshot => Some(generic_params(r)),
-        Tool::ImageToVideo => Some(json!({
-            "duration": r.duration,
-            "video_resolution": r.video_resolution,
-        })),
-        Tool::FaceSwap => Some(json!({
-            "face_match": r.face_match.unwrap_or(catalog::FaceMatch::MatchReference),
-        })),
-        Tool::TryOn => Some(generic_params(r)),
-        _ => None,
-    }
-}
-
-/// The generic Studio params of a resolved request (Packshot, Try-On, and the tools the node
-/// forwards to its upstream engine).
-fn generic_params(r: &catalog::Resolved) -> Value {
-    let mut p = json!({"num_images": r.outputs});
-    if let Some(a) = r.aspect_ratio {
-        p["aspect_ratio"] = json!(a.label());
-    }
-    if let Some(res) = r.resolution {
-        p["resolution"] = json!(res);
-    }
-    if let Some(m) = r.mode {
-        p["generation_mode"] = json!(m);
-    }
-    if let Some(f) = r.face_match {
-        p["face_match"] = json!(f);
-    }
-    if let Some(c) = r.category {
-        p["category"] = json!(c);
-    }
-    p
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert_prediction(
-    env: &Env,
-    id: String,
-    key: &KeyRow,
-    model: &str,
-    tool: Tool,
-    inputs: Value,
-    params: Value,
-    status: &str,
-    error: Option<(ErrorName, String)>,
-    quote: (u32, u32),
-    return_base64: bool,
-    webhook_url: Option<String>,
-) -> ApiResult<String> {
-    let now = now_ms() as f64;
-    // A prediction that fails at once is terminal now: its webhook goes out now too.
-    let hook = webhook_url.is_some() && error.is_some();
-    let (error_name, error_message) = match &error {
-        Some((n, m)) => (JsValue::from_str(n.as_str()), JsValue::from_str(m)),
-        None => (JsValue::NULL, JsValue::NULL),
-    };
-    let completed = if error.is_some() {
-        JsValue::from_f64(now)
-    } else {
-        JsValue::NULL
-    };
-    env.d1(bind::DB)?
-        .prepare(
-            "INSERT INTO generations (id, user_id, tool, inputs, params, status, error_name, error_message, \
-             created_at, updated_at, completed_at, credits_quoted, credits_per_output, source, api_key_id, \
-             model_name, return_base64, webhook_url, org_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, 'api', ?13, ?14, ?15, ?16, ?17)",
-        )
-        .bind(&[
-            id.clone().into(),
-            key.user_id.clone().into(),
-            tool.id().into(),
-            inputs.to_string().into(),
-            params.to_string().into(),
-            status.into(),
-            error_name,
-            error_message,
-            now.into(),
-            completed,
-            (quote.0 as f64).into(),
-            (quote.1 as f64).into(),
-            key.id.clone().into(),
-            model.into(),
-            (return_base64 as i32).into(),
-            webhook_url.map(JsValue::from).unwrap_or(JsValue::NULL),
-            key.org_id.clone().into(),
-        ])?
-        .run()
-        .await?;
-    if hook {
-        crate::webhooks::schedule(env, &id).await;
-    }
-    Ok(id)
 }
 
 /// An image input as given.
@@ -236,15 +119,7 @@ async fn check_concurrency(env: &Env, key: &KeyRow) -> ApiResult<()> {
         .bind(&[(now_ms() as f64).into(), key.id.clone().into()])?
         .run()
         .await?;
-    let n: f64 = db
-        .prepare(
-            "SELECT COUNT(*) AS n FROM generations WHERE org_id = ?1 AND source = 'api' \
-             AND status IN ('starting', 'in_queue', 'processing')",
-        )
-        .bind(&[key.org_id.clone().into()])?
-        .first(Some("n"))
-        .await?
-        .unwrap_or(0.0);
+    let n = store::api_in_flight(env, &key.org_id).await? as f64;
     let limit = (CONCURRENCY_LIMIT as f64 * key.rate_limit_scale.max(0.0)).ceil();
     if n >= limit {
         return Err(fashn(
@@ -270,29 +145,45 @@ struct Submission<'a> {
 }
 
 impl Submission<'_> {
+    /// The prediction's API fields.
+    fn api(&self) -> store::ApiFields<'_> {
+        store::ApiFields {
+            key_id: &self.key.id,
+            org_id: &self.key.org_id,
+            model: &self.model,
+            return_base64: self.return_base64,
+            webhook_url: self.webhook_url.as_deref(),
+        }
+    }
+
     /// Records a prediction that fails at once (nothing charged) and answers like any accepted
-    /// run, as FASHN reports runtime problems.
+    /// run, as FASHN reports runtime problems; its webhook goes out now.
     async fn fail_now(
         &self,
         params: Value,
         name: ErrorName,
         message: String,
     ) -> ApiResult<Response> {
-        let id = insert_prediction(
+        let id = crypto::new_id();
+        store::insert(
             self.env,
-            crypto::new_id(),
-            self.key,
-            &self.model,
-            self.tool,
-            json!({}),
-            params,
-            "failed",
-            Some((name, message)),
-            (0, 0),
-            self.return_base64,
-            self.webhook_url.clone(),
+            &NewGeneration {
+                id: &id,
+                user_id: &self.key.user_id,
+                tool: self.tool,
+                inputs: &json!({}),
+                params: &params,
+                options: None,
+                status: JobStatus::Failed,
+                error: Some((name, &message)),
+                quote: (0, 0),
+                api: Some(self.api()),
+            },
         )
         .await?;
+        if self.webhook_url.is_some() {
+            crate::webhooks::schedule(self.env, &id).await;
+        }
         json(200, &json!({"id": id, "error": null}))
     }
 }
@@ -306,15 +197,12 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         .find(|(k, _)| k == "webhook_url")
         .map(|(_, v)| v.to_string());
     if let Some(u) = &webhook_url {
-        let local = env
-            .var("LOCAL_INSTANCE")
-            .map(|v| v.to_string() == "true")
-            .unwrap_or(false);
+        let local = crate::config::Config::from_env(env)?.local_instance;
         crate::webhooks::check_url(u, local).map_err(|m| fashn(400, "BadRequest", m))?;
     }
     // Sent by another Atelier's node forwarding a job: run it on this installation's own
     // engines only (the loop guard for two installations that forward to each other).
-    let forwarded = crate::http::header(&req, "x-atelier-forwarded").is_some();
+    let forwarded = crate::http::header(&req, atelier_core::job::FORWARDED_HEADER).is_some();
     let bytes = req.bytes().await?;
     let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
         fashn(
@@ -352,7 +240,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
             return Ok(r);
         }
     };
-    let tool = resolved.tool;
+    let tool = resolved.tool();
     let model = api_model.name();
     let return_base64 = inputs
         .get("return_base64")
@@ -367,18 +255,24 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         return_base64,
         webhook_url: webhook_url.clone(),
     };
-    // A model without an engine here is accepted and fails at once, costing nothing.
-    let engine = if tool.runnable() {
-        engine_params(tool, &resolved)
-    } else if !forwarded && crate::jobs::node_has_engine(env, tool).await {
-        // Forwarded upstream by the node: the generic options travel as the Studio's do.
-        Some(generic_params(&resolved))
-    } else {
-        None
-    };
-    let Some(mut params) = engine.filter(|_| api_model != catalog::ApiModel::BackgroundChange)
-    else {
-        let msg = if forwarded && !tool.runnable() {
+    // What travels besides the resolved options: the prompt and the output format.
+    let mut params = json!({});
+    if inputs.get("output_format").and_then(Value::as_str) == Some("jpeg") {
+        params["output_format"] = json!("jpeg");
+    }
+    if let Some(p) = inputs.get("prompt").and_then(Value::as_str) {
+        if !p.trim().is_empty() && catalog::spec(tool).prompt != catalog::PromptSupport::None {
+            params["prompt"] = json!(p);
+        }
+    }
+    // Whether the model runs here is the node's answer; a job another Atelier forwarded runs
+    // on this node's own engines only. A model without an engine is accepted and fails at
+    // once, costing nothing. (background-change has no engine of its own anywhere yet.)
+    let caps = crate::node::capabilities(env).await;
+    if api_model == catalog::ApiModel::BackgroundChange
+        || !crate::node::may_queue(caps.as_ref(), tool, forwarded)
+    {
+        let msg = if forwarded {
             format!(
                 "{model} has no engine on this installation, and a job another Atelier forwarded here is never forwarded again (so two installations cannot pass it back and forth). Run it where an engine is configured. Nothing was charged."
             )
@@ -387,15 +281,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
                 "{model} has no engine on this installation: generative models need an upstream engine (a FASHN-compatible API configured on the inference node). Nothing was charged."
             )
         };
-        return sub.fail_now(json!({}), ErrorName::PipelineError, msg).await;
-    };
-    if inputs.get("output_format").and_then(Value::as_str) == Some("jpeg") {
-        params["output_format"] = json!("jpeg");
-    }
-    if let Some(p) = inputs.get("prompt").and_then(Value::as_str) {
-        if !p.trim().is_empty() && catalog::spec(tool).prompt != catalog::PromptSupport::None {
-            params["prompt"] = json!(p);
-        }
+        return sub.fail_now(params, ErrorName::PipelineError, msg).await;
     }
     let read = |raw: &str| match load_image(raw) {
         Ok(Loaded::Url(u)) => Ok(Source::Url(u)),
@@ -466,11 +352,17 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         None => Some((0, 0)),
     };
     if let Some((width, height)) = dims {
-        let params_map = params.as_object().cloned().unwrap_or_default();
-        let mut request = request_from_params(tool, &params_map, width, height);
+        let mut request = catalog::api_request(api_model, &inputs).unwrap_or_default();
+        request.set_main_size(tool, width, height);
         for (_, slot, r) in &refs {
             if let Source::Bytes(_, i) = r {
-                atelier_core::tool::add_reference(&mut request, *slot, i.width, i.height);
+                if let Some(img) = request
+                    .images
+                    .get_mut(slot)
+                    .and_then(|v| v.iter_mut().find(|i| i.width.is_none()))
+                {
+                    (img.width, img.height) = (Some(i.width), Some(i.height));
+                }
             }
         }
         if let Err(errors) = catalog::validate(
@@ -489,7 +381,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
     check_concurrency(env, &key).await?;
     let id = crypto::new_id();
-    if let Err(message) = credits::hold(
+    let held = match submit::hold(
         env,
         &key.user_id,
         Surface::Api,
@@ -499,12 +391,16 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     )
     .await?
     {
-        let mut r = json(429, &json!({"error": "OutOfCredits", "message": message}))?;
-        r.headers_mut().set("x-should-retry", "false")?;
-        return Ok(r);
-    }
-    // Store the input and the row; if either fails, the hold is released.
-    let stored: ApiResult<String> = async {
+        Ok(h) => h,
+        Err(message) => {
+            let mut r = json(429, &json!({"error": "OutOfCredits", "message": message}))?;
+            r.headers_mut().set("x-should-retry", "false")?;
+            return Ok(r);
+        }
+    };
+    // Store the inputs, then the row; if either fails, the hold is released. A queue failure
+    // fails the prediction (credits released); the id still answers.
+    let stored: ApiResult<Value> = async {
         let mut stored_inputs = serde_json::Map::new();
         for (field, s) in source
             .iter()
@@ -519,41 +415,30 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
                 ),
             };
         }
-        let stored_inputs = Value::Object(stored_inputs);
-        insert_prediction(
-            env,
-            id.clone(),
-            &key,
-            &model,
-            tool,
-            stored_inputs,
-            params,
-            "in_queue",
-            None,
-            (quote.credits, quote.per_output),
-            return_base64,
-            webhook_url,
-        )
-        .await
+        Ok(Value::Object(stored_inputs))
     }
     .await;
-    let id = match stored {
-        Ok(stored_id) => stored_id,
+    let stored_inputs = match stored {
+        Ok(v) => v,
         Err(e) => {
-            credits::settle(env, &key.user_id, Surface::Api, &id, &[]).await;
+            held.release(env).await;
             return Err(e);
         }
     };
-    // A queue failure fails the prediction (credits released); the id still answers.
-    crate::jobs::enqueue(env, &id).await;
+    let g = NewGeneration {
+        id: &id,
+        user_id: &key.user_id,
+        tool,
+        inputs: &stored_inputs,
+        params: &params,
+        options: Some(&resolved),
+        status: JobStatus::InQueue,
+        error: None,
+        quote: (quote.credits, quote.per_output),
+        api: Some(sub.api()),
+    };
+    submit::start(env, held, g).await?;
     json(200, &json!({"id": id, "error": null}))
-}
-
-#[derive(Deserialize)]
-struct ApiRow {
-    return_base64: f64,
-    source: String,
-    org_id: Option<String>,
 }
 
 /// `GET /v1/status/{id}`
@@ -566,13 +451,14 @@ pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
             format!("Prediction {id} was not found (or is no longer tracked)."),
         )
     };
-    let row = generations::load(env, id).await?.ok_or_else(not_found)?;
+    let row = store::load(env, id).await?.ok_or_else(not_found)?;
     let origin = req.url()?.origin().ascii_serialization();
     // Another organization's prediction is as unknown as a made-up id.
-    let (body, used) = match status_of(env, &row, &origin, Some(&key.org_id)).await? {
-        Some(x) => x,
-        None => return Err(not_found()),
-    };
+    let (body, used) =
+        match crate::predictions::status_of(env, &row, &origin, Some(&key.org_id)).await? {
+            Some(x) => x,
+            None => return Err(not_found()),
+        };
     let mut r = json(200, &body)?;
     if let Some(used) = used {
         r.headers_mut()
@@ -581,92 +467,12 @@ pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
     Ok(r)
 }
 
-/// The status body of an API prediction (for webhooks; output URLs on `EDGE_URL`).
-pub async fn status_body(env: &Env, id: &str) -> ApiResult<Value> {
-    let row = generations::load(env, id)
-        .await?
-        .ok_or_else(|| fashn(404, "NotFound", "gone"))?;
-    let origin = env
-        .var(bind::EDGE_URL)?
-        .to_string()
-        .trim_end_matches('/')
-        .to_string();
-    Ok(status_of(env, &row, &origin, None)
-        .await?
-        .ok_or_else(|| fashn(404, "NotFound", "not an API prediction"))?
-        .0)
-}
-
-/// FASHN's status body and, on terminal states, the credits used; None if not an API prediction.
-///
-/// With `org`, only that organization's predictions are found.
-async fn status_of(
-    env: &Env,
-    row: &generations::Row,
-    origin: &str,
-    org: Option<&str>,
-) -> ApiResult<Option<(Value, Option<u64>)>> {
-    let extra: Option<ApiRow> = env
-        .d1(bind::DB)?
-        .prepare("SELECT return_base64, source, org_id FROM generations WHERE id = ?1")
-        .bind(&[row.id.clone().into()])?
-        .first(None)
-        .await?;
-    let Some(extra) =
-        extra.filter(|e| e.source == "api" && org.is_none_or(|o| e.org_id.as_deref() == Some(o)))
-    else {
-        return Ok(None);
-    };
-    let st = row.status();
-    let mut body = json!({"id": row.id, "status": row.status, "error": null});
-    if let Some(name) = &row.error_name {
-        body["error"] =
-            json!({"name": name, "message": row.error_message.clone().unwrap_or_default()});
-    }
-    let outputs: Vec<StoredOutput> = serde_json::from_str(&row.outputs).unwrap_or_default();
-    if st == atelier_core::JobStatus::Completed {
-        let mut urls = vec![];
-        for o in &outputs {
-            let path = format!("/v1/outputs/{}/{}", row.id, o.index);
-            if extra.return_base64 != 0.0 {
-                let obj = env
-                    .bucket(bind::BLOBS)?
-                    .get(generations::output_key(&row.id, o.index))
-                    .execute()
-                    .await?;
-                let bytes = match obj.as_ref().and_then(|o| o.body()) {
-                    Some(b) => b.bytes().await?,
-                    None => vec![],
-                };
-                urls.push(format!(
-                    "data:{};base64,{}",
-                    o.content_type,
-                    base64::engine::general_purpose::STANDARD.encode(bytes)
-                ));
-            } else {
-                let exp = now_secs() + OUTPUT_URL_TTL_SECS;
-                let sig = sign::sign_url(&secret(env)?, "GET", &path, exp);
-                urls.push(format!("{origin}{path}?exp={exp}&sig={sig}"));
-            }
-        }
-        body["output"] = json!(urls);
-    }
-    let used = st.is_terminal().then(|| {
-        if st == atelier_core::JobStatus::Completed {
-            (row.credits_per_output * outputs.len() as f64) as u64
-        } else {
-            0
-        }
-    });
-    Ok(Some((body, used)))
-}
-
 /// `GET /v1/outputs/{id}/{i}?exp=&sig=`: an output through its signed, expiring URL.
 pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResult<Response> {
     let url = req.url()?;
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     sign::verify_url(
-        &secret(env)?,
+        &crate::config::Config::from_env(env)?.job_secret,
         "GET",
         url.path(),
         q.get("exp").map(String::as_str),
@@ -688,9 +494,12 @@ pub async fn output(req: &Request, env: &Env, id: &str, index: &str) -> ApiResul
     let index: u32 = index
         .parse()
         .map_err(|_| fashn(404, "NotFound", "No such output."))?;
+    let missing = || fashn(404, "NotFound", "The output does not exist.");
+    let row = store::load(env, id).await?.ok_or_else(missing)?;
+    let out = row.output(index).ok_or_else(missing)?;
     let mut r = r2_response(
         env,
-        generations::output_key(id, index),
+        store::output_key(id, &out),
         "The output does not exist.",
     )
     .await?;
@@ -750,10 +559,7 @@ pub async fn admin_key(mut req: Request, env: &Env) -> ApiResult<Response> {
     let body = crate::http::signed_body(&mut req, env).await?;
     let a: AdminKey = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(400, "bad_request", e.to_string()))?;
-    let local = env
-        .var("LOCAL_INSTANCE")
-        .map(|v| v.to_string() == "true")
-        .unwrap_or(false);
+    let local = crate::config::Config::from_env(env)?.local_instance;
     if (a.key.is_some() || a.fixture_prediction.is_some()) && !local {
         return Err(ApiError::new(
             403,
@@ -797,7 +603,7 @@ pub async fn admin_key(mut req: Request, env: &Env) -> ApiResult<Response> {
     if let Some(n) = a.app_credits {
         credits::set(env, &user_id, Surface::App, n).await?;
     }
-    let org = crate::orgs::personal(env, &user_id, &email).await?;
+    let org = crate::store::orgs::personal(env, &user_id, &email).await?;
     if a.no_key {
         return json(200, &json!({"user_id": user_id, "org_id": org}));
     }
@@ -809,28 +615,21 @@ pub async fn admin_key(mut req: Request, env: &Env) -> ApiResult<Response> {
             "rate_limit_scale is between 0 and 1000.",
         ));
     }
-    let key = a.key.unwrap_or_else(crate::orgs::new_key_value);
+    let key = a.key.unwrap_or_else(crate::store::orgs::new_key_value);
     let name = a.name.unwrap_or_else(|| "default".into());
-    crate::orgs::insert_key(env, &org, &user_id, &name, &key, scale).await?;
+    crate::store::orgs::insert_key(env, &org, &user_id, &name, &key, scale).await?;
     // A chosen key that already existed keeps its row; its scale follows this call.
     db.prepare("UPDATE api_keys SET rate_limit_scale = ?1 WHERE key_hash = ?2")
-        .bind(&[scale.into(), key_hash(&key).into()])?
+        .bind(&[scale.into(), crypto::key_hash(&key).into()])?
         .run()
         .await?;
     let key_id: Option<String> = db
         .prepare("SELECT id FROM api_keys WHERE key_hash = ?1")
-        .bind(&[key_hash(&key).into()])?
+        .bind(&[crypto::key_hash(&key).into()])?
         .first(Some("id"))
         .await?;
     if let Some(fid) = a.fixture_prediction {
-        let now = now_ms() as f64;
-        db.prepare(
-            "INSERT OR IGNORE INTO generations (id, user_id, tool, inputs, params, status, progress, outputs, created_at, updated_at, completed_at, source, model_name, org_id, api_key_id) \
-             VALUES (?1, ?2, 'background-remove', '{}', '{}', 'completed', 1, '[]', ?3, ?3, ?3, 'api', 'background-remove', ?4, ?5)",
-        )
-        .bind(&[fid.into(), user_id.clone().into(), now.into(), org.clone().into(), key_id.map(JsValue::from).unwrap_or(JsValue::NULL)])?
-        .run()
-        .await?;
+        store::insert_fixture(env, &fid, &user_id, &org, key_id).await?;
     }
     json(201, &json!({"key": key, "user_id": user_id, "org_id": org}))
 }

@@ -140,7 +140,7 @@ pub async fn from_output(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
     let body: FromOutput = crate::http::json_body(&mut req).await?;
     let missing = || ApiError::new(404, "not_found", "There is no such result of yours.");
-    let g = crate::generations::load(env, &body.generation_id)
+    let g = crate::store::generations::load(env, &body.generation_id)
         .await?
         .filter(|g| g.user_id == user.id)
         .ok_or_else(missing)?;
@@ -151,9 +151,15 @@ pub async fn from_output(mut req: Request, env: &Env) -> ApiResult<Response> {
             "This generation has no result yet; wait until it completes.",
         ));
     }
+    let outputs: Vec<crate::store::generations::StoredOutput> =
+        serde_json::from_str(&g.outputs).unwrap_or_default();
+    let out = outputs
+        .iter()
+        .find(|o| o.index == body.index)
+        .ok_or_else(missing)?;
     let obj = env
         .bucket(bind::BLOBS)?
-        .get(crate::generations::output_key(&g.id, body.index))
+        .get(crate::store::generations::output_key(&g.id, out))
         .execute()
         .await?
         .ok_or_else(missing)?;
@@ -172,30 +178,13 @@ pub async fn from_output(mut req: Request, env: &Env) -> ApiResult<Response> {
     json(201, &serde_json::json!({"asset": asset}))
 }
 
-/// `GET /api/capabilities`: which tools the inference service runs now, from the node's own
-/// `/v1/capabilities`; when it cannot be reached every tool is unavailable with that reason.
+/// `GET /api/capabilities`: which tools the inference service runs now, and up to what, from
+/// the node's own `/v1/capabilities`; when it cannot be reached every tool is unavailable with
+/// that reason.
 pub async fn capabilities(req: &Request, env: &Env) -> ApiResult<Response> {
     require_user(req, env).await?;
-    let node = env.var(bind::INFERENCE_URL)?.to_string();
-    let url = format!("{}/v1/capabilities", node.trim_end_matches('/'));
-    let answer = async {
-        let mut r = worker::Fetch::Url(url.parse().ok()?).send().await.ok()?;
-        if r.status_code() != 200 {
-            return None;
-        }
-        r.json::<serde_json::Value>().await.ok()
-    }
-    .await;
-    let body = match answer {
-        Some(v) => v,
-        None => serde_json::json!({
-            "tools": atelier_core::Tool::ALL.iter().map(|t| serde_json::json!({
-                "tool": t.id(), "available": false,
-                "reason": "the inference service is not reachable right now",
-            })).collect::<Vec<_>>(),
-        }),
-    };
-    json(200, &body)
+    let caps = crate::node::or_unreachable(crate::node::capabilities(env).await);
+    json(200, &caps)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -223,12 +212,10 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
         .all()
         .await?
         .results()?;
-    let more = rows.len() > limit as usize;
-    let rows: Vec<ListedAsset> = rows.into_iter().take(limit as usize).collect();
-    let next = more.then(|| rows.last().map(|r| r.created_at)).flatten();
+    let page = atelier_core::views::Page::from_rows(rows, limit, |r| r.created_at);
     json(
         200,
-        &serde_json::json!({"assets": rows, "next_before": next}),
+        &serde_json::json!({"assets": page.items, "next_before": page.next_before}),
     )
 }
 

@@ -163,7 +163,7 @@ pub async fn signup(mut req: Request, env: &Env) -> ApiResult<Response> {
             "An account with this email already exists. Sign in instead.",
         ));
     }
-    crate::orgs::personal(env, &user.id, &user.email).await?;
+    crate::store::orgs::personal(env, &user.id, &user.email).await?;
     start_session(&req, env, &user, 201).await
 }
 

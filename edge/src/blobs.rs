@@ -1,5 +1,6 @@
 //! Short-lived signed URLs for inference nodes: `GET /api/blobs/assets/<hash>` to read an input,
-//! `PUT /api/blobs/outputs/<generation>/<index>.png` to write an output. No session; the
+//! `PUT /api/blobs/outputs/<generation>/<index>.<ext>` to write an output (its extension the
+//! output's real type: `.png`, `.jpg`, `.mp4`; bytes of another type are refused). No session; the
 //! signature (method, path, expiry) is the only authority.
 
 use atelier_core::image::{inspect, UploadLimits};
@@ -8,6 +9,18 @@ use worker::{Env, HttpMetadata, Request, Response};
 
 use crate::bind;
 use crate::http::{now_secs, r2_response, ApiError, ApiResult};
+
+/// How long a signed input or output URL stays valid.
+const URL_TTL_SECS: u64 = 15 * 60;
+
+/// A short-lived signed URL a node uses to read an input or write an output (`path` is
+/// `/api/blobs/<key>`).
+pub fn signed_url(env: &worker::Env, method: &str, path: &str) -> worker::Result<String> {
+    let c = crate::config::Config::from_env(env)?;
+    let exp = now_secs() + URL_TTL_SECS;
+    let sig = sign::sign_url(&c.job_secret, method, path, exp);
+    Ok(format!("{}{}?exp={}&sig={}", c.edge_url, path, exp, sig))
+}
 
 /// Outputs may be larger than uploads (an upscale of a large photo).
 const OUTPUT_LIMITS: UploadLimits = UploadLimits {
@@ -22,7 +35,7 @@ fn check(req: &Request, env: &Env, method: &str) -> ApiResult<String> {
     let path = url.path().to_string();
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     sign::verify_url(
-        &crate::jobs::secret(env)?,
+        &crate::config::Config::from_env(env)?.job_secret,
         method,
         &path,
         q.get("exp").map(String::as_str),
@@ -55,7 +68,7 @@ pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
     // A generation that already ended (canceled, failed, timed out) takes no more outputs.
     if let Some(id) = key.split('/').nth(1) {
-        if let Some(row) = crate::generations::load(env, id).await? {
+        if let Some(row) = crate::store::generations::load(env, id).await? {
             if row.status().is_terminal() {
                 return Err(ApiError::new(
                     409,
@@ -82,6 +95,13 @@ pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
             .format
             .mime()
     };
+    if !key.ends_with(&format!(".{}", atelier_core::job::extension(mime))) {
+        return Err(ApiError::new(
+            422,
+            "wrong_type",
+            format!("Refused: this output is {mime}, which is not what {key} holds."),
+        ));
+    }
     env.bucket(bind::BLOBS)?
         .put(key, bytes)
         .http_metadata(HttpMetadata {

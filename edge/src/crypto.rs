@@ -54,3 +54,8 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
 /// A dummy hash to verify against when the account does not exist, so timing does not tell.
 pub const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2lZ5Vq6Rj8lqGV2pJm2n1bqZk8mQXkP6aQ3r7mI0Vx4";
+
+/// What D1 keeps of an API key: its SHA-256 (the key itself is shown once).
+pub fn key_hash(key: &str) -> String {
+    atelier_core::sign::sha256_hex(key.as_bytes())
+}

@@ -171,7 +171,7 @@ pub async fn signed_body(req: &mut Request, env: &Env) -> ApiResult<Vec<u8>> {
     use atelier_core::sign;
     let body = req.bytes().await?;
     sign::verify_request(
-        &crate::jobs::secret(env)?,
+        &crate::config::Config::from_env(env)?.job_secret,
         "POST",
         &req.path(),
         header(req, sign::TIMESTAMP_HEADER).as_deref(),

@@ -1,10 +1,13 @@
 //! Atelier's edge: a Cloudflare Worker. It is the only part that speaks to storage and to the
-//! public. The fetch handler is thin: it routes to one module per resource.
+//! public. The fetch handler is thin: it routes to one module per resource. Layers, with no
+//! import cycle: routes → services (`submit`, `jobs`, `node`, `predictions`, `webhooks`) →
+//! storage (`store`, `credits`) → base (`config`, `http`, `crypto`, `bind`, `queue`).
 
 mod api;
 mod assets;
 mod auth;
 mod blobs;
+mod config;
 mod credits;
 mod crypto;
 mod events;
@@ -12,9 +15,14 @@ mod generations;
 mod http;
 mod jobs;
 mod library;
+mod node;
 mod orgs;
+mod predictions;
+mod queue;
 mod quote;
 mod ratelimit;
+mod store;
+mod submit;
 mod webhooks;
 
 pub use events::UserEvents;
@@ -31,6 +39,8 @@ pub mod bind {
     pub const JOB_SECRET: &str = "JOB_SECRET";
     pub const INFERENCE_URL: &str = "INFERENCE_URL";
     pub const EDGE_URL: &str = "EDGE_URL";
+    pub const LOCAL_INSTANCE: &str = "LOCAL_INSTANCE";
+    pub const JOB_STALE_SECS: &str = "JOB_STALE_SECS";
 }
 
 #[event(fetch)]
@@ -113,7 +123,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
 }
 
 #[event(queue)]
-async fn queue(batch: MessageBatch<jobs::JobMessage>, env: Env, _ctx: Context) -> Result<()> {
+async fn queue(batch: MessageBatch<queue::JobMessage>, env: Env, _ctx: Context) -> Result<()> {
     // Never return Err from here: the macro turns it into a panic that traps the isolate.
     jobs::consume(batch, &env).await;
     Ok(())

@@ -97,7 +97,7 @@ pub async fn post(mut req: Request) -> ApiResult<Response> {
                     "outputs": q.outputs,
                     "breakdown": q.breakdown,
                     "model_name": api_model.name(),
-                    "tool": resolved.tool.id(),
+                    "tool": resolved.tool().id(),
                     "resolved": resolved,
                 }),
             )

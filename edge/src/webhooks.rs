@@ -12,7 +12,7 @@ use worker::{Env, Fetch, Headers, MessageBuilder, Method, Request, RequestInit};
 
 use crate::bind;
 use crate::http::now_secs;
-use crate::jobs::JobMessage;
+use crate::queue::JobMessage;
 
 pub const MAX_RETRIES: u32 = 5;
 
@@ -41,22 +41,13 @@ pub async fn schedule(env: &Env, generation_id: &str) {
 /// Delivers one attempt; on failure queues the next one with backoff.
 pub async fn deliver(env: &Env, generation_id: &str, attempt: u32) {
     let target: Option<(String, String, Value)> = async {
-        #[derive(serde::Deserialize)]
-        struct W {
-            webhook_url: Option<String>,
-            key_hash: Option<String>,
-        }
-        let w: W = env
-            .d1(bind::DB)
-            .ok()?
-            .prepare("SELECT g.webhook_url AS webhook_url, k.key_hash AS key_hash FROM generations g LEFT JOIN api_keys k ON k.id = g.api_key_id WHERE g.id = ?1")
-            .bind(&[generation_id.into()])
-            .ok()?
-            .first(None)
+        let (url, key_hash) = crate::store::generations::webhook_target(env, generation_id)
             .await
             .ok()??;
-        let body = crate::api::status_body(env, generation_id).await.ok()?;
-        Some((w.webhook_url?, w.key_hash.unwrap_or_default(), body))
+        let body = crate::predictions::status_body(env, generation_id)
+            .await
+            .ok()?;
+        Some((url, key_hash, body))
     }
     .await;
     let Some((url, key_hash, body)) = target else {

@@ -21,8 +21,9 @@
 use std::time::Instant;
 
 use atelier_core::UploadLimits;
-use atelier_inference::bgremove::{resize_rgb, BackgroundRemover};
+use atelier_inference::bgremove::BackgroundRemover;
 use atelier_inference::decode::decode;
+use atelier_inference::imaging::resize_rgb;
 use fast_image_resize::FilterType;
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -13,7 +13,8 @@ use fast_image_resize as fr;
 use image::{DynamicImage, ImageEncoder, RgbImage, RgbaImage};
 use tract_onnx::prelude::*;
 
-use crate::refine::{guided_filter, stretch, Plane};
+use crate::imaging::{guided_filter, stretch, Plane};
+use crate::imaging::{image_to_plane, plane_to_image, resize, resize_rgb, Encoded, EngineError};
 
 /// The model's square input side.
 const SIDE: usize = 320;
@@ -46,83 +47,10 @@ fn ort_env(lib: &Path) -> Result<ort::environment::Environment, String> {
         .clone()
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("the model could not be loaded from {path}: {reason}")]
-    Load { path: String, reason: String },
-    #[error("the segmentation model failed: {0}")]
-    Run(String),
-    #[error("the image could not be encoded: {0}")]
-    Encode(String),
-    /// The input cannot be processed as asked (reported as InputValidationError).
-    #[error("{0}")]
-    Input(String),
-    /// No usable face or body in the photo (reported as PoseError).
-    #[error("{0}")]
-    Pose(String),
-}
-
 /// The loaded segmentation model; cheap to clone, safe to share between jobs.
 #[derive(Clone)]
 pub struct BackgroundRemover {
     backend: Backend,
-}
-
-/// A finished output.
-pub struct Encoded {
-    pub png: Vec<u8>,
-    pub width: u32,
-    pub height: u32,
-}
-
-pub(crate) fn resize(
-    src: &fr::images::Image<'_>,
-    w: u32,
-    h: u32,
-    alg: fr::ResizeAlg,
-) -> fr::images::Image<'static> {
-    let mut dst = fr::images::Image::new(w, h, src.pixel_type());
-    let mut r = fr::Resizer::new();
-    r.resize(
-        src,
-        &mut dst,
-        &fr::ResizeOptions::new().resize_alg(alg).use_alpha(false),
-    )
-    .expect("resize between same pixel types");
-    dst
-}
-
-/// Resizes an RGB image with fast_image_resize.
-pub fn resize_rgb(
-    img: &RgbImage,
-    w: u32,
-    h: u32,
-    filter: fr::FilterType,
-) -> Result<RgbImage, EngineError> {
-    let src = fr::images::Image::from_vec_u8(
-        img.width(),
-        img.height(),
-        img.as_raw().clone(),
-        fr::PixelType::U8x3,
-    )
-    .map_err(|e| EngineError::Run(e.to_string()))?;
-    let out = resize(&src, w, h, fr::ResizeAlg::Convolution(filter));
-    Ok(RgbImage::from_raw(w, h, out.into_vec()).expect("size"))
-}
-
-pub(crate) fn plane_to_image(p: &Plane) -> fr::images::Image<'static> {
-    let bytes: Vec<u8> = p.data.iter().flat_map(|v| v.to_ne_bytes()).collect();
-    fr::images::Image::from_vec_u8(p.width as u32, p.height as u32, bytes, fr::PixelType::F32)
-        .expect("plane size")
-}
-
-pub(crate) fn image_to_plane(img: &fr::images::Image<'_>) -> Plane {
-    let data = img
-        .buffer()
-        .chunks_exact(4)
-        .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Plane::new(img.width() as usize, img.height() as usize, data)
 }
 
 impl BackgroundRemover {

@@ -5,7 +5,7 @@
 use atelier_core::export::{ExportFormat, ExportSpec};
 use image::{DynamicImage, ImageEncoder};
 
-use crate::bgremove::EngineError;
+use crate::imaging::EngineError;
 
 /// One exported file.
 pub struct Exported {

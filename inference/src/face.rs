@@ -13,7 +13,8 @@ use fast_image_resize as fr;
 use image::RgbImage;
 use tract_onnx::prelude::*;
 
-use crate::bgremove::EngineError;
+use crate::imaging::bilinear;
+use crate::imaging::EngineError;
 
 static DETECTOR_ONNX: &[u8] = include_bytes!("../models/mediapipe/face_detection_short_range.onnx");
 static MESH_ONNX: &[u8] = include_bytes!("../models/mediapipe/face_landmark.onnx");
@@ -236,36 +237,6 @@ fn weighted_nms(mut dets: Vec<Detection>) -> Vec<Detection> {
     out
 }
 
-/// Bilinear sample of an RGB image at (x, y) in pixel units (0..255 per channel). Outside the
-/// image: the nearest edge pixel when `clamp_edges`, else black.
-pub(crate) fn bilinear(img: &RgbImage, x: f32, y: f32, clamp_edges: bool) -> [f32; 3] {
-    let (w, h) = (img.width() as i64, img.height() as i64);
-    let (fx, fy) = (x - 0.5, y - 0.5);
-    let (x0, y0) = (fx.floor() as i64, fy.floor() as i64);
-    let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
-    let px = |xx: i64, yy: i64| -> [f32; 3] {
-        let inside = xx >= 0 && yy >= 0 && xx < w && yy < h;
-        if !inside && !clamp_edges {
-            return [0.0; 3];
-        }
-        let p = img
-            .get_pixel(xx.clamp(0, w - 1) as u32, yy.clamp(0, h - 1) as u32)
-            .0;
-        [p[0] as f32, p[1] as f32, p[2] as f32]
-    };
-    let (a, b, c, d) = (
-        px(x0, y0),
-        px(x0 + 1, y0),
-        px(x0, y0 + 1),
-        px(x0 + 1, y0 + 1),
-    );
-    std::array::from_fn(|i| {
-        let top = a[i] + (b[i] - a[i]) * ax;
-        let bottom = c[i] + (d[i] - c[i]) * ax;
-        top + (bottom - top) * ay
-    })
-}
-
 impl FaceModels {
     /// Loads both networks (about 0.3 s).
     pub fn load() -> Result<FaceModels, EngineError> {
@@ -311,7 +282,7 @@ impl FaceModels {
             ((w as f32 * scale).round() as u32).clamp(1, DET_SIDE as u32),
             ((h as f32 * scale).round() as u32).clamp(1, DET_SIDE as u32),
         );
-        let small = crate::bgremove::resize_rgb(rgb, sw, sh, fr::FilterType::Bilinear)?;
+        let small = crate::imaging::resize_rgb(rgb, sw, sh, fr::FilterType::Bilinear)?;
         let (ox, oy) = ((DET_SIDE as u32 - sw) / 2, (DET_SIDE as u32 - sh) / 2);
         let mut input = vec![-1f32; DET_SIDE * DET_SIDE * 3];
         for (x, y, p) in small.enumerate_pixels() {

@@ -15,8 +15,9 @@ use atelier_core::catalog::FaceMatch;
 use fast_image_resize as fr;
 use image::{DynamicImage, ImageEncoder, RgbImage};
 
-use crate::bgremove::{Encoded, EngineError};
 use crate::face::{Face, FaceModels};
+use crate::imaging::{from_lab, to_lab};
+use crate::imaging::{Encoded, EngineError};
 
 /// Face Swap's output limit: the 2K tier's pixel count.
 pub const MAX_PIXELS: u64 = 2048 * 2048;
@@ -76,7 +77,7 @@ fn cap(img: &RgbImage, max: u64) -> Result<RgbImage, EngineError> {
     let s = (max as f64 / px as f64).sqrt();
     let w = ((img.width() as f64 * s).floor() as u32).max(1);
     let h = ((img.height() as f64 * s).floor() as u32).max(1);
-    crate::bgremove::resize_rgb(img, w, h, fr::FilterType::Lanczos3)
+    crate::imaging::resize_rgb(img, w, h, fr::FilterType::Lanczos3)
 }
 
 /// The least-squares similarity (scale·rotation + shift) taking `src` points onto `dst`
@@ -101,70 +102,6 @@ pub fn fit_similarity(src: &[(f32, f32)], dst: &[(f32, f32)]) -> (f32, f32, f32,
     let tx = md.0 - (a * ms.0 - b * ms.1);
     let ty = md.1 - (b * ms.0 + a * ms.1);
     (a, b, tx, ty)
-}
-
-fn srgb_to_linear(c: f32) -> f32 {
-    if c <= 0.04045 {
-        c / 12.92
-    } else {
-        ((c + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-fn linear_to_srgb(c: f32) -> f32 {
-    let c = c.clamp(0.0, 1.0);
-    if c <= 0.003_130_8 {
-        c * 12.92
-    } else {
-        1.055 * c.powf(1.0 / 2.4) - 0.055
-    }
-}
-
-const WHITE: [f32; 3] = [0.950_47, 1.0, 1.088_83];
-
-fn lab_f(t: f32) -> f32 {
-    if t > 0.008_856 {
-        t.cbrt()
-    } else {
-        7.787 * t + 16.0 / 116.0
-    }
-}
-
-fn lab_f_inv(t: f32) -> f32 {
-    if t > 0.206_893 {
-        t * t * t
-    } else {
-        (t - 16.0 / 116.0) / 7.787
-    }
-}
-
-/// sRGB (0..255) → CIE L*a*b* (D65).
-pub fn to_lab(p: [f32; 3]) -> [f32; 3] {
-    let [r, g, b] = p.map(|c| srgb_to_linear(c / 255.0));
-    let x = 0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b;
-    let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;
-    let z = 0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b;
-    let (fx, fy, fz) = (
-        lab_f(x / WHITE[0]),
-        lab_f(y / WHITE[1]),
-        lab_f(z / WHITE[2]),
-    );
-    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
-}
-
-/// CIE L*a*b* (D65) → sRGB (0..255, unclamped above 255 is clamped).
-pub fn from_lab(l: [f32; 3]) -> [f32; 3] {
-    let fy = (l[0] + 16.0) / 116.0;
-    let (fx, fz) = (fy + l[1] / 500.0, fy - l[2] / 200.0);
-    let (x, y, z) = (
-        lab_f_inv(fx) * WHITE[0],
-        lab_f_inv(fy) * WHITE[1],
-        lab_f_inv(fz) * WHITE[2],
-    );
-    let r = 3.240_454_2 * x - 1.537_138_5 * y - 0.498_531_4 * z;
-    let g = -0.969_266 * x + 1.876_010_8 * y + 0.041_556 * z;
-    let b = 0.055_643_4 * x - 0.204_025_9 * y + 1.057_225_2 * z;
-    [r, g, b].map(|c| linear_to_srgb(c) * 255.0)
 }
 
 /// A rectangle of the output that the swap works in.
@@ -231,7 +168,7 @@ fn warp_triangles(
                 let sx = wa * sa.0 + wb * sb.0 + wc * sc.0;
                 let sy = wa * sa.1 + wb * sb.1 + wc * sc.1;
                 let i = (y as usize - r.y0) * r.w + (x as usize - r.x0);
-                rgb[i] = crate::face::bilinear(src_img, sx, sy, true);
+                rgb[i] = crate::imaging::bilinear(src_img, sx, sy, true);
                 cov[i] = true;
             }
         }
@@ -431,7 +368,7 @@ pub fn swap(
             w as f32 / reference.width() as f32,
             h as f32 / reference.height() as f32,
         );
-        reference = crate::bgremove::resize_rgb(&reference, w, h, fr::FilterType::Lanczos3)?;
+        reference = crate::imaging::resize_rgb(&reference, w, h, fr::FilterType::Lanczos3)?;
         for p in rf.landmarks.iter_mut() {
             p[0] *= sx;
             p[1] *= sy;
@@ -528,8 +465,8 @@ pub fn swap(
                 * skin_likeness(t_lab[i], tgt_skin_m, tgt_skin_s)
         })
         .collect();
-    let forehead = crate::refine::box_mean(
-        &crate::refine::Plane::new(rw, rh, forehead_raw),
+    let forehead = crate::imaging::box_mean(
+        &crate::imaging::Plane::new(rw, rh, forehead_raw),
         (span * 0.03).max(1.0) as usize,
     );
     // Match Current Model keeps the model's own mouth opening: a reference's open mouth
@@ -589,7 +526,7 @@ pub fn swap(
         .map(|i| std::array::from_fn(|c| (t_rgb[i][c] - matched[i][c]).clamp(-60.0, 60.0)))
         .collect();
     if ring.iter().any(|&k| k > 0.0) {
-        let membrane = crate::video::push_pull(&diff, &ring, rw, rh);
+        let membrane = crate::imaging::push_pull(&diff, &ring, rw, rh);
         // The correction fades out over two feather widths inside the blend's inner edge:
         // the skin match already set the face's level, and shading at the border (a lit
         // forehead, shadowed temples) must not tint the whole face.

@@ -5,15 +5,18 @@
 //! shared job secret, each used once inside the replay window.
 
 pub mod bgremove;
+pub mod cutout;
 pub mod decode;
+pub mod engines;
 pub mod export;
 pub mod face;
 pub mod faceswap;
 pub mod fetch;
+pub mod imaging;
 pub mod metrics;
 pub mod packshot;
 pub mod pose;
-pub mod refine;
+
 pub mod reframe;
 pub mod server;
 pub mod tryon;

@@ -13,9 +13,10 @@ use std::sync::{Arc, OnceLock};
 use image::RgbImage;
 use tract_onnx::prelude::*;
 
-use crate::bgremove::EngineError;
-use crate::face::{bilinear, Roi};
-use crate::refine::Plane;
+use crate::face::Roi;
+use crate::imaging::bilinear;
+use crate::imaging::EngineError;
+use crate::imaging::Plane;
 
 static POSE_ONNX: &[u8] = include_bytes!("../models/mediapipe/pose_landmark_full.onnx");
 

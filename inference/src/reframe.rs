@@ -8,8 +8,9 @@ use atelier_core::catalog::AspectRatio;
 use fast_image_resize as fr;
 use image::{ImageEncoder, RgbImage};
 
-use crate::bgremove::{resize_rgb, BackgroundRemover, Encoded, EngineError};
-use crate::upscale::box_blur;
+use crate::bgremove::BackgroundRemover;
+use crate::imaging::box_blur;
+use crate::imaging::{resize_rgb, Encoded, EngineError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {

@@ -1,4 +1,6 @@
-//! The node's HTTP surface: `POST /v1/jobs` (signed), `GET /v1/capabilities`, `GET /healthz`.
+//! The node's HTTP surface: `POST /v1/jobs` (signed; checked against the engine registry in
+//! `engines.rs`), `GET /v1/capabilities` (from the same registry and the upstream engine),
+//! `POST /v1/jobs/{id}/cancel`, `POST /v1/export`, `GET /metrics`, `GET /healthz`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -6,11 +8,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use atelier_core::catalog::{OutputFormat, UpscaleFactor};
+use atelier_core::catalog::OutputFormat;
 use atelier_core::image::UploadLimits;
-use atelier_core::job::{JobEvent, JobRequest, OutputRef};
+use atelier_core::job::{Capabilities, JobEvent, JobRequest, OutputRef, ToolCapability};
+use atelier_core::pricing::Resolution;
 use atelier_core::sign::{self, SignError, REPLAY_WINDOW_SECS};
-use atelier_core::{Background, ErrorName, Tool};
+use atelier_core::{ErrorName, Tool};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -22,6 +25,7 @@ use tokio::sync::Semaphore;
 
 use crate::bgremove::BackgroundRemover;
 use crate::decode::decode;
+use crate::engines::{Engine, Produced, NO_ENGINE};
 
 /// How a node is configured (from the environment in `main`).
 #[derive(Debug, Clone)]
@@ -144,7 +148,11 @@ impl Node {
                 ..Default::default()
             },
         )?;
-        let upstream = crate::upstream::Upstream::from_env(&RUNNABLE)?;
+        let local: Vec<Tool> = Tool::ALL
+            .into_iter()
+            .filter(|t| crate::engines::local(*t, &bg).is_some())
+            .collect();
+        let upstream = crate::upstream::Upstream::from_env(&local)?;
         if let Some(u) = &upstream {
             tracing::info!(engine = %u.label(Tool::ProductToModel), "upstream engine configured");
         }
@@ -246,17 +254,6 @@ impl Node {
     }
 }
 
-/// The tools this node runs, with their engines.
-const RUNNABLE: [Tool; 7] = [
-    Tool::BackgroundRemove,
-    Tool::Upscale,
-    Tool::Reframe,
-    Tool::Packshot,
-    Tool::ImageToVideo,
-    Tool::FaceSwap,
-    Tool::TryOn,
-];
-
 impl Node {
     /// Whether a job for `tool` goes to the upstream engine (configured tools take precedence
     /// over this node's own engines).
@@ -264,138 +261,27 @@ impl Node {
         self.upstream.as_ref().filter(|u| u.serves(tool))
     }
 
-    fn available(&self, tool: Tool) -> bool {
-        RUNNABLE.contains(&tool) || self.upstream_for(tool).is_some()
-    }
-
-    fn engine_name(&self, tool: Tool) -> Option<String> {
+    /// The tool's engine here: the upstream's (by the tool's spec), else this node's own.
+    fn engine(&self, tool: Tool) -> Option<Engine> {
         match self.upstream_for(tool) {
-            Some(u) => Some(u.label(tool)),
-            None => RUNNABLE.contains(&tool).then(|| engine_of(tool, &self.bg)),
+            Some(u) => {
+                let sp = atelier_core::catalog::spec(tool);
+                Some(Engine {
+                    name: u.label(tool),
+                    stage: "upstream",
+                    max_resolution: sp.resolutions.then_some(Resolution::K4),
+                    max_video_resolution: (sp.pricing == atelier_core::catalog::Pricing::Video)
+                        .then_some(atelier_core::pricing::VideoResolution::P1080),
+                    max_outputs: sp.max_outputs,
+                    inputs: &[],
+                })
+            }
+            None => crate::engines::local(tool, &self.bg),
         }
     }
-}
 
-/// Why a tool cannot run here.
-const NO_ENGINE: &str = "no engine for this tool on this node: it needs a generative engine. \
-    Set ATELIER_UPSTREAM_URL and ATELIER_UPSTREAM_KEY on the inference node to forward it to a \
-    FASHN-compatible API (FASHN, or another Atelier).";
-
-fn engine_of(tool: Tool, bg: &BackgroundRemover) -> String {
-    match tool {
-        Tool::BackgroundRemove => format!("u2netp-onnx-{}+guided-filter", bg.runtime()),
-        Tool::Upscale => crate::upscale::ENGINE.into(),
-        Tool::Reframe => "reframe: subject-aware crop or mirror-blur expansion".into(),
-        Tool::Packshot => format!(
-            "packshot-2d: u2netp-{} matte, on-model skin removal, studio composite",
-            bg.runtime()
-        ),
-        Tool::FaceSwap => "face-swap-2d: MediaPipe face detection + 468-point mesh (tract), triangulated warp, Lab colour match, seamless blend".into(),
-        Tool::TryOn => crate::tryon::ENGINE.into(),
-        Tool::ImageToVideo => "video-2d: camera motion (push-in, pan, parallax) or End Image transition, H.264 (openh264) in MP4".into(),
-        _ => "none".into(),
-    }
-}
-
-/// One finished output, encoded.
-struct Produced {
-    bytes: Vec<u8>,
-    mime: &'static str,
-    width: u32,
-    height: u32,
-}
-
-impl Produced {
-    fn image(e: crate::bgremove::Encoded) -> Produced {
-        Produced {
-            bytes: e.png,
-            mime: "image/png",
-            width: e.width,
-            height: e.height,
-        }
-    }
-}
-
-/// Runs a tool on decoded inputs (a blocking thread): the outputs and the engine's name.
-fn run_tool(
-    bg: &BackgroundRemover,
-    tool: Tool,
-    options: &atelier_core::catalog::Resolved,
-    prompt: Option<String>,
-    img: &image::DynamicImage,
-    refs: &HashMap<String, image::DynamicImage>,
-) -> Result<(Vec<Produced>, String), crate::bgremove::EngineError> {
-    use atelier_core::pricing::{Duration as Secs, Resolution, VideoResolution};
-    match tool {
-        Tool::Upscale => crate::upscale::run(img, options.upscale.unwrap_or(UpscaleFactor::X2))
-            .map(|e| (vec![Produced::image(e)], engine_of(tool, bg))),
-        Tool::Reframe => {
-            let ar = options.aspect_ratio.ok_or_else(|| {
-                crate::bgremove::EngineError::Input("Reframe needs a target aspect ratio.".into())
-            })?;
-            crate::reframe::run(bg, img, ar)
-                .map(|(e, m)| (vec![Produced::image(e)], m.engine().to_string()))
-        }
-        Tool::Packshot => {
-            let spec = crate::packshot::PackshotSpec {
-                aspect_ratio: options.aspect_ratio,
-                resolution: options.resolution.unwrap_or(Resolution::K1),
-                variants: options.outputs.clamp(1, 4),
-                prompt,
-            };
-            crate::packshot::run(bg, img, &spec).map(|v| {
-                (
-                    v.into_iter().map(Produced::image).collect(),
-                    engine_of(tool, bg),
-                )
-            })
-        }
-        Tool::ImageToVideo => {
-            let spec = crate::video::VideoSpec {
-                seconds: match options.duration {
-                    Some(Secs::S10) => 10,
-                    _ => 5,
-                },
-                height: match options.video_resolution {
-                    Some(VideoResolution::P480) => 480,
-                    Some(VideoResolution::P1080) => 1080,
-                    _ => 720,
-                },
-                prompt,
-            };
-            let v = crate::video::run(bg, img, refs.get("end_image"), &spec)?;
-            Ok((
-                vec![Produced {
-                    bytes: v.mp4,
-                    mime: "video/mp4",
-                    width: v.width,
-                    height: v.height,
-                }],
-                format!("{} ({})", engine_of(tool, bg), v.motion.label()),
-            ))
-        }
-        Tool::FaceSwap => crate::faceswap::run(
-            crate::face::FaceModels::shared()?,
-            img,
-            refs.get("face_reference"),
-            options
-                .face_match
-                .unwrap_or(atelier_core::catalog::FaceMatch::MatchReference),
-        )
-        .map(|e| (vec![Produced::image(e)], engine_of(tool, bg))),
-        Tool::TryOn => {
-            let spec = crate::tryon::TryOnSpec {
-                category: options.category,
-                photo_type: crate::tryon::PhotoType::Auto,
-                prompt,
-                outputs: options.outputs.clamp(1, 4),
-            };
-            crate::tryon::run(bg, img, refs.get("product_image"), &spec)
-                .map(|(v, label)| (v.into_iter().map(Produced::image).collect(), label))
-        }
-        _ => bg
-            .run(img, options.background.unwrap_or(Background::Transparent))
-            .map(|e| (vec![Produced::image(e)], engine_of(tool, bg))),
+    fn available(&self, tool: Tool) -> bool {
+        self.engine(tool).is_some()
     }
 }
 
@@ -495,19 +381,33 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
         .into_response()
 }
 
-async fn capabilities(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
+async fn capabilities(State(node): State<Arc<Node>>) -> Json<Capabilities> {
     let l = node.config.limits;
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "tools": Tool::ALL.iter().map(|t| json!({
-            "tool": t.id(),
-            "available": node.available(*t),
-            "engine": node.engine_name(*t),
-            "reason": (!node.available(*t)).then_some(NO_ENGINE),
-        })).collect::<Vec<_>>(),
-        "limits": {"max_bytes": l.max_bytes, "max_side": l.max_side, "max_pixels": l.max_pixels},
-        "concurrency": node.config.concurrency,
-    }))
+    Json(Capabilities {
+        version: env!("CARGO_PKG_VERSION").into(),
+        tools: Tool::ALL
+            .iter()
+            .map(|t| {
+                let e = node.engine(*t);
+                ToolCapability {
+                    tool: *t,
+                    available: e.is_some(),
+                    upstream: node.upstream_for(*t).is_some(),
+                    reason: e.is_none().then(|| NO_ENGINE.to_string()),
+                    max_resolution: e.as_ref().and_then(|e| e.max_resolution),
+                    max_video_resolution: e.as_ref().and_then(|e| e.max_video_resolution),
+                    max_outputs: e.as_ref().map(|e| e.max_outputs),
+                    inputs: e
+                        .as_ref()
+                        .filter(|e| !e.inputs.is_empty())
+                        .map(|e| e.inputs.iter().map(|i| i.to_string()).collect()),
+                    engine: e.map(|e| e.name),
+                }
+            })
+            .collect(),
+        limits: json!({"max_bytes": l.max_bytes, "max_side": l.max_side, "max_pixels": l.max_pixels}),
+        concurrency: node.config.concurrency,
+    })
 }
 
 fn problem(status: StatusCode, code: &str, message: String) -> Response {
@@ -544,20 +444,57 @@ async fn submit(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
             );
         }
     };
-    let max_outputs = atelier_core::catalog::spec(job.tool).max_outputs as usize;
-    if !node.available(job.tool)
+    // The job's tool, its options' tool and an engine for it must agree: a tool without an
+    // engine here is refused, never run by another engine.
+    let engine = node
+        .engine(job.tool)
+        .filter(|_| job.options.tool() == job.tool);
+    let max_outputs = engine.as_ref().map_or(0, |e| e.max_outputs as usize);
+    let inputs_ok = engine.as_ref().is_some_and(|e| {
+        job.inputs.iter().all(|i| {
+            if e.inputs.is_empty() {
+                i.name == "image" || job.tool.studio_refs().iter().any(|(f, _)| *f == i.name)
+            } else {
+                e.inputs.contains(&i.name.as_str())
+            }
+        })
+    });
+    if engine.is_none()
+        || !inputs_ok
         || (job.tool.main_slot().is_some() && job.inputs.first().is_none_or(|i| i.name != "image"))
         || job.inputs.len() > 1 + job.tool.studio_refs().len()
         || job.outputs.is_empty()
         || job.outputs.len() > max_outputs
     {
         node.metrics.refuse("unsupported_job");
+        let why = match &engine {
+            None if job.options.tool() != job.tool => format!(
+                "its options are {}'s, not {}'s",
+                job.options.tool().id(),
+                job.tool.id()
+            ),
+            None => format!("{} has none here: {NO_ENGINE}", job.tool.label()),
+            Some(e) => format!(
+                "{} takes {} and 1 to {max_outputs} outputs",
+                job.tool.label(),
+                if e.inputs.is_empty() {
+                    "an \"image\" input first and its reference images".to_string()
+                } else {
+                    e.inputs.join(", ")
+                }
+            ),
+        };
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_job",
             format!(
-                "This node runs {} with an \"image\" input first, its reference images, and 1 to {max_outputs} outputs; this job for {} does not fit.",
-                Tool::ALL.iter().filter(|t| node.available(**t)).map(|t| t.id()).collect::<Vec<_>>().join(", "),
+                "This node runs {}; this job for {} does not fit: {why}.",
+                Tool::ALL
+                    .iter()
+                    .filter(|t| node.available(**t))
+                    .map(|t| t.id())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 job.tool.id()
             ),
         );
@@ -785,16 +722,10 @@ async fn pipeline(
             .collect();
         return upload_outputs(node, job, progress, produced, up.label(job.tool)).await;
     }
-    let stage = match job.tool {
-        Tool::Upscale => "upscaling",
-        Tool::ImageToVideo => "animating",
-        Tool::Packshot => "composing",
-        Tool::TryOn => "fitting",
-        _ => "segmenting",
-    };
+    let stage = node.engine(job.tool).map_or("running", |e| e.stage);
     send_event(node, &job.callback_url, &progress(0.25, stage)).await;
     let bg = node.bg.clone();
-    let (tool, options, prompt) = (job.tool, job.options.clone(), job.prompt.clone());
+    let (options, prompt) = (job.options.clone(), job.prompt.clone());
     let (produced, engine) = tokio::task::spawn_blocking(move || {
         let mut main = None;
         let mut refs = HashMap::new();
@@ -819,9 +750,9 @@ async fn pipeline(
                 "The job has no image.".into(),
             )
         })?;
-        run_tool(&bg, tool, &options, prompt, &img, &refs).map_err(|e| match e {
-            crate::bgremove::EngineError::Input(m) => Failure(ErrorName::InputValidationError, m),
-            crate::bgremove::EngineError::Pose(m) => Failure(ErrorName::PoseError, m),
+        crate::engines::run(&bg, &options, prompt, &img, &refs).map_err(|e| match e {
+            crate::imaging::EngineError::Input(m) => Failure(ErrorName::InputValidationError, m),
+            crate::imaging::EngineError::Pose(m) => Failure(ErrorName::PoseError, m),
             e => Failure(ErrorName::PipelineError, e.to_string()),
         })
     })

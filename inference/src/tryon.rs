@@ -26,11 +26,12 @@ use image::{DynamicImage, Rgb, RgbImage};
 
 use atelier_core::catalog::Category;
 
-use crate::bgremove::{BackgroundRemover, EngineError};
+use crate::bgremove::BackgroundRemover;
+use crate::cutout::{self, SkinModel};
 use crate::face::FaceModels;
-use crate::packshot::{self, SkinModel};
+use crate::imaging::EngineError;
+use crate::imaging::{box_mean, Plane};
 use crate::pose::{self, dist, Pose, PoseModel};
-use crate::refine::{box_mean, Plane};
 
 pub const ENGINE: &str = "tryon-2d: BlazePose landmarks (tract) on both photos, garment cut-out, \
                           thin-plate-spline warp, arms and face kept in front, shading from the photo";
@@ -420,7 +421,7 @@ fn runs(m: &[bool], w: usize, y0: usize, y1: usize) -> Vec<(usize, usize)> {
 
 /// A flat-lay's virtual wearer, from the cut-out's shape.
 fn flat_skeleton(m: &[bool], w: usize, h: usize, kind: Garment) -> Option<Skeleton> {
-    let (_, y0, _, y1) = packshot::bbox(m, w)?;
+    let (_, y0, _, y1) = cutout::bbox(m, w)?;
     let l = (y1 - y0) as f32;
     let row = |t: f32| (y0 as f32 + t * l).round().clamp(0.0, (h - 1) as f32) as usize;
     match kind {
@@ -609,7 +610,7 @@ fn garment_kind(spec: &TryOnSpec, m: &[bool], w: usize, gpose: Option<&Skeleton>
             _ => Garment::Tops,
         };
     }
-    let Some((x0, y0, x1, y1)) = packshot::bbox(m, w) else {
+    let Some((x0, y0, x1, y1)) = cutout::bbox(m, w) else {
         return Garment::Tops;
     };
     let (bw, bh) = ((x1 - x0) as f32, (y1 - y0) as f32);
@@ -644,7 +645,7 @@ fn split_outfit(rgba: &mut image::RgbaImage, s: &Skeleton, kind: Garment) {
                 }
                 let px = rgba.get_pixel(xx as u32, yy as u32);
                 if px[3] > 200 {
-                    let l = crate::faceswap::to_lab([px[0] as f32, px[1] as f32, px[2] as f32]);
+                    let l = crate::imaging::to_lab([px[0] as f32, px[1] as f32, px[2] as f32]);
                     for c in 0..3 {
                         acc[c] += l[c];
                     }
@@ -674,7 +675,7 @@ fn split_outfit(rgba: &mut image::RgbaImage, s: &Skeleton, kind: Garment) {
         for x in 0..w {
             let px = rgba.get_pixel(x as u32, y as u32);
             if px[3] > 200 {
-                let l = crate::faceswap::to_lab([px[0] as f32, px[1] as f32, px[2] as f32]);
+                let l = crate::imaging::to_lab([px[0] as f32, px[1] as f32, px[2] as f32]);
                 n += 1;
                 if de(l, t) < de(l, c) {
                     near_t += 1;
@@ -716,7 +717,7 @@ fn isolate_garment(
     spec: &TryOnSpec,
     body: Option<&Skeleton>,
 ) -> Result<(GarmentCut, Garment), EngineError> {
-    let cut = packshot::isolate(bg, garment).map_err(|e| match e {
+    let cut = cutout::isolate(bg, garment).map_err(|e| match e {
         EngineError::Input(m) => EngineError::Input(format!("The product image: {m}")),
         other => other,
     })?;
@@ -1061,10 +1062,10 @@ fn front_mask(
         }
         skin[k] = match skin_model {
             Some(m) => {
-                let (l, cb, cr) = packshot::ycbcr(p);
+                let (l, cb, cr) = cutout::ycbcr(p);
                 l > 30.0 && m.d2(cb, cr) < 9.0
             }
-            None => packshot::generic_skin(p),
+            None => cutout::generic_skin(p),
         };
     }
     let mut front = vec![false; w * h];
@@ -1175,7 +1176,7 @@ fn cap(img: &RgbImage) -> Result<RgbImage, EngineError> {
     let s = (MAX_PIXELS as f64 / px as f64).sqrt();
     let w = ((img.width() as f64 * s).floor() as u32).max(1);
     let h = ((img.height() as f64 * s).floor() as u32).max(1);
-    crate::bgremove::resize_rgb(img, w, h, fr::FilterType::Lanczos3)
+    crate::imaging::resize_rgb(img, w, h, fr::FilterType::Lanczos3)
 }
 
 fn no_person() -> EngineError {
@@ -1207,7 +1208,7 @@ pub fn try_on(
     let matte = bg.alpha(&rgb)?;
     let person_box = {
         let m: Vec<bool> = matte.data.iter().map(|a| *a > 0.5).collect();
-        packshot::bbox(&m, w).map(|(x0, y0, x1, y1)| (x0 as f32, y0 as f32, x1 as f32, y1 as f32))
+        cutout::bbox(&m, w).map(|(x0, y0, x1, y1)| (x0 as f32, y0 as f32, x1 as f32, y1 as f32))
     };
     let pose = poses.pose(&rgb, person_box)?.ok_or_else(no_person)?;
     let body = Skeleton::from_pose(&pose);
@@ -1258,9 +1259,8 @@ pub fn try_on(
         for y in (y0.max(0.0) as u32)..(y1.min(h as f32) as u32) {
             for x in (x0.max(0.0) as u32)..(x1.min(w as f32) as u32) {
                 let p = rgb.get_pixel(x, y);
-                if packshot::generic_skin(p) && inside_poly(&oval, (x as f32 + 0.5, y as f32 + 0.5))
-                {
-                    let (_, cb, cr) = packshot::ycbcr(p);
+                if cutout::generic_skin(p) && inside_poly(&oval, (x as f32 + 0.5, y as f32 + 0.5)) {
+                    let (_, cb, cr) = cutout::ycbcr(p);
                     samples.push((cb, cr));
                 }
             }
@@ -1271,7 +1271,7 @@ pub fn try_on(
     let (front, upper_arm) = front_mask(&rgb, &person, &body, oval.as_deref(), skin_model.as_ref());
     let lab: Vec<[f32; 3]> = rgb
         .pixels()
-        .map(|p| crate::faceswap::to_lab([p[0] as f32, p[1] as f32, p[2] as f32]))
+        .map(|p| crate::imaging::to_lab([p[0] as f32, p[1] as f32, p[2] as f32]))
         .collect();
     let replaced = old_garment(&lab, &person, &front, w, h, &body, kind);
     let span = body.span().max(body.hip_span()).max(8.0);
@@ -1325,7 +1325,7 @@ pub fn try_on(
         }
         let any_fill = (0..w * h).any(|k| cover[k] > placed.alpha[k]);
         let fill = if any_fill && known.iter().any(|v| *v > 0.0) {
-            crate::video::push_pull(&placed.rgb, &known, w, h)
+            crate::imaging::push_pull(&placed.rgb, &known, w, h)
         } else {
             placed.rgb.clone()
         };
@@ -1391,7 +1391,7 @@ pub fn run(
     model: &DynamicImage,
     garment: Option<&DynamicImage>,
     spec: &TryOnSpec,
-) -> Result<(Vec<crate::bgremove::Encoded>, String), EngineError> {
+) -> Result<(Vec<crate::imaging::Encoded>, String), EngineError> {
     let garment = garment.ok_or_else(|| {
         EngineError::Input("Try-On needs a product image: add a photo of the garment.".into())
     })?;
@@ -1414,7 +1414,7 @@ pub fn run(
         )
         .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
         .map_err(|e| EngineError::Encode(e.to_string()))?;
-        outs.push(crate::bgremove::Encoded {
+        outs.push(crate::imaging::Encoded {
             png,
             width: w,
             height: h,

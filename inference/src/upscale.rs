@@ -6,79 +6,10 @@ use atelier_core::catalog::{upscale_output, UpscaleFactor};
 use fast_image_resize as fr;
 use image::{DynamicImage, ImageEncoder};
 
-use crate::bgremove::{Encoded, EngineError};
+use crate::imaging::unsharp;
+use crate::imaging::{Encoded, EngineError};
 
 pub const ENGINE: &str = "lanczos3+unsharp";
-
-/// Blurs `channels` of an interleaved u8 image with a (2r+1)² box, twice (≈ Gaussian).
-pub(crate) fn box_blur(
-    src: &[u8],
-    w: usize,
-    h: usize,
-    stride: usize,
-    channels: usize,
-    r: usize,
-) -> Vec<u8> {
-    let mut a = src.to_vec();
-    let mut tmp = vec![0u8; src.len()];
-    for _ in 0..2 {
-        // Horizontal.
-        for y in 0..h {
-            let row = &a[y * w * stride..(y + 1) * w * stride];
-            let out = &mut tmp[y * w * stride..(y + 1) * w * stride];
-            out.copy_from_slice(row);
-            for c in 0..channels {
-                let mut prefix = vec![0u32; w + 1];
-                for x in 0..w {
-                    prefix[x + 1] = prefix[x] + row[x * stride + c] as u32;
-                }
-                for x in 0..w {
-                    let (lo, hi) = (x.saturating_sub(r), (x + r + 1).min(w));
-                    out[x * stride + c] = ((prefix[hi] - prefix[lo]) / (hi - lo) as u32) as u8;
-                }
-            }
-        }
-        // Vertical.
-        for c in 0..channels {
-            let mut prefix = vec![0u32; h + 1];
-            for x in 0..w {
-                for y in 0..h {
-                    prefix[y + 1] = prefix[y] + tmp[(y * w + x) * stride + c] as u32;
-                }
-                for y in 0..h {
-                    let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));
-                    a[(y * w + x) * stride + c] =
-                        ((prefix[hi] - prefix[lo]) / (hi - lo) as u32) as u8;
-                }
-            }
-        }
-    }
-    a
-}
-
-/// Unsharp mask on the colour channels: `x + amount × (x − blur(x))`, ignoring differences
-/// of `threshold` levels or less so flat areas and noise are left alone.
-pub fn unsharp(
-    buf: &mut [u8],
-    w: usize,
-    h: usize,
-    stride: usize,
-    r: usize,
-    amount: f32,
-    threshold: u8,
-) {
-    let channels = stride.min(3);
-    let blurred = box_blur(buf, w, h, stride, channels, r);
-    for (i, v) in buf.iter_mut().enumerate() {
-        if i % stride >= channels {
-            continue;
-        }
-        let d = *v as f32 - blurred[i] as f32;
-        if d.abs() > threshold as f32 {
-            *v = (*v as f32 + amount * d).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-}
 
 /// Runs the tool.
 pub fn run(img: &DynamicImage, factor: UpscaleFactor) -> Result<Encoded, EngineError> {

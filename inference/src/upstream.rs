@@ -315,7 +315,7 @@ fn data_uri(bytes: &[u8]) -> String {
 }
 
 /// Marks a `/v1/run` sent by a node's upstream engine (see `edge/src/api.rs`).
-pub const FORWARDED_HEADER: &str = "x-atelier-forwarded";
+pub use atelier_core::job::FORWARDED_HEADER;
 
 /// The `/v1/run` body for a job: the tool's API model, inputs under its field names, options.
 pub fn request_body(
@@ -352,29 +352,29 @@ pub fn request_body(
     if sp.max_outputs > 1 {
         i.insert("num_images".into(), json!(o.outputs.max(1)));
     }
-    if let Some(a) = o.aspect_ratio.filter(|_| !sp.aspect_ratios.is_empty()) {
+    if let Some(a) = o.aspect_ratio().filter(|_| !sp.aspect_ratios.is_empty()) {
         i.insert("aspect_ratio".into(), json!(a.label()));
     }
-    if let Some(r) = o.resolution.filter(|_| sp.resolutions) {
+    if let Some(r) = o.resolution().filter(|_| sp.resolutions) {
         i.insert("resolution".into(), to(&r));
     }
-    if let Some(m) = o.mode.filter(|_| !sp.modes.is_empty()) {
+    if let Some(m) = o.mode().filter(|_| !sp.modes.is_empty()) {
         i.insert("generation_mode".into(), to(&m));
     }
-    if let Some(f) = o.face_match {
+    if let Some(f) = o.face_match() {
         i.insert("face_reference_mode".into(), to(&f));
     }
-    if let Some(c) = o.category {
+    if let Some(c) = o.category() {
         i.insert("category".into(), to(&c));
     }
-    if let Some(d) = o.duration {
+    if let Some(d) = o.duration() {
         let secs = match d {
             atelier_core::pricing::Duration::S5 => 5,
             atelier_core::pricing::Duration::S10 => 10,
         };
         i.insert("duration".into(), json!(secs));
     }
-    if let Some(v) = o.video_resolution {
+    if let Some(v) = o.video_resolution() {
         i.insert("resolution".into(), to(&v));
     }
     // Background Remove takes only the image and return_base64; Image to Video answers with

@@ -48,8 +48,10 @@ use openh264::encoder::{
 use openh264::formats::{RgbSliceU8, YUVBuffer};
 use openh264::{OpenH264API, Timestamp};
 
-use crate::bgremove::{BackgroundRemover, EngineError};
-use crate::refine::{box_mean, Plane};
+use crate::bgremove::BackgroundRemover;
+use crate::imaging::push_pull;
+use crate::imaging::EngineError;
+use crate::imaging::{box_mean, Plane};
 
 /// Frames per second of every clip.
 const FPS: u32 = 30;
@@ -686,69 +688,6 @@ fn find_subject(bg: &BackgroundRemover, rgb: &RgbImage) -> Result<Subject, Engin
     })
 }
 
-/// Fills the pixels of `rgb` where `known` < 1 by push-pull diffusion: known colours are
-/// averaged down a pyramid, and each level's holes take the interpolated coarser level.
-pub(crate) fn push_pull(rgb: &[[f32; 3]], known: &[f32], w: usize, h: usize) -> Vec<[f32; 3]> {
-    if w <= 1 && h <= 1 {
-        return vec![if known[0] > 0.0 { rgb[0] } else { [128.0; 3] }];
-    }
-    if known.iter().all(|k| *k >= 1.0) {
-        return rgb.to_vec();
-    }
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let mut crgb = vec![[0f32; 3]; cw * ch];
-    let mut cknown = vec![0f32; cw * ch];
-    for y in 0..ch {
-        for x in 0..cw {
-            let (mut s, mut k) = ([0f32; 3], 0f32);
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                let (fx, fy) = (2 * x + dx, 2 * y + dy);
-                if fx < w && fy < h {
-                    let i = fy * w + fx;
-                    let kk = known[i];
-                    for c in 0..3 {
-                        s[c] += rgb[i][c] * kk;
-                    }
-                    k += kk;
-                }
-            }
-            let i = y * cw + x;
-            if k > 0.0 {
-                crgb[i] = [s[0] / k, s[1] / k, s[2] / k];
-            }
-            cknown[i] = k.min(1.0);
-        }
-    }
-    let coarse = push_pull(&crgb, &cknown, cw, ch);
-    let mut out = rgb.to_vec();
-    for y in 0..h {
-        let sy = ((y as f32 + 0.5) / 2.0 - 0.5).clamp(0.0, (ch - 1) as f32);
-        let (y0, fy) = (sy.floor() as usize, sy.fract());
-        let y1 = (y0 + 1).min(ch - 1);
-        for x in 0..w {
-            let i = y * w + x;
-            let k = known[i].clamp(0.0, 1.0);
-            if k >= 1.0 {
-                continue;
-            }
-            let sx = ((x as f32 + 0.5) / 2.0 - 0.5).clamp(0.0, (cw - 1) as f32);
-            let (x0, fx) = (sx.floor() as usize, sx.fract());
-            let x1 = (x0 + 1).min(cw - 1);
-            for c in 0..3 {
-                let top = lerp32(coarse[y0 * cw + x0][c], coarse[y0 * cw + x1][c], fx);
-                let bottom = lerp32(coarse[y1 * cw + x0][c], coarse[y1 * cw + x1][c], fx);
-                let v = lerp32(top, bottom, fy);
-                out[i][c] = k * rgb[i][c] + (1.0 - k) * v;
-            }
-        }
-    }
-    out
-}
-
-fn lerp32(a: f32, b: f32, t: f32) -> f32 {
-    a + (b - a) * t
-}
-
 /// Grows a 0/1 mask by `r` pixels (square): where any pixel within `r` is set.
 fn dilate(mask: &Plane, r: usize) -> Plane {
     let mut m = box_mean(mask, r);
@@ -818,7 +757,7 @@ fn parallax_layers(rgb: &RgbImage, alpha: &Plane) -> Result<(Layer, Layer), Engi
             .collect(),
     )
     .expect("size");
-    let fill = crate::bgremove::resize_rgb(&small, w as u32, h as u32, fr::FilterType::Bilinear)?;
+    let fill = crate::imaging::resize_rgb(&small, w as u32, h as u32, fr::FilterType::Bilinear)?;
 
     let mut plate = vec![0u8; w * h * 3];
     let mut subject = vec![0u8; w * h * 4];

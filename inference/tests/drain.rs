@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use atelier_core::catalog::{self, Context};
 use atelier_core::job::{InputRef, JobEvent, JobRequest, OutputSlot};
 use atelier_core::pricing::Surface;
-use atelier_core::tool::request_from_params;
+use atelier_core::tool::validate_generation;
 use atelier_core::{sign, Tool, UploadLimits};
 use atelier_inference::{router, Config, Node};
 use axum::body::Bytes;
@@ -73,13 +73,13 @@ async fn node() -> (Arc<Node>, SocketAddr) {
 
 /// Submits a 4x upscale (seconds of work on CPU); returns the HTTP status.
 async fn submit(node: SocketAddr, edge: SocketAddr, id: &str) -> u16 {
-    let params = serde_json::json!({"factor": "4x"})
-        .as_object()
-        .cloned()
-        .unwrap();
+    let body = serde_json::from_value(serde_json::json!({
+        "tool": "upscale", "inputs": {"image": "0".repeat(64)}, "params": {"factor": "4x"}
+    }))
+    .unwrap();
     let options = catalog::validate(
         Tool::Upscale,
-        &request_from_params(Tool::Upscale, &params, 512, 768),
+        &validate_generation(&body).unwrap().request(512, 768),
         Context {
             surface: Surface::Api,
             plan: None,

@@ -132,7 +132,7 @@ fn upscale_sizes_and_detail() {
 #[test]
 fn reframe_expands_or_crops_around_the_subject() {
     use atelier_core::catalog::AspectRatio;
-    use atelier_inference::bgremove::EngineError;
+    use atelier_inference::imaging::EngineError;
     use atelier_inference::reframe::{self, Method};
     let bg = BackgroundRemover::load(&models_dir().join("u2netp.onnx")).unwrap();
     let img = decode(&fixture_bytes("model-photo.webp"), &UploadLimits::DEFAULT).unwrap();
@@ -349,4 +349,94 @@ fn person_composites_on_varied_backgrounds_are_found_again() {
         worst = worst.min(iou);
     }
     eprintln!("worst IoU {worst:.3}");
+}
+
+/// The registry: a tool without an engine of its own is refused with a reason, never run by
+/// another engine (the old catch-all ran Background Remove for any tool it did not list); a
+/// tool with one gets its own engine's result, from options resolved by core alone.
+#[test]
+fn a_tool_without_an_engine_never_runs_another() {
+    use atelier_core::catalog::{validate, Context, ImageInput, ImageSource, Slot, ToolRequest};
+    use atelier_core::pricing::Surface;
+    use atelier_core::Tool;
+    use atelier_inference::engines;
+    let bg = common::remover();
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        96,
+        128,
+        image::Rgb([200, 40, 40]),
+    ));
+    for tool in Tool::ALL {
+        let spec = atelier_core::catalog::spec(tool);
+        let mut r = ToolRequest::default();
+        for s in spec.slots.iter().filter(|s| s.min > 0) {
+            r.images.insert(
+                s.slot,
+                vec![ImageInput {
+                    width: Some(96),
+                    height: Some(128),
+                    source: ImageSource::Library,
+                }],
+            );
+        }
+        if spec.prompt == atelier_core::catalog::PromptSupport::Required {
+            r.prompt = Some("a red dress".into());
+        }
+        if tool == Tool::Reframe {
+            r.aspect_ratio = Some(atelier_core::catalog::AspectRatio::R1x1);
+        }
+        let ctx = Context {
+            surface: Surface::Api,
+            plan: None,
+        };
+        let options = validate(tool, &r, ctx).unwrap_or_else(|e| panic!("{tool:?}: {e:?}"));
+        let engine = engines::local(tool, bg);
+        if engine.is_some() {
+            continue;
+        }
+        let refs = std::collections::HashMap::new();
+        match engines::run(bg, &options, None, &img, &refs) {
+            Ok((out, name)) => panic!(
+                "{tool:?} has no engine but produced {} output(s) from {name}",
+                out.len()
+            ),
+            Err(e) => assert!(
+                e.to_string().contains("no engine for this tool"),
+                "{tool:?}: {e}"
+            ),
+        }
+        assert!(
+            matches!(
+                tool,
+                Tool::ProductToModel
+                    | Tool::ModelSwap
+                    | Tool::CreateModel
+                    | Tool::CreateFace
+                    | Tool::Edit
+            ),
+            "{tool:?} lost its engine"
+        );
+    }
+    // A tool with an engine gets its own: Upscale 2x (core's default) doubles the size.
+    let mut r = ToolRequest::default();
+    r.images.insert(
+        Slot::Image,
+        vec![ImageInput {
+            width: Some(96),
+            height: Some(128),
+            source: ImageSource::Upload,
+        }],
+    );
+    let up = validate(
+        Tool::Upscale,
+        &r,
+        Context {
+            surface: Surface::App,
+            plan: None,
+        },
+    )
+    .unwrap();
+    let (out, name) = engines::run(bg, &up, None, &img, &Default::default()).unwrap();
+    assert_eq!((out[0].width, out[0].height), (192, 256));
+    assert_eq!(name, engines::local(Tool::Upscale, bg).unwrap().name);
 }

@@ -239,6 +239,41 @@ fn swap_and_measure(mode: FaceMatch, name: &str) {
     assert!(d_ref < d_tgt, "looks like the reference: {d_ref} < {d_tgt}");
 }
 
+/// The two match modes differ in one measurable property: the mouth. Match Reference keeps the
+/// reference's expression (its mouth opening), Match Current Model keeps the model's own.
+#[test]
+fn the_match_modes_differ_by_whose_mouth_opening_the_result_keeps() {
+    let target = rgb("garment-on-model.webp");
+    let reference = rgb("astronaut.jpg");
+    let (m_model, m_ref) = (
+        models().faces(&target).unwrap()[0].mouth_open(),
+        models().faces(&reference).unwrap()[0].mouth_open(),
+    );
+    assert!(
+        (m_model - m_ref).abs() > 0.05,
+        "the fixtures' mouths must differ to tell the modes apart: model {m_model:.3}, reference {m_ref:.3}"
+    );
+    let mouth = |mode| {
+        let s = swap(models(), &target, &reference, mode).unwrap();
+        models().faces(&s.image).unwrap()[0].mouth_open()
+    };
+    let (by_ref, by_model) = (
+        mouth(FaceMatch::MatchReference),
+        mouth(FaceMatch::MatchBase),
+    );
+    eprintln!(
+        "mouth opening: model {m_model:.3}, reference {m_ref:.3}; Match Reference {by_ref:.3}, Match Current Model {by_model:.3}"
+    );
+    assert!(
+        (by_ref - m_ref).abs() < (by_ref - m_model).abs(),
+        "Match Reference keeps the reference's mouth: {by_ref:.3} (reference {m_ref:.3}, model {m_model:.3})"
+    );
+    assert!(
+        (by_model - m_model).abs() < (by_model - m_ref).abs(),
+        "Match Current Model keeps the model's mouth: {by_model:.3} (model {m_model:.3}, reference {m_ref:.3})"
+    );
+}
+
 #[test]
 fn match_reference_puts_the_references_face_and_expression_on_the_model() {
     swap_and_measure(FaceMatch::MatchReference, "faceswap-match-reference.png");
@@ -280,10 +315,10 @@ fn swapping_a_face_with_itself_changes_almost_nothing() {
 }
 
 fn pose_message(
-    r: Result<atelier_inference::faceswap::Swap, atelier_inference::bgremove::EngineError>,
+    r: Result<atelier_inference::faceswap::Swap, atelier_inference::imaging::EngineError>,
 ) -> String {
     match r {
-        Err(atelier_inference::bgremove::EngineError::Pose(m)) => m,
+        Err(atelier_inference::imaging::EngineError::Pose(m)) => m,
         Err(e) => panic!("expected a PoseError, got {e}"),
         Ok(_) => panic!("expected a PoseError, got a swap"),
     }
@@ -327,7 +362,7 @@ fn no_face_in_either_photo_is_a_pose_error_naming_which() {
     .err()
     .unwrap();
     assert!(
-        matches!(e, atelier_inference::bgremove::EngineError::Input(ref m) if m.contains("Face Reference")),
+        matches!(e, atelier_inference::imaging::EngineError::Input(ref m) if m.contains("Face Reference")),
         "{e}"
     );
 }

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use atelier_core::catalog::AspectRatio;
 use atelier_core::pricing::Resolution;
-use atelier_inference::bgremove::EngineError;
-use atelier_inference::packshot::{self, generic_skin, PackshotSpec};
+use atelier_inference::cutout::generic_skin;
+use atelier_inference::imaging::EngineError;
+use atelier_inference::packshot::{self, PackshotSpec};
 use image::{DynamicImage, ImageEncoder, Rgb, RgbImage};
 
 mod common;
@@ -21,7 +22,7 @@ fn spec(ar: Option<AspectRatio>, res: Resolution, n: u8, prompt: Option<&str>) -
     }
 }
 
-fn png(e: &atelier_inference::bgremove::Encoded) -> RgbImage {
+fn png(e: &atelier_inference::imaging::Encoded) -> RgbImage {
     let img = image::load_from_memory(&e.png).unwrap();
     assert_eq!((img.width(), img.height()), (e.width, e.height));
     img.to_rgb8()

@@ -304,8 +304,8 @@ fn a_flat_product_shot_goes_on_too_and_variants_differ() {
 
 #[test]
 fn no_person_or_no_garment_is_a_clear_error() {
-    use atelier_inference::bgremove::EngineError;
     use atelier_inference::face::FaceModels;
+    use atelier_inference::imaging::EngineError;
     use atelier_inference::tryon::{try_on, TryOnSpec};
     let run = |model: &image::DynamicImage, garment: &image::DynamicImage| {
         try_on(

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use atelier_inference::bgremove::EngineError;
+use atelier_inference::imaging::EngineError;
 use atelier_inference::video::{self, motion_for, Motion, Video, VideoSpec};
 use fast_image_resize as fr;
 use image::{DynamicImage, RgbImage};

@@ -589,8 +589,10 @@ pub fn build(e: &Env) -> R<()> {
     let mut edge = e.cmd("worker-build");
     edge.arg("--release").current_dir(e.root.join("edge"));
     run(&mut edge, "build edge worker (worker-build)")?;
+    // The app's own profile (Cargo.toml `wasm-release`): every crate size-optimised, one LTO unit.
     run(
-        e.cmd("trunk").args(["build", "--release"]),
+        e.cmd("trunk")
+            .args(["build", "--release", "--cargo-profile", "wasm-release"]),
         "build app (trunk)",
     )?;
     Ok(())

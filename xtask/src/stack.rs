@@ -198,6 +198,9 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
         &format!("INFERENCE_URL:{node_url}"),
         "--var",
         &format!("EDGE_URL:{edge_url}"),
+        // Only instances xtask starts are local ones (wrangler.toml says false).
+        "--var",
+        "LOCAL_INSTANCE:true",
     ])
     .args(c.vars.iter().flat_map(|v| ["--var".to_string(), v.clone()]))
     .env("CI", "true");

@@ -1,0 +1,163 @@
+//! The wire types the app and the edge share: what `/api/generations`, `/api/gallery` and
+//! `/api/assets` answer. The edge builds them from its rows; the app reads them as they are, so
+//! a field renamed on one side no longer compiles on the other. Tools and job states are typed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::job::JobStatus;
+use crate::tool::Tool;
+
+/// One stored output of a generation, with the URL the app reads it from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputView {
+    pub index: u32,
+    /// `/api/generations/<id>/outputs/<index>` (owner only).
+    pub url: String,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    /// The stored file's size in bytes.
+    pub bytes: u64,
+}
+
+/// Why a generation failed: one of FASHN's error names and a sentence for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorView {
+    pub name: String,
+    pub message: Option<String>,
+}
+
+/// A Studio generation as the app sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationView {
+    pub id: String,
+    pub tool: Tool,
+    pub status: JobStatus,
+    /// 0.0 ..= 1.0 while it runs.
+    pub progress: f64,
+    pub stage: Option<String>,
+    /// The Studio body's `inputs` (asset hashes by field).
+    pub inputs: serde_json::Value,
+    /// The Studio body's `params` as the user chose them (Auto stays Auto): branching restores
+    /// these.
+    pub params: serde_json::Value,
+    pub outputs: Vec<OutputView>,
+    pub error: Option<ErrorView>,
+    pub engine: Option<String>,
+    pub run_ms: Option<f64>,
+    pub created_at: f64,
+    pub updated_at: f64,
+    pub completed_at: Option<f64>,
+    /// What core quoted for the run.
+    pub credits_quoted: f64,
+    /// Charged per successful output: 0 until it completes, and for anything that failed.
+    pub credits_used: f64,
+    /// Waiting jobs ahead of this one (only while it waits, and only from a direct read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u64>,
+}
+
+impl GenerationView {
+    pub fn is_terminal(&self) -> bool {
+        self.status.is_terminal()
+    }
+
+    /// The main input's asset hash (None for prompt-only tools and API URL inputs).
+    pub fn input_hash(&self) -> Option<String> {
+        self.inputs
+            .get("image")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+}
+
+/// One output in the Gallery's list of results (`GET /api/gallery`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GalleryItemView {
+    pub generation_id: String,
+    pub index: u32,
+    pub tool: Tool,
+    pub tool_label: String,
+    pub url: String,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub created_at: f64,
+}
+
+/// One page of a newest-first list, and where the next one starts — the one paging rule of
+/// every list the app reads (history, Gallery, uploads, API requests).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// `before=` for the next page: the `created_at` of the last item shown, when more follow.
+    pub next_before: Option<f64>,
+}
+
+impl<T> Page<T> {
+    /// From the rows a store read with a limit of `limit + 1`: the extra row only says that
+    /// more follow, so a last page that happens to be full says none do.
+    pub fn from_rows(mut rows: Vec<T>, limit: u32, created_at: impl Fn(&T) -> f64) -> Page<T> {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_before = more.then(|| rows.last().map(&created_at)).flatten();
+        Page {
+            items: rows,
+            next_before,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_before: self.next_before,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_page_says_more_follow_only_when_they_do() {
+        let p = Page::from_rows(vec![5.0, 4.0, 3.0], 2, |t| *t);
+        assert_eq!(
+            (p.items.clone(), p.next_before),
+            (vec![5.0, 4.0], Some(4.0))
+        );
+        let p = Page::from_rows(vec![5.0, 4.0], 2, |t| *t);
+        assert_eq!(p.next_before, None, "a full last page is the last");
+        let p = Page::from_rows(Vec::<f64>::new(), 2, |t| *t);
+        assert_eq!((p.items.len(), p.next_before), (0, None));
+        assert_eq!(p.map(|t| t as u32).items, Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_generation_reads_with_typed_tool_and_status() {
+        let g: GenerationView = serde_json::from_value(json!({
+            "id": "g1", "tool": "image-to-video", "status": "in_queue", "progress": 0.0,
+            "stage": null, "inputs": {"image": "ab"}, "params": {}, "outputs": [], "error": null,
+            "engine": null, "run_ms": null, "created_at": 1.0, "updated_at": 1.0,
+            "completed_at": null, "credits_quoted": 2.0, "credits_used": 0.0, "queue_position": 3
+        }))
+        .unwrap();
+        assert_eq!(g.tool, Tool::ImageToVideo);
+        assert_eq!(g.status, JobStatus::InQueue);
+        assert!(!g.is_terminal());
+        assert_eq!(g.input_hash().as_deref(), Some("ab"));
+        // An unknown tool or state is an error, not a silent default.
+        let bad = json!({"id": "g", "tool": "teleport"});
+        assert!(serde_json::from_value::<GenerationView>(bad).is_err());
+        let v = serde_json::to_value(GenerationView {
+            queue_position: None,
+            ..g
+        })
+        .unwrap();
+        assert!(v.get("queue_position").is_none());
+        assert_eq!(v["status"], "in_queue");
+    }
+}

@@ -1,0 +1,47 @@
+//! The Worker's configuration, read from its `Env` in one place: the job secret shared with
+//! inference nodes, where nodes are reached and where they reach the edge back, whether this
+//! is a local instance (`LOCAL_INSTANCE`, off unless `cargo xtask` starts the instance), and
+//! how long a silent job lives. Nothing else reads variables or secrets.
+
+use worker::Env;
+
+use crate::bind;
+
+/// A job that has not moved for this long is reported as timed out.
+pub const STALE_MS: u64 = 10 * 60 * 1000;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub job_secret: Vec<u8>,
+    /// The inference node, without a trailing slash.
+    pub inference_url: String,
+    /// This edge as nodes reach it, without a trailing slash.
+    pub edge_url: String,
+    /// A local instance (dev, tests): admin commands may choose key values, webhooks may go to
+    /// loopback. Off unless set to "true".
+    pub local_instance: bool,
+    /// How long a job may go without news before it counts as lost (`JOB_STALE_SECS`).
+    pub stale_ms: u64,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> worker::Result<Config> {
+        let var = |name: &str| env.var(name).map(|v| v.to_string()).ok();
+        Ok(Config {
+            job_secret: env.secret(bind::JOB_SECRET)?.to_string().into_bytes(),
+            inference_url: var(bind::INFERENCE_URL)
+                .ok_or_else(|| worker::Error::RustError("INFERENCE_URL is not set".into()))?
+                .trim_end_matches('/')
+                .to_string(),
+            edge_url: var(bind::EDGE_URL)
+                .ok_or_else(|| worker::Error::RustError("EDGE_URL is not set".into()))?
+                .trim_end_matches('/')
+                .to_string(),
+            local_instance: var(bind::LOCAL_INSTANCE).is_some_and(|v| v == "true"),
+            stale_ms: var(bind::JOB_STALE_SECS)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|s| s.max(5) * 1000)
+                .unwrap_or(STALE_MS),
+        })
+    }
+}
