@@ -275,24 +275,8 @@ pub async fn revoke_key(id: &str) -> R<()> {
     read::<serde_json::Value>(r).await.map(|_| ())
 }
 
-/// One API prediction in the request history.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ApiRequest {
-    pub id: String,
-    pub model_name: Option<String>,
-    pub status: String,
-    pub created_at: f64,
-    pub duration_ms: Option<f64>,
-    pub credits_used: u64,
-    pub error: Option<atelier_core::views::ErrorView>,
-    pub key: Option<KeyRef>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct KeyRef {
-    pub name: String,
-    pub prefix: Option<String>,
-}
+/// One API prediction in the request history (core's wire type).
+pub use atelier_core::views::RequestView as ApiRequest;
 
 #[derive(Deserialize)]
 pub struct RequestPage {

@@ -235,11 +235,11 @@ fn History() -> impl IntoView {
             <table class="atl-table" data-testid="requests">
                 <thead><tr><th>"Time"</th><th>"Model"</th><th>"Status"</th><th>"Credits"</th><th>"Duration"</th><th>"Error"</th><th>"Key"</th><th>"ID"</th></tr></thead>
                 <tbody>
-                    <For each=move || rows.get() key=|r| (r.id.clone(), r.status.clone()) let:r>
-                        <tr data-testid="request-row" data-status=r.status.clone()>
+                    <For each=move || rows.get() key=|r| (r.id.clone(), r.status) let:r>
+                        <tr data-testid="request-row" data-status=r.status.as_str()>
                             <td>{when(r.created_at)}</td>
                             <td>{r.model_name.clone().unwrap_or_default()}</td>
-                            <td>{r.status.clone()}</td>
+                            <td>{r.status.as_str()}</td>
                             <td>{r.credits_used}</td>
                             <td>{duration(r.duration_ms)}</td>
                             <td title=r.error.as_ref().and_then(|e| e.message.clone()).unwrap_or_default()>

@@ -85,6 +85,29 @@ pub struct GalleryItemView {
     pub created_at: f64,
 }
 
+/// An API key as the request history names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRefView {
+    pub name: String,
+    /// The key's first characters (`atl_1a2b`); the rest is never stored.
+    pub prefix: Option<String>,
+}
+
+/// One API prediction in an organization's request history (`GET /api/requests`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestView {
+    pub id: String,
+    pub model_name: Option<String>,
+    pub status: JobStatus,
+    pub created_at: f64,
+    /// From creation to the end, once it ended.
+    pub duration_ms: Option<f64>,
+    /// Charged per successful output: 0 unless it completed.
+    pub credits_used: u64,
+    pub error: Option<ErrorView>,
+    pub key: Option<KeyRefView>,
+}
+
 /// One page of a newest-first list, and where the next one starts — the one paging rule of
 /// every list the app reads (history, Gallery, uploads, API requests).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,9 @@ use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::{Env, Request, Response};
 
+use atelier_core::job::JobStatus;
+use atelier_core::views::{ErrorView, KeyRefView, Page, RequestView};
+
 use crate::auth::require_user;
 use crate::bind;
 use crate::http::{json, json_body, now_ms, same_origin, ApiError, ApiResult};
@@ -163,17 +166,21 @@ pub async fn history(req: &Request, env: &Env) -> ApiResult<Response> {
     };
     let (limit, before) = crate::http::page_params(req, 50, 200)?;
     let rows = crate::store::generations::api_history(env, &org, &filter, before, limit).await?;
-    let page = atelier_core::views::Page::from_rows(rows, limit, |r| r.created_at).map(|r| {
-        json!({
-            "id": r.id,
-            "model_name": r.model_name,
-            "status": r.status,
-            "created_at": r.created_at,
-            "duration_ms": r.completed_at.map(|c| (c - r.created_at).max(0.0)),
-            "credits_used": r.credits_used(),
-            "error": r.error_name.as_ref().map(|n| json!({"name": n, "message": r.error_message})),
-            "key": r.key_name.as_ref().map(|n| json!({"name": n, "prefix": r.key_prefix})),
-        })
+    let page = Page::from_rows(rows, limit, |r| r.created_at).map(|r| RequestView {
+        status: JobStatus::parse(&r.status).unwrap_or(JobStatus::Failed),
+        duration_ms: r.completed_at.map(|c| (c - r.created_at).max(0.0)),
+        credits_used: r.credits_used(),
+        error: r.error_name.clone().map(|name| ErrorView {
+            name,
+            message: r.error_message.clone(),
+        }),
+        key: r.key_name.clone().map(|name| KeyRefView {
+            name,
+            prefix: r.key_prefix.clone(),
+        }),
+        id: r.id,
+        model_name: r.model_name,
+        created_at: r.created_at,
     });
     json(
         200,
