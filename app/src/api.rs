@@ -145,7 +145,7 @@ struct GenBody {
     generation: Generation,
 }
 
-/// `inputs`: `{"image": hash, <reference field>: hash…}` (see `core::tool::GenerationRequest`).
+/// `inputs`: `{"image": hash, <reference field>: hash…}` (see `core::studio::GenerationRequest`).
 pub async fn create_generation(
     tool: &str,
     inputs: serde_json::Value,

@@ -4,7 +4,7 @@
 
 use atelier_core::catalog::{self, Context};
 use atelier_core::pricing::Surface;
-use atelier_core::tool::{validate_generation, GenerationRequest};
+use atelier_core::studio::{validate_generation, GenerationRequest};
 use atelier_core::Tool;
 use leptos::prelude::*;
 use serde_json::json;
@@ -1238,7 +1238,7 @@ fn IterationPrompt(
                 state.current.with_untracked(|c| {
                     let o = c.as_ref()?.outputs.get(shown.get_untracked())?;
                     let mut r = catalog::ToolRequest::default();
-                    atelier_core::tool::add_reference(&mut r, catalog::Slot::Image, o.width, o.height);
+                    atelier_core::studio::add_reference(&mut r, catalog::Slot::Image, o.width, o.height);
                     r.prompt = Some("change".into());
                     let ctx = Context { surface: Surface::App, plan: None };
                     catalog::validate(t, &r, ctx)

@@ -134,6 +134,72 @@ impl Slot {
     }
 }
 
+/// What a tool's slots mean for the Studio: its main image, the references a body may name,
+/// where a result goes next.
+impl Tool {
+    /// The slot its main image (`inputs.image`) fills: the first of Image, Product, Model in
+    /// its spec; None for tools that make images from a prompt (Create Model, Create Face).
+    pub fn main_slot(self) -> Option<Slot> {
+        use Slot;
+        spec(self)
+            .slots
+            .iter()
+            .map(|s| s.slot)
+            .find(|s| matches!(s, Slot::Image | Slot::Product | Slot::Model))
+    }
+
+    /// The tool the result screen's "What would you like to change?" runs: the same tool on the
+    /// same inputs, except after Create Face and Create Model, whose results open in Edit (a
+    /// variation of that face or model: "three-quarter view", "slight smile").
+    pub fn iteration_tool(self) -> Tool {
+        match self {
+            Tool::CreateFace | Tool::CreateModel => Tool::Edit,
+            t => t,
+        }
+    }
+
+    /// Where a result of this tool goes when the suggestion bar carries it into `next`: a face
+    /// (Create Face) becomes the next tool's Face Reference, a model (Create Model) its model
+    /// image where it has one; anything else is the next tool's main image.
+    pub fn carry_slot(self, next: Tool) -> Option<Slot> {
+        use Slot;
+        let has = |slot: Slot| spec(next).slots.iter().any(|s| s.slot == slot);
+        match self {
+            Tool::CreateFace if has(Slot::FaceReference) => Some(Slot::FaceReference),
+            Tool::CreateModel if has(Slot::Model) => Some(Slot::Model),
+            _ => next.main_slot(),
+        }
+    }
+
+    /// The reference images a Studio generation of this tool may name besides `inputs.image`:
+    /// (field in `inputs`, slot). Each is an asset hash.
+    pub fn studio_refs(self) -> &'static [(&'static str, Slot)] {
+        use Slot;
+        match self {
+            Tool::Packshot => &[("image_context", Slot::ImageContext)],
+            Tool::ImageToVideo => &[("end_image", Slot::EndImage)],
+            Tool::FaceSwap => &[("face_reference", Slot::FaceReference)],
+            Tool::TryOn => &[("product_image", Slot::Product)],
+            // The 2nd and 3rd products (the first is `inputs.image`).
+            Tool::ProductToModel => &[
+                ("product_image_2", Slot::Product),
+                ("product_image_3", Slot::Product),
+                ("model_image", Slot::Model),
+                ("image_prompt", Slot::ImagePrompt),
+                ("background_reference", Slot::BackgroundReference),
+                ("face_reference", Slot::FaceReference),
+            ],
+            Tool::ModelSwap => &[("face_reference", Slot::FaceReference)],
+            Tool::Edit => &[("image_context", Slot::ImageContext), ("mask", Slot::Mask)],
+            Tool::CreateModel => &[
+                ("face_reference", Slot::FaceReference),
+                ("pose_reference", Slot::PoseReference),
+            ],
+            _ => &[],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SlotSpec {
     pub slot: Slot,
@@ -2095,7 +2161,7 @@ mod tests {
     /// found the problem.
     #[test]
     fn studio_errors_name_the_studio_body_fields() {
-        use crate::tool::{validate_generation, GenerationRequest};
+        use crate::studio::{validate_generation, GenerationRequest};
         let h = "a".repeat(64);
         let body: GenerationRequest = serde_json::from_value(json!({
             "tool": "packshot", "inputs": {"image": h},

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod pricing;
 pub mod sign;
 pub mod ssrf;
+pub mod studio;
 pub mod subscription;
 pub mod tool;
 pub mod video;

@@ -5,7 +5,7 @@
 use atelier_core::catalog::{self, Context};
 use atelier_core::job::JobStatus;
 use atelier_core::pricing::Surface;
-use atelier_core::tool::GenerationRequest;
+use atelier_core::studio::GenerationRequest;
 use atelier_core::views::{GalleryItemView, Page};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
@@ -52,7 +52,7 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     let body: GenerationRequest = json_body(&mut req).await?;
     // Whether the tool runs here is the node's answer (its engines, or its upstream).
     let caps = crate::node::capabilities(env).await;
-    let valid = atelier_core::tool::validate_generation_with(&body, &|t| {
+    let valid = atelier_core::studio::validate_generation_with(&body, &|t| {
         crate::node::may_queue(caps.as_ref(), t, false)
     })
     .map_err(ApiError::validation)?;
@@ -106,7 +106,7 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
             }
             _ => catalog::ImageSource::Upload,
         };
-        atelier_core::tool::add_reference_from(
+        atelier_core::studio::add_reference_from(
             &mut treq,
             *slot,
             a.width as u32,

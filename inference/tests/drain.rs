@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use atelier_core::catalog::{self, Context};
 use atelier_core::job::{InputRef, JobEvent, JobRequest, OutputSlot};
 use atelier_core::pricing::Surface;
-use atelier_core::tool::validate_generation;
+use atelier_core::studio::validate_generation;
 use atelier_core::{sign, Tool, UploadLimits};
 use atelier_inference::{router, Config, Node};
 use axum::body::Bytes;
