@@ -5,12 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-import { BASE, ARTIFACTS, SECRET, fixture, uniqueEmail, checkCutout, decodePng, createKey, signRequest } from './lib/helpers.mjs';
+import { BASE, ARTIFACTS, SECRET, fixture, uniqueEmail, checkCutout, decodePng, createKey, signRequest, axeViolations as axeHelper, CHROMIUM_FLAGS as FLAGS } from './lib/helpers.mjs';
 
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 let ctx, page, profile;
 const consoleErrors = [];
 const editorRequests = [];
@@ -39,15 +36,7 @@ after(async () => {
 });
 
 const tid = (id) => page.getByTestId(id);
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-
-/** axe-core in the page: serious or critical violations, as "rule: target" lines. */
-async function axeViolations() {
-  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.addScriptTag({ path: AXE });
-  const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return r.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
-    .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')} — ${v.help}`));
-}
+const axeViolations = () => axeHelper(page);
 
 /** Selects a tool in the toolbar (on the input screen: from a result, Back first). */
 async function toTool(id) {

@@ -375,3 +375,175 @@ pub async fn use_library(kind: &str, hash: &str) -> R<Asset> {
     .await
     .map(|b| b.asset)
 }
+
+pub use atelier_core::gallery::Filter as GalleryFilter;
+pub use atelier_core::views::{
+    CollectionView as Collection, EntryView as Entry, LibraryPage as EntriesPage,
+};
+
+/// A filter's query string (`tool=…&liked=1`), without a leading `?`.
+pub fn filter_query(f: &GalleryFilter) -> String {
+    f.query()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", String::from(js_sys::encode_uri_component(&v))))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// One Library page (whole generations, newest first) for the filters.
+pub async fn library_page(filter: &GalleryFilter, page: u32) -> R<EntriesPage> {
+    get_json::<EntriesPage>(&format!(
+        "/api/gallery/entries?page={page}&{}",
+        filter_query(filter)
+    ))
+    .await
+}
+
+/// Which entries a bulk action takes: some by id, or every entry the filters show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    Ids(Vec<String>),
+    All(GalleryFilter),
+}
+
+impl Selection {
+    pub fn body(&self) -> serde_json::Value {
+        match self {
+            Selection::Ids(ids) => json!({ "ids": ids }),
+            Selection::All(f) => {
+                let mut m = serde_json::Map::new();
+                m.insert("all".into(), json!(true));
+                for (k, v) in f.query() {
+                    m.insert(k.into(), json!(v));
+                }
+                serde_json::Value::Object(m)
+            }
+        }
+    }
+
+    /// The same as form fields (the ZIP download is a form POST, so the browser streams it
+    /// straight to disk).
+    pub fn fields(&self) -> Vec<(String, String)> {
+        match self {
+            Selection::Ids(ids) => vec![("ids".into(), ids.join(","))],
+            Selection::All(f) => std::iter::once(("all".to_string(), "1".to_string()))
+                .chain(f.query().into_iter().map(|(k, v)| (k.to_string(), v)))
+                .collect(),
+        }
+    }
+}
+
+pub async fn set_liked(id: &str, liked: bool) -> R<()> {
+    send_json::<serde_json::Value>(
+        Request::patch(&format!("/api/generations/{id}")),
+        &json!({ "liked": liked }),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A same-origin DELETE; Ok when it succeeded.
+async fn delete(url: &str) -> R<()> {
+    read::<serde_json::Value>(Request::delete(url).send().await.map_err(net)?)
+        .await
+        .map(|_| ())
+}
+
+pub async fn delete_generation(id: &str) -> R<()> {
+    delete(&format!("/api/generations/{id}")).await
+}
+
+#[derive(Deserialize)]
+struct Deleted {
+    deleted: Vec<String>,
+}
+
+/// Deletes a selection for good; the ids deleted.
+pub async fn delete_selection(sel: &Selection) -> R<Vec<String>> {
+    send_json::<Deleted>(Request::post("/api/gallery/delete"), &sel.body())
+        .await
+        .map(|d| d.deleted)
+}
+
+#[derive(Deserialize)]
+struct CollectionsBody {
+    collections: Vec<Collection>,
+}
+
+#[derive(Deserialize)]
+struct CollectionBody {
+    collection: Collection,
+}
+
+pub async fn collections() -> R<Vec<Collection>> {
+    get_json::<CollectionsBody>("/api/collections")
+        .await
+        .map(|b| b.collections)
+}
+
+pub async fn create_collection(name: &str) -> R<Collection> {
+    send_json::<CollectionBody>(Request::post("/api/collections"), &json!({ "name": name }))
+        .await
+        .map(|b| b.collection)
+}
+
+pub async fn rename_collection(id: &str, name: &str) -> R<()> {
+    send_json::<serde_json::Value>(
+        Request::patch(&format!("/api/collections/{id}")),
+        &json!({ "name": name }),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub async fn delete_collection(id: &str) -> R<()> {
+    delete(&format!("/api/collections/{id}")).await
+}
+
+#[derive(Deserialize)]
+struct Count {
+    count: u64,
+}
+
+/// Adds a selection to a Collection; how many entries it now holds.
+pub async fn add_to_collection(id: &str, sel: &Selection) -> R<u64> {
+    send_json::<Count>(
+        Request::post(&format!("/api/collections/{id}/items")),
+        &sel.body(),
+    )
+    .await
+    .map(|c| c.count)
+}
+
+pub async fn remove_from_collection(id: &str, generation_id: &str) -> R<()> {
+    delete(&format!("/api/collections/{id}/items/{generation_id}")).await
+}
+
+#[derive(Deserialize)]
+struct EntryBody {
+    entry: Entry,
+}
+
+/// One Gallery entry (a result or an imported image).
+pub async fn entry(id: &str) -> R<Entry> {
+    get_json::<EntryBody>(&format!("/api/gallery/entries/{id}"))
+        .await
+        .map(|b| b.entry)
+}
+
+/// Imports an image of your own into the Gallery's Library.
+pub async fn import(file: &web_sys::File) -> R<Entry> {
+    let name = String::from(js_sys::encode_uri_component(&file.name()));
+    let mut b = Request::post("/api/gallery/import").header("X-File-Name", &name);
+    let ct = file.type_();
+    if !ct.is_empty() {
+        b = b.header("Content-Type", &ct);
+    }
+    let r = b
+        .body(wasm_bindgen::JsValue::from(file.clone()))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
+    read::<EntryBody>(r).await.map(|b| b.entry)
+}

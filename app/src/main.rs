@@ -1,5 +1,5 @@
 //! Atelier's Studio, a Leptos client-side app. Real routes (`leptos_router`): `/studio`,
-//! `/studio/:tool` (its settings in the query), `/developer`; the shell (`shell.rs`) around them.
+//! `/studio/:tool` (its settings in the query), `/gallery` (and its Collections), `/developer`; the shell (`shell.rs`) around them.
 //! One module per screen; every network call in `api`; shared state is a small context struct
 //! of signals.
 
@@ -10,6 +10,7 @@ mod developer;
 mod editor;
 mod events;
 mod export;
+mod gallery;
 mod picker;
 mod shell;
 mod studio;
@@ -115,6 +116,9 @@ fn App() -> impl IntoView {
                                 <Route path=path!("/") view=|| view! { <Redirect path="/studio"/> }/>
                                 <Route path=path!("/studio") view=studio::Studio/>
                                 <Route path=path!("/studio/:tool") view=studio::Studio/>
+                                <Route path=path!("/gallery") view=gallery::Library/>
+                                <Route path=path!("/gallery/collections") view=gallery::Collections/>
+                                <Route path=path!("/gallery/collections/:id") view=gallery::Library/>
                                 <Route path=path!("/developer") view=developer::DeveloperPage/>
                             </Routes>
                         </shell::Shell>

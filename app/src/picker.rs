@@ -16,6 +16,7 @@ enum Tab {
     Starter(LibraryKind),
     Faces,
     Library,
+    Collections,
     Uploads,
 }
 
@@ -25,6 +26,7 @@ impl Tab {
             Tab::Starter(_) => "starter",
             Tab::Faces => "faces",
             Tab::Library => "results",
+            Tab::Collections => "collections",
             Tab::Uploads => "uploads",
         }
     }
@@ -34,6 +36,7 @@ impl Tab {
             Tab::Starter(k) => k.label(),
             Tab::Faces => "Recently created faces",
             Tab::Library => "Results",
+            Tab::Collections => "Collections",
             Tab::Uploads => "Uploads",
         }
     }
@@ -43,6 +46,7 @@ impl Tab {
             Tab::Starter(_) => "This installation offers no starter images here yet.",
             Tab::Faces => "No faces yet: faces you make with Create Face appear here.",
             Tab::Library => "No results yet: what you make in the Studio appears here.",
+            Tab::Collections => "No Collections yet: make them in the Gallery's Collections tab.",
             Tab::Uploads => "No uploads yet.",
         }
     }
@@ -53,6 +57,8 @@ enum Item {
     Starter(LibraryItem),
     Result(GalleryItem),
     Upload(Asset),
+    /// A Collection: choosing it shows its images.
+    Collection(api::Collection),
 }
 
 /// The asset a picked item becomes (a library image or a result is recorded as yours first).
@@ -61,6 +67,10 @@ async fn resolve(item: Item) -> Result<Asset, String> {
         Item::Starter(i) => api::use_library(&i.kind, &i.hash).await,
         Item::Result(g) => api::asset_from_output(&g.generation_id, g.index).await,
         Item::Upload(a) => Ok(a),
+        Item::Collection(_) => Err(api::ApiError {
+            status: 0,
+            message: "Choose an image inside the Collection.".into(),
+        }),
     }
     .map_err(|e| e.message)
 }
@@ -106,7 +116,7 @@ pub fn GalleryPicker(
         if faces {
             t.push(Tab::Faces);
         }
-        t.extend([Tab::Library, Tab::Uploads]);
+        t.extend([Tab::Library, Tab::Collections, Tab::Uploads]);
         t
     };
     let tab = RwSignal::new(Tab::Library);
@@ -116,6 +126,8 @@ pub fn GalleryPicker(
     let error = RwSignal::new(None::<String>);
     // Each load is numbered; only the latest one's answer is kept (no page appended twice).
     let seq = StoredValue::new(0u64);
+    // The Collection open in the Collections tab (its images instead of the list).
+    let inside = RwSignal::new(None::<api::Collection>);
     let load = move |t: Tab, before: Option<f64>| {
         seq.update_value(|n| *n += 1);
         let me = seq.get_value();
@@ -136,6 +148,49 @@ pub fn GalleryPicker(
                         p.next_before,
                     )
                 }),
+                Tab::Collections => match inside.get_untracked() {
+                    None => api::collections()
+                        .await
+                        .map(|v| (v.into_iter().map(Item::Collection).collect(), None)),
+                    Some(c) => {
+                        let filter = api::GalleryFilter {
+                            collection: Some(c.id),
+                            media: atelier_core::gallery::Media::Image,
+                            ..Default::default()
+                        };
+                        // `before` carries the next page's number here.
+                        let page = before.map_or(1, |p| p as u32);
+                        api::library_page(&filter, page).await.map(|p| {
+                            let more = (p.page < p.pages).then_some(f64::from(p.page + 1));
+                            (
+                                p.entries
+                                    .into_iter()
+                                    .flat_map(|g| {
+                                        let label = g.label();
+                                        g.outputs
+                                            .into_iter()
+                                            .map(move |o| {
+                                                Item::Result(GalleryItem {
+                                                    generation_id: g.id.clone(),
+                                                    index: o.index,
+                                                    tool: g.tool,
+                                                    tool_label: label.to_string(),
+                                                    url: o.url.clone(),
+                                                    thumb_url: o.thumb_url.clone(),
+                                                    content_type: o.content_type.clone(),
+                                                    width: o.width,
+                                                    height: o.height,
+                                                    created_at: g.created_at,
+                                                })
+                                            })
+                                            .collect::<Vec<_>>()
+                                    })
+                                    .collect(),
+                                more,
+                            )
+                        })
+                    }
+                },
                 Tab::Library | Tab::Faces => {
                     api::gallery((t == Tab::Faces).then_some("create-face"), before)
                         .await
@@ -164,10 +219,16 @@ pub fn GalleryPicker(
     };
     let choose = move |t: Tab| {
         tab.set(t);
+        inside.set(None);
         load(t, None);
     };
     let pick = move |item: Item| {
         error.set(None);
+        if let Item::Collection(c) = item {
+            inside.set(Some(c));
+            load(Tab::Collections, None);
+            return;
+        }
         pick_item(item, loading, open, on_pick, move |m| error.set(Some(m)));
     };
     // Opening (by its button or from outside) shows the first tab; closing gives the focus back
@@ -214,6 +275,12 @@ pub fn GalleryPicker(
                                 on:click=move |_| choose(t)>{t.label()}</button>
                         }).collect_view()}
                     </div>
+                    {move || inside.get().map(|c| view! {
+                        <p class="atl-g-crumb">
+                            <button class="atl-link" data-testid="picker-collections-back" on:click=move |_| choose(Tab::Collections)>"Collections"</button>
+                            " / " <strong>{c.name}</strong>
+                        </p>
+                    })}
                     <div class="atl-gallery-grid" role="tabpanel" aria-busy=move || loading.get().to_string()
                         on:scroll=move |ev| {
                             // Near the end: the next page.
@@ -225,15 +292,25 @@ pub fn GalleryPicker(
                         {move || items.get().into_iter().enumerate().map(|(i, item)| {
                             let (src, name, hover) = match &item {
                                 Item::Starter(l) => (l.url.clone(), l.name.clone(), l.name.clone()),
-                                Item::Result(g) => (g.url.clone(), format!("{} result {}", g.tool_label, i + 1), g.tool_label.clone()),
+                                Item::Result(g) => (g.thumb_url.clone().unwrap_or_else(|| g.url.clone()), format!("{} result {}", g.tool_label, i + 1), g.tool_label.clone()),
+                                Item::Collection(c) => (
+                                    c.cover.first().cloned().unwrap_or_default(),
+                                    format!("Collection {} ({} items)", c.name, c.count),
+                                    c.name.clone(),
+                                ),
                                 Item::Upload(a) => (format!("/api/assets/{}", a.hash), format!("Upload {}", i + 1), "Upload".to_string()),
                             };
-                            let tool = match &item { Item::Result(g) => g.tool.id(), _ => "" };
+                            let tool = match &item { Item::Result(g) => g.tool.map_or("import", |t| t.id()), _ => "" };
+                            let caption = match &item {
+                                Item::Collection(c) => Some(format!("{} · {}", c.name, c.count)),
+                                _ => None,
+                            };
                             view! {
                                 <button class="atl-gallery-item" data-testid="gallery-item" data-tool=tool title=hover
                                     aria-label=name disabled=move || loading.get()
                                     on:click=move |_| pick(item.clone())>
                                     <img src=src alt="" loading="lazy"/>
+                                    {caption.map(|c| view! { <span class="atl-gallery-caption">{c}</span> })}
                                 </button>
                             }
                         }).collect_view()}
@@ -327,7 +404,8 @@ pub fn QuickPick(
                                 let (src, name) = match &item {
                                     Item::Starter(l) => (l.url.clone(), l.name.clone()),
                                     Item::Upload(a) => (format!("/api/assets/{}", a.hash), format!("Upload {}", i + 1)),
-                                    Item::Result(g) => (g.url.clone(), g.tool_label.clone()),
+                                    Item::Result(g) => (g.thumb_url.clone().unwrap_or_else(|| g.url.clone()), g.tool_label.clone()),
+                                    Item::Collection(c) => (c.cover.first().cloned().unwrap_or_default(), c.name.clone()),
                                 };
                                 view! {
                                     <button class="atl-recent-item" data-testid="quick-pick" title=name.clone() aria-label=name

@@ -1,5 +1,5 @@
 //! The shell around every page, the docs' layout: a left sidebar with the pages (Studio,
-//! Developer API; the next issues add Home, Gallery and Assistant here), the App Credits panel
+//! Gallery, Developer API; the next issues add Home and Assistant here), the App Credits panel
 //! and the profile menu at the bottom-left. On narrow screens (iPad portrait) it collapses to a
 //! bar across the top. Links are plain anchors: the router turns them into client-side
 //! navigation, so Back, Forward, reload and a typed URL all land on the same page.
@@ -12,8 +12,9 @@ use crate::api::{self, User};
 use crate::AppState;
 
 /// A page in the sidebar: its path, label and test id.
-const PAGES: [(&str, &str, &str); 2] = [
+const PAGES: [(&str, &str, &str); 3] = [
     ("/studio", "Studio", "to-studio"),
+    ("/gallery", "Gallery", "to-gallery"),
     ("/developer", "Developer API", "to-developer"),
 ];
 

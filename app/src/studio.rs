@@ -87,7 +87,8 @@ enum Msg {
     Branch(Generation),
     /// A result carried into the next tool (the suggestion bar).
     Carry {
-        from: Tool,
+        /// The tool that made it (None: an image imported into the Gallery).
+        from: Option<Tool>,
         output: (String, u32),
         next: Tool,
     },
@@ -205,11 +206,31 @@ fn studio_url(tool: Tool, params: &serde_json::Value, fresh: &serde_json::Value)
     }
 }
 
+/// A result carried in by the address (`carry=<generation id>.<output index>&from=<tool>`;
+/// without `from`, an imported image).
+fn carried(q: &leptos_router::params::ParamsMap, next: Tool) -> Option<Msg> {
+    let carry = q.get("carry")?;
+    let (id, index) = carry.rsplit_once('.')?;
+    // No `from`: an imported image, which goes to the tool's main image.
+    let from = match q.get("from") {
+        Some(f) => Some(Tool::from_id(&f)?),
+        None => None,
+    };
+    Some(Msg::Carry {
+        from,
+        output: (id.to_string(), index.parse().ok()?),
+        next,
+    })
+}
+
 /// A Studio link's settings: the query's keys as the Studio body's params (`num_images` a
 /// number, the rest strings), e.g. `/studio/packshot?prompt=on%20grey&num_images=2`.
 fn query_params(q: &leptos_router::params::ParamsMap) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     for (k, v) in q.into_iter() {
+        if matches!(k.as_ref(), "carry" | "from") {
+            continue;
+        }
         let v = match (k.as_ref(), v.parse::<u64>()) {
             ("num_images", Ok(n)) => json!(n),
             _ => json!(v),
@@ -259,12 +280,19 @@ pub fn Studio() -> impl IntoView {
     let from_route = route_tool();
     let query = leptos_router::hooks::use_query_map();
     match from_route.get_untracked() {
-        Ok(Some(t)) => update(
-            state,
-            draft,
-            controls,
-            Msg::Open(t, query_params(&query.get_untracked())),
-        ),
+        Ok(Some(t)) => {
+            update(
+                state,
+                draft,
+                controls,
+                Msg::Open(t, query_params(&query.get_untracked())),
+            );
+            // The Gallery's "Use in": `?carry=<generation>.<output>&from=<tool>` puts that
+            // result in the tool's slot (the address then drops it, as for any input).
+            if let Some(msg) = carried(&query.get_untracked(), t) {
+                update(state, draft, controls, msg);
+            }
+        }
         Ok(None) => {}
         Err(id) => draft.error.set(Some(format!(
             "There is no tool called \"{id}\"; showing {}.",
@@ -907,7 +935,7 @@ fn carry_into(
     state: AppState,
     draft: Draft,
     controls: crate::controls::Controls,
-    from: Tool,
+    from: Option<Tool>,
     (generation_id, index): (String, u32),
     next: Tool,
 ) {
@@ -916,7 +944,7 @@ fn carry_into(
     leptos::task::spawn_local(async move {
         match api::asset_from_output(&generation_id, index).await {
             Ok(a) => {
-                let slot = from.carry_slot(next);
+                let slot = from.map_or(next.main_slot(), |f| f.carry_slot(next));
                 if slot.is_some() && slot == next.main_slot() {
                     draft.preview.set(Some(format!("/api/assets/{}", a.hash)));
                     draft.asset.set(Some(a));
@@ -1115,7 +1143,7 @@ fn ResultScreen() -> impl IntoView {
                                     <button class="atl-chip" data-next=n.id()
                                         disabled=move || !done || why().is_some()
                                         title=move || match why() { None => format!("Continue in {} with this result", n.label()), Some(w) => format!("{}: {w}", n.label()) }
-                                        on:click=move |_| update(state, draft, controls, Msg::Carry { from: t, output: (id.clone(), shown.get_untracked() as u32), next: n })>
+                                        on:click=move |_| update(state, draft, controls, Msg::Carry { from: Some(t), output: (id.clone(), shown.get_untracked() as u32), next: n })>
                                         {n.label()}
                                     </button>
                                 }

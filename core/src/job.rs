@@ -148,6 +148,11 @@ pub fn output_key(generation_id: &str, index: u32, mime: &str) -> String {
     format!("outputs/{generation_id}/{index}.{}", extension(mime))
 }
 
+/// Where output `index`'s thumbnail is stored (always WebP), next to the output.
+pub fn thumb_key(generation_id: &str, index: u32) -> String {
+    format!("outputs/{generation_id}/{index}.thumb.webp")
+}
+
 /// What a node can run (`GET /v1/capabilities`): the only answer to "can this tool run here,
 /// and up to what". The edge reads it through one client; the app through `/api/capabilities`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,6 +220,10 @@ pub struct InputRef {
 pub struct OutputSlot {
     pub index: u32,
     pub upload_url: String,
+    /// Where the node uploads the output's thumbnail (a WebP of at most
+    /// [`crate::gallery::THUMB_SIDE`] px a side), for image outputs; None: make none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb_url: Option<String>,
 }
 
 /// The job an edge sends to an inference node (`POST /v1/jobs`, signed).
@@ -246,6 +255,9 @@ pub struct OutputRef {
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
+    /// Whether its thumbnail was uploaded too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thumb: bool,
 }
 
 /// What a node reports about a job (`POST <callback_url>`, signed).

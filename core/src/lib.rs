@@ -6,6 +6,7 @@
 pub mod account;
 pub mod catalog;
 pub mod export;
+pub mod gallery;
 pub mod image;
 pub mod job;
 pub mod ledger;
@@ -18,6 +19,7 @@ pub mod subscription;
 pub mod tool;
 pub mod video;
 pub mod views;
+pub mod zip;
 
 pub use image::{ImageFormat, ImageInfo, ImageProblem, UploadLimits};
 pub use job::{ErrorName, JobEvent, JobRequest, JobStatus, OutputRef, OutputSlot};

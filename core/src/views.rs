@@ -18,6 +18,20 @@ pub struct OutputView {
     pub height: u32,
     /// The stored file's size in bytes.
     pub bytes: u64,
+    /// A small WebP of it (`…/outputs/<index>/thumb`), when one was made: grids show this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb_url: Option<String>,
+}
+
+impl OutputView {
+    /// What a grid shows: the thumbnail, else the file itself.
+    pub fn preview_url(&self) -> &str {
+        self.thumb_url.as_deref().unwrap_or(&self.url)
+    }
+
+    pub fn is_video(&self) -> bool {
+        self.content_type.starts_with("video/")
+    }
 }
 
 /// Why a generation failed: one of FASHN's error names and a sentence for a person.
@@ -76,9 +90,13 @@ impl GenerationView {
 pub struct GalleryItemView {
     pub generation_id: String,
     pub index: u32,
-    pub tool: Tool,
+    /// None: an imported image.
+    pub tool: Option<Tool>,
     pub tool_label: String,
     pub url: String,
+    /// Its thumbnail, when one was made (the picker's grid shows this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb_url: Option<String>,
     pub content_type: String,
     pub width: u32,
     pub height: u32,
@@ -138,6 +156,69 @@ impl<T> Page<T> {
     }
 }
 
+/// One page of the Gallery's Library (`GET /api/gallery/entries`): whole generations (a run with
+/// several outputs is one entry), newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LibraryPage {
+    pub entries: Vec<EntryView>,
+    /// From 1.
+    pub page: u32,
+    pub pages: u32,
+    /// Entries matching the filters, on every page.
+    pub total: u64,
+}
+
+/// One entry of the Gallery's Library: a Studio result (a whole run: 1–4 outputs) or an
+/// imported image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryView {
+    pub id: String,
+    /// The tool that made it; None for an image imported into the Gallery.
+    pub tool: Option<Tool>,
+    pub outputs: Vec<OutputView>,
+    /// The Studio body's `inputs` and `params` (an import's params hold its file name).
+    pub inputs: serde_json::Value,
+    pub params: serde_json::Value,
+    pub created_at: f64,
+    /// Liked (its heart).
+    pub liked: bool,
+}
+
+impl EntryView {
+    /// "Upscale", or "Imported".
+    pub fn label(&self) -> &'static str {
+        self.tool.map_or("Imported", Tool::label)
+    }
+
+    /// The tools this entry's output can be sent to ("Use in"): those with a slot for it (a
+    /// Create Face result goes to Face References, a Create Model result to Model slots, any
+    /// other image to the tool's main image); none for a video.
+    pub fn use_in(&self, index: usize) -> Vec<Tool> {
+        if self.outputs.get(index).is_none_or(OutputView::is_video) {
+            return vec![];
+        }
+        Tool::ALL
+            .into_iter()
+            .filter(|t| match self.tool {
+                Some(from) => from.carry_slot(*t).is_some(),
+                None => t.main_slot().is_some(),
+            })
+            .collect()
+    }
+}
+
+/// A Collection as its grid and the pickers show it (`GET /api/collections`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionView {
+    pub id: String,
+    pub name: String,
+    /// Entries in it.
+    pub count: u64,
+    /// Up to four of its newest items' previews (thumbnails where made).
+    pub cover: Vec<String>,
+    pub created_at: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +263,43 @@ mod tests {
         .unwrap();
         assert!(v.get("queue_position").is_none());
         assert_eq!(v["status"], "in_queue");
+    }
+
+    #[test]
+    fn use_in_sends_a_result_where_it_fits_and_an_import_to_any_main_image() {
+        let out = |ct: &str| OutputView {
+            index: 0,
+            url: "/x".into(),
+            content_type: ct.into(),
+            width: 1,
+            height: 1,
+            bytes: 1,
+            thumb_url: None,
+        };
+        let entry = |tool, ct: &str| EntryView {
+            id: "e".into(),
+            tool,
+            outputs: vec![out(ct)],
+            inputs: json!({}),
+            params: json!({}),
+            created_at: 0.0,
+            liked: false,
+        };
+        let import = entry(None, "image/jpeg");
+        assert_eq!(import.label(), "Imported");
+        let tools = import.use_in(0);
+        assert!(tools.contains(&Tool::Upscale) && tools.contains(&Tool::ImageToVideo));
+        assert!(
+            !tools.contains(&Tool::CreateFace),
+            "prompt-only tools take no image"
+        );
+        // A Create Face result goes where a Face Reference goes.
+        let face = entry(Some(Tool::CreateFace), "image/png").use_in(0);
+        assert!(face.contains(&Tool::FaceSwap));
+        assert!(!face.contains(&Tool::CreateFace));
+        assert!(entry(Some(Tool::ImageToVideo), "video/mp4")
+            .use_in(0)
+            .is_empty());
+        assert!(import.use_in(3).is_empty());
     }
 }

@@ -28,8 +28,17 @@ pub fn r2_key(hash: &str) -> String {
 pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(&req, env).await?;
     same_origin(&req)?;
+    let (bytes, info) = read_image(&mut req).await?;
+    let asset = store(env, &user.id, &bytes, &info).await?;
+    json(201, &serde_json::json!({"asset": asset}))
+}
+
+/// Reads an uploaded image (raw bytes with `Content-Type` image/png, image/jpeg or image/webp)
+/// and checks it against the upload limits and its declared type: an upload, or an image
+/// imported into the Gallery.
+pub async fn read_image(req: &mut Request) -> ApiResult<(Vec<u8>, atelier_core::ImageInfo)> {
     let limits = UploadLimits::DEFAULT;
-    let ct = header(&req, "Content-Type").unwrap_or_default();
+    let ct = header(req, "Content-Type").unwrap_or_default();
     let declared = ImageFormat::from_mime(&ct).ok_or_else(|| {
         let what = if ct.is_empty() { "no Content-Type".to_string() } else { format!("Content-Type {ct:?}") };
         ApiError::new(
@@ -39,7 +48,7 @@ pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
         )
     })?;
     // Refuse an oversized body from its declared length before reading it.
-    if let Some(len) = header(&req, "Content-Length").and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(len) = header(req, "Content-Length").and_then(|v| v.parse::<u64>().ok()) {
         check_len(len, &limits)
             .map_err(|p| ApiError::new(p.http_status(), p.code(), p.to_string()))?;
     }
@@ -58,8 +67,7 @@ pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
             ),
         ));
     }
-    let asset = store(env, &user.id, &bytes, &info).await?;
-    json(201, &serde_json::json!({"asset": asset}))
+    Ok((bytes, info))
 }
 
 /// Stores checked image bytes once in R2 under their content hash; returns the hash.

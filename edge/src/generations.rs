@@ -18,7 +18,9 @@ use crate::events;
 use crate::http::{
     json, json_body, now_ms, r2_response, same_origin, set_headers, ApiError, ApiResult,
 };
-use crate::store::generations::{self as store, output_key, NewGeneration, StoredOutput};
+use crate::store::generations::{
+    self as store, output_key, preview_url, thumb_key, NewGeneration, StoredOutput,
+};
 use crate::submit::{self, Started};
 
 /// Marks a generation that has not moved for `Config::stale_ms` as timed out (releasing its credits).
@@ -217,7 +219,7 @@ pub async fn gallery(req: &Request, env: &Env) -> ApiResult<Response> {
     let items: Vec<GalleryItemView> = rows
         .iter()
         .flat_map(|r| {
-            let tool = r.view().tool;
+            let entry = r.entry();
             r.outputs()
                 .into_iter()
                 .filter(|o| match media {
@@ -226,10 +228,11 @@ pub async fn gallery(req: &Request, env: &Env) -> ApiResult<Response> {
                     _ => true,
                 })
                 .map(move |o| GalleryItemView {
+                    thumb_url: o.thumb.then(|| preview_url(&r.id, &o)),
                     generation_id: r.id.clone(),
                     index: o.index,
-                    tool,
-                    tool_label: tool.label().to_string(),
+                    tool: entry.tool,
+                    tool_label: entry.label().to_string(),
                     url: format!("/api/generations/{}/outputs/{}", r.id, o.index),
                     content_type: o.content_type,
                     width: o.width,
@@ -255,6 +258,14 @@ async fn owned(req: &Request, env: &Env, id: &str) -> ApiResult<store::Row> {
 
 pub async fn get(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
     let row = owned(req, env, id).await?;
+    if row.is_import() {
+        // An imported image is a Gallery entry, not a run: GET /api/gallery/entries/{id}.
+        return Err(ApiError::new(
+            404,
+            "not_found",
+            "There is no such generation in your history.",
+        ));
+    }
     let mut g = row.to_json();
     // While it waits for a node: how many waiting jobs are ahead of it (all users, oldest first).
     if matches!(row.status(), JobStatus::InQueue | JobStatus::Starting) {
@@ -297,6 +308,93 @@ pub async fn cancel(req: Request, env: &Env, id: &str) -> ApiResult<Response> {
     json(200, &json!({"generation": updated.to_json()}))
 }
 
+/// Re-encodes a stored image (R2 `key`) for the web on the inference node: the file, its width
+/// and height (as the node reports them).
+pub async fn encode_for_web(
+    env: &Env,
+    key: &str,
+    spec: atelier_core::export::ExportSpec,
+) -> ApiResult<(Vec<u8>, String, String)> {
+    node_export(
+        env,
+        key,
+        json!({"format": spec.format, "quality": spec.quality}),
+    )
+    .await
+}
+
+/// The Gallery thumbnail of a stored image (R2 `key`), made by the node as it makes them for
+/// every output.
+pub async fn thumbnail(env: &Env, key: &str) -> ApiResult<Vec<u8>> {
+    node_export(env, key, json!({"format": "webp", "thumbnail": true}))
+        .await
+        .map(|(b, _, _)| b)
+}
+
+/// The node's `POST /v1/export` of a stored image with `options`.
+async fn node_export(
+    env: &Env,
+    key: &str,
+    mut options: Value,
+) -> ApiResult<(Vec<u8>, String, String)> {
+    options["source_url"] = json!(crate::blobs::signed_url(
+        env,
+        "GET",
+        &format!("/api/blobs/{key}")
+    )?);
+    let node_body = options.to_string();
+    let mut resp = crate::node::post(env, "/v1/export", &node_body)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                503,
+                "export_unavailable",
+                format!(
+                    "Export for Web needs the inference service, which did not answer ({e}). \
+                     Try again shortly; Download still gives the original."
+                ),
+            )
+        })?;
+    if resp.status_code() != 200 {
+        let text = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("the inference service answered {}", resp.status_code()));
+        return Err(ApiError::new(
+            502,
+            "export_failed",
+            format!("The export failed: {message}"),
+        ));
+    }
+    let width = resp.headers().get("x-image-width")?.unwrap_or_default();
+    let height = resp.headers().get("x-image-height")?.unwrap_or_default();
+    Ok((resp.bytes().await?, width, height))
+}
+
+/// `GET /api/generations/{id}/outputs/{index}/thumb`: the output's Gallery thumbnail (WebP),
+/// 404 when none was made (the grid then shows the file itself).
+pub async fn thumb(req: &Request, env: &Env, id: &str, index: &str) -> ApiResult<Response> {
+    let row = owned(req, env, id).await?;
+    let (_, out) = stored_output(&row, index)?;
+    if !out.thumb {
+        return Err(ApiError::new(
+            404,
+            "not_found",
+            "This output has no thumbnail.",
+        ));
+    }
+    let mut r = r2_response(env, thumb_key(id, &out), "The thumbnail is missing.").await?;
+    set_headers(
+        &mut r,
+        &[
+            ("Content-Type", "image/webp"),
+            ("Cache-Control", "private, max-age=31536000, immutable"),
+        ],
+    )?;
+    Ok(r)
+}
+
 /// Output `index` (as in the URL) of a generation: 404 when it has none by that number.
 fn stored_output(row: &store::Row, index: &str) -> ApiResult<(u32, StoredOutput)> {
     let index: u32 = index
@@ -333,38 +431,7 @@ pub async fn export(mut req: Request, env: &Env, id: &str, index: &str) -> ApiRe
     }
     let body: Value = json_body(&mut req).await?;
     let spec = atelier_core::export::parse_export(&body).map_err(ApiError::validation)?;
-    let source_url =
-        crate::blobs::signed_url(env, "GET", &format!("/api/blobs/{}", output_key(id, &out)))?;
-    let node_body =
-        json!({"source_url": source_url, "format": spec.format, "quality": spec.quality})
-            .to_string();
-    let mut resp = crate::node::post(env, "/v1/export", &node_body)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                503,
-                "export_unavailable",
-                format!(
-                    "Export for Web needs the inference service, which did not answer ({e}). \
-                     Try again shortly; Download still gives the original."
-                ),
-            )
-        })?;
-    if resp.status_code() != 200 {
-        let text = resp.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| format!("the inference service answered {}", resp.status_code()));
-        return Err(ApiError::new(
-            502,
-            "export_failed",
-            format!("The export failed: {message}"),
-        ));
-    }
-    let width = resp.headers().get("x-image-width")?.unwrap_or_default();
-    let height = resp.headers().get("x-image-height")?.unwrap_or_default();
-    let bytes = resp.bytes().await?;
+    let (bytes, width, height) = encode_for_web(env, &output_key(id, &out), spec).await?;
     let name = atelier_core::export::file_name(&row.tool, &row.id, index, spec.format);
     let size = bytes.len().to_string();
     let disposition = format!("attachment; filename=\"{name}\"");

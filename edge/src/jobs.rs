@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::events;
 use crate::http::{json, ApiError, ApiResult};
 use crate::queue::JobMessage;
-use crate::store::generations::{self as store, output_key, StoredOutput};
+use crate::store::generations::{self as store, output_key, thumb_key, StoredOutput};
 
 /// Queue names (see wrangler.toml).
 pub const DEAD_LETTER_QUEUE: &str = "atelier-jobs-dlq";
@@ -168,10 +168,21 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
     let mut outputs = vec![];
     for index in 0..u32::from(options.outputs.max(1)) {
         let key = atelier_core::job::output_key(id, index, mime);
+        // Image outputs get a Gallery thumbnail, made once by the node with the output.
+        let thumb_url = if mime.starts_with("image/") {
+            let thumb = atelier_core::job::thumb_key(id, index);
+            Some(
+                signed_url(env, "PUT", &format!("/api/blobs/{thumb}"))
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
         outputs.push(OutputSlot {
             index,
             upload_url: signed_url(env, "PUT", &format!("/api/blobs/{key}"))
                 .map_err(|e| e.to_string())?,
+            thumb_url,
         });
     }
     let job = JobRequest {
@@ -264,7 +275,7 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
             engine,
             ..
         } => {
-            let stored: Vec<StoredOutput> = outputs
+            let mut stored: Vec<StoredOutput> = outputs
                 .iter()
                 .map(|o| StoredOutput {
                     index: o.index,
@@ -272,11 +283,12 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
                     width: o.width,
                     height: o.height,
                     bytes: o.bytes,
+                    thumb: false,
                 })
                 .collect();
             // Every reported output must really be in storage before the job counts as done.
             let bucket = env.bucket(bind::BLOBS)?;
-            for o in &stored {
+            for (o, reported) in stored.iter_mut().zip(outputs) {
                 if bucket.head(output_key(id, o)).await?.is_none() {
                     return Err(ApiError::new(
                         422,
@@ -284,6 +296,8 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
                         format!("output {} was not uploaded", o.index),
                     ));
                 }
+                // A thumbnail counts only once it is really stored (else the grid shows the file).
+                o.thumb = reported.thumb && bucket.head(thumb_key(id, o)).await?.is_some();
             }
             store::complete(env, id, &row.status, &stored, engine, *run_ms).await?
         }

@@ -11,6 +11,7 @@ mod config;
 mod credits;
 mod crypto;
 mod events;
+mod gallery;
 mod generations;
 mod http;
 mod jobs;
@@ -75,12 +76,36 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "generations"]) => generations::create(req, env).await,
         (Method::Get, ["api", "generations"]) => generations::list(&req, env).await,
         (Method::Get, ["api", "gallery"]) => generations::gallery(&req, env).await,
+        (Method::Get, ["api", "gallery", "entries"]) => gallery::entries(&req, env).await,
+        (Method::Get, ["api", "gallery", "entries", id]) => gallery::entry(&req, env, id).await,
+        (Method::Post, ["api", "gallery", "import"]) => gallery::import(req, env).await,
+        (Method::Post, ["api", "gallery", "delete"]) => gallery::delete_many(req, env).await,
+        (Method::Post, ["api", "gallery", "download"]) => gallery::download(req, env).await,
+        (Method::Get, ["api", "collections"]) => gallery::list_collections(&req, env).await,
+        (Method::Post, ["api", "collections"]) => gallery::create_collection(req, env).await,
+        (Method::Patch, ["api", "collections", id]) => {
+            gallery::rename_collection(req, env, id).await
+        }
+        (Method::Delete, ["api", "collections", id]) => {
+            gallery::delete_collection(&req, env, id).await
+        }
+        (Method::Post, ["api", "collections", id, "items"]) => {
+            gallery::add_items(req, env, id).await
+        }
+        (Method::Delete, ["api", "collections", id, "items", gid]) => {
+            gallery::remove_item(&req, env, id, gid).await
+        }
+        (Method::Patch, ["api", "generations", id]) => gallery::patch(req, env, id).await,
+        (Method::Delete, ["api", "generations", id]) => gallery::delete_one(&req, env, id).await,
         (Method::Get, ["api", "library"]) => library::list(&req, env).await,
         (Method::Get, ["api", "library", kind, hash]) => {
             library::image(&req, env, kind, hash).await
         }
         (Method::Post, ["api", "library", kind, hash, "use"]) => {
             library::use_item(req, env, kind, hash).await
+        }
+        (Method::Post, ["api", "internal", "admin", "seed-gallery"]) => {
+            gallery::admin_seed(req, env).await
         }
         (Method::Post, ["api", "internal", "admin", "library"]) => {
             library::admin_add(req, env).await
@@ -91,6 +116,9 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         }
         (Method::Get, ["api", "generations", id, "outputs", index]) => {
             generations::output(&req, env, id, index).await
+        }
+        (Method::Get, ["api", "generations", id, "outputs", index, "thumb"]) => {
+            generations::thumb(&req, env, id, index).await
         }
         (Method::Post, ["api", "generations", id, "outputs", index, "export"]) => {
             generations::export(req, env, id, index).await

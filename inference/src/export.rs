@@ -101,9 +101,87 @@ pub fn webp_lossy(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, EngineErro
     Ok(mem.to_vec())
 }
 
+/// The Gallery's thumbnail of an image output: at most `side` px on its longer side (never
+/// enlarged), lossy WebP at quality 80, alpha kept. Made once, when the output is uploaded.
+pub fn thumbnail(bytes: &[u8], side: u32) -> Result<Vec<u8>, EngineError> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| EngineError::Encode(format!("could not read the output: {e}")))?;
+    Ok(thumbnail_of(&img, side)?.bytes)
+}
+
+/// [`thumbnail`] of a decoded image (the node's `POST /v1/export` with `thumbnail: true`).
+pub fn thumbnail_of(img: &DynamicImage, side: u32) -> Result<Exported, EngineError> {
+    use fast_image_resize as fr;
+    let img = img.to_rgba8();
+    let (w, h) = img.dimensions();
+    let scale = (side as f64 / w.max(h) as f64).min(1.0);
+    let (tw, th) = (
+        ((w as f64 * scale).round() as u32).max(1),
+        ((h as f64 * scale).round() as u32).max(1),
+    );
+    let src = fr::images::Image::from_vec_u8(w, h, img.into_raw(), fr::PixelType::U8x4)
+        .map_err(|e| EngineError::Encode(e.to_string()))?;
+    let dst = crate::imaging::resize_with(
+        &src,
+        tw,
+        th,
+        fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3),
+        true,
+    );
+    let rgba = image::RgbaImage::from_raw(tw, th, dst.into_vec())
+        .ok_or_else(|| EngineError::Encode("thumbnail size".into()))?;
+    let opaque = rgba.pixels().all(|p| p[3] == 255);
+    let img = if opaque {
+        DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(rgba).to_rgb8())
+    } else {
+        DynamicImage::ImageRgba8(rgba)
+    };
+    Ok(Exported {
+        bytes: webp_lossy(&img, 80)?,
+        mime: "image/webp",
+        width: tw,
+        height: th,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thumbnail_fits_the_side_keeps_the_shape_and_the_transparency() {
+        let mut png = vec![];
+        gradient(true)
+            .resize_exact(960, 640, image::imageops::FilterType::Nearest)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let thumb = thumbnail(&png, 384).unwrap();
+        let t = image::load_from_memory_with_format(&thumb, image::ImageFormat::WebP).unwrap();
+        assert_eq!((t.width(), t.height()), (384, 256));
+        assert!(t.color().has_alpha());
+        assert!(
+            t.to_rgba8().get_pixel(5, 128)[3] < 20,
+            "the transparent band stays clear"
+        );
+        assert!(
+            thumb.len() < png.len() / 4,
+            "{} vs {}",
+            thumb.len(),
+            png.len()
+        );
+        // A small image is not enlarged.
+        let mut small = vec![];
+        gradient(false)
+            .write_to(
+                &mut std::io::Cursor::new(&mut small),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        let t = image::load_from_memory(&thumbnail(&small, 384).unwrap()).unwrap();
+        assert_eq!((t.width(), t.height()), (96, 64));
+        assert!(!t.color().has_alpha());
+        assert!(thumbnail(b"not an image", 384).is_err());
+    }
 
     fn gradient(alpha: bool) -> DynamicImage {
         let img = image::RgbaImage::from_fn(96, 64, |x, y| {

@@ -149,12 +149,25 @@ pub(crate) fn resize(
     h: u32,
     alg: fr::ResizeAlg,
 ) -> fr::images::Image<'static> {
+    resize_with(src, w, h, alg, false)
+}
+
+/// [`resize`], with `use_alpha` (colours weighted by alpha, for images with transparency).
+pub(crate) fn resize_with(
+    src: &fr::images::Image<'_>,
+    w: u32,
+    h: u32,
+    alg: fr::ResizeAlg,
+    use_alpha: bool,
+) -> fr::images::Image<'static> {
     let mut dst = fr::images::Image::new(w, h, src.pixel_type());
     let mut r = fr::Resizer::new();
     r.resize(
         src,
         &mut dst,
-        &fr::ResizeOptions::new().resize_alg(alg).use_alpha(false),
+        &fr::ResizeOptions::new()
+            .resize_alg(alg)
+            .use_alpha(use_alpha),
     )
     .expect("resize between same pixel types");
     dst

@@ -340,9 +340,16 @@ async fn export(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
             return problem(StatusCode::UNPROCESSABLE_ENTITY, "ImageLoadError", m)
         }
     };
+    // `thumbnail: true`: the Gallery's thumbnail instead (what the seeding of a Gallery uses).
+    let thumbnail = v["thumbnail"].as_bool() == Some(true);
     let done = tokio::task::spawn_blocking(move || {
         let img = decode(&bytes, &limits).map_err(|e| (e.name, e.message))?;
-        crate::export::export(&img, spec).map_err(|e| (ErrorName::PipelineError, e.to_string()))
+        if thumbnail {
+            crate::export::thumbnail_of(&img, atelier_core::gallery::THUMB_SIDE)
+        } else {
+            crate::export::export(&img, spec)
+        }
+        .map_err(|e| (ErrorName::PipelineError, e.to_string()))
     })
     .await;
     match done {
@@ -796,6 +803,11 @@ async fn upload_outputs(
             }
             (_, mime) => (out.bytes, mime),
         };
+        // The Gallery's thumbnail, for an image (a failed one only costs the grid a preview).
+        let thumb = match (&slot.thumb_url, mime.starts_with("image/")) {
+            (Some(url), true) => upload_thumb(node, url, &body).await,
+            _ => false,
+        };
         let len = body.len() as u64;
         let put = node
             .http
@@ -822,6 +834,7 @@ async fn upload_outputs(
             width: out.width,
             height: out.height,
             bytes: len,
+            thumb,
         });
     }
     if outputs.is_empty() {
@@ -831,6 +844,42 @@ async fn upload_outputs(
         ));
     }
     Ok((outputs, engine))
+}
+
+/// Makes an output's thumbnail and uploads it to `url`; whether it was stored.
+async fn upload_thumb(node: &Node, url: &str, image: &[u8]) -> bool {
+    let bytes = image.to_vec();
+    let side = atelier_core::gallery::THUMB_SIDE;
+    let made = tokio::task::spawn_blocking(move || crate::export::thumbnail(&bytes, side)).await;
+    let webp = match made {
+        Ok(Ok(w)) => w,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "no thumbnail");
+            return false;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the thumbnail encoder stopped");
+            return false;
+        }
+    };
+    match node
+        .http
+        .put(url)
+        .header("content-type", "image/webp")
+        .body(webp)
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => true,
+        Ok(r) => {
+            tracing::warn!(status = %r.status(), "the thumbnail upload was refused");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the thumbnail upload failed");
+            false
+        }
+    }
 }
 
 /// Downloads an input through one of the edge's signed URLs.

@@ -98,6 +98,7 @@ async fn submit(node: SocketAddr, edge: SocketAddr, id: &str) -> u16 {
         outputs: vec![OutputSlot {
             index: 0,
             upload_url: format!("http://{edge}/output"),
+            thumb_url: None,
         }],
         callback_url: format!("http://{edge}/events"),
         attempt: 1,

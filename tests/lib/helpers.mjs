@@ -5,6 +5,7 @@ import { readFileSync, mkdirSync } from 'node:fs';
 import { inflateSync, deflateSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 export const BASE = process.env.ATELIER_URL ?? 'http://127.0.0.1:18787';
 export const NODE = process.env.ATELIER_INFERENCE_URL ?? 'http://127.0.0.1:18790';
@@ -212,4 +213,18 @@ export async function giveAppCredits(email, n) {
   const ts = Math.floor(Date.now() / 1000);
   const r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
   if (!r.ok) throw new Error(`granting credits failed: ${r.status} ${await r.text()}`);
+}
+
+/** The flags every headless Chromium of the browser tests runs with. */
+export const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** axe-core in `page`: serious or critical violations, as "rule (impact): target — help" lines. */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.addScriptTag({ path: AXE });
+  const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return r.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
+    .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')} — ${v.help}`));
 }

@@ -21,7 +21,7 @@ pub fn signed_post(e: &Env, port: u16, path: &str, body: &serde_json::Value) -> 
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|x| {
         format!("cannot reach the edge on 127.0.0.1:{port} ({x}); is `cargo xtask dev` running?")
     })?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
+    s.set_read_timeout(Some(Duration::from_secs(120)))
         .map_err(|x| x.to_string())?;
     write!(
         s,
@@ -84,7 +84,7 @@ pub fn create_key(
         .ok_or_else(|| format!("no key in {text}"))
 }
 
-const USAGE: &str = "usage: cargo xtask admin create-key --email E [--rate-limit-scale X] [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]\n       cargo xtask admin library-add --kind face|background|packshot-reference|model --name N --file F [--port 8787]";
+const USAGE: &str = "usage: cargo xtask admin create-key --email E [--rate-limit-scale X] [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]\n       cargo xtask admin library-add --kind face|background|packshot-reference|model --name N --file F [--port 8787]\n       cargo xtask admin seed-gallery --email E --count N [--port 8787]";
 
 /// The repository's starter libraries: `library/<folder>/<file>` by kind.
 const LIBRARY: [(&str, &str); 4] = [
@@ -108,6 +108,41 @@ pub fn library_add(e: &Env, port: u16, kind: &str, name: &str, file: &Path) -> R
             "library-add {} failed ({status}): {text}",
             file.display()
         ));
+    }
+    Ok(())
+}
+
+/// Fills the Gallery of `email` (an existing account) with `count` synthetic completed results
+/// made of the repository's starter-library photos, in chunks the edge records one statement
+/// each (`POST /api/internal/admin/seed-gallery`): what the Gallery benchmark pages through.
+pub fn seed_gallery(e: &Env, port: u16, email: &str, count: u64) -> R<()> {
+    use base64::Engine;
+    let mut images = vec![];
+    for (dir, _) in LIBRARY {
+        let Ok(entries) = std::fs::read_dir(e.root.join("library").join(dir)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(|f| f.ok().map(|f| f.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+            .collect();
+        files.sort();
+        for f in files {
+            let bytes = std::fs::read(&f).map_err(|x| format!("{}: {x}", f.display()))?;
+            images.push(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+    }
+    const CHUNK: u64 = 250;
+    let mut start = 0;
+    while start < count {
+        let n = CHUNK.min(count - start);
+        let body =
+            serde_json::json!({"email": email, "count": n, "start": start, "images": images});
+        let (status, text) = signed_post(e, port, "/api/internal/admin/seed-gallery", &body)?;
+        if status != 201 {
+            return Err(format!("seed-gallery failed at {start} ({status}): {text}"));
+        }
+        start += n;
     }
     Ok(())
 }
@@ -200,6 +235,20 @@ pub fn main(e: &Env, args: &[String]) -> R<()> {
             println!(
                 "added {} to the {kind} library as \"{name}\"",
                 file.display()
+            );
+            Ok(())
+        }
+        Some("seed-gallery") => {
+            let email = flag("--email").ok_or(USAGE)?;
+            let count: u64 = flag("--count")
+                .ok_or(USAGE)?
+                .parse()
+                .map_err(|_| "--count takes a whole number, e.g. 10000")?;
+            let t = std::time::Instant::now();
+            seed_gallery(e, port, &email, count)?;
+            println!(
+                "seeded {count} results into the Gallery of {email} in {:.0}s",
+                t.elapsed().as_secs_f64()
             );
             Ok(())
         }

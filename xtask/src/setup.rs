@@ -590,9 +590,13 @@ pub fn build(e: &Env) -> R<()> {
     edge.arg("--release").current_dir(e.root.join("edge"));
     run(&mut edge, "build edge worker (worker-build)")?;
     // The app's own profile (Cargo.toml `wasm-release`): every crate size-optimised, one LTO unit.
+    // `--cfg erase_components` (Leptos 0.8): views are type-erased at component boundaries, so
+    // far fewer monomorphized copies of the view code — 65 KB less brotli on the first load
+    // (431 → 366 KB for the wasm, measured with the Gallery in). Only this build sees it.
     run(
         e.cmd("trunk")
-            .args(["build", "--release", "--cargo-profile", "wasm-release"]),
+            .args(["build", "--release", "--cargo-profile", "wasm-release"])
+            .env("RUSTFLAGS", "--cfg erase_components"),
         "build app (trunk)",
     )?;
     Ok(())

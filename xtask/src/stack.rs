@@ -551,7 +551,8 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
     Ok(())
 }
 
-/// `cargo xtask bench`: Background Remove latency on a fresh stack (see tests/bench/).
+/// `cargo xtask bench`: Background Remove latency and the Gallery at 10,000 results on a fresh
+/// stack (see tests/bench/), then the engines against peers.
 pub fn bench(e: &Env) -> R<()> {
     setup::install(e, false)?;
     setup::build(e)?;
@@ -572,7 +573,14 @@ pub fn bench(e: &Env) -> R<()> {
         c.arg("tests/bench/bgremove-latency.mjs")
             .env("ATELIER_URL", &stack.url)
             .env("ATELIER_JOB_SECRET", job_secret(e)?);
-        run(&mut c, "bench: background remove latency")
+        run(&mut c, "bench: background remove latency")?;
+        // The Gallery at 10,000 results: API pages, a painted grid, the query plans.
+        let mut g = e.cmd("node");
+        g.arg("tests/bench/gallery.mjs")
+            .env("ATELIER_URL", &stack.url)
+            .env("ATELIER_JOB_SECRET", job_secret(e)?)
+            .env("ATELIER_D1_PERSIST", state.join("wrangler"));
+        run(&mut g, "bench: gallery")
     })();
     let _ = std::fs::remove_dir_all(&state);
     result?;

@@ -6,7 +6,7 @@
 use atelier_core::catalog::Resolved;
 use atelier_core::job::JobStatus;
 use atelier_core::pricing::Surface;
-use atelier_core::views::{ErrorView, GenerationView, OutputView};
+use atelier_core::views::{EntryView, ErrorView, GenerationView, OutputView};
 use atelier_core::{ErrorName, Tool};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -47,6 +47,8 @@ pub struct Row {
     pub org_id: Option<String>,
     pub return_base64: f64,
     pub webhook_url: Option<String>,
+    /// Liked in the Gallery (0 or 1).
+    pub liked: f64,
 }
 
 /// A stored output.
@@ -57,16 +59,38 @@ pub struct StoredOutput {
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
+    /// Whether its Gallery thumbnail is stored ([`thumb_key`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thumb: bool,
 }
 
-const COLUMNS: &str =
+pub const COLUMNS: &str =
     "id, user_id, tool, inputs, params, status, progress, stage, outputs, error_name, \
     error_message, engine, run_ms, dispatch_attempts, created_at, updated_at, completed_at, \
-    credits_quoted, credits_per_output, source, options, org_id, return_base64, webhook_url";
+    credits_quoted, credits_per_output, source, options, org_id, return_base64, webhook_url, liked";
 
 /// Where a stored output's bytes are in R2, with its real extension (core's `job::output_key`).
 pub fn output_key(id: &str, out: &StoredOutput) -> String {
     atelier_core::job::output_key(id, out.index, &out.content_type)
+}
+
+/// Where a stored output's thumbnail is in R2.
+pub fn thumb_key(id: &str, out: &StoredOutput) -> String {
+    atelier_core::job::thumb_key(id, out.index)
+}
+
+/// The URL the app reads an output from.
+pub fn output_url(id: &str, out: &StoredOutput) -> String {
+    format!("/api/generations/{id}/outputs/{}", out.index)
+}
+
+/// What a grid shows of an output: its thumbnail where one was made, else the file.
+pub fn preview_url(id: &str, out: &StoredOutput) -> String {
+    if out.thumb {
+        format!("{}/thumb", output_url(id, out))
+    } else {
+        output_url(id, out)
+    }
 }
 
 impl Row {
@@ -101,6 +125,44 @@ impl Row {
         }
     }
 
+    /// Its outputs as the app reads them.
+    fn output_views(&self) -> Vec<OutputView> {
+        self.outputs()
+            .into_iter()
+            .map(|o| OutputView {
+                url: output_url(&self.id, &o),
+                thumb_url: o.thumb.then(|| preview_url(&self.id, &o)),
+                index: o.index,
+                content_type: o.content_type,
+                width: o.width,
+                height: o.height,
+                bytes: o.bytes,
+            })
+            .collect()
+    }
+
+    /// An imported image (not a run of a tool).
+    pub fn is_import(&self) -> bool {
+        self.source == "import"
+    }
+
+    /// The row as a Gallery entry (core's wire type): a Studio result or an imported image.
+    pub fn entry(&self) -> EntryView {
+        EntryView {
+            id: self.id.clone(),
+            tool: if self.is_import() {
+                None
+            } else {
+                Tool::from_id(&self.tool)
+            },
+            outputs: self.output_views(),
+            inputs: serde_json::from_str(&self.inputs).unwrap_or(Value::Null),
+            params: serde_json::from_str(&self.params).unwrap_or(Value::Null),
+            created_at: self.created_at,
+            liked: self.liked != 0.0,
+        }
+    }
+
     /// The generation as the app sees it (core's wire type).
     pub fn view(&self) -> GenerationView {
         GenerationView {
@@ -111,18 +173,7 @@ impl Row {
             stage: self.stage.clone(),
             inputs: serde_json::from_str(&self.inputs).unwrap_or(Value::Null),
             params: serde_json::from_str(&self.params).unwrap_or(Value::Null),
-            outputs: self
-                .outputs()
-                .into_iter()
-                .map(|o| OutputView {
-                    url: format!("/api/generations/{}/outputs/{}", self.id, o.index),
-                    index: o.index,
-                    content_type: o.content_type,
-                    width: o.width,
-                    height: o.height,
-                    bytes: o.bytes,
-                })
-                .collect(),
+            outputs: self.output_views(),
             error: self.error_name.as_ref().map(|n| ErrorView {
                 name: n.clone(),
                 message: self.error_message.clone(),
@@ -255,7 +306,7 @@ pub async fn list_app(env: &Env, user_id: &str, before: f64, limit: u32) -> ApiR
         .results()?)
 }
 
-/// A user's completed Studio runs (of one tool, or all), newest first.
+/// A user's completed Studio runs (of one tool, or all, with imported images), newest first.
 pub async fn completed_app(
     env: &Env,
     user_id: &str,
@@ -266,7 +317,7 @@ pub async fn completed_app(
     Ok(env
         .d1(bind::DB)?
         .prepare(format!(
-            "SELECT {COLUMNS} FROM generations WHERE user_id = ?1 AND source = 'app' \
+            "SELECT {COLUMNS} FROM generations WHERE user_id = ?1 AND source IN ('app', 'import') \
              AND status = 'completed' AND created_at < ?2 AND (?3 = '' OR tool = ?3) \
              ORDER BY created_at DESC LIMIT ?4"
         ))

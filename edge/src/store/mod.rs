@@ -2,5 +2,6 @@
 //! Routes, the queue consumer and the services call these; they import nothing but `bind`,
 //! `http` (errors, clock) and `crypto`.
 
+pub mod gallery;
 pub mod generations;
 pub mod orgs;
