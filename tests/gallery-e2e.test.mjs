@@ -191,6 +191,19 @@ test('Collections: create, add in bulk from the Library, browse, rename, delete 
   await tid('menu-remove-from-collection').click();
   await waitCount(2);
 
+  // The Studio's "From Gallery" picker has the Collections too: open one, pick an image.
+  await tid('to-studio').click();
+  await page.locator('[data-tool=upscale]').click();
+  await page.locator('section.atl-input > .atl-pick').getByTestId('gallery-open').click();
+  await tid('gallery-tab-collections').click();
+  await page.waitForFunction(() => /Summer campaign/.test(document.querySelector('[data-testid=gallery-dialog] [data-testid=gallery-item]')?.getAttribute('aria-label') ?? ''));
+  await tid('gallery-item').first().click();
+  await tid('picker-collections-back').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=gallery-dialog] [data-testid=gallery-item]').length === 2);
+  await tid('gallery-item').first().click();
+  await tid('gallery-dialog').waitFor({ state: 'detached' });
+  await page.waitForFunction(() => /^\/api\/assets\/[0-9a-f]{64}$/.test(document.querySelector('.atl-preview')?.getAttribute('src') ?? ''));
+  await tid('to-gallery').click();
   await tid('tab-collections').click();
   await tid('collection-menu').click();
   await tid('collection-rename').click();

@@ -87,6 +87,33 @@ console.log(`   Chromium: first page painted (48 tiles, images in view loaded), 
 console.log(`     from navigation start (HTML through the service worker, the app's wasm, /api/me, the page)  p50 ${ms(pct(painted, 0.5))}  p95 ${ms(pct(painted, 0.95))}`);
 console.log(`     from the Library's request (API page, grid, thumbnails in view)                             p50 ${ms(pct(fromAsk, 0.5))}  p95 ${ms(pct(fromAsk, 0.95))}`);
 
+// The ZIP of Select All (up to 2,000 entries): streamed, so workerd's memory should grow by about
+// one file, not by the archive. Its resident memory is sampled every 50 ms while the ZIP is read.
+{
+  const rss = () => {
+    let total = 0;
+    for (const pid of execFileSync('pgrep', ['-f', 'workerd']).toString().trim().split('\n')) {
+      try {
+        const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+        if (m) total += Number(m[1]) * 1024;
+      } catch { /* gone */ }
+    }
+    return total;
+  };
+  const base = rss();
+  let peak = base;
+  const timer = setInterval(() => { peak = Math.max(peak, rss()); }, 50);
+  const t = performance.now();
+  const r = await c.req('POST', '/api/gallery/download', { body: 'all=1', type: 'application/x-www-form-urlencoded' });
+  if (r.status !== 200) throw new Error(`zip: ${r.status} ${await r.text()}`);
+  let bytes = 0;
+  for await (const chunk of r.body) bytes += chunk.length;
+  clearInterval(timer);
+  peak = Math.max(peak, rss());
+  const mb = (x) => `${(x / 1e6).toFixed(1)} MB`;
+  console.log(`   ZIP of Select All: ${r.headers.get('x-zip-files')} files, ${mb(bytes)} in ${((performance.now() - t) / 1000).toFixed(1)} s; workerd RSS ${mb(base)} → peak ${mb(peak)} (+${mb(peak - base)})`);
+}
+
 // The query plans (SQLite's EXPLAIN QUERY PLAN on the bench's own D1).
 const persist = process.env.ATELIER_D1_PERSIST;
 if (persist) {
