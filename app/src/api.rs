@@ -433,13 +433,15 @@ impl Selection {
     }
 }
 
+/// A same-origin PATCH with a JSON body; Ok when it succeeded.
+async fn patch(url: &str, body: serde_json::Value) -> R<()> {
+    send_json::<serde_json::Value>(Request::patch(url), &body)
+        .await
+        .map(|_| ())
+}
+
 pub async fn set_liked(id: &str, liked: bool) -> R<()> {
-    send_json::<serde_json::Value>(
-        Request::patch(&format!("/api/generations/{id}")),
-        &json!({ "liked": liked }),
-    )
-    .await
-    .map(|_| ())
+    patch(&format!("/api/generations/{id}"), json!({ "liked": liked })).await
 }
 
 /// A same-origin DELETE; Ok when it succeeded.
@@ -488,12 +490,7 @@ pub async fn create_collection(name: &str) -> R<Collection> {
 }
 
 pub async fn rename_collection(id: &str, name: &str) -> R<()> {
-    send_json::<serde_json::Value>(
-        Request::patch(&format!("/api/collections/{id}")),
-        &json!({ "name": name }),
-    )
-    .await
-    .map(|_| ())
+    patch(&format!("/api/collections/{id}"), json!({ "name": name })).await
 }
 
 pub async fn delete_collection(id: &str) -> R<()> {

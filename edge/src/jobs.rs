@@ -278,12 +278,9 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
             let mut stored: Vec<StoredOutput> = outputs
                 .iter()
                 .map(|o| StoredOutput {
-                    index: o.index,
-                    content_type: o.content_type.clone(),
-                    width: o.width,
-                    height: o.height,
-                    bytes: o.bytes,
+                    // Counted below, once it is really stored.
                     thumb: false,
+                    ..o.clone()
                 })
                 .collect();
             // Every reported output must really be in storage before the job counts as done.

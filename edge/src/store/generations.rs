@@ -8,7 +8,7 @@ use atelier_core::job::JobStatus;
 use atelier_core::pricing::Surface;
 use atelier_core::views::{EntryView, ErrorView, GenerationView, OutputView};
 use atelier_core::{ErrorName, Tool};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::Env;
@@ -51,18 +51,9 @@ pub struct Row {
     pub liked: f64,
 }
 
-/// A stored output.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredOutput {
-    pub index: u32,
-    pub content_type: String,
-    pub width: u32,
-    pub height: u32,
-    pub bytes: u64,
-    /// Whether its Gallery thumbnail is stored ([`thumb_key`]).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub thumb: bool,
-}
+/// A stored output, as the node reported it (`thumb`: its Gallery thumbnail is stored too,
+/// at [`thumb_key`]). The `outputs` column holds a JSON list of these.
+pub type StoredOutput = atelier_core::job::OutputRef;
 
 pub const COLUMNS: &str =
     "id, user_id, tool, inputs, params, status, progress, stage, outputs, error_name, \
