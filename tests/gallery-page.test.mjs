@@ -42,6 +42,17 @@ print(json.dumps([[i.filename, i.file_size, z.read(i)[:4].hex()] for i in z.info
 `, file]);
   return JSON.parse(out.toString());
 };
+/** A WebP's width and height (lossy, lossless or extended). */
+const webpSize = (b) => {
+  const kind = b.subarray(12, 16).toString();
+  if (kind === 'VP8 ') return [b.readUInt16LE(26) & 0x3fff, b.readUInt16LE(28) & 0x3fff];
+  if (kind === 'VP8L') {
+    const bits = b.readUInt32LE(21);
+    return [(bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1];
+  }
+  if (kind === 'VP8X') return [b.readUIntLE(24, 3) + 1, b.readUIntLE(27, 3) + 1];
+  throw new Error(`not a WebP: ${kind}`);
+};
 const form = (client, fields, headers = {}) =>
   client.req('POST', '/api/gallery/download', {
     body: new URLSearchParams(fields).toString(),
@@ -80,6 +91,31 @@ describe('Gallery page API', () => {
     assert.ok(await stored(`outputs/${up.id}/0.thumb.webp`));
     // Nobody else reads it.
     assert.equal((await other.req('GET', o.thumb_url)).status, 404);
+  });
+
+  test('a video gets a poster frame: its thumbnail, made once by the node with the clip', async () => {
+    await giveAppCredits(c.email, 10);
+    const v = await run(c, { tool: 'image-to-video', inputs: { image: img.hash }, params: { duration: '5', video_resolution: '480p' } });
+    const page = await entries(c, '?media=video');
+    assert.deepEqual(page.entries.map((e) => e.id), [v.id]);
+    const o = page.entries[0].outputs[0];
+    assert.equal(o.content_type, 'video/mp4');
+    assert.equal(o.thumb_url, `/api/generations/${v.id}/outputs/0/thumb`);
+    const t = await c.req('GET', o.thumb_url);
+    assert.equal(t.status, 200);
+    assert.equal(t.headers.get('content-type'), 'image/webp');
+    const thumb = Buffer.from(await t.arrayBuffer());
+    const [w, h] = webpSize(thumb);
+    // The clip's frame, fitted into 384 px: the same shape as the video.
+    assert.equal(Math.max(w, h), 384);
+    assert.ok(Math.abs(w / h - o.width / o.height) < 0.02, `${w}x${h} vs ${o.width}x${o.height}`);
+    assert.ok(thumb.length < o.bytes / 5, `${thumb.length} vs ${o.bytes}`);
+    assert.ok(await stored(`outputs/${v.id}/0.thumb.webp`));
+    // Deleting the clip removes its poster too.
+    const r = await c.req('DELETE', `/api/generations/${v.id}`);
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal(await stored(`outputs/${v.id}/0.thumb.webp`), false);
+    assert.equal((await entries(c, '?media=video')).total, 0);
   });
 
   test('filters combine; bad ones name the field', async () => {

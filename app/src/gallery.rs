@@ -693,7 +693,11 @@ fn Tile(
             {move || {
                 let o = outputs.get(shown.get().min(n.saturating_sub(1))).cloned();
                 o.map(|o| if o.is_video() {
-                    view! { <video src=o.url.clone() muted preload="metadata" playsinline></video> }.into_any()
+                    view! {
+                    // The poster frame when there is one: nothing of the clip loads until it plays.
+                    <video src=o.url.clone() poster=o.thumb_url.clone() muted playsinline data-testid="tile-video"
+                        preload=if o.thumb_url.is_some() { "none" } else { "metadata" }></video>
+                }.into_any()
                 } else {
                     view! { <img src=o.preview_url().to_string() loading="lazy" decoding="async" alt=format!("{label} result")/> }.into_any()
                 })
@@ -985,7 +989,7 @@ fn DetailBody(
                 }
                 on:touchend=move |_| pinch.set_value(None)>
                 {move || out.get().map(|o| if o.is_video() {
-                    view! { <video src=o.url.clone() controls playsinline data-testid="detail-video"></video> }.into_any()
+                    view! { <video src=o.url.clone() poster=o.thumb_url.clone() controls playsinline data-testid="detail-video"></video> }.into_any()
                 } else {
                     view! { <img src=o.url.clone() data-testid="detail-image" alt="Full size"
                         style=move || format!("zoom:{}", zoom.get())/> }.into_any()

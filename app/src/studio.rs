@@ -1086,7 +1086,7 @@ fn ResultScreen() -> impl IntoView {
                         }>
                         {if video {
                             view! {
-                                <video data-testid="result-video" src=o.url.clone() controls=true autoplay=true muted=true loop=true
+                                <video data-testid="result-video" src=o.url.clone() poster=o.thumb_url.clone() controls=true autoplay=true muted=true loop=true
                                     playsinline=true aria-label="Result video" width=o.width height=o.height
                                     style:zoom=move || zoom.get().to_string()></video>
                             }.into_any()

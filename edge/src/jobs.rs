@@ -168,16 +168,12 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
     let mut outputs = vec![];
     for index in 0..u32::from(options.outputs.max(1)) {
         let key = atelier_core::job::output_key(id, index, mime);
-        // Image outputs get a Gallery thumbnail, made once by the node with the output.
-        let thumb_url = if mime.starts_with("image/") {
-            let thumb = atelier_core::job::thumb_key(id, index);
-            Some(
-                signed_url(env, "PUT", &format!("/api/blobs/{thumb}"))
-                    .map_err(|e| e.to_string())?,
-            )
-        } else {
-            None
-        };
+        // Every output gets a Gallery thumbnail, made once by the node with the output (a
+        // video's is its poster frame).
+        let thumb = atelier_core::job::thumb_key(id, index);
+        let thumb_url = Some(
+            signed_url(env, "PUT", &format!("/api/blobs/{thumb}")).map_err(|e| e.to_string())?,
+        );
         outputs.push(OutputSlot {
             index,
             upload_url: signed_url(env, "PUT", &format!("/api/blobs/{key}"))

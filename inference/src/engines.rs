@@ -118,6 +118,9 @@ pub struct Produced {
     pub mime: &'static str,
     pub width: u32,
     pub height: u32,
+    /// A video's poster frame (its Gallery thumbnail is made from it); `None` for an image,
+    /// whose thumbnail is made from the image itself.
+    pub poster: Option<image::DynamicImage>,
 }
 
 impl Produced {
@@ -127,6 +130,7 @@ impl Produced {
             mime: "image/png",
             width: e.width,
             height: e.height,
+            poster: None,
         }
     }
 }
@@ -184,6 +188,7 @@ pub fn run(
                     mime: "video/mp4",
                     width: v.width,
                     height: v.height,
+                    poster: Some(v.poster.into()),
                 }],
                 format!("{} ({})", name(), v.motion.label()),
             ))

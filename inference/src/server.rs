@@ -718,9 +718,21 @@ async fn pipeline(
             )
             .await
             .map_err(|e| Failure(e.0, e.1))?;
+        // An upstream clip's poster is the image it starts from (Image to Video's `image`).
+        let start = fetched
+            .iter()
+            .any(|f| f.mime.starts_with("video/"))
+            .then(|| downloads.first())
+            .flatten()
+            .and_then(|(_, b)| image::load_from_memory(b).ok());
         let produced = fetched
             .into_iter()
             .map(|f| Produced {
+                poster: f
+                    .mime
+                    .starts_with("video/")
+                    .then(|| start.clone())
+                    .flatten(),
                 bytes: f.bytes,
                 mime: f.mime,
                 width: f.width,
@@ -803,9 +815,13 @@ async fn upload_outputs(
             }
             (_, mime) => (out.bytes, mime),
         };
-        // The Gallery's thumbnail, for an image (a failed one only costs the grid a preview).
-        let thumb = match (&slot.thumb_url, mime.starts_with("image/")) {
-            (Some(url), true) => upload_thumb(node, url, &body).await,
+        // The Gallery's thumbnail: of an image, or of a video's poster frame (a failed one only
+        // costs the grid a preview).
+        let thumb = match (&slot.thumb_url, out.poster) {
+            (Some(url), Some(poster)) => upload_thumb(node, url, Thumb::Of(poster)).await,
+            (Some(url), None) if mime.starts_with("image/") => {
+                upload_thumb(node, url, Thumb::Encoded(body.clone())).await
+            }
             _ => false,
         };
         let len = body.len() as u64;
@@ -846,11 +862,20 @@ async fn upload_outputs(
     Ok((outputs, engine))
 }
 
+/// What a thumbnail is made from: an encoded image output, or a decoded poster frame.
+enum Thumb {
+    Encoded(Vec<u8>),
+    Of(image::DynamicImage),
+}
+
 /// Makes an output's thumbnail and uploads it to `url`; whether it was stored.
-async fn upload_thumb(node: &Node, url: &str, image: &[u8]) -> bool {
-    let bytes = image.to_vec();
+async fn upload_thumb(node: &Node, url: &str, from: Thumb) -> bool {
     let side = atelier_core::gallery::THUMB_SIDE;
-    let made = tokio::task::spawn_blocking(move || crate::export::thumbnail(&bytes, side)).await;
+    let made = tokio::task::spawn_blocking(move || match from {
+        Thumb::Encoded(bytes) => crate::export::thumbnail(&bytes, side),
+        Thumb::Of(img) => crate::export::thumbnail_of(&img, side).map(|e| e.bytes),
+    })
+    .await;
     let webp = match made {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => {

@@ -79,6 +79,8 @@ pub struct VideoSpec {
 /// A finished clip.
 pub struct Video {
     pub mp4: Vec<u8>,
+    /// The first frame, as shown: the Gallery's poster for the clip.
+    pub poster: image::RgbImage,
     pub width: u32,
     pub height: u32,
     pub frames: u32,
@@ -974,8 +976,12 @@ struct Encoded {
 }
 
 /// Renders all frames on this thread while a second thread encodes them.
-fn render_and_encode(mut renderer: Renderer, frames: u32) -> Result<Encoded, EngineError> {
+fn render_and_encode(
+    mut renderer: Renderer,
+    frames: u32,
+) -> Result<(Encoded, image::RgbImage), EngineError> {
     let (w, h) = (renderer.width, renderer.height);
+    let mut poster = None;
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::sync_channel::<YUVBuffer>(4);
         let encoder = s.spawn(move || encode(rx, w, h));
@@ -992,6 +998,9 @@ fn render_and_encode(mut renderer: Renderer, frames: u32) -> Result<Encoded, Eng
             if let Err(e) = renderer.frame(t, &mut rgb) {
                 rendered = Err(e);
                 break;
+            }
+            if i == 0 {
+                poster = image::RgbImage::from_raw(w, h, rgb.buffer().to_vec());
             }
             let yuv = YUVBuffer::from_rgb8_source(RgbSliceU8::new(
                 rgb.buffer(),
@@ -1016,7 +1025,8 @@ fn render_and_encode(mut renderer: Renderer, frames: u32) -> Result<Encoded, Eng
             height = h,
             "image to video frames"
         );
-        Ok(encoded)
+        let poster = poster.ok_or_else(|| EngineError::Encode("no first frame".into()))?;
+        Ok((encoded, poster))
     })
 }
 
@@ -1103,7 +1113,7 @@ pub fn run(
     };
     drop(start_rgb);
     let setup = started.elapsed();
-    let Encoded { mp4, frames: n, .. } =
+    let (Encoded { mp4, frames: n, .. }, poster) =
         render_and_encode(Renderer::new(scene, width, height), frames)?;
     tracing::debug!(
         setup_ms = setup.as_millis() as u64,
@@ -1118,6 +1128,7 @@ pub fn run(
     }
     Ok(Video {
         mp4,
+        poster,
         width,
         height,
         frames,

@@ -494,6 +494,10 @@ fn push_in_720p_ends_on_a_zoomed_window_of_the_photo() {
     let photo = img.to_rgb8();
     let first = mad(&frames[0], &small(&photo, 720, 1080));
     assert!(first < 4.0, "first frame vs the photo: {first:.2}");
+    // The poster (the Gallery's thumbnail of the clip) is the first frame as rendered.
+    assert_eq!(v.poster.dimensions(), (720, 1080));
+    let poster = mad(&frames[0], &v.poster);
+    assert!(poster < 3.0, "first frame vs the poster: {poster:.2}");
 
     // The last frame, compared at a quarter size with windows of the photo.
     let last = small(&frames[1], 180, 270);
