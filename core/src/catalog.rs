@@ -1515,7 +1515,8 @@ pub fn upstream_ref_problems(tool: Tool, with_image: bool, refs: &[&str]) -> Vec
 /// Fields every model accepts besides its own (SDK transport options).
 const COMMON: &[&str] = &["output_format", "return_base64", "seed", "width", "height"];
 
-pub(crate) fn field_list(m: ApiModel) -> Vec<&'static str> {
+/// The input fields `/v1/run` accepts for a model.
+pub fn field_list(m: ApiModel) -> Vec<&'static str> {
     let mut f: Vec<&str> = api_image_fields(m).iter().map(|(n, _)| *n).collect();
     let extra: &[&str] = match m {
         ApiModel::TryonMax => &[

@@ -4,6 +4,7 @@
 //! Invariant: nothing here does I/O, reads a clock or draws randomness. Time and ids are passed in.
 
 pub mod account;
+pub mod assistant;
 pub mod catalog;
 pub mod export;
 pub mod gallery;

@@ -1,0 +1,317 @@
+//! The Assistant's planner against written cases: `assistant/cases.txt` (the development set,
+//! which the planner is tuned on) and `assistant/holdout.txt` (written before the planner and
+//! never tuned on; its score is printed, with a floor that only catches regressions).
+//!
+//! A case is one line, `images | context | message | expect`:
+//! - `images`: how many images are attached to the message;
+//! - `context`: `-` (a new conversation), `last` (one earlier result), `results=N` (N earlier
+//!   results);
+//! - `expect`: the chain of API model names joined by `>` (`product-to-model>edit>upscale`), or
+//!   `answer`, `ask`, `refuse:url|account|video`; then checks, separated by spaces:
+//!   `[N.]key=value` (step N's input equals value; N defaults to 0), `[N.]key~word` (the input
+//!   contains the word, any case), `reply~text` (the reply contains the text, any case; the text
+//!   runs to the next check).
+//!
+//! Two scores: the chain (the right kind and tools in the right order) and the exact parameters
+//! (the chain and every check).
+
+use std::time::Instant;
+
+use atelier_core::assistant::{plan, Kind, Plan, PlanRequest, Refs, Step, Turn};
+use serde_json::{json, Value};
+
+struct Case {
+    file: &'static str,
+    line: usize,
+    images: u32,
+    results: u32,
+    message: String,
+    expect: String,
+    checks: Vec<String>,
+}
+
+fn parse(file: &'static str, text: &str) -> Vec<Case> {
+    let mut out = vec![];
+    for (n, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let parts: Vec<&str> = l.splitn(4, " | ").collect();
+        assert_eq!(
+            parts.len(),
+            4,
+            "{file}:{}: want `images | context | message | expect`",
+            n + 1
+        );
+        let images = parts[0]
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{file}:{}: images", n + 1));
+        let results = match parts[1].trim() {
+            "-" => 0,
+            "last" => 1,
+            c => c
+                .strip_prefix("results=")
+                .and_then(|k| k.parse().ok())
+                .unwrap_or_else(|| panic!("{file}:{}: context {c}", n + 1)),
+        };
+        let mut tokens = parts[3].split_whitespace();
+        let expect = tokens
+            .next()
+            .unwrap_or_else(|| panic!("{file}:{}: expect", n + 1))
+            .to_string();
+        let mut checks: Vec<String> = vec![];
+        for t in tokens {
+            if t.contains('=') || t.contains('~') {
+                checks.push(t.to_string());
+            } else if let Some(last) = checks.last_mut() {
+                last.push(' ');
+                last.push_str(t);
+            }
+        }
+        out.push(Case {
+            file,
+            line: n + 1,
+            images,
+            results,
+            message: parts[2].trim().to_string(),
+            expect,
+            checks,
+        });
+    }
+    out
+}
+
+/// The conversation a context stands for: `results` earlier results, each an on-model image.
+fn request(c: &Case) -> PlanRequest {
+    let step = Step {
+        model_name: "product-to-model".into(),
+        inputs: json!({"product_image": "$image:0"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    };
+    let history = if c.results == 0 {
+        vec![]
+    } else {
+        vec![Turn {
+            message: "put this on a model".into(),
+            images: 1,
+            steps: vec![step; c.results as usize],
+        }]
+    };
+    PlanRequest {
+        message: c.message.clone(),
+        images: c.images,
+        history,
+    }
+}
+
+fn chain_ok(c: &Case, p: &Plan) -> bool {
+    match c.expect.as_str() {
+        "answer" => p.kind == Kind::Answer,
+        "ask" => p.kind == Kind::Question,
+        r if r.starts_with("refuse:") => {
+            let word = match &r[7..] {
+                "url" => "web",
+                "account" => "account",
+                "video" => "video",
+                other => panic!("{}:{}: refuse:{other}", c.file, c.line),
+            };
+            p.kind == Kind::Refusal && p.reply.to_lowercase().contains(word)
+        }
+        chain => {
+            p.kind == Kind::Run
+                && p.steps
+                    .iter()
+                    .map(|s| s.model_name.as_str())
+                    .collect::<Vec<_>>()
+                    == chain.split('>').collect::<Vec<_>>()
+        }
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
+/// The checks that fail.
+fn failed_checks(c: &Case, p: &Plan) -> Vec<String> {
+    c.checks
+        .iter()
+        .filter(|check| {
+            let (key, op, want) = match (check.find('='), check.find('~')) {
+                (Some(e), Some(t)) if t < e => (&check[..t], '~', &check[t + 1..]),
+                (Some(e), _) => (&check[..e], '=', &check[e + 1..]),
+                (None, Some(t)) => (&check[..t], '~', &check[t + 1..]),
+                _ => unreachable!(),
+            };
+            if key == "reply" {
+                return !p.reply.to_lowercase().contains(&want.to_lowercase());
+            }
+            let (n, field) = match key.split_once('.') {
+                Some((n, f)) => (n.parse::<usize>().unwrap(), f),
+                None => (0, key),
+            };
+            let got = p
+                .steps
+                .get(n)
+                .and_then(|s| s.inputs.get(field))
+                .map(value_text);
+            let ok = match (op, got) {
+                ('=', Some(g)) => g == want,
+                ('~', Some(g)) => g.to_lowercase().contains(&want.to_lowercase()),
+                _ => false,
+            };
+            !ok
+        })
+        .cloned()
+        .collect()
+}
+
+struct Score {
+    total: usize,
+    chain: usize,
+    exact: usize,
+    failures: Vec<String>,
+    micros: f64,
+}
+
+fn score(cases: &[Case]) -> Score {
+    let mut s = Score {
+        total: cases.len(),
+        chain: 0,
+        exact: 0,
+        failures: vec![],
+        micros: 0.0,
+    };
+    let started = Instant::now();
+    let plans: Vec<Plan> = cases.iter().map(|c| plan(&request(c))).collect();
+    s.micros = started.elapsed().as_secs_f64() * 1e6 / cases.len().max(1) as f64;
+    for (c, p) in cases.iter().zip(&plans) {
+        let chain = chain_ok(c, p);
+        let bad = if chain { failed_checks(c, p) } else { vec![] };
+        s.chain += usize::from(chain);
+        s.exact += usize::from(chain && bad.is_empty());
+        if !chain || !bad.is_empty() {
+            let got: Vec<String> = p
+                .steps
+                .iter()
+                .map(|st| format!("{} {}", st.model_name, Value::Object(st.inputs.clone())))
+                .collect();
+            s.failures.push(format!(
+                "{}:{} {:?} [{} img, {} res] want {} {:?}; got {:?} {} {:?}",
+                c.file,
+                c.line,
+                c.message,
+                c.images,
+                c.results,
+                c.expect,
+                if chain { bad } else { c.checks.clone() },
+                p.kind,
+                got.join(" > "),
+                p.reply
+            ));
+        }
+    }
+    s
+}
+
+fn pct(n: usize, d: usize) -> f64 {
+    100.0 * n as f64 / d.max(1) as f64
+}
+
+#[test]
+fn the_development_set_plans_as_written() {
+    let cases = parse("cases.txt", include_str!("assistant/cases.txt"));
+    assert!(
+        cases.len() >= 150,
+        "the development set has {} cases",
+        cases.len()
+    );
+    let s = score(&cases);
+    for f in &s.failures {
+        println!("MISS {f}");
+    }
+    println!(
+        "development set: {} cases, chain {:.1}%, exact parameters {:.1}%, {:.0} µs a plan",
+        s.total,
+        pct(s.chain, s.total),
+        pct(s.exact, s.total),
+        s.micros
+    );
+    assert!(
+        pct(s.chain, s.total) >= 95.0,
+        "chain accuracy {:.1}% < 95%",
+        pct(s.chain, s.total)
+    );
+    assert!(
+        pct(s.exact, s.total) >= 90.0,
+        "exact-parameter accuracy {:.1}% < 90%",
+        pct(s.exact, s.total)
+    );
+}
+
+#[test]
+fn the_held_out_set_is_reported() {
+    let cases = parse("holdout.txt", include_str!("assistant/holdout.txt"));
+    let s = score(&cases);
+    if std::env::var_os("ASSISTANT_SHOW_HOLDOUT").is_some() {
+        for f in &s.failures {
+            println!("MISS {f}");
+        }
+    }
+    println!(
+        "held-out set: {} cases, chain {:.1}%, exact parameters {:.1}%, {:.0} µs a plan",
+        s.total,
+        pct(s.chain, s.total),
+        pct(s.exact, s.total),
+        s.micros
+    );
+    // A floor under the first measurement, against regressions; the score is the note's.
+    assert!(
+        pct(s.chain, s.total) >= 70.0,
+        "held-out chain accuracy {:.1}%",
+        pct(s.chain, s.total)
+    );
+}
+
+#[test]
+fn the_independent_set_is_reported() {
+    // Written by someone who never saw the planner or the other sets; measured, never tuned on.
+    let cases = parse("fresh.txt", include_str!("assistant/fresh.txt"));
+    let s = score(&cases);
+    if std::env::var_os("ASSISTANT_SHOW_HOLDOUT").is_some() {
+        for f in &s.failures {
+            println!("MISS {f}");
+        }
+    }
+    println!(
+        "independent set: {} cases, chain {:.1}%, exact parameters {:.1}%, {:.0} µs a plan",
+        s.total,
+        pct(s.chain, s.total),
+        pct(s.exact, s.total),
+        s.micros
+    );
+    assert!(
+        pct(s.chain, s.total) >= 75.0,
+        "independent chain accuracy {:.1}%",
+        pct(s.chain, s.total)
+    );
+}
+
+#[test]
+fn every_plan_is_valid_and_priced() {
+    // Whatever a case plans, its steps are valid /v1/run bodies with resolvable references.
+    for c in parse("cases.txt", include_str!("assistant/cases.txt")) {
+        let req = request(&c);
+        let p = plan(&req);
+        if p.kind == Kind::Run {
+            let credits = atelier_core::assistant::check_steps(&p.steps, Refs::of(&req))
+                .unwrap_or_else(|e| panic!("{}:{}: {e:?}", c.file, c.line));
+            assert_eq!(credits, p.credits, "{}:{}", c.file, c.line);
+            assert!(p.credits > 0 && !p.reply.is_empty());
+        }
+    }
+}
