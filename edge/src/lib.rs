@@ -5,6 +5,7 @@
 
 mod api;
 mod assets;
+mod assistant;
 mod auth;
 mod blobs;
 mod config;
@@ -68,6 +69,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "auth", "signout"]) => auth::signout(req, env).await,
         (Method::Get, ["api", "me"]) => auth::me(req, env).await,
         (Method::Post, ["api", "quote"]) => quote::post(req).await,
+        (Method::Post, ["api", "assistant", "plan"]) => assistant::plan_message(req, env).await,
         (Method::Post, ["api", "assets"]) => assets::upload(req, env).await,
         (Method::Get, ["api", "assets"]) => assets::list(&req, env).await,
         (Method::Post, ["api", "assets", "from-output"]) => assets::from_output(req, env).await,
