@@ -2914,6 +2914,14 @@ mod tests {
         assert!(r.credits > 0 && r.reply.contains("credit"), "{}", r.reply);
     }
 
+    fn refs(images: u32, results: u32) -> Refs {
+        Refs {
+            images,
+            results,
+            uploads: 0,
+        }
+    }
+
     #[test]
     fn references_are_checked() {
         let step = |img: &str| Step {
@@ -2923,52 +2931,12 @@ mod tests {
                 .unwrap()
                 .clone(),
         };
-        assert!(check_steps(
-            &[step("$image:0")],
-            Refs {
-                images: 1,
-                results: 0,
-                uploads: 0
-            }
-        )
-        .is_ok());
-        let e = check_steps(
-            &[step("$image:1")],
-            Refs {
-                images: 1,
-                results: 0,
-                uploads: 0,
-            },
-        )
-        .unwrap_err();
+        assert!(check_steps(&[step("$image:0")], refs(1, 0)).is_ok());
+        let e = check_steps(&[step("$image:1")], refs(1, 0)).unwrap_err();
         assert_eq!(e[0].path, "steps[0].inputs.image");
-        assert!(check_steps(
-            &[step("$step:0")],
-            Refs {
-                images: 0,
-                results: 0,
-                uploads: 0
-            }
-        )
-        .is_err());
-        assert!(check_steps(
-            &[step("$last")],
-            Refs {
-                images: 0,
-                results: 0,
-                uploads: 0
-            }
-        )
-        .is_err());
-        assert!(check_steps(
-            &[step("$last")],
-            Refs {
-                images: 0,
-                results: 1,
-                uploads: 0
-            }
-        )
-        .is_ok());
+        assert!(check_steps(&[step("$step:0")], refs(0, 0)).is_err());
+        assert!(check_steps(&[step("$last")], refs(0, 0)).is_err());
+        assert!(check_steps(&[step("$last")], refs(0, 1)).is_ok());
         let bad = Step {
             model_name: "upscale".into(),
             inputs: json!({"image": "$image:0", "factor": "9x"})
@@ -2976,15 +2944,7 @@ mod tests {
                 .unwrap()
                 .clone(),
         };
-        let e = check_steps(
-            &[bad],
-            Refs {
-                images: 1,
-                results: 0,
-                uploads: 0,
-            },
-        )
-        .unwrap_err();
+        let e = check_steps(&[bad], refs(1, 0)).unwrap_err();
         assert_eq!(e[0].path, "steps[0].inputs.factor");
     }
 }
