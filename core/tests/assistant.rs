@@ -230,17 +230,7 @@ fn the_development_set_plans_as_written() {
         "the development set has {} cases",
         cases.len()
     );
-    let s = score(&cases);
-    for f in &s.failures {
-        println!("MISS {f}");
-    }
-    println!(
-        "development set: {} cases, chain {:.1}%, exact parameters {:.1}%, {:.0} µs a plan",
-        s.total,
-        pct(s.chain, s.total),
-        pct(s.exact, s.total),
-        s.micros
-    );
+    let s = report("development set", &cases, true);
     assert!(
         pct(s.chain, s.total) >= 95.0,
         "chain accuracy {:.1}% < 95%",
@@ -253,11 +243,11 @@ fn the_development_set_plans_as_written() {
     );
 }
 
-/// Scores a set that is measured, never tuned on: prints it (its misses with
-/// `ASSISTANT_SHOW_HOLDOUT=1`) and holds a floor under the first measurement, against regressions.
-fn report(name: &str, cases: &[Case], floor: f64) {
+/// Scores a set and prints its score; its misses too when `show_misses` (or with
+/// `ASSISTANT_SHOW_HOLDOUT=1`).
+fn report(name: &str, cases: &[Case], show_misses: bool) -> Score {
     let s = score(cases);
-    if std::env::var_os("ASSISTANT_SHOW_HOLDOUT").is_some() {
+    if show_misses || std::env::var_os("ASSISTANT_SHOW_HOLDOUT").is_some() {
         for f in &s.failures {
             println!("MISS {f}");
         }
@@ -269,6 +259,13 @@ fn report(name: &str, cases: &[Case], floor: f64) {
         pct(s.exact, s.total),
         s.micros
     );
+    s
+}
+
+/// A set that is measured, never tuned on: a floor under the first measurement, against
+/// regressions.
+fn measured(name: &str, cases: &[Case], floor: f64) {
+    let s = report(name, cases, false);
     assert!(
         pct(s.chain, s.total) >= floor,
         "{name}: chain accuracy {:.1}%",
@@ -279,7 +276,7 @@ fn report(name: &str, cases: &[Case], floor: f64) {
 #[test]
 fn the_held_out_set_is_reported() {
     // Written before the planner, by the same hand.
-    report(
+    measured(
         "held-out set",
         &parse("holdout.txt", include_str!("assistant/holdout.txt")),
         70.0,
@@ -289,7 +286,7 @@ fn the_held_out_set_is_reported() {
 #[test]
 fn the_independent_set_is_reported() {
     // Written by someone who never saw the planner or the other sets.
-    report(
+    measured(
         "independent set",
         &parse("fresh.txt", include_str!("assistant/fresh.txt")),
         75.0,
