@@ -5,8 +5,10 @@
 // size-optimised, one LTO unit): ~357 KB q11 before, ~356 KB after; #14's target of 250 KB needs
 // the secondary screens and pages split out of the first load. #17's Gallery page costs ~75 KB
 // (436 KB q11 with it); building the app with `--cfg erase_components` (Leptos' type-erased
-// views) took 65 KB back: 380 KB q11, 438 KB served. Sizes go to test-artifacts/first-load.json
-// for the closing note.
+// views) took 65 KB back: 380 KB q11, 438 KB served. #18's Home and AI Assistant (the landing
+// page, its chat, inline results) cost ~27 KB: 407 KB q11, 467 KB served — the limits follow
+// until #14 moves the secondary pages out of the first load (Trunk + wasm-split, see
+// design/code-splitting.md). Sizes go to test-artifacts/first-load.json for the closing note.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -15,9 +17,9 @@ import { request } from 'node:http';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { BASE, ARTIFACTS } from './lib/helpers.mjs';
 
-const LIMIT = 385 * 1000;
+const LIMIT = 410 * 1000;
 // wrangler dev compresses on the fly at a lower quality than 11.
-const SERVED_LIMIT = 445 * 1000;
+const SERVED_LIMIT = 472 * 1000;
 
 /** What the server sends for `path` with `Accept-Encoding: br`: the encoded bytes, not decoded. */
 function served(path) {

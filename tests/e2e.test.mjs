@@ -76,6 +76,10 @@ test('sign up in the browser', async () => {
   await tid('user-email').waitFor();
   assert.equal(await tid('user-email').textContent(), email);
   await page.waitForFunction(() => document.querySelector('[data-testid=credits]')?.textContent === '10 credits');
+  // Sign-in lands on Home; its Background Remove card opens the Studio on that tool.
+  await tid('home').waitFor();
+  await tid('quick-background-remove').click();
+  await page.waitForURL(/\/studio\/background-remove$/);
 });
 
 test('upload with the file picker, run, see progress and the cut-out, download a transparent PNG', async () => {
@@ -437,6 +441,8 @@ test('routes: a typed address, Back and Forward, and a Studio link with settings
   await page.waitForURL(/\/studio\/background-remove$/);
   await page.getByText('There is no tool called "teleport"').waitFor();
   await page.goto(BASE);
+  await tid('home').waitFor();
+  await tid('to-studio').click();
   await page.waitForURL(/\/studio\/background-remove$/);
   await pressed('background-remove');
 });

@@ -38,6 +38,7 @@ test('iPad portrait: sign up, pick, run, pinch-zoom the result', async () => {
   await tid('password').fill('an ipad password');
   await tid('auth-submit').tap();
   await tid('user-email').waitFor();
+  await tid('to-studio').tap();
   await tid('file-input').setInputFiles({ name: 'model.jpg', mimeType: 'image/jpeg', buffer: fixture('model-photo-512.jpg') });
   await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
   const run = await tid('run').boundingBox();

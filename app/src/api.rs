@@ -544,3 +544,44 @@ pub async fn import(file: &web_sys::File) -> R<Entry> {
         .map_err(net)?;
     read::<EntryBody>(r).await.map(|b| b.entry)
 }
+
+/// A turn of the Assistant's conversation (core's wire type).
+pub use atelier_core::assistant::{StepView, TurnStatus, TurnView as Turn};
+
+#[derive(Deserialize)]
+struct TurnsBody {
+    messages: Vec<Turn>,
+}
+
+#[derive(Deserialize)]
+struct TurnBody {
+    message: Turn,
+}
+
+/// The Assistant's conversation, oldest first.
+pub async fn assistant_turns() -> R<Vec<Turn>> {
+    get_json::<TurnsBody>("/api/assistant/messages")
+        .await
+        .map(|b| b.messages)
+}
+
+/// Sends a message with its attached images (asset hashes): the planned (and started) turn.
+pub async fn assistant_send(message: &str, images: &[String]) -> R<Turn> {
+    send_json::<TurnBody>(
+        Request::post("/api/assistant/messages"),
+        &json!({"message": message, "images": images}),
+    )
+    .await
+    .map(|b| b.message)
+}
+
+/// Runs (`confirm`) or sets aside (`dismiss`) a plan that waits for its confirmation.
+pub async fn assistant_decide(id: &str, confirm: bool) -> R<Turn> {
+    let what = if confirm { "confirm" } else { "dismiss" };
+    send_json::<TurnBody>(
+        Request::post(&format!("/api/assistant/messages/{id}/{what}")),
+        &json!({}),
+    )
+    .await
+    .map(|b| b.message)
+}

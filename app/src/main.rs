@@ -1,5 +1,6 @@
-//! Atelier's Studio, a Leptos client-side app. Real routes (`leptos_router`): `/studio`,
-//! `/studio/:tool` (its settings in the query), `/gallery` (and its Collections), `/developer`; the shell (`shell.rs`) around them.
+//! Atelier's Studio, a Leptos client-side app. Real routes (`leptos_router`): `/` (Home, where
+//! sign-in lands), `/assistant`, `/studio`, `/studio/:tool` (its settings in the query;
+//! `result=`/`branch=` open a generation), `/gallery` (and its Collections), `/developer`; the shell (`shell.rs`) around them.
 //! One module per screen; every network call in `api`; shared state is a small context struct
 //! of signals.
 
@@ -11,12 +12,13 @@ mod editor;
 mod events;
 mod export;
 mod gallery;
+mod home;
 mod picker;
 mod shell;
 mod studio;
 
 use leptos::prelude::*;
-use leptos_router::components::{Redirect, Route, Router, Routes};
+use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use api::{Generation, User};
@@ -113,7 +115,8 @@ fn App() -> impl IntoView {
                     Some(Some(u)) => view! {
                         <shell::Shell user=u>
                             <Routes fallback=|| view! { <shell::NotFound/> }>
-                                <Route path=path!("/") view=|| view! { <Redirect path="/studio"/> }/>
+                                <Route path=path!("/") view=home::Home/>
+                                <Route path=path!("/assistant") view=home::AssistantPage/>
                                 <Route path=path!("/studio") view=studio::Studio/>
                                 <Route path=path!("/studio/:tool") view=studio::Studio/>
                                 <Route path=path!("/gallery") view=gallery::Library/>

@@ -1,5 +1,5 @@
-//! The shell around every page, the docs' layout: a left sidebar with the pages (Studio,
-//! Gallery, Developer API; the next issues add Home and Assistant here), the App Credits panel
+//! The shell around every page, the docs' layout: a left sidebar with the pages (Home,
+//! Assistant, Studio, Gallery, Developer API), the App Credits panel
 //! and the profile menu at the bottom-left. On narrow screens (iPad portrait) it collapses to a
 //! bar across the top. Links are plain anchors: the router turns them into client-side
 //! navigation, so Back, Forward, reload and a typed URL all land on the same page.
@@ -12,7 +12,9 @@ use crate::api::{self, User};
 use crate::AppState;
 
 /// A page in the sidebar: its path, label and test id.
-const PAGES: [(&str, &str, &str); 3] = [
+const PAGES: [(&str, &str, &str); 5] = [
+    ("/", "Home", "to-home"),
+    ("/assistant", "Assistant", "to-assistant"),
     ("/studio", "Studio", "to-studio"),
     ("/gallery", "Gallery", "to-gallery"),
     ("/developer", "Developer API", "to-developer"),
@@ -47,13 +49,13 @@ pub fn Shell(user: User, children: Children) -> impl IntoView {
     view! {
         <div class="atl-shell">
             <nav class="atl-sidebar" aria-label="Pages">
-                <a class="atl-brand" href="/studio">"Atelier"</a>
+                <a class="atl-brand" href="/">"Atelier"</a>
                 <ul class="atl-nav">
                     {PAGES.iter().map(|(href, label, testid)| {
                         let href = *href;
                         let current = move || {
                             let p = location.pathname.get();
-                            (p == href || p.starts_with(&format!("{href}/"))).then_some("page")
+                            (p == href || (href != "/" && p.starts_with(&format!("{href}/")))).then_some("page")
                         };
                         view! {
                             <li><a href=href data-testid=*testid aria-current=current>{*label}</a></li>

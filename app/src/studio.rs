@@ -228,7 +228,7 @@ fn carried(q: &leptos_router::params::ParamsMap, next: Tool) -> Option<Msg> {
 fn query_params(q: &leptos_router::params::ParamsMap) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     for (k, v) in q.into_iter() {
-        if matches!(k.as_ref(), "carry" | "from") {
+        if matches!(k.as_ref(), "carry" | "from" | "result" | "branch") {
             continue;
         }
         let v = match (k.as_ref(), v.parse::<u64>()) {
@@ -292,6 +292,25 @@ pub fn Studio() -> impl IntoView {
             if let Some(msg) = carried(&query.get_untracked(), t) {
                 update(state, draft, controls, msg);
             }
+            // A generation by id (the Assistant's and Home's links): `result=` opens it on the
+            // result screen, `branch=` puts its inputs and settings on the input screen.
+            let q = query.get_untracked();
+            let by_id = q
+                .get("result")
+                .map(|id| (id, false))
+                .or_else(|| q.get("branch").map(|id| (id, true)));
+            if let Some((id, branch)) = by_id {
+                leptos::task::spawn_local(async move {
+                    match api::generation(&id).await {
+                        Ok(g) if branch => update(state, draft, controls, Msg::Branch(g)),
+                        Ok(g) => {
+                            state.upsert(g.clone());
+                            state.current.set(Some(g));
+                        }
+                        Err(e) => draft.error.set(Some(e.message)),
+                    }
+                });
+            }
         }
         Ok(None) => {}
         Err(id) => draft.error.set(Some(format!(
@@ -328,27 +347,44 @@ pub fn Studio() -> impl IntoView {
         let url = studio_url(t, &params, &fresh);
         // Only the tool and its settings drive this: a change of address (Back, Forward, a
         // link) reaches the tool through `from_route` first, and this then finds it in step.
-        let here = web_sys::window()
-            .map(|w| {
-                let l = w.location();
-                format!(
-                    "{}{}",
-                    l.pathname().unwrap_or_default(),
-                    l.search().unwrap_or_default()
-                )
-            })
-            .unwrap_or_default();
-        if here != url {
-            // `/studio`, a wrong name and a changed setting replace the address.
-            let replace = from_route.get_untracked() == Ok(Some(t))
-                || !matches!(from_route.get_untracked(), Ok(Some(_)));
-            navigate(
-                &url,
-                leptos_router::NavigateOptions {
-                    replace,
-                    scroll: false,
-                    ..Default::default()
+        // `/studio`, a wrong name and a changed setting replace the address.
+        let replace = from_route.get_untracked() == Ok(Some(t))
+            || !matches!(from_route.get_untracked(), Ok(Some(_)));
+        let navigate = navigate.clone();
+        let sync = move || {
+            let here = web_sys::window()
+                .map(|w| {
+                    let l = w.location();
+                    format!(
+                        "{}{}",
+                        l.pathname().unwrap_or_default(),
+                        l.search().unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            // Still on another page: the router is moving into the Studio and has not written
+            // its address yet (replacing now would drop the page before it from the history).
+            if !here.starts_with("/studio") {
+                return false;
+            }
+            if here != url {
+                navigate(
+                    &url,
+                    leptos_router::NavigateOptions {
+                        replace,
+                        scroll: false,
+                        ..Default::default()
+                    },
+                );
+            }
+            true
+        };
+        if !sync() {
+            set_timeout(
+                move || {
+                    sync();
                 },
+                std::time::Duration::ZERO,
             );
         }
     });

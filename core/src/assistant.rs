@@ -76,6 +76,9 @@ pub enum Kind {
     Question,
     /// Something the Assistant does not do.
     Refusal,
+    /// A look at the attached images: the edge asks the inference node what each one shows
+    /// ([`ImageFacts`]) and [`analysis_reply`] says which tools fit.
+    Analyze,
 }
 
 /// The planner's answer.
@@ -111,6 +114,94 @@ impl Plan {
             ..Plan::say(Kind::Question, q)
         }
     }
+}
+
+/// Where a turn of the conversation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnStatus {
+    /// An answer, a question or a refusal: nothing to run.
+    Answered,
+    /// A plan waiting for the user's confirmation.
+    Waiting,
+    /// Its steps are running, one after another.
+    Running,
+    Completed,
+    /// A step failed, was canceled or could not start; `error` says which and why.
+    Failed,
+    /// A waiting plan the user set aside.
+    Dismissed,
+}
+
+impl TurnStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnStatus::Answered => "answered",
+            TurnStatus::Waiting => "waiting",
+            TurnStatus::Running => "running",
+            TurnStatus::Completed => "completed",
+            TurnStatus::Failed => "failed",
+            TurnStatus::Dismissed => "dismissed",
+        }
+    }
+
+    /// A new turn's status: a plan runs at once unless it waits for a confirmation.
+    pub fn of(plan: &Plan) -> TurnStatus {
+        match (plan.kind, plan.confirm) {
+            (Kind::Run, false) => TurnStatus::Running,
+            (Kind::Run, true) => TurnStatus::Waiting,
+            _ => TurnStatus::Answered,
+        }
+    }
+}
+
+/// One step of a turn as the chat shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepView {
+    pub model_name: String,
+    pub inputs: Map<String, Value>,
+    /// The Studio tool and params it runs as ([`studio_body`]): the deep link's settings.
+    pub tool: Option<Tool>,
+    pub params: Map<String, Value>,
+    /// "Upscale (2x)".
+    pub summary: String,
+    /// Its App price.
+    pub credits: Option<u32>,
+    /// Its Studio generation, once it started.
+    pub generation: Option<crate::views::GenerationView>,
+}
+
+impl StepView {
+    pub fn of(step: &Step, generation: Option<crate::views::GenerationView>) -> StepView {
+        let body = studio_body(step).ok();
+        StepView {
+            model_name: step.model_name.clone(),
+            inputs: step.inputs.clone(),
+            tool: body.as_ref().map(|b| b.tool),
+            params: body.map(|b| b.params).unwrap_or_default(),
+            summary: step_summary(step),
+            credits: price(step).ok(),
+            generation,
+        }
+    }
+}
+
+/// A turn of the conversation (`/api/assistant/messages`): the message, its attached images
+/// (asset hashes), the plan's reply, and where its run stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnView {
+    pub id: String,
+    pub created_at: f64,
+    pub message: String,
+    pub images: Vec<String>,
+    pub kind: Kind,
+    pub reply: String,
+    pub question: Option<String>,
+    pub credits: u32,
+    pub confirm: bool,
+    pub status: TurnStatus,
+    pub error: Option<String>,
+    pub steps: Vec<StepView>,
 }
 
 /// Checks a request's sizes: the field and the reason.
@@ -993,6 +1084,59 @@ fn refusal(raw: &str, w: &Words) -> Option<Plan> {
         ));
     }
     None
+}
+
+/// "What can I do with this?", "analyze this photo", "which tool fits this image": a look at
+/// the attached images, not a request for one tool (no tool named, no goal stated).
+fn wants_analysis(w: &Words) -> bool {
+    let asks = w.any(&[
+        "analyze",
+        "analyse",
+        "analysis",
+        "identify",
+        "recognize",
+        "recognise",
+    ]) || w.any_phrase(&[
+        "what is this",
+        "what is in this",
+        "whats this",
+        "whats in this",
+        "what can i do with",
+        "what could i do with",
+        "what should i do with",
+        "what do you see",
+        "what kind of photo",
+        "what kind of image",
+        "what type of photo",
+        "what type of image",
+        "describe this",
+        "describe the image",
+        "describe the photo",
+        "look at this",
+        "tell me about this",
+        "which tool fits",
+        "which tool should i use for this",
+        "which tool for this",
+        "what tool fits",
+        "what tool should i use for this",
+        "what tool for this",
+        "which tools fit",
+        "is this a product",
+        "is this a model",
+    ]);
+    asks && mentioned_tools(w).is_empty()
+        && !w.any(&[
+            "cost",
+            "costs",
+            "price",
+            "credits",
+            "video",
+            "upscale",
+            "background",
+            "wear",
+            "wearing",
+        ])
+        && !w.any_phrase(&["on a model", "on model"])
 }
 
 fn is_question(w: &Words) -> bool {
@@ -2660,6 +2804,249 @@ pub fn check_steps(steps: &[Step], refs: Refs) -> Result<u32, Vec<FieldError>> {
     }
 }
 
+/// A step as the Studio runs it ([`studio_body`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudioStep {
+    pub tool: Tool,
+    /// Image inputs by Studio field (`image`, or a [`Tool::studio_refs`] field).
+    pub inputs: Map<String, Value>,
+    /// Options under the Studio body's param names.
+    pub params: Map<String, Value>,
+}
+
+/// A step as a Studio generation's body: its tool, its image inputs by Studio field (`image`
+/// for the tool's main slot, else the [`Tool::studio_refs`] field of the same slot) still as
+/// references, and its options under the Studio's param names (`face_reference_mode` →
+/// `face_match`, a video's `resolution` → `video_resolution`, `num_samples` → `num_images`).
+/// What the Studio has no place for is an error naming the step's field.
+pub fn studio_body(step: &Step) -> Result<StudioStep, Vec<FieldError>> {
+    let model = ApiModel::parse(&step.model_name).ok_or_else(|| {
+        vec![FieldError::new(
+            "model_name",
+            "unknown_model",
+            format!(
+                "{} is not a model; use one of {}.",
+                step.model_name,
+                ApiModel::ALL.map(|m| m.name()).join(", ")
+            ),
+        )]
+    })?;
+    let tool = model.tool();
+    let fields = catalog::api_image_fields(model);
+    let (mut inputs, mut params, mut e) = (Map::new(), Map::new(), vec![]);
+    for (k, v) in &step.inputs {
+        if v.is_null() {
+            continue;
+        }
+        if let Some((_, slot)) = fields.iter().find(|(f, _)| f == k) {
+            let main = tool.main_slot() == Some(*slot) && !inputs.contains_key("image");
+            let field = if main {
+                Some("image")
+            } else {
+                tool.studio_refs()
+                    .iter()
+                    .find(|(f, s)| s == slot && !inputs.contains_key(*f))
+                    .map(|(f, _)| *f)
+            };
+            match field {
+                Some(f) => {
+                    inputs.insert(f.to_string(), v.clone());
+                }
+                None => e.push(FieldError::new(
+                    &format!("inputs.{k}"),
+                    "not_in_studio",
+                    format!("The Studio's {} has no place for {k}.", tool.label()),
+                )),
+            }
+            continue;
+        }
+        let name = match (k.as_str(), tool) {
+            ("face_reference_mode", _) => "face_match",
+            ("resolution", Tool::ImageToVideo) => "video_resolution",
+            ("num_samples", _) => "num_images",
+            (
+                "output_format" | "return_base64" | "seed" | "width" | "height" | "mode"
+                | "moderation_level" | "garment_photo_type" | "segmentation_free",
+                _,
+            ) => continue,
+            (k, _) => k,
+        };
+        params.insert(name.to_string(), v.clone());
+    }
+    if e.is_empty() {
+        Ok(StudioStep {
+            tool,
+            inputs,
+            params,
+        })
+    } else {
+        Err(e)
+    }
+}
+
+/// How much of a person is in the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Framing {
+    /// Head to feet.
+    FullBody,
+    /// Head to knees.
+    ThreeQuarter,
+    /// Head to waist or chest.
+    UpperBody,
+    /// A face or head and shoulders filling the frame.
+    CloseUp,
+}
+
+impl Framing {
+    fn words(self) -> &'static str {
+        match self {
+            Framing::FullBody => "full body in frame",
+            Framing::ThreeQuarter => "framed to the knees",
+            Framing::UpperBody => "upper body in frame",
+            Framing::CloseUp => "a close-up",
+        }
+    }
+}
+
+/// What the inference node sees in an image (`POST /v1/analyze`): its size, faces, whether a
+/// person is there and how they are framed, and whether the background is plain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageFacts {
+    pub width: u32,
+    pub height: u32,
+    /// Faces the face detector found.
+    pub faces: u32,
+    /// Whether the pose model sees a person (with a body, not only a face).
+    pub person: bool,
+    pub framing: Option<Framing>,
+    /// A plain (studio, single-colour) background rather than a busy scene.
+    pub plain_background: bool,
+    /// The share of the image the subject covers (the segmentation matte), 0..1.
+    pub subject_share: f32,
+}
+
+/// What an analysed image is, for the tools that fit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A person wearing clothes: a model photo.
+    Model,
+    /// A face filling the frame: a Face Reference.
+    Face,
+    /// No person: a product photo (flat-lay, ghost mannequin, on a hanger).
+    Product,
+}
+
+impl ImageFacts {
+    pub fn subject(&self) -> Subject {
+        match (self.person, self.framing, self.faces) {
+            (true, Some(Framing::CloseUp), _) => Subject::Face,
+            (true, _, _) => Subject::Model,
+            (false, _, f) if f > 0 && self.subject_share < 0.6 => Subject::Face,
+            _ => Subject::Product,
+        }
+    }
+
+    /// The tools that fit, best first, each with why.
+    pub fn fitting_tools(&self) -> Vec<(Tool, &'static str)> {
+        let mut t = match self.subject() {
+            Subject::Model => vec![
+                (Tool::TryOn, "dress this model in another garment"),
+                (Tool::ModelSwap, "keep the outfit, change the person"),
+                (Tool::Edit, "change the background, pose or details"),
+                (Tool::ImageToVideo, "make a short clip of it"),
+            ],
+            Subject::Face => vec![
+                (
+                    Tool::CreateModel,
+                    "use this face as the Face Reference of a new model",
+                ),
+                (Tool::FaceSwap, "put this face on another photo"),
+                (
+                    Tool::ProductToModel,
+                    "show your product on a model with this face",
+                ),
+            ],
+            Subject::Product => vec![
+                (Tool::ProductToModel, "put it on an AI model"),
+                (Tool::Packshot, "make a clean catalog packshot"),
+                (
+                    Tool::BackgroundRemove,
+                    "cut it out onto transparency or a colour",
+                ),
+            ],
+        };
+        if self.subject() == Subject::Model && !self.plain_background {
+            t.insert(
+                2,
+                (
+                    Tool::BackgroundRemove,
+                    "cut the model out of the busy background",
+                ),
+            );
+        }
+        if self.width.max(self.height) < 1024 {
+            t.push((
+                Tool::Upscale,
+                "enlarge it first (it is small) for sharper results",
+            ));
+        }
+        t
+    }
+}
+
+/// The nearest common ratio to `w`:`h` ("2:3"), when one is within 2 %.
+fn ratio_name(w: u32, h: u32) -> Option<String> {
+    let r = w as f64 / h.max(1) as f64;
+    AspectRatio::STUDIO
+        .iter()
+        .map(|a| (a, (a.value() / r - 1.0).abs()))
+        .filter(|(_, d)| *d <= 0.02)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(a, _)| a.label())
+}
+
+/// The Assistant's answer about the attached images, from what the node saw in each: what it
+/// is, its framing and background, its size, and the tools that fit (each a Studio tool).
+pub fn analysis_reply(facts: &[ImageFacts]) -> String {
+    let mut out = vec![];
+    for (k, f) in facts.iter().enumerate() {
+        let who = if facts.len() == 1 {
+            "This".to_string()
+        } else {
+            format!("Image {}", k + 1)
+        };
+        let what = match f.subject() {
+            Subject::Model => format!(
+                "{who} is a model photo: a person, {}{}",
+                f.framing.map_or("in frame", Framing::words),
+                match f.faces {
+                    0 => ", face not visible".to_string(),
+                    1 => ", face visible".to_string(),
+                    n => format!(", {n} faces"),
+                }
+            ),
+            Subject::Face => format!("{who} is a face close-up, good as a Face Reference"),
+            Subject::Product => format!("{who} is a product photo with no person in it"),
+        };
+        let bg = if f.plain_background { "plain" } else { "busy" };
+        let size = match ratio_name(f.width, f.height) {
+            Some(r) => format!("{}×{} ({r})", f.width, f.height),
+            None => format!("{}×{}", f.width, f.height),
+        };
+        let tools: Vec<String> = f
+            .fitting_tools()
+            .iter()
+            .map(|(t, why)| format!("{} to {why}", t.label()))
+            .collect();
+        out.push(format!(
+            "{what}, on a {bg} background, {size}. Fits: {}.",
+            tools.join("; ")
+        ));
+    }
+    out.join("\n")
+}
+
 /// "Product to Model (prompt “male Turkish model”, 9:16)".
 pub fn step_summary(s: &Step) -> String {
     let label: String = ApiModel::parse(&s.model_name)
@@ -2731,6 +3118,19 @@ pub fn plan(req: &PlanRequest) -> Plan {
         } else {
             Plan::ask("What would you like to make?")
         };
+    }
+    if ctx.images > 0 && wants_analysis(&all) {
+        return Plan::say(
+            Kind::Analyze,
+            format!(
+                "Let me look at {}.",
+                if ctx.images == 1 {
+                    "your image".to_string()
+                } else {
+                    format!("your {} images", ctx.images)
+                }
+            ),
+        );
     }
     if is_question(&all) {
         return answer(&all, ctx);

@@ -7,7 +7,7 @@
 //! - `context`: `-` (a new conversation), `last` (one earlier result), `results=N` (N earlier
 //!   results);
 //! - `expect`: the chain of API model names joined by `>` (`product-to-model>edit>upscale`), or
-//!   `answer`, `ask`, `refuse:url|account|video`; then checks, separated by spaces:
+//!   `answer`, `analyze` (a look at the attached images), `ask`, `refuse:url|account|video`; then checks, separated by spaces:
 //!   `[N.]key=value` (step N's input equals value; N defaults to 0), `[N.]key~word` (the input
 //!   contains the word, any case), `reply~text` (the reply contains the text, any case; the text
 //!   runs to the next check).
@@ -111,6 +111,7 @@ fn request(c: &Case) -> PlanRequest {
 fn chain_ok(c: &Case, p: &Plan) -> bool {
     match c.expect.as_str() {
         "answer" => p.kind == Kind::Answer,
+        "analyze" => p.kind == Kind::Analyze,
         "ask" => p.kind == Kind::Question,
         r if r.starts_with("refuse:") => {
             let word = match &r[7..] {
@@ -304,6 +305,114 @@ fn every_plan_is_valid_and_priced() {
                 .unwrap_or_else(|e| panic!("{}:{}: {e:?}", c.file, c.line));
             assert_eq!(credits, p.credits, "{}:{}", c.file, c.line);
             assert!(p.credits > 0 && !p.reply.is_empty());
+            for (n, s) in p.steps.iter().enumerate() {
+                studio_body_is_valid(s)
+                    .unwrap_or_else(|e| panic!("{}:{} step {n}: {e}", c.file, c.line));
+            }
         }
     }
+}
+
+/// A step as the Assistant runs it: its Studio body (references replaced by an asset hash)
+/// passes the Studio's parser and the catalog, at the step's own App price.
+fn studio_body_is_valid(step: &Step) -> Result<(), String> {
+    use atelier_core::catalog::{self, Context};
+    use atelier_core::pricing::Surface;
+    let atelier_core::assistant::StudioStep {
+        tool,
+        mut inputs,
+        params,
+    } = atelier_core::assistant::studio_body(step).map_err(|e| format!("{e:?}"))?;
+    for v in inputs.values_mut() {
+        *v = json!("a".repeat(64));
+    }
+    let body = atelier_core::studio::GenerationRequest {
+        tool: tool.id().into(),
+        inputs,
+        params,
+    };
+    let valid = atelier_core::studio::validate_generation_with(&body, &|_| true)
+        .map_err(|e| format!("{e:?} in {body:?}"))?;
+    let mut req = valid.request(900, 1000);
+    for (_, slot, _) in &valid.refs {
+        atelier_core::studio::add_reference_from(
+            &mut req,
+            *slot,
+            1024,
+            1536,
+            catalog::ImageSource::Upload,
+        );
+    }
+    let ctx = Context {
+        surface: Surface::App,
+        plan: None,
+    };
+    let resolved = catalog::validate(tool, &req, ctx).map_err(|e| format!("{e:?} in {body:?}"))?;
+    let studio = catalog::quote(Surface::App, &resolved).credits;
+    let planned = atelier_core::assistant::price(step).map_err(|e| format!("{e:?}"))?;
+    if studio != planned {
+        return Err(format!(
+            "the Studio prices {body:?} at {studio}, the plan at {planned}"
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn an_analysis_names_what_each_image_is_and_the_tools_that_fit() {
+    use atelier_core::assistant::{analysis_reply, Framing, ImageFacts, Subject};
+    use atelier_core::Tool;
+    let model = ImageFacts {
+        width: 832,
+        height: 1248,
+        faces: 1,
+        person: true,
+        framing: Some(Framing::FullBody),
+        plain_background: false,
+        subject_share: 0.3,
+    };
+    let product = ImageFacts {
+        width: 1600,
+        height: 1600,
+        faces: 0,
+        person: false,
+        framing: None,
+        plain_background: true,
+        subject_share: 0.5,
+    };
+    let face = ImageFacts {
+        framing: Some(Framing::CloseUp),
+        ..model.clone()
+    };
+    assert_eq!(model.subject(), Subject::Model);
+    assert_eq!(product.subject(), Subject::Product);
+    assert_eq!(face.subject(), Subject::Face);
+    let first = |f: &ImageFacts| f.fitting_tools()[0].0;
+    assert_eq!(first(&model), Tool::TryOn);
+    assert_eq!(first(&product), Tool::ProductToModel);
+    assert_eq!(first(&face), Tool::CreateModel);
+    let r = analysis_reply(std::slice::from_ref(&model));
+    assert!(r.starts_with("This is a model photo: a person, full body in frame, face visible, on a busy background, 832×1248 (2:3)."), "{r}");
+    assert!(
+        r.contains("Try-On") && r.contains("Background Remove to cut the model out"),
+        "{r}"
+    );
+    assert!(!r.contains("Upscale"), "{r}");
+    let small = ImageFacts {
+        width: 512,
+        height: 768,
+        ..model.clone()
+    };
+    let r = analysis_reply(&[small]);
+    assert!(
+        r.contains("512×768 (2:3)") && r.contains("Upscale to enlarge it first (it is small)"),
+        "an image under 1024 px suggests Upscale: {r}"
+    );
+    let r = analysis_reply(&[product.clone(), model.clone()]);
+    assert!(r.starts_with("Image 1 is a product photo with no person in it, on a plain background, 1600×1600 (1:1). Fits: Product to Model"), "{r}");
+    assert!(r.contains("\nImage 2 is a model photo"), "{r}");
+    assert!(
+        !r.lines().next().unwrap().contains("Upscale"),
+        "a large image needs no Upscale: {r}"
+    );
 }

@@ -147,10 +147,17 @@ pub async fn from_output(mut req: Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(&req, env).await?;
     same_origin(&req)?;
     let body: FromOutput = crate::http::json_body(&mut req).await?;
+    let asset = carry(env, &user.id, &body.generation_id, body.index).await?;
+    json(201, &serde_json::json!({"asset": asset}))
+}
+
+/// Output `index` of the user's completed generation as one of their assets (the same bytes;
+/// stored once by content hash): how a result becomes the next tool's input.
+pub async fn carry(env: &Env, user_id: &str, generation_id: &str, index: u32) -> ApiResult<Asset> {
     let missing = || ApiError::new(404, "not_found", "There is no such result of yours.");
-    let g = crate::store::generations::load(env, &body.generation_id)
+    let g = crate::store::generations::load(env, generation_id)
         .await?
-        .filter(|g| g.user_id == user.id)
+        .filter(|g| g.user_id == user_id)
         .ok_or_else(missing)?;
     if g.status() != atelier_core::JobStatus::Completed {
         return Err(ApiError::new(
@@ -163,7 +170,7 @@ pub async fn from_output(mut req: Request, env: &Env) -> ApiResult<Response> {
         serde_json::from_str(&g.outputs).unwrap_or_default();
     let out = outputs
         .iter()
-        .find(|o| o.index == body.index)
+        .find(|o| o.index == index)
         .ok_or_else(missing)?;
     let obj = env
         .bucket(bind::BLOBS)?
@@ -182,8 +189,7 @@ pub async fn from_output(mut req: Request, env: &Env) -> ApiResult<Response> {
             format!("This result cannot be used as an input: {p}"),
         )
     })?;
-    let asset = store(env, &user.id, &bytes, &info).await?;
-    json(201, &serde_json::json!({"asset": asset}))
+    store(env, user_id, &bytes, &info).await
 }
 
 /// `GET /api/capabilities`: which tools the inference service runs now, and up to what, from

@@ -45,16 +45,31 @@ async fn expire_if_stale(env: &Env, row: store::Row) -> ApiResult<store::Row> {
     .await?;
     let surface = row.surface();
     credits::settle(env, &row.user_id, surface, &row.id, &[]).await;
-    Ok(store::load(env, &row.id).await?.unwrap_or(row))
+    let row = store::load(env, &row.id).await?.unwrap_or(row);
+    crate::chains::ended(env, &row).await;
+    Ok(row)
 }
 
 pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(&req, env).await?;
     same_origin(&req)?;
     let body: GenerationRequest = json_body(&mut req).await?;
+    let row = create_for(env, &user.id, &crypto::new_id(), &body).await?;
+    json(202, &json!({"generation": row.to_json()}))
+}
+
+/// Starts a Studio generation `id` for `user_id` from a Studio body: the node's capabilities,
+/// core's parser and rules, the hold, then the queue. What the Studio's Run and the
+/// Assistant's chains (`chains`) both do; the user's open pages are told.
+pub async fn create_for(
+    env: &Env,
+    user_id: &str,
+    id: &str,
+    body: &GenerationRequest,
+) -> ApiResult<store::Row> {
     // Whether the tool runs here is the node's answer (its engines, or its upstream).
     let caps = crate::node::capabilities(env).await;
-    let valid = atelier_core::studio::validate_generation_with(&body, &|t| {
+    let valid = atelier_core::studio::validate_generation_with(body, &|t| {
         crate::node::may_queue(caps.as_ref(), t, false)
     })
     .map_err(ApiError::validation)?;
@@ -77,7 +92,7 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     // Prompt-only tools (Create Model, Create Face) have no main image.
     let (w, h) = match &valid.image {
         Some(hash) => {
-            let Some(asset) = assets::find(env, &user.id, hash).await? else {
+            let Some(asset) = assets::find(env, user_id, hash).await? else {
                 return Err(ApiError::validation(vec![atelier_core::FieldError::new(
                     "inputs.image",
                     "unknown_asset",
@@ -91,7 +106,7 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     };
     let mut treq = valid.request(w, h);
     for (field, slot, hash) in &valid.refs {
-        let Some(a) = assets::find(env, &user.id, hash).await? else {
+        let Some(a) = assets::find(env, user_id, hash).await? else {
             return Err(ApiError::validation(vec![atelier_core::FieldError::new(
                 &format!("inputs.{field}"),
                 "unknown_asset",
@@ -125,17 +140,15 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     let resolved = catalog::validate(valid.tool, &treq, ctx)
         .map_err(|e| ApiError::validation(catalog::in_studio(e)))?;
     let q = catalog::quote(Surface::App, &resolved);
-    let id = crypto::new_id();
     // Hold the full quote first: no run starts without its credits.
-    let held = match submit::hold(env, &user.id, Surface::App, &id, q.per_output, q.outputs).await?
-    {
+    let held = match submit::hold(env, user_id, Surface::App, id, q.per_output, q.outputs).await? {
         Ok(h) => h,
         Err(message) => return Err(ApiError::new(402, "out_of_credits", message)),
     };
     let (inputs, params) = (Value::Object(inputs), Value::Object(valid.params.clone()));
     let g = NewGeneration {
-        id: &id,
-        user_id: &user.id,
+        id,
+        user_id,
         tool: valid.tool,
         inputs: &inputs,
         params: &params,
@@ -152,12 +165,11 @@ pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
             "The job queue is unavailable. Nothing was charged; try again in a moment.",
         ));
     }
-    let row = store::load(env, &id)
+    let row = store::load(env, id)
         .await?
         .ok_or_else(|| ApiError::new(500, "internal_error", "lost row"))?;
-    let g = row.to_json();
-    events::publish(env, &user.id, &g).await;
-    json(202, &json!({"generation": g}))
+    events::publish(env, user_id, &row.to_json()).await;
+    Ok(row)
 }
 
 pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
@@ -305,6 +317,7 @@ pub async fn cancel(req: Request, env: &Env, id: &str) -> ApiResult<Response> {
         events::publish(env, &updated.user_id, &updated.to_json()).await;
     }
     crate::node::cancel(env, id).await;
+    crate::chains::ended(env, &updated).await;
     json(200, &json!({"generation": updated.to_json()}))
 }
 

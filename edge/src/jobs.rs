@@ -322,6 +322,7 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
         if updated.webhook_url.is_some() {
             crate::webhooks::schedule(env, id).await;
         }
+        crate::chains::ended(env, &updated).await;
     }
     Ok(updated.to_json())
 }

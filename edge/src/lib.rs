@@ -1,6 +1,6 @@
 //! Atelier's edge: a Cloudflare Worker. It is the only part that speaks to storage and to the
 //! public. The fetch handler is thin: it routes to one module per resource. Layers, with no
-//! import cycle: routes → services (`submit`, `jobs`, `node`, `predictions`, `webhooks`) →
+//! import cycle: routes → services (`submit`, `jobs`, `chains`, `node`, `predictions`, `webhooks`) →
 //! storage (`store`, `credits`) → base (`config`, `http`, `crypto`, `bind`, `queue`).
 
 mod api;
@@ -8,6 +8,7 @@ mod assets;
 mod assistant;
 mod auth;
 mod blobs;
+mod chains;
 mod config;
 mod credits;
 mod crypto;
@@ -70,6 +71,14 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Get, ["api", "me"]) => auth::me(req, env).await,
         (Method::Post, ["api", "quote"]) => quote::post(req).await,
         (Method::Post, ["api", "assistant", "plan"]) => assistant::plan_message(req, env).await,
+        (Method::Get, ["api", "assistant", "messages"]) => assistant::list(&req, env).await,
+        (Method::Post, ["api", "assistant", "messages"]) => assistant::post(req, env).await,
+        (Method::Post, ["api", "assistant", "messages", id, "confirm"]) => {
+            assistant::decide(&req, env, id, true).await
+        }
+        (Method::Post, ["api", "assistant", "messages", id, "dismiss"]) => {
+            assistant::decide(&req, env, id, false).await
+        }
         (Method::Post, ["api", "assets"]) => assets::upload(req, env).await,
         (Method::Get, ["api", "assets"]) => assets::list(&req, env).await,
         (Method::Post, ["api", "assets", "from-output"]) => assets::from_output(req, env).await,

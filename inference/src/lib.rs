@@ -4,6 +4,7 @@
 //! Invariant: the node never sees user credentials; it trusts only requests signed with the
 //! shared job secret, each used once inside the replay window.
 
+pub mod analyze;
 pub mod bgremove;
 pub mod cutout;
 pub mod decode;

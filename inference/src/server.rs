@@ -293,6 +293,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/jobs", post(submit))
         .route("/v1/jobs/{id}/cancel", post(cancel))
         .route("/v1/export", post(export))
+        .route("/v1/analyze", post(analyze))
         .route("/metrics", get(metrics))
         .with_state(node)
 }
@@ -373,6 +374,51 @@ async fn export(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) 
             StatusCode::INTERNAL_SERVER_ERROR,
             "PipelineError",
             format!("the export task failed: {e}"),
+        ),
+    }
+}
+
+/// `POST /v1/analyze`, signed by the edge: `{"source_url": <signed GET>}` → what the image
+/// shows (core's `assistant::ImageFacts`), for the Assistant's answer.
+async fn analyze(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = node.check_signature("/v1/analyze", &headers, &body) {
+        node.metrics.refuse("bad_signature");
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            format!("Refused: {e}."),
+        );
+    }
+    let url = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["source_url"].as_str().map(str::to_string));
+    let Some(url) = url else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "The body must be JSON with a source_url.".into(),
+        );
+    };
+    let limits = node.config.limits;
+    let bytes = match signed_get(&node, &url, limits.max_bytes).await {
+        Ok(b) => b,
+        Err(Failure(_, m)) => {
+            return problem(StatusCode::UNPROCESSABLE_ENTITY, "ImageLoadError", m)
+        }
+    };
+    let bg = node.bg.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let img = decode(&bytes, &limits).map_err(|e| (e.name, e.message))?;
+        crate::analyze::analyze(&bg, &img).map_err(|e| (ErrorName::PipelineError, e.to_string()))
+    })
+    .await;
+    match done {
+        Ok(Ok(facts)) => Json(facts).into_response(),
+        Ok(Err((name, m))) => problem(StatusCode::UNPROCESSABLE_ENTITY, name.as_str(), m),
+        Err(e) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "PipelineError",
+            format!("the analysis task failed: {e}"),
         ),
     }
 }

@@ -283,6 +283,23 @@ pub async fn load(env: &Env, id: &str) -> ApiResult<Option<Row>> {
         .await?)
 }
 
+/// The generations among `ids` (one query; an id list travels as one JSON array).
+pub async fn load_many(env: &Env, ids: &[String]) -> ApiResult<Vec<Row>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    Ok(env
+        .d1(bind::DB)?
+        .prepare(format!(
+            "SELECT {COLUMNS} FROM generations WHERE id IN (SELECT value FROM json_each(?1))"
+        ))
+        .bind(&[list.into()])?
+        .all()
+        .await?
+        .results()?)
+}
+
 /// A user's Studio runs, newest first, created before `before`.
 pub async fn list_app(env: &Env, user_id: &str, before: f64, limit: u32) -> ApiResult<Vec<Row>> {
     Ok(env

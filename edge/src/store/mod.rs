@@ -2,6 +2,7 @@
 //! Routes, the queue consumer and the services call these; they import nothing but `bind`,
 //! `http` (errors, clock) and `crypto`.
 
+pub mod assistant;
 pub mod gallery;
 pub mod generations;
 pub mod orgs;
