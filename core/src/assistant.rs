@@ -3282,6 +3282,132 @@ fn finish(steps: Vec<Step>, ctx: Ctx) -> Plan {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// A language model, when one is configured: the same typed tools, the same checks.
+
+/// The name of the one function a language model is offered.
+pub const LLM_FUNCTION: &str = "run_plan";
+
+/// The tools offered to an OpenAI-compatible chat endpoint: one function, `run_plan`, whose
+/// arguments are a reply and the steps, each a `/v1/run` body of one of the models.
+pub fn llm_tools() -> Value {
+    let models: Vec<String> = ApiModel::ALL.iter().map(|m| m.name()).collect();
+    json!([{
+        "type": "function",
+        "function": {
+            "name": LLM_FUNCTION,
+            "description": "Run Atelier tools in order, each step a /v1/run body; image inputs are references.",
+            "parameters": {
+                "type": "object",
+                "required": ["reply", "steps"],
+                "properties": {
+                    "reply": {"type": "string", "description": "One sentence to the user: what will run."},
+                    "steps": {
+                        "type": "array",
+                        "maxItems": MAX_STEPS,
+                        "items": {
+                            "type": "object",
+                            "required": ["model_name", "inputs"],
+                            "properties": {
+                                "model_name": {"type": "string", "enum": models},
+                                "inputs": {"type": "object"}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }])
+}
+
+/// The system prompt: what each tool does, each model's input fields, the references the
+/// conversation has now, and the rules the steps are checked against.
+pub fn llm_system_prompt(refs: Refs) -> String {
+    let mut out = String::from(
+        "You are the AI Assistant of Atelier, an AI fashion photo studio. When the user asks for images or videos, call run_plan with the steps to run, in order; otherwise answer in plain words without calling it. Never invent URLs: image inputs are references only.\n\nTools (model name: fields):\n",
+    );
+    for m in ApiModel::ALL {
+        if m == ApiModel::TryonV16 || m == ApiModel::FaceToModel || m == ApiModel::BackgroundChange
+        {
+            continue;
+        }
+        out.push_str(&format!(
+            "- {} ({}): {}. Fields: {}.\n",
+            m.name(),
+            m.tool().label(),
+            describe(m.tool()).trim_end_matches('.'),
+            catalog::field_list(m).join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "\nReferences for image fields: $image:0..$image:{} (the {} image(s) attached to this message), $step:K (the first output of step K of this plan, K from 0), $last (the latest result), $result:0..$result:{} (the conversation's {} results), $upload:0..$upload:{} (the {} image(s) attached earlier). Use only references that exist. A plan above {CONFIRM_ABOVE} credits waits for the user's confirmation.",
+        refs.images.saturating_sub(1),
+        refs.images,
+        refs.results.saturating_sub(1),
+        refs.results,
+        refs.uploads.saturating_sub(1),
+        refs.uploads
+    ));
+    out
+}
+
+/// A language model's `run_plan` arguments (the JSON its tool call carries) as a plan, checked
+/// exactly as the planner's are ([`check_steps`]): a valid `/v1/run` body per step, references
+/// the conversation has, at most [`MAX_STEPS`]. Errors name the field.
+pub fn plan_from_llm(arguments: &str, refs: Refs) -> Result<Plan, Vec<FieldError>> {
+    #[derive(Deserialize)]
+    struct Args {
+        #[serde(default)]
+        reply: String,
+        steps: Vec<Step>,
+    }
+    let a: Args = serde_json::from_str(arguments).map_err(|e| {
+        vec![FieldError::new(
+            "arguments",
+            "invalid_json",
+            format!("The tool call's arguments are not a plan: {e}."),
+        )]
+    })?;
+    if a.steps.is_empty() {
+        return Err(vec![FieldError::new(
+            "steps",
+            "required",
+            "A plan needs at least one step.",
+        )]);
+    }
+    // Images only by reference: a model may not bring in a URL or a file of its own.
+    let mut e = vec![];
+    for (n, s) in a.steps.iter().enumerate() {
+        let Some(m) = ApiModel::parse(&s.model_name) else {
+            continue;
+        };
+        for (f, _) in catalog::api_image_fields(m) {
+            if let Some(v) = s.inputs.get(*f).filter(|v| !v.is_null()) {
+                if !v.as_str().is_some_and(is_ref) {
+                    e.push(FieldError::new(
+                        &format!("steps[{n}].inputs.{f}"),
+                        "invalid_reference",
+                        "An image input must be a reference ($image:K, $step:K, $result:K, $upload:K or $last).",
+                    ));
+                }
+            }
+        }
+    }
+    if let Err(more) = check_steps(&a.steps, refs) {
+        e.extend(more);
+    }
+    if !e.is_empty() {
+        return Err(e);
+    }
+    let mut p = finish(a.steps, refs);
+    let reply = a.reply.trim();
+    if !reply.is_empty() && reply.len() <= 600 {
+        // The model's sentence, then the checked price (the model's own arithmetic is not used).
+        p.reply = format!("{reply} {}", p.reply);
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

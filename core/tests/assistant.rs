@@ -416,3 +416,64 @@ fn an_analysis_names_what_each_image_is_and_the_tools_that_fit() {
         "a large image needs no Upscale: {r}"
     );
 }
+
+#[test]
+fn a_language_models_plan_goes_through_the_same_checks() {
+    use atelier_core::assistant::{llm_system_prompt, llm_tools, plan_from_llm, LLM_FUNCTION};
+    let refs = Refs {
+        images: 1,
+        results: 2,
+        uploads: 0,
+    };
+    // The offered function lists every model; the prompt names the references that exist.
+    let tools = llm_tools();
+    assert_eq!(tools[0]["function"]["name"], LLM_FUNCTION);
+    let models = tools[0]["function"]["parameters"]["properties"]["steps"]["items"]["properties"]
+        ["model_name"]["enum"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(models, atelier_core::catalog::ApiModel::ALL.len());
+    let prompt = llm_system_prompt(refs);
+    assert!(
+        prompt.contains("$image:0..$image:0 (the 1 image(s)"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("$result:0..$result:1 (the conversation's 2 results)"));
+    assert!(prompt.contains("- upscale (Upscale)"));
+    // A valid plan: checked, priced by core, the model's sentence kept.
+    let p = plan_from_llm(
+        r#"{"reply": "Sure.", "steps": [{"model_name": "upscale", "inputs": {"image": "$image:0", "factor": "4x"}}, {"model_name": "reframe", "inputs": {"image": "$step:0", "aspect_ratio": "9:16"}}]}"#,
+        refs,
+    )
+    .unwrap();
+    assert_eq!(p.kind, Kind::Run);
+    assert_eq!(p.steps.len(), 2);
+    assert_eq!(p.credits, 2);
+    assert!(p.reply.starts_with("Sure. I'll run 2 steps"), "{}", p.reply);
+    // Invented models, references the conversation lacks, bad options and non-JSON are refused
+    // with the field.
+    let bad = |args: &str| {
+        plan_from_llm(args, refs)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.path)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        bad(r#"{"steps": [{"model_name": "teleport", "inputs": {}}]}"#),
+        ["steps[0].model_name"]
+    );
+    assert_eq!(
+        bad(r#"{"steps": [{"model_name": "upscale", "inputs": {"image": "$image:3"}}]}"#),
+        ["steps[0].inputs.image"]
+    );
+    assert_eq!(
+        bad(
+            r#"{"steps": [{"model_name": "upscale", "inputs": {"image": "https://127.0.0.1/x.png", "factor": "9x"}}]}"#
+        ),
+        ["steps[0].inputs.image", "steps[0].inputs.factor"]
+    );
+    assert_eq!(bad(r#"{"steps": []}"#), ["steps"]);
+    assert_eq!(bad("run it"), ["arguments"]);
+}

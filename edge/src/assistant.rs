@@ -25,7 +25,7 @@ pub async fn plan_message(mut req: Request, env: &Env) -> ApiResult<Response> {
     require_user(&req, env).await?;
     let body: PlanRequest = json_body(&mut req).await?;
     check_request(&body).map_err(ApiError::validation)?;
-    let p = plan(&body);
+    let p = plan_with_model(env, &body).await;
     let tools: Vec<Option<&str>> = p
         .steps
         .iter()
@@ -36,6 +36,103 @@ pub async fn plan_message(mut req: Request, env: &Env) -> ApiResult<Response> {
     out["tools"] = json!(tools);
     out["refs"] = json!(Refs::of(&body));
     json(200, &out)
+}
+
+/// The planner's plan; when it is unsure (it asks back) and a language model is configured,
+/// the model is offered the same typed tools, and its plan is used if it passes the same checks
+/// (`assistant::plan_from_llm`). Any failure of the model leaves the planner's question.
+async fn plan_with_model(env: &Env, req: &PlanRequest) -> Plan {
+    let p = plan(req);
+    if p.kind != Kind::Question || req.message.trim().is_empty() {
+        return p;
+    }
+    let Some(lm) = crate::config::Config::from_env(env)
+        .ok()
+        .and_then(|c| c.assistant_llm)
+    else {
+        return p;
+    };
+    match ask_model(&lm, req).await {
+        Ok(planned) => planned,
+        Err(e) => {
+            worker::console_warn!("assistant language model not used: {e}");
+            p
+        }
+    }
+}
+
+/// How long the language model may take before the planner's answer stands.
+const MODEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+async fn ask_model(lm: &crate::config::LanguageModel, req: &PlanRequest) -> Result<Plan, String> {
+    use atelier_core::assistant::{llm_system_prompt, llm_tools, plan_from_llm, LLM_FUNCTION};
+    let refs = Refs::of(req);
+    let attached = |n: u32| match n {
+        0 => String::new(),
+        1 => " [1 image attached]".into(),
+        n => format!(" [{n} images attached]"),
+    };
+    let mut messages = vec![json!({"role": "system", "content": llm_system_prompt(refs)})];
+    let skip = req.history.len().saturating_sub(10);
+    for t in req.history.iter().skip(skip) {
+        messages.push(
+            json!({"role": "user", "content": format!("{}{}", t.message, attached(t.images))}),
+        );
+        if !t.steps.is_empty() {
+            let ran: Vec<String> = t
+                .steps
+                .iter()
+                .map(atelier_core::assistant::step_summary)
+                .collect();
+            messages
+                .push(json!({"role": "assistant", "content": format!("Ran: {}.", ran.join("; "))}));
+        }
+    }
+    messages.push(
+        json!({"role": "user", "content": format!("{}{}", req.message, attached(req.images))}),
+    );
+    let body = json!({
+        "model": lm.model,
+        "messages": messages,
+        "tools": llm_tools(),
+        "tool_choice": "auto",
+        "temperature": 0,
+    })
+    .to_string();
+    let headers = worker::Headers::new();
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(|e| e.to_string())?;
+    if let Some(k) = &lm.key {
+        headers
+            .set("Authorization", &format!("Bearer {k}"))
+            .map_err(|e| e.to_string())?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_headers(headers)
+        .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
+    let request = worker::Request::new_with_init(&format!("{}/chat/completions", lm.url), &init)
+        .map_err(|e| e.to_string())?;
+    let fetch = worker::Fetch::Request(request);
+    let call = Box::pin(fetch.send());
+    let timeout = Box::pin(worker::Delay::from(MODEL_TIMEOUT));
+    let mut resp = match futures_util::future::select(call, timeout).await {
+        futures_util::future::Either::Left((r, _)) => r.map_err(|e| e.to_string())?,
+        futures_util::future::Either::Right(_) => return Err("it did not answer in time".into()),
+    };
+    if resp.status_code() != 200 {
+        return Err(format!("it answered {}", resp.status_code()));
+    }
+    let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+    let call = &v["choices"][0]["message"]["tool_calls"][0]["function"];
+    if call["name"] != LLM_FUNCTION {
+        return Err("it called no plan".into());
+    }
+    let args = call["arguments"]
+        .as_str()
+        .ok_or("its tool call has no arguments")?;
+    plan_from_llm(args, refs).map_err(|e| atelier_core::tool::messages(&e))
 }
 
 /// `POST /api/assistant/messages`'s body: the message and the attached images (asset hashes
@@ -207,7 +304,7 @@ pub async fn post(mut req: Request, env: &Env) -> ApiResult<Response> {
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let mut p = plan(&preq);
+    let mut p = plan_with_model(env, &preq).await;
     if p.kind == Kind::Analyze {
         p.reply = analysis(env, &body.images).await;
     }

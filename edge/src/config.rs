@@ -1,7 +1,7 @@
 //! The Worker's configuration, read from its `Env` in one place: the job secret shared with
 //! inference nodes, where nodes are reached and where they reach the edge back, whether this
-//! is a local instance (`LOCAL_INSTANCE`, off unless `cargo xtask` starts the instance), and
-//! how long a silent job lives. Nothing else reads variables or secrets.
+//! is a local instance (`LOCAL_INSTANCE`, off unless `cargo xtask` starts the instance), how
+//! long a silent job lives, and the Assistant's optional language model. Nothing else reads variables or secrets.
 
 use worker::Env;
 
@@ -22,6 +22,18 @@ pub struct Config {
     pub local_instance: bool,
     /// How long a job may go without news before it counts as lost (`JOB_STALE_SECS`).
     pub stale_ms: u64,
+    /// An OpenAI-compatible chat endpoint the Assistant consults when its planner is unsure
+    /// (`ASSISTANT_LLM_URL`, e.g. `http://llm.internal:8000/v1`; `ASSISTANT_LLM_MODEL`; the
+    /// secret `ASSISTANT_LLM_KEY`, sent as a Bearer token). None: the planner alone.
+    pub assistant_llm: Option<LanguageModel>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LanguageModel {
+    /// The API base, without a trailing slash (`…/v1`); requests go to `{url}/chat/completions`.
+    pub url: String,
+    pub model: String,
+    pub key: Option<String>,
 }
 
 impl Config {
@@ -42,6 +54,20 @@ impl Config {
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(|s| s.max(5) * 1000)
                 .unwrap_or(STALE_MS),
+            assistant_llm: var("ASSISTANT_LLM_URL")
+                .filter(|u| !u.trim().is_empty())
+                .map(|url| LanguageModel {
+                    url: url.trim().trim_end_matches('/').to_string(),
+                    model: var("ASSISTANT_LLM_MODEL")
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(|| "default".into()),
+                    key: env
+                        .secret("ASSISTANT_LLM_KEY")
+                        .ok()
+                        .map(|k| k.to_string())
+                        .or_else(|| var("ASSISTANT_LLM_KEY"))
+                        .filter(|k| !k.is_empty()),
+                }),
         })
     }
 }

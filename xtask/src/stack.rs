@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use crate::setup::{self, job_secret, run, run_tests, Env, Tally, R};
 
 /// Ports and state folder of one stack.
+/// Where the test stack's edge finds the Assistant's language model (a loopback stand-in).
+const LLM_PORT: u16 = 18799;
+
 #[derive(Debug, Clone)]
 pub struct StackConfig {
     pub edge_port: u16,
@@ -259,7 +262,15 @@ pub fn dev(e: &Env) -> R<()> {
         inspector_port: 9229,
         state: e.root.join(".state"),
         logs: None,
-        vars: vec![],
+        // The Assistant's language model, when the environment names one.
+        vars: [
+            "ASSISTANT_LLM_URL",
+            "ASSISTANT_LLM_MODEL",
+            "ASSISTANT_LLM_KEY",
+        ]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}:{v}")))
+        .collect(),
     };
     let mut stack = start(e, &cfg)?;
     println!(
@@ -307,6 +318,7 @@ fn node_tests(
         .env("ATELIER_JOB_SECRET", job_secret(e)?)
         .env("ATELIER_ARTIFACTS", artifacts)
         .env("ATELIER_TEST_STATE", cfg.state.join("handoff.json"))
+        .env("ATELIER_LLM_PORT", LLM_PORT.to_string())
         // The upstream-engine test starts a second node of its own.
         .env(
             "ATELIER_INFERENCE_BIN",
@@ -494,6 +506,12 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
         vars: vec![
             "SIGNUP_LIMIT_PER_IP:10000".into(),
             "WEBHOOK_RETRY_BASE_SECS:1".into(),
+            // The Assistant's language model: an OpenAI-compatible endpoint that
+            // tests/assistant-llm.test.mjs serves on loopback while it runs (refused otherwise,
+            // and the planner answers alone).
+            format!("ASSISTANT_LLM_URL:http://127.0.0.1:{LLM_PORT}/v1"),
+            "ASSISTANT_LLM_MODEL:atelier-test".into(),
+            "ASSISTANT_LLM_KEY:test-llm-key".into(),
         ],
     };
     let result = (|| {
