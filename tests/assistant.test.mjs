@@ -8,7 +8,7 @@
 // reason and charges nothing.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, fixture, giveAppCredits, sha256 } from './lib/helpers.mjs';
+import { BASE, Client, createKey, fixture, giveAppCredits, sha256 } from './lib/helpers.mjs';
 
 let c;
 const plan = async (client, body) => {
@@ -103,6 +103,21 @@ describe('Assistant planner', () => {
     assert.equal(r.status, 400);
     assert.equal(r.body.error, 'invalid_json');
     r = await plan(new Client(), { message: 'upscale', images: 1 });
+    assert.equal(r.status, 401);
+  });
+
+  test('a developer plans with an API key; a wrong key is refused', async () => {
+    const key = await createKey(c.email);
+    const call = async (k) => fetch(`${BASE}/api/assistant/plan`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'remove the background and upscale it 4x', images: 1 }),
+    });
+    let r = await call(key);
+    assert.equal(r.status, 200);
+    const b = await r.json();
+    assert.deepEqual(b.steps.map((s) => s.model_name), ['background-remove', 'upscale']);
+    r = await call('not-a-key');
     assert.equal(r.status, 401);
   });
 });

@@ -115,11 +115,14 @@ fn Chat(home: bool) -> impl IntoView {
     let input_ref = NodeRef::<leptos::html::Input>::new();
 
     // What the server says now: the turns, their steps' generations into the history too.
+    // Async answers use `try_`: one that comes back after the page closed is dropped.
     let absorb = move |list: Vec<Turn>| {
-        let was_running = turns.with_untracked(|t| {
+        let Some(was_running) = turns.try_with_untracked(|t| {
             t.as_ref()
                 .is_some_and(|t| t.iter().any(|x| x.status == TurnStatus::Running))
-        });
+        }) else {
+            return;
+        };
         for g in list
             .iter()
             .flat_map(|t| t.steps.iter().filter_map(|s| s.generation.clone()))
@@ -129,13 +132,15 @@ fn Chat(home: bool) -> impl IntoView {
         if was_running && !list.iter().any(|x| x.status == TurnStatus::Running) {
             state.refresh_credits();
         }
-        turns.set(Some(list));
+        turns.try_set(Some(list));
     };
     let reload = move || {
         leptos::task::spawn_local(async move {
             match api::assistant_turns().await {
                 Ok(list) => absorb(list),
-                Err(e) => error.set(Some(e.message)),
+                Err(e) => {
+                    error.try_set(Some(e.message));
+                }
             }
         })
     };
@@ -164,10 +169,14 @@ fn Chat(home: bool) -> impl IntoView {
             uploading.update(|n| *n += 1);
             leptos::task::spawn_local(async move {
                 match api::upload(&f).await {
-                    Ok(a) => attached.update(|v| v.push(a)),
-                    Err(e) => error.set(Some(e.message)),
+                    Ok(a) => {
+                        attached.try_update(|v| v.push(a));
+                    }
+                    Err(e) => {
+                        error.try_set(Some(e.message));
+                    }
                 }
-                uploading.update(|n| *n -= 1);
+                uploading.try_update(|n| *n -= 1);
             });
         }
     };
@@ -209,32 +218,38 @@ fn Chat(home: bool) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match api::assistant_send(&message, &images).await {
                 Ok(t) => {
-                    text.set(String::new());
-                    attached.set(vec![]);
+                    text.try_set(String::new());
+                    attached.try_set(vec![]);
                     for g in t.steps.iter().filter_map(|s| s.generation.clone()) {
                         state.upsert(g);
                     }
-                    turns.update(|l| l.get_or_insert_with(Vec::new).push(t));
+                    turns.try_update(|l| l.get_or_insert_with(Vec::new).push(t));
                     scroll_to_end();
                 }
-                Err(e) => error.set(Some(e.message)),
+                Err(e) => {
+                    error.try_set(Some(e.message));
+                }
             }
-            sending.set(false);
+            sending.try_set(false);
         });
     };
     let decide = move |id: String, run: bool| {
         leptos::task::spawn_local(async move {
             match api::assistant_decide(&id, run).await {
-                Ok(t) => turns.update(|l| {
-                    if let Some(x) = l
-                        .get_or_insert_with(Vec::new)
-                        .iter_mut()
-                        .find(|x| x.id == t.id)
-                    {
-                        *x = t;
-                    }
-                }),
-                Err(e) => error.set(Some(e.message)),
+                Ok(t) => {
+                    turns.try_update(|l| {
+                        if let Some(x) = l
+                            .get_or_insert_with(Vec::new)
+                            .iter_mut()
+                            .find(|x| x.id == t.id)
+                        {
+                            *x = t;
+                        }
+                    });
+                }
+                Err(e) => {
+                    error.try_set(Some(e.message));
+                }
             }
         });
     };

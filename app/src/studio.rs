@@ -301,13 +301,20 @@ pub fn Studio() -> impl IntoView {
                 .or_else(|| q.get("branch").map(|id| (id, true)));
             if let Some((id, branch)) = by_id {
                 leptos::task::spawn_local(async move {
-                    match api::generation(&id).await {
+                    let answer = api::generation(&id).await;
+                    // The Studio may have closed meanwhile: then the answer is dropped.
+                    if draft.tool.try_get_untracked().is_none() {
+                        return;
+                    }
+                    match answer {
                         Ok(g) if branch => update(state, draft, controls, Msg::Branch(g)),
                         Ok(g) => {
                             state.upsert(g.clone());
                             state.current.set(Some(g));
                         }
-                        Err(e) => draft.error.set(Some(e.message)),
+                        Err(e) => {
+                            draft.error.try_set(Some(e.message));
+                        }
                     }
                 });
             }

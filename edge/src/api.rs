@@ -31,7 +31,7 @@ fn fashn(status: u16, name: &str, message: impl Into<String>) -> ApiError {
 
 /// A key, its organization and who pays for it (the organization's owner's API ledger).
 #[derive(Deserialize)]
-struct KeyRow {
+pub(crate) struct KeyRow {
     id: String,
     user_id: String,
     org_id: String,
@@ -43,7 +43,7 @@ struct KeyRow {
 const CONCURRENCY_LIMIT: u32 = 6;
 
 /// The key of a request, counted against its rate limit on `route`.
-async fn authenticate(req: &Request, env: &Env, route: Route) -> ApiResult<KeyRow> {
+pub(crate) async fn authenticate(req: &Request, env: &Env, route: Route) -> ApiResult<KeyRow> {
     let invalid = || fashn(401, "UnauthorizedAccess", "Unauthorized: Invalid token");
     let auth = header(req, "Authorization").ok_or_else(invalid)?;
     let key = auth

@@ -1,9 +1,9 @@
-//! `POST /api/assistant/plan`: the AI Assistant's planner (core's `assistant::plan`) for the
-//! signed-in user. Body: `{"message", "images", "history": [{"message", "images", "steps"}]}`;
-//! answers the plan, `{"kind": "run"|"answer"|"question"|"refusal", "reply", "steps",
-//! "question", "credits", "confirm"}`, with `tools` (each step's Studio tool, for deep links)
-//! and `refs` (what the steps' references may point at). Nothing runs and nothing is charged
-//! here: each step is a `/v1/run` body the app submits as a Studio generation.
+//! The AI Assistant over HTTP. `POST /api/assistant/plan` (a session or an API key): core's
+//! planner on `{"message", "images", "history"}` → the plan, with `tools` (each step's Studio
+//! tool) and `refs`; nothing runs. `GET`/`POST /api/assistant/messages` and
+//! `…/{id}/confirm|dismiss` (the app's session): the stored conversation — a new message is
+//! planned against it (a language model consulted when the planner is unsure, an analysis
+//! asked of the node), kept as a turn, and its plan run by `chains`.
 
 use atelier_core::assistant::{
     check_request, plan, Kind, Plan, PlanRequest, Refs, StepView, Turn, TurnStatus, TurnView,
@@ -21,8 +21,14 @@ use crate::store::assistant::{self as store, NewTurn, TurnRow};
 use crate::store::generations::Row as GenRow;
 
 pub async fn plan_message(mut req: Request, env: &Env) -> ApiResult<Response> {
-    same_origin(&req)?;
-    require_user(&req, env).await?;
+    // A developer's API key (`Authorization: Bearer …`, rate-limited like /v1/status), or the
+    // app's session.
+    if crate::http::header(&req, "Authorization").is_some() {
+        crate::api::authenticate(&req, env, crate::ratelimit::Route::Status).await?;
+    } else {
+        same_origin(&req)?;
+        require_user(&req, env).await?;
+    }
     let body: PlanRequest = json_body(&mut req).await?;
     check_request(&body).map_err(ApiError::validation)?;
     let p = plan_with_model(env, &body).await;
