@@ -1664,8 +1664,11 @@ fn pick_tool(w: &Words, ctx: Ctx, prev: Option<Tool>) -> Option<(Tool, ())> {
     if w.any_phrase(&["try on", "virtual try"])
         || (w.has("try") && garment && (person || the_model))
     {
+        // Nothing attached but an earlier result "on her": she is the model, the garment is
+        // missing (Try-On asks for it).
+        let onto_last = ctx.images == 0 && ctx.results > 0 && the_model;
         return Some((
-            if model_available || prev.is_some() {
+            if model_available || prev.is_some() || onto_last {
                 Tool::TryOn
             } else {
                 Tool::ProductToModel
@@ -1762,6 +1765,16 @@ fn pick_tool(w: &Words, ctx: Ctx, prev: Option<Tool>) -> Option<(Tool, ())> {
     // grey suit"), not a product on one.
     if ctx.images == 0 && prev.is_none() && create && person && !pronoun && !the_model {
         return Some((Tool::CreateModel, ()));
+    }
+    // "try this dress on her", "try the jacket on him": the garment onto the person there is.
+    // With nothing attached, the person is the last result and the garment is missing: Try-On
+    // asks for it rather than dressing a model in the last result.
+    if w.near(&["try"], &["on"], 5)
+        && (pronoun || the_model)
+        && (model_available || ctx.images == 0 && ctx.results > 0)
+        && !w.any_phrase(&["on a model", "on model"])
+    {
+        return Some((Tool::TryOn, ()));
     }
     if on_a_model
         || (this_product && person && !the_model)
