@@ -98,15 +98,21 @@ pub async fn start(env: &Env, turn: &TurnRow, k: usize) -> ApiResult<()> {
             plan.steps.len(),
             e.message.trim_end_matches('.').to_string() + "."
         );
-        store::set_status(
-            env,
-            &turn.id,
-            TurnStatus::Running,
-            TurnStatus::Failed,
-            Some(&why),
-        )
-        .await?;
+        fail(env, turn, &why).await?;
     }
+    Ok(())
+}
+
+/// Ends a running turn as failed, with why.
+async fn fail(env: &Env, turn: &TurnRow, why: &str) -> ApiResult<()> {
+    store::set_status(
+        env,
+        &turn.id,
+        TurnStatus::Running,
+        TurnStatus::Failed,
+        Some(why),
+    )
+    .await?;
     Ok(())
 }
 
@@ -180,13 +186,5 @@ async fn advance(env: &Env, g: &Row) -> ApiResult<()> {
         plan.steps.len(),
         what.trim_end_matches('.')
     );
-    store::set_status(
-        env,
-        &turn.id,
-        TurnStatus::Running,
-        TurnStatus::Failed,
-        Some(&why),
-    )
-    .await?;
-    Ok(())
+    fail(env, &turn, &why).await
 }

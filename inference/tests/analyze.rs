@@ -6,26 +6,6 @@ mod common;
 use atelier_core::assistant::{analysis_reply, Framing, Subject};
 use atelier_core::Tool;
 use atelier_inference::analyze::analyze;
-use image::{Rgb, RgbImage};
-
-/// The black T-shirt as a flat product shot: Packshot's cut-out on near-white.
-fn flat_tshirt() -> image::DynamicImage {
-    let cut = atelier_inference::packshot::isolate(
-        common::remover(),
-        &common::fixture("garment-on-model.webp"),
-    )
-    .unwrap();
-    let (w, h) = cut.image.dimensions();
-    let mut out = RgbImage::from_pixel(w + 80, h + 80, Rgb([246, 246, 246]));
-    for (x, y, p) in cut.image.enumerate_pixels() {
-        let a = p[3] as f32 / 255.0;
-        let q = out.get_pixel_mut(x + 40, y + 40);
-        for c in 0..3 {
-            q[c] = (p[c] as f32 * a + q[c] as f32 * (1.0 - a)).round() as u8;
-        }
-    }
-    image::DynamicImage::ImageRgb8(out)
-}
 
 #[test]
 fn the_seated_model_is_a_full_body_model_photo_on_a_busy_background() {
@@ -51,7 +31,7 @@ fn the_on_model_garment_photo_is_a_model_photo_on_a_plain_background() {
 
 #[test]
 fn a_flat_product_shot_is_a_product_photo() {
-    let f = analyze(common::remover(), &flat_tshirt()).unwrap();
+    let f = analyze(common::remover(), &common::flat_tshirt()).unwrap();
     eprintln!("flat t-shirt: {f:?}");
     assert!(!f.person && f.faces == 0, "{f:?}");
     assert!(f.plain_background, "{f:?}");

@@ -239,30 +239,11 @@ fn the_models_own_tshirt_lands_where_it_was() {
     assert!(mad < 12.0, "MAD {mad}");
 }
 
-/// The black T-shirt as a flat product shot: Packshot's cut-out on white.
-fn flat_tshirt() -> image::DynamicImage {
-    let cut = atelier_inference::packshot::isolate(
-        common::remover(),
-        &common::fixture("garment-on-model.webp"),
-    )
-    .unwrap();
-    let (w, h) = cut.image.dimensions();
-    let mut out = RgbImage::from_pixel(w + 80, h + 80, Rgb([246, 246, 246]));
-    for (x, y, p) in cut.image.enumerate_pixels() {
-        let a = p[3] as f32 / 255.0;
-        let q = out.get_pixel_mut(x + 40, y + 40);
-        for c in 0..3 {
-            q[c] = (p[c] as f32 * a + q[c] as f32 * (1.0 - a)).round() as u8;
-        }
-    }
-    image::DynamicImage::ImageRgb8(out)
-}
-
 #[test]
 fn a_flat_product_shot_goes_on_too_and_variants_differ() {
     use atelier_inference::face::FaceModels;
     use atelier_inference::tryon::{try_on, Garment, TryOnSpec};
-    let product = flat_tshirt();
+    let product = common::flat_tshirt();
     product
         .save(common::artifacts().join("tryon-input-flat-tshirt.png"))
         .unwrap();
@@ -321,7 +302,10 @@ fn no_person_or_no_garment_is_a_clear_error() {
         )
     };
     // A product shot is not a model photo.
-    match run(&flat_tshirt(), &common::fixture("garment-on-model.webp")) {
+    match run(
+        &common::flat_tshirt(),
+        &common::fixture("garment-on-model.webp"),
+    ) {
         Err(EngineError::Pose(m)) => assert!(m.contains("No person"), "{m}"),
         other => panic!("expected a PoseError, got {:?}", other.map(|r| r.garment)),
     }

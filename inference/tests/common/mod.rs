@@ -50,3 +50,20 @@ pub fn artifacts() -> PathBuf {
     std::fs::create_dir_all(&p).unwrap();
     p
 }
+
+/// The black T-shirt of `garment-on-model.webp` as a flat product shot: Packshot's cut-out on
+/// near-white (Try-On's flat-lay input, and a product photo for the Assistant's analysis).
+pub fn flat_tshirt() -> DynamicImage {
+    let cut =
+        atelier_inference::packshot::isolate(remover(), &fixture("garment-on-model.webp")).unwrap();
+    let (w, h) = cut.image.dimensions();
+    let mut out = image::RgbImage::from_pixel(w + 80, h + 80, image::Rgb([246, 246, 246]));
+    for (x, y, p) in cut.image.enumerate_pixels() {
+        let a = p[3] as f32 / 255.0;
+        let q = out.get_pixel_mut(x + 40, y + 40);
+        for c in 0..3 {
+            q[c] = (p[c] as f32 * a + q[c] as f32 * (1.0 - a)).round() as u8;
+        }
+    }
+    DynamicImage::ImageRgb8(out)
+}
