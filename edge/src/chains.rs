@@ -2,7 +2,8 @@
 //! in history and the Gallery like any Run), each on the results it references. A step starts
 //! when the one before it completes ([`ended`], called wherever a generation ends); a step that
 //! fails, is canceled or cannot start ends the turn, and the steps after it never run (nothing
-//! is held or charged for them).
+//! is held or charged for them). `ended` is registered with `jobs::on_ended`, so the services
+//! that end generations do not import this module.
 
 use atelier_core::assistant::{studio_body, Plan, TurnStatus};
 use atelier_core::job::JobStatus;
@@ -118,15 +119,17 @@ async fn fail(env: &Env, turn: &TurnRow, why: &str) -> ApiResult<()> {
 
 /// A generation ended (completed, failed, canceled or timed out): if it is a step of a turn,
 /// the next step starts, or the turn ends. Errors are logged, never raised: the generation's
-/// own end stands.
-pub async fn ended(env: &Env, g: &Row) {
-    // Boxed: starting the next step can end a generation again (a refused queue), and so
-    // come back here.
-    let next: std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<()>> + '_>> =
-        Box::pin(advance(env, g));
-    if let Err(e) = next.await {
-        worker::console_error!("assistant chain after {}: {}", g.id, e.message);
-    }
+/// own end stands. Registered with `jobs::on_ended` by the Worker's entry; boxed, since
+/// starting the next step can end a generation again (a refused queue) and so come back here.
+pub fn ended<'a>(
+    env: &'a Env,
+    g: &'a Row,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
+    Box::pin(async move {
+        if let Err(e) = advance(env, g).await {
+            worker::console_error!("assistant chain after {}: {}", g.id, e.message);
+        }
+    })
 }
 
 async fn advance(env: &Env, g: &Row) -> ApiResult<()> {

@@ -46,7 +46,7 @@ async fn expire_if_stale(env: &Env, row: store::Row) -> ApiResult<store::Row> {
     let surface = row.surface();
     credits::settle(env, &row.user_id, surface, &row.id, &[]).await;
     let row = store::load(env, &row.id).await?.unwrap_or(row);
-    crate::chains::ended(env, &row).await;
+    crate::jobs::ended(env, &row).await;
     Ok(row)
 }
 
@@ -317,7 +317,7 @@ pub async fn cancel(req: Request, env: &Env, id: &str) -> ApiResult<Response> {
         events::publish(env, &updated.user_id, &updated.to_json()).await;
     }
     crate::node::cancel(env, id).await;
-    crate::chains::ended(env, &updated).await;
+    crate::jobs::ended(env, &updated).await;
     json(200, &json!({"generation": updated.to_json()}))
 }
 

@@ -248,6 +248,30 @@ pub async fn enqueue(env: &Env, id: &str) -> bool {
     true
 }
 
+/// What runs when a generation ends (completed, failed, canceled, timed out) besides its
+/// credits and webhook: the Assistant's chains. The Worker's entry registers it (`on_ended`),
+/// so this service does not import the module it serves (no import cycle).
+pub type Ended = for<'a> fn(
+    &'a Env,
+    &'a store::Row,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
+
+thread_local! {
+    static ON_ENDED: std::cell::Cell<Option<Ended>> = const { std::cell::Cell::new(None) };
+}
+
+/// Registers what runs when a generation ends.
+pub fn on_ended(f: Ended) {
+    ON_ENDED.with(|c| c.set(Some(f)));
+}
+
+/// Tells the registered follower (if any) that a generation ended.
+pub async fn ended(env: &Env, row: &store::Row) {
+    if let Some(f) = ON_ENDED.with(|c| c.get()) {
+        f(env, row).await;
+    }
+}
+
 /// Applies a node's event to the generation, then pushes it to the user's open pages.
 pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_json::Value> {
     let row = store::load(env, id)
@@ -322,7 +346,7 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
         if updated.webhook_url.is_some() {
             crate::webhooks::schedule(env, id).await;
         }
-        crate::chains::ended(env, &updated).await;
+        ended(env, &updated).await;
     }
     Ok(updated.to_json())
 }

@@ -48,6 +48,7 @@ pub mod bind {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    jobs::on_ended(chains::ended);
     let public_api = req.path().starts_with("/v1/");
     match route(req, &env).await {
         Ok(r) => Ok(r),
@@ -164,6 +165,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
 #[event(queue)]
 async fn queue(batch: MessageBatch<queue::JobMessage>, env: Env, _ctx: Context) -> Result<()> {
     // Never return Err from here: the macro turns it into a panic that traps the isolate.
+    jobs::on_ended(chains::ended);
     jobs::consume(batch, &env).await;
     Ok(())
 }
