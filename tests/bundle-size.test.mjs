@@ -6,10 +6,11 @@
 // the secondary screens and pages split out of the first load. #17's Gallery page costs ~75 KB
 // (436 KB q11 with it); building the app with `--cfg erase_components` (Leptos' type-erased
 // views) took 65 KB back: 380 KB q11, 438 KB served. #18's Home and AI Assistant (the landing
-// page, its chat, inline results) cost ~27 KB: 407 KB q11, 467 KB served. Then every page but
-// the Studio became a module of its own (Leptos lazy routes, split after linking by
-// app/wasm-split-hook.sh): 315 KB q11, 356 KB served, the other pages fetched when first
-// visited (#14's target is 250 KB). Sizes go to test-artifacts/first-load.json for the note.
+// page, its chat, inline results) cost ~27 KB: 407 KB q11, 467 KB served. Then the Gallery and
+// the Developer page became modules of their own (Leptos lazy routes, split after linking by
+// app/wasm-split-hook.sh), fetched when first visited: 343 KB q11, 388 KB served (Home, where
+// sign-in lands, stays in: 315 / 356 KB with it split out too, but a link followed while a lazy
+// page loads shows that page). #14's target is 250 KB. Sizes go to test-artifacts/first-load.json.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -18,9 +19,9 @@ import { request } from 'node:http';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { BASE, ARTIFACTS } from './lib/helpers.mjs';
 
-const LIMIT = 322 * 1000;
+const LIMIT = 346 * 1000;
 // wrangler dev compresses on the fly at a lower quality than 11.
-const SERVED_LIMIT = 365 * 1000;
+const SERVED_LIMIT = 392 * 1000;
 
 /** What the server sends for `path` with `Accept-Encoding: br`: the encoded bytes, not decoded. */
 function served(path) {
@@ -63,7 +64,7 @@ test('first load of the Studio route: brotli q11 and as served, at most the limi
   assert.ok(sent <= SERVED_LIMIT, `first load as served ${sent} bytes > ${SERVED_LIMIT}`);
   // The other pages are not in it: each is a module of its own, fetched when first visited.
   const split = readdirSync('dist').filter((f) => f.startsWith('split___'));
-  for (const page of ['home', 'assistant', 'library', 'collections', 'developer']) {
+  for (const page of ['library', 'collections', 'developer']) {
     assert.ok(split.some((f) => f.startsWith(`split___${page}_route`)), `${page} is split out: ${split.join(' ')}`);
   }
   assert.ok(!urls.some((u) => u.includes('split___') || u.includes('/chunk_')), urls.join(' '));

@@ -92,9 +92,10 @@ impl AppState {
     }
 }
 
-// Every page but the Studio is its own wasm module, fetched when the page is first visited
-// (Leptos lazy routes; `app/wasm-split-hook.sh` splits the linked wasm): the Studio's first
-// load stays the same however many pages are added.
+// The Gallery and the Developer page are wasm modules of their own, fetched when first visited
+// (Leptos lazy routes; `app/wasm-split-hook.sh` splits the linked wasm). Home (where sign-in
+// lands) and the Assistant are not: a link followed while a lazy page is still loading shows
+// that page under the new address (leptos_router 0.8.17), and sign-in must never race that.
 macro_rules! lazy_page {
     ($route:ident, $page:path) => {
         struct $route;
@@ -110,8 +111,6 @@ macro_rules! lazy_page {
     };
 }
 
-lazy_page!(HomeRoute, home::Home);
-lazy_page!(AssistantRoute, home::AssistantPage);
 lazy_page!(LibraryRoute, gallery::Library);
 lazy_page!(CollectionsRoute, gallery::Collections);
 lazy_page!(DeveloperRoute, developer::DeveloperPage);
@@ -139,8 +138,8 @@ fn App() -> impl IntoView {
                     Some(Some(u)) => view! {
                         <shell::Shell user=u>
                             <Routes fallback=|| view! { <shell::NotFound/> }>
-                                <Route path=path!("/") view={Lazy::<HomeRoute>::new()}/>
-                                <Route path=path!("/assistant") view={Lazy::<AssistantRoute>::new()}/>
+                                <Route path=path!("/") view=home::Home/>
+                                <Route path=path!("/assistant") view=home::AssistantPage/>
                                 <Route path=path!("/studio") view=studio::Studio/>
                                 <Route path=path!("/studio/:tool") view=studio::Studio/>
                                 <Route path=path!("/gallery") view={Lazy::<LibraryRoute>::new()}/>
