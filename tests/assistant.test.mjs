@@ -8,7 +8,7 @@
 // reason and charges nothing.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, Client, createKey, fixture, giveAppCredits, sha256 } from './lib/helpers.mjs';
+import { BASE, Client, createKey, fixture, giveAppCredits, setPlan, sha256 } from './lib/helpers.mjs';
 
 let c;
 const plan = async (client, body) => {
@@ -206,10 +206,13 @@ describe('Assistant conversation', () => {
 
   test('a step that cannot start ends the turn with the reason; only the steps that ran are charged', async () => {
     const poor = await new Client().signUp();
+    // On Pro (1080p is allowed) but with 10 credits left: the video's 12 credits cannot be held.
+    await setPlan(poor.email, { plan: 'pro' });
+    await giveAppCredits(poor.email, 10);
     const img = (await poor.upload(fixture('model-photo-512.jpg'), 'image/jpeg')).body.asset;
     const credits = async () => (await (await poor.req('GET', '/api/me')).json()).credits;
     const before = await credits();
-    assert.ok(before < 13, `a new account has the Free plan's credits (${before})`);
+    assert.equal(before, 10);
     const r = await say(poor, { message: 'upscale this 4x and then make a 10 second 1080p video of it', images: [img.hash] });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.message.status, 'waiting');

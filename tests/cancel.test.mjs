@@ -3,7 +3,7 @@
 // already finished cannot be canceled. The node's cancel route takes only signed requests.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, NODE, SECRET, Client, fixture, giveAppCredits, signRequest } from './lib/helpers.mjs';
+import { BASE, NODE, SECRET, Client, fixture, giveAppCredits, setPlan, signRequest } from './lib/helpers.mjs';
 
 const balance = async (c) => (await (await c.req('GET', '/api/me')).json()).credits;
 const metric = async (tool, outcome) => {
@@ -17,6 +17,8 @@ let c;
 describe('cancel a generation', () => {
   before(async () => {
     c = await new Client().signUp();
+    // 1080p video is a Pro feature; Pro also runs 6 generations at once.
+    await setPlan(c.email, { plan: 'pro' });
     await giveAppCredits(c.email, 100);
   });
 

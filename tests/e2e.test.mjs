@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { BASE, ARTIFACTS, SECRET, fixture, uniqueEmail, checkCutout, decodePng, createKey, signRequest, axeViolations as axeHelper, CHROMIUM_FLAGS as FLAGS } from './lib/helpers.mjs';
+import { BASE, ARTIFACTS, SECRET, fixture, uniqueEmail, checkCutout, decodePng, createKey, setPlan, signRequest, axeViolations as axeHelper, CHROMIUM_FLAGS as FLAGS } from './lib/helpers.mjs';
 
 let ctx, page, profile;
 const consoleErrors = [];
@@ -448,7 +448,9 @@ test('routes: a typed address, Back and Forward, and a Studio link with settings
 });
 
 test('Packshot with 2 outputs: arrows and thumbnails; then Image to Video from the suggestion bar plays inline', async () => {
-  // Enough App credits for both runs (what `cargo xtask admin set-credits` does).
+  // The Pro plan (a 1080p video is canceled below) and enough App credits for both runs (what
+  // `cargo xtask admin set-plan` and `set-credits` do).
+  await setPlan(email, { plan: 'pro' });
   const path = '/api/internal/admin/keys';
   const body = JSON.stringify({ email, app_credits: 40, no_key: true });
   const ts = Math.floor(Date.now() / 1000);

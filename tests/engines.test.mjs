@@ -3,7 +3,7 @@
 // forms, and the bad inputs a user would send (nothing charged for what fails).
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, apiClient, SECRET, Client, createKey, fixture, decodePng, flatPng, giveAppCredits, signUrl, uniqueEmail } from './lib/helpers.mjs';
+import { BASE, apiClient, SECRET, Client, createKey, fixture, decodePng, flatPng, giveAppCredits, setPlan, signUrl, uniqueEmail } from './lib/helpers.mjs';
 
 const balance = async (c) => (await (await c.req('GET', '/api/me')).json()).credits;
 
@@ -25,6 +25,8 @@ let c;
 describe('Packshot and Image to Video in the Studio', () => {
   before(async () => {
     c = await new Client().signUp();
+    // An End Image and 1080p are Pro features.
+    await setPlan(c.email, { plan: 'pro' });
     await giveAppCredits(c.email, 60);
   });
 

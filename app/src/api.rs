@@ -585,3 +585,45 @@ pub async fn assistant_decide(id: &str, confirm: bool) -> R<Turn> {
     .await
     .map(|b| b.message)
 }
+
+/// What a billing change answers: what happened, what was charged, both surfaces after it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BillingDone {
+    pub result: String,
+    pub charged_cents: Option<u64>,
+    pub billing: atelier_core::billing::BillingView,
+}
+
+/// One payment (purchase, renewal, automatic top-up).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Payment {
+    pub id: String,
+    pub description: String,
+    pub cents: f64,
+    pub credits: f64,
+    pub status: String,
+    pub provider: String,
+    pub created_at: f64,
+}
+
+#[derive(Deserialize)]
+struct PaymentsBody {
+    payments: Vec<Payment>,
+}
+
+/// Both surfaces' plans and credit buckets.
+pub async fn billing() -> R<atelier_core::billing::BillingView> {
+    get_json("/api/billing").await
+}
+
+/// A billing change: `plan`, `tier`, `keep`, `topup`, `auto-topup` or `payment-method`.
+pub async fn billing_change(what: &str, body: serde_json::Value) -> R<BillingDone> {
+    send_json::<BillingDone>(Request::post(&format!("/api/billing/{what}")), &body).await
+}
+
+/// The latest payments of a surface (`app` or `api`).
+pub async fn payments(surface: &str) -> R<Vec<Payment>> {
+    get_json::<PaymentsBody>(&format!("/api/billing/payments?surface={surface}"))
+        .await
+        .map(|b| b.payments)
+}

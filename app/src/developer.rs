@@ -34,6 +34,7 @@ pub fn DeveloperPage() -> impl IntoView {
         <div class="atl-developer" data-testid="developer-page">
             <main class="atl-dev-main">
                 <h1>"Developer API"</h1>
+                <CreditsBar/>
                 <p><a class="atl-link" href="/v1/openapi.json" target="_blank" rel="external noopener">"OpenAPI 3.1 document"</a></p>
                 <p class="atl-hint">
                     "Call the API with a key: "
@@ -43,6 +44,30 @@ pub fn DeveloperPage() -> impl IntoView {
                 <Keys/>
                 <History/>
             </main>
+        </div>
+    }
+}
+
+/// The API credits bar: the balance by bucket, Top up and API Billing.
+#[component]
+fn CreditsBar() -> impl IntoView {
+    let b = LocalResource::new(api::billing);
+    view! {
+        <div class="atl-credits-bar" data-testid="api-credits-bar">
+            <span>{move || match b.get() {
+                Some(Ok(v)) => {
+                    let a = v.api;
+                    if a.subscription.is_some() {
+                        format!("API credits: {} ({} monthly, {} top-up) · {}", a.available, a.monthly, a.top_up, a.tier.info().name)
+                    } else {
+                        format!("API credits: {}", a.available)
+                    }
+                }
+                Some(Err(e)) => e.message,
+                None => String::new(),
+            }}</span>
+            <a class="atl-primary" href="/billing/api" data-testid="api-topup">"Top up"</a>
+            <a class="atl-link" href="/billing/api" data-testid="to-api-billing">"API Billing"</a>
         </div>
     }
 }

@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod billing;
 mod controls;
 mod developer;
 mod editor;
@@ -92,7 +93,7 @@ impl AppState {
     }
 }
 
-// The Gallery and the Developer page are wasm modules of their own, fetched when first visited
+// The Gallery, the Developer page and Billing are wasm modules of their own, fetched when first visited
 // (Leptos lazy routes; `app/wasm-split-hook.sh` splits the linked wasm). Home (where sign-in
 // lands) and the Assistant are not: a link followed while a lazy page is still loading shows
 // that page under the new address (leptos_router 0.8.17), and sign-in must never race that.
@@ -114,6 +115,7 @@ macro_rules! lazy_page {
 lazy_page!(LibraryRoute, gallery::Library);
 lazy_page!(CollectionsRoute, gallery::Collections);
 lazy_page!(DeveloperRoute, developer::DeveloperPage);
+lazy_page!(BillingRoute, billing::BillingPage);
 
 #[component]
 fn App() -> impl IntoView {
@@ -146,6 +148,8 @@ fn App() -> impl IntoView {
                                 <Route path=path!("/gallery/collections") view={Lazy::<CollectionsRoute>::new()}/>
                                 <Route path=path!("/gallery/collections/:id") view={Lazy::<LibraryRoute>::new()}/>
                                 <Route path=path!("/developer") view={Lazy::<DeveloperRoute>::new()}/>
+                                <Route path=path!("/billing") view={Lazy::<BillingRoute>::new()}/>
+                                <Route path=path!("/billing/api") view={Lazy::<BillingRoute>::new()}/>
                             </Routes>
                         </shell::Shell>
                     }.into_any(),

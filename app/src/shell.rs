@@ -1,6 +1,6 @@
 //! The shell around every page, the docs' layout: a left sidebar with the pages (Home,
-//! Assistant, Studio, Gallery, Developer API), the App Credits panel
-//! and the profile menu at the bottom-left. On narrow screens (iPad portrait) it collapses to a
+//! Assistant, Studio, Gallery, Developer API), the App Credits panel (with Top up)
+//! and the profile menu (Billing, Sign out) at the bottom-left. On narrow screens (iPad portrait) it collapses to a
 //! bar across the top. Links are plain anchors: the router turns them into client-side
 //! navigation, so Back, Forward, reload and a typed URL all land on the same page.
 
@@ -68,9 +68,11 @@ pub fn Shell(user: User, children: Children) -> impl IntoView {
                     <span class="atl-credits" data-testid="credits" title="Available App credits">
                         {move || state.credits.get().map(|c| format!("{c} credits")).unwrap_or_default()}
                     </span>
+                    <a class="atl-link atl-topup-link" href="/billing" data-testid="sidebar-topup">"Top up"</a>
                 </div>
                 <div class="atl-profile">
                     <span class="atl-user" data-testid="user-email" title="Signed in">{user.email.clone()}</span>
+                    <a class="atl-link" href="/billing" data-testid="to-billing" aria-current=move || location.pathname.get().starts_with("/billing").then_some("page")>"Billing"</a>
                     <button class="atl-link" data-testid="signout" on:click=sign_out>"Sign out"</button>
                 </div>
             </nav>

@@ -189,6 +189,80 @@ pub struct ToolCapability {
     pub inputs: Option<Vec<String>>,
 }
 
+impl ToolCapability {
+    /// What this engine would not deliver of a resolved request whose job inputs are `given`
+    /// (`image`, `image_context`, …): a resolution tier above its own, more outputs than it makes,
+    /// an input it does not read. The run is refused up front with these (catalog paths, see
+    /// `catalog::studio_path`), so nothing is ever charged at a tier, or for an input, that the
+    /// engine would not honour.
+    pub fn undeliverable(&self, r: &Resolved, given: &[&str]) -> Vec<crate::tool::FieldError> {
+        use crate::tool::FieldError;
+        let mut e = vec![];
+        let engine = if self.upstream {
+            "the upstream engine"
+        } else {
+            "this installation's engine"
+        };
+        if let (Some(max), Some(res)) = (self.max_resolution, r.resolution()) {
+            if res > max {
+                e.push(FieldError::new(
+                    "resolution",
+                    "not_deliverable",
+                    format!(
+                        "{} here delivers up to {} ({engine}); choose {} or lower.",
+                        self.tool.label(),
+                        max.label(),
+                        max.label()
+                    ),
+                ));
+            }
+        }
+        if let (Some(max), crate::catalog::Options::ImageToVideo(v)) =
+            (self.max_video_resolution, &r.options)
+        {
+            if v.resolution > max {
+                e.push(FieldError::new(
+                    "video_resolution",
+                    "not_deliverable",
+                    format!(
+                        "Videos here go up to {} ({engine}); choose {} or lower.",
+                        max.label(),
+                        max.label()
+                    ),
+                ));
+            }
+        }
+        if let Some(max) = self.max_outputs {
+            if r.outputs > max {
+                e.push(FieldError::new(
+                    "num_outputs",
+                    "not_deliverable",
+                    format!(
+                        "{} here makes at most {max} outputs per run.",
+                        self.tool.label()
+                    ),
+                ));
+            }
+        }
+        if let Some(reads) = &self.inputs {
+            for g in given {
+                if !reads.iter().any(|r| r == g) {
+                    e.push(FieldError::new(
+                        &format!("inputs.{g}"),
+                        "not_used",
+                        format!(
+                            "{} here ({engine}) does not use the {}; remove it to run.",
+                            self.tool.label(),
+                            g.replace('_', " ")
+                        ),
+                    ));
+                }
+            }
+        }
+        e
+    }
+}
+
 impl Capabilities {
     pub fn tool(&self, tool: Tool) -> Option<&ToolCapability> {
         self.tools.iter().find(|t| t.tool == tool)
@@ -305,6 +379,61 @@ impl JobEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_engine_refuses_what_it_would_not_deliver() {
+        use crate::catalog::{resolve_api, Context};
+        use crate::pricing::{Resolution, Surface};
+        let ctx = Context {
+            surface: Surface::Api,
+            plan: None,
+        };
+        let inputs = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let cap = ToolCapability {
+            tool: Tool::TryOn,
+            available: true,
+            engine: Some("tryon-2d".into()),
+            reason: None,
+            upstream: false,
+            max_resolution: Some(Resolution::K2),
+            max_video_resolution: None,
+            max_outputs: Some(2),
+            inputs: Some(vec!["image".into(), "product_image".into()]),
+        };
+        let (_, r4k) = resolve_api(
+            "tryon-max",
+            &inputs(serde_json::json!({"model_image": "https://127.0.0.1/a.jpg", "product_image": "https://127.0.0.1/b.jpg", "resolution": "4k", "num_images": 4})),
+            ctx,
+        )
+        .unwrap();
+        let e = cap.undeliverable(&r4k, &["image", "product_image", "face_reference"]);
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["resolution", "num_outputs", "inputs.face_reference"]
+        );
+        assert!(e[0].message.contains("up to 2K"), "{}", e[0].message);
+        let (_, r2k) = resolve_api(
+            "tryon-max",
+            &inputs(serde_json::json!({"model_image": "https://127.0.0.1/a.jpg", "product_image": "https://127.0.0.1/b.jpg", "resolution": "2k"})),
+            ctx,
+        )
+        .unwrap();
+        assert!(cap
+            .undeliverable(&r2k, &["image", "product_image"])
+            .is_empty());
+        let open = ToolCapability {
+            max_resolution: None,
+            max_outputs: None,
+            inputs: None,
+            ..cap
+        };
+        assert!(
+            open.undeliverable(&r4k, &["image", "face_reference"])
+                .is_empty(),
+            "no limits declared: nothing refused"
+        );
+    }
 
     #[test]
     fn active_and_waiting_states_are_the_non_terminal_ones() {

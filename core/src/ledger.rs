@@ -96,6 +96,94 @@ pub struct Ledger {
     pub holds: Vec<Hold>,
     pub granted_externally: u64,
     next_id: u32,
+    /// Buckets folded away by [`Ledger::compact`] (closed, nothing held), as totals.
+    #[serde(default)]
+    pub archived: Archived,
+}
+
+/// Totals of compacted buckets, so the accounting identity still holds after compaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Archived {
+    pub buckets: u64,
+    pub granted: u64,
+    pub spent: u64,
+    pub expired: u64,
+    pub moved: u64,
+}
+
+/// Which counter of a bucket a journal entry moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Granted,
+    Held,
+    Spent,
+    Expired,
+    Moved,
+}
+
+impl Field {
+    pub const ALL: [Field; 5] = [
+        Field::Granted,
+        Field::Held,
+        Field::Spent,
+        Field::Expired,
+        Field::Moved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Granted => "granted",
+            Field::Held => "held",
+            Field::Spent => "spent",
+            Field::Expired => "expired",
+            Field::Moved => "moved",
+        }
+    }
+
+    /// How an entry of this field changes the available balance (+1 or −1).
+    pub fn sign(self) -> i64 {
+        if self == Field::Granted {
+            1
+        } else {
+            -1
+        }
+    }
+
+    fn of(self, b: &Bucket) -> u64 {
+        match self {
+            Field::Granted => b.granted,
+            Field::Held => b.held,
+            Field::Spent => b.spent,
+            Field::Expired => b.expired,
+            Field::Moved => b.moved,
+        }
+    }
+}
+
+/// One movement in the ledger's journal: a bucket's counter changed by `delta`. Every change
+/// of a ledger is a list of entries ([`Ledger::entries_since`]); the available balance is
+/// `Σ sign(field) × delta` over all entries ([`available_from`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub bucket: u32,
+    pub kind: BucketKind,
+    pub field: Field,
+    pub delta: i64,
+}
+
+/// The available balance a journal adds up to.
+pub fn available_from(entries: &[Entry]) -> i64 {
+    entries.iter().map(|e| e.field.sign() * e.delta).sum()
+}
+
+/// Available credits per kind, from a journal.
+pub fn available_by_kind_from(entries: &[Entry], kind: BucketKind) -> i64 {
+    entries
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.field.sign() * e.delta)
+        .sum()
 }
 
 impl Ledger {
@@ -404,10 +492,52 @@ impl Ledger {
         let f = |g: fn(&Bucket) -> u64| self.buckets.iter().map(g).sum::<u64>();
         (
             f(Bucket::remaining),
-            f(|b| b.spent),
-            f(|b| b.expired),
+            f(|b| b.spent) + self.archived.spent,
+            f(|b| b.expired) + self.archived.expired,
             f(|b| b.held),
         )
+    }
+
+    /// Keeps a long-lived ledger small: finished holds are dropped (settling or releasing an
+    /// unknown hold is then a no-op for callers that treat `UnknownHold` as done) and closed
+    /// buckets with nothing held fold into [`Archived`] totals. Balances do not change.
+    pub fn compact(&mut self) {
+        self.holds.retain(|h| !h.released);
+        let mut kept = Vec::with_capacity(self.buckets.len());
+        for b in std::mem::take(&mut self.buckets) {
+            if b.closed && b.held == 0 {
+                let a = &mut self.archived;
+                a.buckets += 1;
+                a.granted += b.granted;
+                a.spent += b.spent;
+                a.expired += b.expired;
+                a.moved += b.moved;
+            } else {
+                kept.push(b);
+            }
+        }
+        self.buckets = kept;
+    }
+
+    /// The journal entries that turn `before` into `self` (both states of one ledger; buckets
+    /// are matched by id). Buckets that compaction removed had no movement left to record.
+    pub fn entries_since(&self, before: &Ledger) -> Vec<Entry> {
+        let mut out = vec![];
+        for b in &self.buckets {
+            let old = before.buckets.iter().find(|o| o.id == b.id);
+            for f in Field::ALL {
+                let delta = f.of(b) as i64 - old.map_or(0, |o| f.of(o) as i64);
+                if delta != 0 {
+                    out.push(Entry {
+                        bucket: b.id,
+                        kind: b.kind,
+                        field: f,
+                        delta,
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -640,8 +770,10 @@ mod tests {
             fn ledger_invariants_hold_for_any_sequence(ops in proptest::collection::vec(op(), 0..60)) {
                 let mut l = Ledger::new();
                 let mut now: Millis = 0;
-                for o in ops {
+                let mut journal: Vec<Entry> = vec![];
+                for (step, o) in ops.into_iter().enumerate() {
                     now += 1;
+                    let before = l.clone();
                     match o {
                         Op::Grant(k, a, e) => { l.grant(kind(k), a as u64, e.map(|e| e as u64)); }
                         Op::Hold(h, c, n) => {
@@ -680,6 +812,17 @@ mod tests {
                         }
                     }
                     check(&l);
+                    journal.extend(l.entries_since(&before));
+                    prop_assert_eq!(available_from(&journal), l.available() as i64, "the journal adds up to the balance");
+                    for k in [BucketKind::Daily, BucketKind::Monthly, BucketKind::TopUp] {
+                        prop_assert_eq!(available_by_kind_from(&journal, k), l.available_by_kind(k) as i64);
+                    }
+                    if step % 3 == 2 {
+                        let (available, totals) = (l.available(), l.totals());
+                        l.compact();
+                        check(&l);
+                        prop_assert_eq!((l.available(), l.totals()), (available, totals), "compaction changes no balance");
+                    }
                 }
             }
         }

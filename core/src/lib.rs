@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod assistant;
+pub mod billing;
 pub mod catalog;
 pub mod export;
 pub mod gallery;

@@ -344,6 +344,22 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
             }
         }
     }
+    // Charged only for what is delivered: a tier, an output count or an input this engine
+    // would not honour fails the prediction now, costing nothing.
+    if let Some(cap) = caps.as_ref().and_then(|c| c.tool(tool)) {
+        let mut given: Vec<&str> = vec![];
+        if source.is_some() {
+            given.push("image");
+        }
+        given.extend(refs.iter().map(|(f, _, _)| *f));
+        let problems = cap.undeliverable(&resolved, &given);
+        if !problems.is_empty() {
+            let message = atelier_core::tool::messages(&problems);
+            return sub
+                .fail_now(params, ErrorName::InputValidationError, message)
+                .await;
+        }
+    }
     // The same rules decide the run (and refuse, e.g., a Reframe to the ratio it already has);
     // for a URL the size is known only when the node has fetched it.
     let dims = match &source {

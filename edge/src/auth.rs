@@ -248,11 +248,11 @@ pub async fn signout(req: Request, env: &Env) -> ApiResult<Response> {
 
 pub async fn me(req: Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(&req, env).await?;
-    let ledger =
-        crate::credits::available(env, &user.id, atelier_core::pricing::Surface::App).await?;
+    let account =
+        crate::credits::account(env, &user.id, atelier_core::pricing::Surface::App).await?;
     json(
         200,
-        &json!({"user": user, "limits": atelier_core::UploadLimits::DEFAULT, "credits": ledger.available()}),
+        &json!({"user": user, "limits": atelier_core::UploadLimits::DEFAULT, "credits": account.ledger.available(), "plan": account.app_plan()}),
     )
 }
 

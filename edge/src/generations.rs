@@ -132,13 +132,23 @@ pub async fn create_for(
         );
         inputs.insert(field.clone(), json!(hash));
     }
+    // The plan's gates (Quality mode, 1080p, End Image, Create Face, own Face References).
     let ctx = Context {
         surface: Surface::App,
-        plan: None,
+        plan: Some(credits::app_plan(env, user_id).await?),
     };
     // The catalog's problems under the Studio body's own paths (one path per field).
     let resolved = catalog::validate(valid.tool, &treq, ctx)
         .map_err(|e| ApiError::validation(catalog::in_studio(e)))?;
+    // Charged only for what is delivered: a tier, an output count or an input the engine would
+    // not honour is refused now, before anything is held.
+    if let Some(cap) = caps.as_ref().and_then(|c| c.tool(valid.tool)) {
+        let given: Vec<&str> = inputs.keys().map(String::as_str).collect();
+        let problems = cap.undeliverable(&resolved, &given);
+        if !problems.is_empty() {
+            return Err(ApiError::validation(catalog::in_studio(problems)));
+        }
+    }
     let q = catalog::quote(Surface::App, &resolved);
     // Hold the full quote first: no run starts without its credits.
     let held = match submit::hold(env, user_id, Surface::App, id, q.per_output, q.outputs).await? {

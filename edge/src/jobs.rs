@@ -43,7 +43,25 @@ pub async fn consume(batch: MessageBatch<JobMessage>, env: &Env) {
             continue;
         }
         match dispatch(env, &m.body().generation_id).await {
-            Ok(()) => m.ack(),
+            Ok(Dispatched::Sent) => m.ack(),
+            Ok(Dispatched::Waiting) => {
+                // All the plan's simultaneous generations are running: look again in a second,
+                // as a new message (a retry would count towards the dead-letter limit).
+                let again = worker::MessageBuilder::new(JobMessage {
+                    generation_id: m.body().generation_id.clone(),
+                    webhook_attempt: None,
+                })
+                .delay_seconds(1)
+                .build();
+                match env.queue(bind::JOBS) {
+                    Ok(q) if q.send(again).await.is_ok() => m.ack(),
+                    _ => m.retry_with_options(
+                        &QueueRetryOptionsBuilder::new()
+                            .with_delay_seconds(1)
+                            .build(),
+                    ),
+                }
+            }
             Err(e) => {
                 worker::console_warn!(
                     "dispatch of {} failed, will retry: {e}",
@@ -105,17 +123,48 @@ async fn asset_input(env: &Env, user_id: &str, name: &str, hash: &str) -> Result
     })
 }
 
+/// What a dispatch did.
+enum Dispatched {
+    /// Sent to the node, or nothing left to do.
+    Sent,
+    /// Waits for one of the account's running generations to end (the plan's limit).
+    Waiting,
+}
+
 /// Sends one generation to the inference node. Err means: retry later. The options go as
 /// they were resolved when the generation was made (core's `catalog::Resolved`): nothing is
-/// parsed or defaulted again here.
-async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
+/// parsed or defaulted again here. A Studio generation first takes one of the plan's
+/// simultaneous-generation slots (`store::claim_slot`, one atomic statement).
+async fn dispatch(env: &Env, id: &str) -> Result<Dispatched, String> {
     let row = store::load(env, id)
         .await
         .map_err(|e| e.message)?
         .ok_or("no such generation")?;
     if row.status().is_terminal() {
-        return Ok(());
+        return Ok(Dispatched::Sent);
     }
+    if row.source == "app" {
+        let plan = crate::credits::app_plan(env, &row.user_id)
+            .await
+            .map_err(|e| e.message)?;
+        let limit = plan.info().simultaneous_generations;
+        if !store::claim_slot(env, id, &row.user_id, limit)
+            .await
+            .map_err(|e| e.message)?
+        {
+            return Ok(Dispatched::Waiting);
+        }
+    } else {
+        store::count_dispatch(env, id)
+            .await
+            .map_err(|e| e.message)?;
+    }
+    dispatch_claimed(env, id, row)
+        .await
+        .map(|()| Dispatched::Sent)
+}
+
+async fn dispatch_claimed(env: &Env, id: &str, row: store::Row) -> Result<(), String> {
     let tool = Tool::from_id(&row.tool).ok_or("unknown tool")?;
     let options = row
         .options
@@ -155,9 +204,6 @@ async fn dispatch(env: &Env, id: &str) -> Result<(), String> {
             return Err("no input image".into());
         }
     }
-    store::count_dispatch(env, id)
-        .await
-        .map_err(|e| e.message)?;
     let output_format: catalog::OutputFormat = params
         .get("output_format")
         .cloned()

@@ -7,6 +7,7 @@ mod api;
 mod assets;
 mod assistant;
 mod auth;
+mod billing;
 mod blobs;
 mod chains;
 mod config;
@@ -71,6 +72,17 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "auth", "signout"]) => auth::signout(req, env).await,
         (Method::Get, ["api", "me"]) => auth::me(req, env).await,
         (Method::Post, ["api", "quote"]) => quote::post(req).await,
+        (Method::Get, ["api", "billing"]) => billing::get(&req, env).await,
+        (Method::Post, ["api", "billing", "plan"]) => billing::plan(req, env).await,
+        (Method::Post, ["api", "billing", "tier"]) => billing::tier(req, env).await,
+        (Method::Post, ["api", "billing", "keep"]) => billing::keep(req, env).await,
+        (Method::Post, ["api", "billing", "topup"]) => billing::topup(req, env).await,
+        (Method::Post, ["api", "billing", "auto-topup"]) => billing::auto_topup(req, env).await,
+        (Method::Post, ["api", "billing", "payment-method"]) => {
+            billing::payment_method(req, env).await
+        }
+        (Method::Get, ["api", "billing", "payments"]) => billing::payments(&req, env).await,
+        (Method::Post, ["api", "internal", "admin", "plan"]) => billing::admin_plan(req, env).await,
         (Method::Post, ["api", "assistant", "plan"]) => assistant::plan_message(req, env).await,
         (Method::Get, ["api", "assistant", "messages"]) => assistant::list(&req, env).await,
         (Method::Post, ["api", "assistant", "messages"]) => assistant::post(req, env).await,
@@ -159,6 +171,18 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
             format!("There is no {} {} endpoint.", req.method().as_ref(), path),
         )),
         _ => Err(ApiError::new(404, "not_found", "Not found.")),
+    }
+}
+
+/// The cron trigger: brings every account whose refresh, renewal or expiry fell due up to the
+/// scheduled time (`credits::tick_due`). In tests `wrangler dev --test-scheduled` runs it from
+/// `/__scheduled?cron=…&time=…`, a fake clock.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let now = event.schedule() as u64;
+    match credits::tick_due(&env, now, &event.cron()).await {
+        Ok(n) => worker::console_log!("billing: {n} accounts brought up to date"),
+        Err(e) => worker::console_error!("billing tick failed: {}", e.message),
     }
 }
 

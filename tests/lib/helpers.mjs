@@ -228,3 +228,14 @@ export async function axeViolations(page) {
   return r.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
     .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')} — ${v.help}`));
 }
+
+/** Puts the account of `email` on an App `plan` (and/or API `tier`) from now, nothing charged
+ * (the signed admin route behind `cargo xtask admin set-plan`). Returns the Billing view. */
+export async function setPlan(email, { plan, tier, interval } = {}) {
+  const path = '/api/internal/admin/plan';
+  const body = JSON.stringify({ email, plan, tier, interval });
+  const ts = Math.floor(Date.now() / 1000);
+  const r = await fetch(BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-atelier-timestamp': String(ts), 'x-atelier-signature': signRequest(SECRET, 'POST', path, ts, body) } });
+  if (!r.ok) throw new Error(`setting the plan failed: ${r.status} ${await r.text()}`);
+  return r.json();
+}

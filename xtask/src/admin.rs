@@ -84,7 +84,7 @@ pub fn create_key(
         .ok_or_else(|| format!("no key in {text}"))
 }
 
-const USAGE: &str = "usage: cargo xtask admin create-key --email E [--rate-limit-scale X] [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]\n       cargo xtask admin library-add --kind face|background|packshot-reference|model --name N --file F [--port 8787]\n       cargo xtask admin seed-gallery --email E --count N [--port 8787]";
+const USAGE: &str = "usage: cargo xtask admin create-key --email E [--rate-limit-scale X] [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]\n       cargo xtask admin set-plan --email E [--plan free|basic|pro|agency|agency_2x] [--tier on_demand|tier1|tier2|tier3] [--annual] [--port 8787]\n       cargo xtask admin library-add --kind face|background|packshot-reference|model --name N --file F [--port 8787]\n       cargo xtask admin seed-gallery --email E --count N [--port 8787]";
 
 /// The repository's starter libraries: `library/<folder>/<file>` by kind.
 const LIBRARY: [(&str, &str); 4] = [
@@ -185,7 +185,7 @@ pub fn seed_library(e: &Env, port: u16) -> R<usize> {
     Ok(n)
 }
 
-/// `cargo xtask admin create-key …` and `set-credits …`
+/// `cargo xtask admin create-key …`, `set-credits …`, `set-plan …`
 pub fn main(e: &Env, args: &[String]) -> R<()> {
     let flag = |name: &str| {
         args.iter()
@@ -225,6 +225,28 @@ pub fn main(e: &Env, args: &[String]) -> R<()> {
                 return Err(format!("set-credits failed ({status}): {text}"));
             }
             println!("credits set for {email}");
+            Ok(())
+        }
+        Some("set-plan") => {
+            let email = flag("--email").ok_or(USAGE)?;
+            let mut body = serde_json::json!({"email": email});
+            if let Some(p) = flag("--plan") {
+                body["plan"] = p.into();
+            }
+            if let Some(t) = flag("--tier") {
+                body["tier"] = t.into();
+            }
+            if body.get("plan").is_none() && body.get("tier").is_none() {
+                return Err(USAGE.into());
+            }
+            if args.iter().any(|a| a == "--annual") {
+                body["interval"] = "annual".into();
+            }
+            let (status, text) = signed_post(e, port, "/api/internal/admin/plan", &body)?;
+            if status != 200 {
+                return Err(format!("set-plan failed ({status}): {text}"));
+            }
+            println!("plan set for {email}");
             Ok(())
         }
         Some("library-add") => {

@@ -193,6 +193,8 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
         "--inspector-port",
         &c.inspector_port.to_string(),
         "--show-interactive-dev-session=false",
+        // `/__scheduled?cron=…&time=…` runs the cron handler (billing's fake clock in tests).
+        "--test-scheduled",
     ])
     .arg("--persist-to")
     .arg(&persist)

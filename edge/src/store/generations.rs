@@ -464,6 +464,34 @@ pub async fn count_dispatch(env: &Env, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Takes one of the account's simultaneous-generation slots for a Studio generation and counts
+/// the dispatch, in one statement (so racing dispatches cannot exceed `limit`): true when this
+/// generation already had a slot or got one; false (nothing changed but `updated_at`, so a
+/// waiting run does not time out) when `limit` generations are already running.
+pub async fn claim_slot(env: &Env, id: &str, user_id: &str, limit: u32) -> ApiResult<bool> {
+    let db = env.d1(bind::DB)?;
+    let active = JobStatus::sql_list(&JobStatus::ACTIVE);
+    let changed = db
+        .prepare(format!(
+            "UPDATE generations SET dispatch_attempts = dispatch_attempts + 1 WHERE id = ?1 AND \
+             (dispatch_attempts > 0 OR (SELECT COUNT(*) FROM generations WHERE user_id = ?2 \
+             AND source = 'app' AND status IN {active} AND dispatch_attempts > 0) < ?3)"
+        ))
+        .bind(&[id.into(), user_id.into(), (limit as f64).into()])?
+        .run()
+        .await?
+        .meta()?
+        .and_then(|m| m.changes)
+        .unwrap_or(0);
+    if changed == 0 {
+        db.prepare("UPDATE generations SET updated_at = ?2 WHERE id = ?1")
+            .bind(&[id.into(), (crate::http::now_ms() as f64).into()])?
+            .run()
+            .await?;
+    }
+    Ok(changed == 1)
+}
+
 /// Where a prediction's webhook goes, and the key that signs it.
 pub async fn webhook_target(env: &Env, id: &str) -> ApiResult<Option<(String, String)>> {
     #[derive(Deserialize)]

@@ -1,0 +1,430 @@
+//! The Billing pages' API (App: `/billing`, API: `/billing/api`). Every change goes through core's
+//! `billing::Account` in `credits::with_account`, so the plan rules, the ledger's entries and the
+//! payment collected land in one D1 batch. The payment provider is `credits::Provider`: the local
+//! one completes a purchase at once.
+//!
+//! - `GET  /api/billing` → `BillingView`
+//! - `POST /api/billing/plan {plan, interval}`: subscribe, upgrade, downgrade or (plan `free`) cancel
+//! - `POST /api/billing/tier {tier, interval}`: the same for the API's commitment tier
+//! - `POST /api/billing/keep {surface}`: undo a scheduled downgrade or cancellation
+//! - `POST /api/billing/topup {surface, credits}`
+//! - `POST /api/billing/auto-topup {threshold, amount}` or `{}` to turn it off (API)
+//! - `POST /api/billing/payment-method {action: "add" | "remove"}`
+//! - `GET  /api/billing/payments?surface=app|api` → the latest 50 payments
+
+use atelier_core::billing::{Account, BillingError, BillingView, Change, Charge};
+use atelier_core::ledger::AutoTopUp;
+use atelier_core::pricing::{ApiTier, Plan, Surface};
+use atelier_core::subscription::Interval;
+use atelier_core::FieldError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+use crate::auth::require_user;
+use crate::bind;
+use crate::credits::{self, surface_name, with_account, with_account_at, Provider};
+use crate::http::{json, json_body, same_origin, ApiError, ApiResult};
+
+fn field<T: DeserializeOwned>(body: &Value, name: &str, what: &str) -> ApiResult<T> {
+    serde_json::from_value(body.get(name).cloned().unwrap_or(Value::Null)).map_err(|_| {
+        ApiError::validation(vec![FieldError::new(
+            name,
+            "invalid_value",
+            format!("Give {name}: {what}."),
+        )])
+    })
+}
+
+fn interval(body: &Value) -> ApiResult<Interval> {
+    match body.get("interval") {
+        None | Some(Value::Null) => Ok(Interval::Monthly),
+        _ => field(body, "interval", "monthly or annual"),
+    }
+}
+
+fn surface(body: &Value) -> ApiResult<Surface> {
+    field(body, "surface", "app or api")
+}
+
+/// Now, or on a local instance the time a test's fake clock gives in `x-atelier-clock` (ms).
+fn clock(req: &Request, env: &Env) -> ApiResult<u64> {
+    let fake = req
+        .headers()
+        .get("x-atelier-clock")?
+        .and_then(|v| v.parse::<u64>().ok());
+    match fake {
+        Some(t) if crate::config::Config::from_env(env)?.local_instance => Ok(t),
+        _ => Ok(crate::http::now_ms()),
+    }
+}
+
+fn refused(e: BillingError) -> ApiError {
+    let code = match e {
+        BillingError::BadTopUp(_) | BillingError::BadAutoTopUp => "invalid_amount",
+        BillingError::NoPaymentMethod => "payment_method_required",
+        BillingError::AlreadyOn(_) => "already_subscribed",
+        BillingError::NothingPending => "nothing_pending",
+        _ => "plan_change_refused",
+    };
+    ApiError::new(409, code, e.to_string())
+}
+
+/// Both surfaces as of now.
+async fn view(env: &Env, user_id: &str) -> ApiResult<BillingView> {
+    let app = credits::account(env, user_id, Surface::App).await?;
+    let api = credits::account(env, user_id, Surface::Api).await?;
+    let (mut app, mut api) = (app.view(), api.view());
+    app.journal_available = Some(credits::journal_available(env, user_id, Surface::App).await?);
+    api.journal_available = Some(credits::journal_available(env, user_id, Surface::Api).await?);
+    Ok(BillingView {
+        provider: Provider::of(env).ok().map(|p| p.name().to_string()),
+        app,
+        api,
+    })
+}
+
+#[derive(Serialize)]
+struct Done {
+    /// What happened: `started`, `upgraded`, `downgrade_scheduled`, `cancel_scheduled`, `paid`, …
+    result: String,
+    /// What was collected now (US cents), when anything was.
+    charged_cents: Option<u64>,
+    billing: BillingView,
+}
+
+async fn done(
+    env: &Env,
+    user_id: &str,
+    result: &str,
+    charge: Option<&Charge>,
+) -> ApiResult<Response> {
+    json(
+        200,
+        &Done {
+            result: result.into(),
+            charged_cents: charge.map(|c| c.cents),
+            billing: view(env, user_id).await?,
+        },
+    )
+}
+
+fn change_name(c: Change) -> &'static str {
+    match c {
+        Change::Started => "started",
+        Change::Upgraded => "upgraded",
+        Change::DowngradeScheduled => "downgrade_scheduled",
+        Change::CancelScheduled => "cancel_scheduled",
+    }
+}
+
+pub async fn get(req: &Request, env: &Env) -> ApiResult<Response> {
+    let user = require_user(req, env).await?;
+    json(200, &view(env, &user.id).await?)
+}
+
+/// Runs one change on an account, with the charges it makes collected by the provider.
+async fn change<T>(
+    env: &Env,
+    user_id: &str,
+    surface: Surface,
+    reason: &str,
+    now: u64,
+    f: impl Fn(&mut Account) -> Result<(T, Option<Charge>), BillingError>,
+) -> ApiResult<(T, Option<Charge>)> {
+    with_account_at(env, user_id, surface, reason, now, |a, charges| {
+        let (out, charge) = f(a)?;
+        charges.extend(charge.clone());
+        Ok((out, charge))
+    })
+    .await?
+    .map_err(refused)
+}
+
+pub async fn plan(mut req: Request, env: &Env) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let user = require_user(&req, env).await?;
+    let body: Value = json_body(&mut req).await?;
+    let plan: Plan = field(&body, "plan", "free, basic, pro, agency or agency_2x")?;
+    let interval = interval(&body)?;
+    if plan != Plan::Free {
+        Provider::of(env)?;
+    }
+    let now = clock(&req, env)?;
+    let (c, charge) = change(
+        env,
+        &user.id,
+        Surface::App,
+        &format!("plan {plan:?}"),
+        now,
+        |a| a.choose_plan(plan, interval, now),
+    )
+    .await?;
+    done(env, &user.id, change_name(c), charge.as_ref()).await
+}
+
+pub async fn tier(mut req: Request, env: &Env) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let user = require_user(&req, env).await?;
+    let body: Value = json_body(&mut req).await?;
+    let tier: ApiTier = field(&body, "tier", "on_demand, tier1, tier2 or tier3")?;
+    let interval = interval(&body)?;
+    if tier != ApiTier::OnDemand {
+        Provider::of(env)?;
+    }
+    let now = clock(&req, env)?;
+    let (c, charge) = change(
+        env,
+        &user.id,
+        Surface::Api,
+        &format!("tier {tier:?}"),
+        now,
+        |a| a.choose_tier(tier, interval, now),
+    )
+    .await?;
+    done(env, &user.id, change_name(c), charge.as_ref()).await
+}
+
+pub async fn keep(mut req: Request, env: &Env) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let user = require_user(&req, env).await?;
+    let body: Value = json_body(&mut req).await?;
+    let s = surface(&body)?;
+    let now = clock(&req, env)?;
+    change(env, &user.id, s, "keep", now, |a| {
+        a.keep().map(|()| ((), None))
+    })
+    .await?;
+    done(env, &user.id, "kept", None).await
+}
+
+pub async fn topup(mut req: Request, env: &Env) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let user = require_user(&req, env).await?;
+    let body: Value = json_body(&mut req).await?;
+    let s = surface(&body)?;
+    let n: u64 = field(
+        &body,
+        "credits",
+        "a whole number of credits, at least 100, in steps of 100",
+    )?;
+    Provider::of(env)?;
+    let now = clock(&req, env)?;
+    let ((), charge) = change(env, &user.id, s, "top-up", now, |a| {
+        a.top_up(n, now).map(|c| ((), Some(c)))
+    })
+    .await?;
+    done(env, &user.id, "paid", charge.as_ref()).await
+}
+
+#[derive(Deserialize)]
+struct AutoBody {
+    threshold: Option<u64>,
+    amount: Option<u64>,
+}
+
+pub async fn auto_topup(mut req: Request, env: &Env) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let user = require_user(&req, env).await?;
+    let b: AutoBody = json_body(&mut req).await?;
+    let cfg = match (b.threshold, b.amount) {
+        (None, None) => None,
+        (Some(threshold), Some(amount)) => Some(AutoTopUp { threshold, amount }),
+        _ => {
+            return Err(ApiError::validation(vec![FieldError::new(
+            if b.threshold.is_none() {
+                "threshold"
+            } else {
+                "amount"
+            },
+            "missing",
+            "Give both threshold and amount (credits), or neither to turn automatic top-up off.",
+        )]))
+        }
+    };
+    let now = clock(&req, env)?;
+    change(env, &user.id, Surface::Api, "auto top-up", now, |a| {
+        a.set_auto_topup(cfg).map(|()| ((), None))
+    })
+    .await?;
+    done(
+        env,
+        &user.id,
+        if cfg.is_some() {
+            "auto_topup_on"
+        } else {
+            "auto_topup_off"
+        },
+        None,
+    )
+    .await
+}
+
+/// Saves or removes the payment method used by automatic top-ups. With the local provider it is
+/// a labelled test card; a real provider would send the user to its own page.
+pub async fn payment_method(mut req: Request, env: &Env) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let user = require_user(&req, env).await?;
+    let body: Value = json_body(&mut req).await?;
+    let action: String = field(&body, "action", "add or remove")?;
+    let card = match action.as_str() {
+        "add" => {
+            Provider::of(env)?;
+            Some("Test card •••• 4242 (local provider)".to_string())
+        }
+        "remove" => None,
+        _ => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "action",
+                "invalid_value",
+                "Give action: add or remove.",
+            )]))
+        }
+    };
+    let now = clock(&req, env)?;
+    for s in [Surface::App, Surface::Api] {
+        change(env, &user.id, s, "payment method", now, |a| {
+            a.payment_method = card.clone();
+            // Automatic top-up cannot go on without a card.
+            if card.is_none() {
+                a.auto_topup = None;
+            }
+            Ok(((), None))
+        })
+        .await?;
+    }
+    done(
+        env,
+        &user.id,
+        if card.is_some() {
+            "card_saved"
+        } else {
+            "card_removed"
+        },
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize, Serialize)]
+struct PaymentRow {
+    id: String,
+    surface: String,
+    provider: String,
+    description: String,
+    cents: f64,
+    credits: f64,
+    status: String,
+    created_at: f64,
+}
+
+pub async fn payments(req: &Request, env: &Env) -> ApiResult<Response> {
+    let user = require_user(req, env).await?;
+    let url = req.url()?;
+    let s = url
+        .query_pairs()
+        .find(|(k, _)| k == "surface")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| "app".into());
+    let s = match s.as_str() {
+        "app" => Surface::App,
+        "api" => Surface::Api,
+        _ => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "surface",
+                "invalid_value",
+                "surface is app or api.",
+            )]))
+        }
+    };
+    let rows: Vec<PaymentRow> = env
+        .d1(bind::DB)?
+        .prepare(
+            "SELECT id, surface, provider, description, cents, credits, status, created_at FROM payments \
+             WHERE user_id = ?1 AND surface = ?2 ORDER BY created_at DESC, id LIMIT 50",
+        )
+        .bind(&[user.id.into(), surface_name(s).into()])?
+        .all()
+        .await?
+        .results()?;
+    json(200, &json!({ "payments": rows }))
+}
+
+#[derive(Deserialize)]
+struct AdminPlan {
+    email: String,
+    plan: Option<Plan>,
+    tier: Option<ApiTier>,
+    interval: Option<Interval>,
+}
+
+/// `POST /api/internal/admin/plan {email, plan?, tier?, interval?}` (signed with the job secret,
+/// for `cargo xtask admin set-plan`): puts the account on a plan (and/or API tier) from now, a
+/// fresh cycle, with nothing charged; `free` / `on_demand` ends the subscription now.
+pub async fn admin_plan(mut req: Request, env: &Env) -> ApiResult<Response> {
+    use atelier_core::ledger::BucketKind;
+    let body = crate::http::signed_body(&mut req, env).await?;
+    let a: AdminPlan = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            400,
+            "bad_request",
+            format!("{e} (plan: free|basic|pro|agency|agency_2x, tier: on_demand|tier1|tier2|tier3, interval: monthly|annual)"),
+        )
+    })?;
+    let email = a.email.trim().to_lowercase();
+    let user_id: Option<String> = env
+        .d1(bind::DB)?
+        .prepare("SELECT id FROM users WHERE email = ?1")
+        .bind(&[email.clone().into()])?
+        .first(Some("id"))
+        .await?;
+    let Some(user_id) = user_id else {
+        return Err(ApiError::new(
+            404,
+            "no_such_account",
+            format!("There is no account {email}."),
+        ));
+    };
+    let interval = a.interval.unwrap_or(Interval::Monthly);
+    let now = crate::http::now_ms();
+    if let Some(plan) = a.plan {
+        with_account(
+            env,
+            &user_id,
+            Surface::App,
+            "operator set plan",
+            |acc, _| {
+                acc.plan = None;
+                acc.ledger.expire_kind(BucketKind::Monthly);
+                acc.ledger.expire_kind(BucketKind::Daily);
+                acc.daily_at = None;
+                if plan != Plan::Free {
+                    acc.choose_plan(plan, interval, now)?;
+                }
+                Ok::<_, BillingError>(())
+            },
+        )
+        .await?
+        .map_err(refused)?;
+    }
+    if let Some(tier) = a.tier {
+        with_account(
+            env,
+            &user_id,
+            Surface::Api,
+            "operator set tier",
+            |acc, _| {
+                acc.tier = None;
+                acc.ledger.expire_kind(BucketKind::Monthly);
+                if tier != ApiTier::OnDemand {
+                    acc.choose_tier(tier, interval, now)?;
+                }
+                Ok::<_, BillingError>(())
+            },
+        )
+        .await?
+        .map_err(refused)?;
+    }
+    json(200, &view(env, &user_id).await?)
+}
