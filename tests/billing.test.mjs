@@ -210,13 +210,13 @@ describe('the scheduled Worker on a fake clock', () => {
 });
 
 describe('racing for the last credits', () => {
-  test('50 Studio runs and 50 /v1/run for 20 + 20 credits: none negative, nothing double-charged, every hold settled', async () => {
+  test('50 Studio runs and 50 /v1/run for 10 + 10 credits: none negative, nothing double-charged, every hold settled', async () => {
     const c = await new Client().signUp();
-    await giveAppCredits(c.email, 20);
+    await giveAppCredits(c.email, 10);
     await setPlan(c.email, { plan: 'agency' });
-    // Agency's allowance would cover everything: take it away again, leaving exactly 20.
-    await giveAppCredits(c.email, 20);
-    const key = await createKey(c.email, 20);
+    // Agency's allowance would cover everything: take it away again, leaving exactly 10.
+    await giveAppCredits(c.email, 10);
+    const key = await createKey(c.email, 10);
     const api = apiClient(() => key);
     const img = (await c.upload(flatPng(64, 64), 'image/png')).body.asset.hash;
     const data = `data:image/png;base64,${flatPng(64, 64).toString('base64')}`;
@@ -225,8 +225,8 @@ describe('racing for the last credits', () => {
     const [s, a] = [await Promise.all(studio), await Promise.all(v1)];
     const okS = s.filter((r) => r.status === 202);
     const okA = a.filter((r) => r.status === 200);
-    assert.equal(okS.length, 20, s.filter((r) => r.status !== 202 && r.status !== 402).map((r) => JSON.stringify(r)).join('\n'));
-    assert.equal(okA.length, 20, a.filter((r) => r.status !== 200 && r.status !== 429).map((r) => JSON.stringify(r.body)).join('\n'));
+    assert.equal(okS.length, 10, s.filter((r) => r.status !== 202 && r.status !== 402).map((r) => JSON.stringify(r)).join('\n'));
+    assert.equal(okA.length, 10, a.filter((r) => r.status !== 200 && r.status !== 429).map((r) => JSON.stringify(r.body)).join('\n'));
     assert.ok(s.every((r) => r.status === 202 || (r.status === 402 && r.body.error === 'out_of_credits')));
     assert.ok(a.every((r) => r.status === 200 || (r.status === 429 && r.body.error === 'OutOfCredits')), JSON.stringify(a.map((r) => r.body).filter((b) => !b.id)));
     let completed = 0;
@@ -236,8 +236,8 @@ describe('racing for the last credits', () => {
     const b = await billing(c);
     assert.equal(b.app.held, 0, 'every Studio hold settled or released');
     assert.equal(b.api.held, 0, 'every API hold settled or released');
-    assert.equal(b.app.available, 20 - completed, `charged once per completed run (${completed})`);
-    assert.equal(b.api.available, 20 - completedApi, `charged once per completed prediction (${completedApi})`);
+    assert.equal(b.app.available, 10 - completed, `charged once per completed run (${completed})`);
+    assert.equal(b.api.available, 10 - completedApi, `charged once per completed prediction (${completedApi})`);
     assert.equal(b.app.journal_available, b.app.available);
     assert.equal(b.api.journal_available, b.api.available);
   });

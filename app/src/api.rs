@@ -591,6 +591,9 @@ pub async fn assistant_decide(id: &str, confirm: bool) -> R<Turn> {
 pub struct BillingDone {
     pub result: String,
     pub charged_cents: Option<u64>,
+    /// With Stripe: where the user finishes (Checkout, the Billing Portal).
+    #[serde(default)]
+    pub url: Option<String>,
     pub billing: atelier_core::billing::BillingView,
 }
 

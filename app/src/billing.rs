@@ -151,6 +151,12 @@ impl Ctx {
             let r: Result<BillingDone, api::ApiError> = api::billing_change(what, body).await;
             let _ = self.busy.try_set(false);
             match r {
+                Ok(d) if d.url.is_some() => {
+                    // Stripe: Checkout or the Billing Portal finishes it; its webhook applies it.
+                    if let (Some(w), Some(url)) = (web_sys::window(), d.url.as_deref()) {
+                        let _ = w.location().assign(url);
+                    }
+                }
                 Ok(d) => {
                     let _ = self.notice.try_set(Some(done_message(&d)));
                     let _ = self.view.try_set(Some(d.billing));
@@ -220,24 +226,41 @@ pub fn BillingPage() -> impl IntoView {
             }
         }
     });
+    // Back from Stripe Checkout: its webhook applies the purchase in a moment.
+    let query = leptos_router::hooks::use_query_map();
+    if let Some(c) = query.get_untracked().get("checkout") {
+        ctx.notice.set(Some(if c == "done" {
+            "Payment received: your plan or credits appear here as soon as Stripe confirms it (reload in a moment).".into()
+        } else {
+            "Checkout was canceled; nothing was charged.".into()
+        }));
+    }
     // A new tab starts without the other tab's confirmation or message.
-    Effect::new(move |_| {
-        api_tab();
-        ctx.pending.set(None);
-        ctx.notice.set(None);
+    Effect::new(move |prev: Option<bool>| {
+        let t = api_tab();
+        if prev.is_some_and(|p| p != t) {
+            ctx.pending.set(None);
+            ctx.notice.set(None);
+        }
+        t
     });
     let tab = move |api: bool| if api_tab() == api { "page" } else { "false" };
     view! {
         <main class="atl-dev-main atl-billing" data-testid="billing-page">
             <div class="atl-billing-head">
                 <h1>"Billing"</h1>
-                <a class="atl-link" href="#payment" data-testid="manage-billing">"Manage my billing settings"</a>
+                {move || if ctx.view.get().is_some_and(|v| v.provider.as_deref() == Some("stripe")) {
+                    let back = if api_tab() { "/billing/api" } else { "/billing" };
+                    view! { <button class="atl-link" data-testid="manage-billing" on:click=move |_| ctx.run("portal", json!({"back": back}))>"Manage my billing settings"</button> }.into_any()
+                } else {
+                    view! { <a class="atl-link" href="#payment" data-testid="manage-billing">"Manage my billing settings"</a> }.into_any()
+                }}
             </div>
             <nav class="atl-tabs" aria-label="Billing">
                 <a class="atl-tab" href="/billing" aria-current=move || tab(false) data-testid="billing-tab-app">"App"</a>
                 <a class="atl-tab" href="/billing/api" aria-current=move || tab(true) data-testid="billing-tab-api">"Developer API"</a>
             </nav>
-            {move || ctx.view.get().and_then(|v| v.provider.is_some().then_some(())).map(|_| view! {
+            {move || ctx.view.get().is_some_and(|v| v.provider.as_deref() == Some("local")).then(|| view! {
                 <p class="atl-hint atl-provider" data-testid="local-provider">
                     "Local payment provider: purchases complete at once and no money moves. An operator connects a real provider for production."
                 </p>

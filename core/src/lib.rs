@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod pricing;
 pub mod sign;
 pub mod ssrf;
+pub mod stripe;
 pub mod studio;
 pub mod subscription;
 pub mod tool;

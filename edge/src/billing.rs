@@ -15,6 +15,7 @@
 use atelier_core::billing::{Account, BillingError, BillingView, Change, Charge};
 use atelier_core::ledger::AutoTopUp;
 use atelier_core::pricing::{ApiTier, Plan, Surface};
+use atelier_core::stripe::Purchase;
 use atelier_core::subscription::Interval;
 use atelier_core::FieldError;
 use serde::de::DeserializeOwned;
@@ -91,6 +92,9 @@ struct Done {
     result: String,
     /// What was collected now (US cents), when anything was.
     charged_cents: Option<u64>,
+    /// With Stripe: where to send the user (Checkout, the Billing Portal) to finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     billing: BillingView,
 }
 
@@ -105,8 +109,31 @@ async fn done(
         &Done {
             result: result.into(),
             charged_cents: charge.map(|c| c.cents),
+            url: None,
             billing: view(env, user_id).await?,
         },
+    )
+}
+
+/// The user goes to Stripe to finish (nothing changes here until its webhook says so).
+async fn redirect(env: &Env, user_id: &str, url: String) -> ApiResult<Response> {
+    json(
+        200,
+        &Done {
+            result: "redirect".into(),
+            charged_cents: None,
+            url: Some(url),
+            billing: view(env, user_id).await?,
+        },
+    )
+}
+
+/// With Stripe, a live subscription is changed from Stripe's Billing Portal.
+fn stripe_managed() -> ApiError {
+    ApiError::new(
+        409,
+        "managed_by_stripe",
+        "This subscription is billed by Stripe: cancel it (or undo a cancellation) from Manage my billing settings; to switch plans, cancel, let the cycle end, then subscribe to the new plan.",
     )
 }
 
@@ -152,6 +179,19 @@ pub async fn plan(mut req: Request, env: &Env) -> ApiResult<Response> {
         Provider::of(env)?;
     }
     let now = clock(&req, env)?;
+    if Provider::of(env).ok() == Some(Provider::Stripe) {
+        let subscribed = credits::account(env, &user.id, Surface::App)
+            .await?
+            .plan
+            .is_some_and(|s| s.active);
+        if subscribed || plan == Plan::Free {
+            return Err(stripe_managed());
+        }
+        let p = Purchase::Plan { plan, interval };
+        let url =
+            crate::stripe::checkout(env, &user.id, &user.email, &p, p.line().1, "/billing").await?;
+        return redirect(env, &user.id, url).await;
+    }
     let (c, charge) = change(
         env,
         &user.id,
@@ -174,6 +214,20 @@ pub async fn tier(mut req: Request, env: &Env) -> ApiResult<Response> {
         Provider::of(env)?;
     }
     let now = clock(&req, env)?;
+    if Provider::of(env).ok() == Some(Provider::Stripe) {
+        let subscribed = credits::account(env, &user.id, Surface::Api)
+            .await?
+            .tier
+            .is_some_and(|s| s.active);
+        if subscribed || tier == ApiTier::OnDemand {
+            return Err(stripe_managed());
+        }
+        let p = Purchase::Tier { tier, interval };
+        let url =
+            crate::stripe::checkout(env, &user.id, &user.email, &p, p.line().1, "/billing/api")
+                .await?;
+        return redirect(env, &user.id, url).await;
+    }
     let (c, charge) = change(
         env,
         &user.id,
@@ -191,6 +245,9 @@ pub async fn keep(mut req: Request, env: &Env) -> ApiResult<Response> {
     let user = require_user(&req, env).await?;
     let body: Value = json_body(&mut req).await?;
     let s = surface(&body)?;
+    if Provider::of(env).ok() == Some(Provider::Stripe) {
+        return Err(stripe_managed());
+    }
     let now = clock(&req, env)?;
     change(env, &user.id, s, "keep", now, |a| {
         a.keep().map(|()| ((), None))
@@ -209,7 +266,24 @@ pub async fn topup(mut req: Request, env: &Env) -> ApiResult<Response> {
         "credits",
         "a whole number of credits, at least 100, in steps of 100",
     )?;
-    Provider::of(env)?;
+    if Provider::of(env)? == Provider::Stripe {
+        if n > u32::MAX as u64 || !atelier_core::pricing::valid_topup(n as u32) {
+            return Err(refused(BillingError::BadTopUp(n)));
+        }
+        let tier = credits::account(env, &user.id, s).await?.api_tier();
+        let cents = atelier_core::pricing::topup_cents(s, tier, n as u32);
+        let p = Purchase::TopUp {
+            surface: s,
+            credits: n,
+        };
+        let back = if s == Surface::App {
+            "/billing"
+        } else {
+            "/billing/api"
+        };
+        let url = crate::stripe::checkout(env, &user.id, &user.email, &p, cents, back).await?;
+        return redirect(env, &user.id, url).await;
+    }
     let now = clock(&req, env)?;
     let ((), charge) = change(env, &user.id, s, "top-up", now, |a| {
         a.top_up(n, now).map(|c| ((), Some(c)))
@@ -270,7 +344,10 @@ pub async fn payment_method(mut req: Request, env: &Env) -> ApiResult<Response> 
     let action: String = field(&body, "action", "add or remove")?;
     let card = match action.as_str() {
         "add" => {
-            Provider::of(env)?;
+            if Provider::of(env)? == Provider::Stripe {
+                let url = crate::stripe::portal(env, &user.id, "/billing").await?;
+                return redirect(env, &user.id, url).await;
+            }
             Some("Test card •••• 4242 (local provider)".to_string())
         }
         "remove" => None,
@@ -427,4 +504,26 @@ pub async fn admin_plan(mut req: Request, env: &Env) -> ApiResult<Response> {
         .map_err(refused)?;
     }
     json(200, &view(env, &user_id).await?)
+}
+
+/// `POST /api/billing/portal {back?}`: Stripe's Billing Portal (payment methods, invoices,
+/// cancellation) → `{result: "redirect", url}`. The local provider has no portal: its payment
+/// method and invoices are on the Billing page itself (409 `no_portal`).
+pub async fn portal(mut req: Request, env: &Env) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let user = require_user(&req, env).await?;
+    let body: Value = json_body(&mut req).await.unwrap_or(Value::Null);
+    let back = match body.get("back").and_then(Value::as_str) {
+        Some("/billing/api") => "/billing/api",
+        _ => "/billing",
+    };
+    if Provider::of(env)? != Provider::Stripe {
+        return Err(ApiError::new(
+            409,
+            "no_portal",
+            "The local payment provider has no billing portal: your payment method and invoices are on this page.",
+        ));
+    }
+    let url = crate::stripe::portal(env, &user.id, back).await?;
+    redirect(env, &user.id, url).await
 }

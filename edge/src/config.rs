@@ -1,7 +1,8 @@
 //! The Worker's configuration, read from its `Env` in one place: the job secret shared with
 //! inference nodes, where nodes are reached and where they reach the edge back, whether this
 //! is a local instance (`LOCAL_INSTANCE`, off unless `cargo xtask` starts the instance), how
-//! long a silent job lives, and the Assistant's optional language model. Nothing else reads variables or secrets.
+//! long a silent job lives, the Assistant's optional language model and Stripe. Nothing else
+//! reads variables or secrets.
 
 use worker::Env;
 
@@ -26,6 +27,17 @@ pub struct Config {
     /// (`ASSISTANT_LLM_URL`, e.g. `http://llm.internal:8000/v1`; `ASSISTANT_LLM_MODEL`; the
     /// secret `ASSISTANT_LLM_KEY`, sent as a Bearer token). None: the planner alone.
     pub assistant_llm: Option<LanguageModel>,
+    /// Stripe (`STRIPE_SECRET_KEY`: purchases go through Checkout and the Billing Portal;
+    /// `STRIPE_WEBHOOK_SECRET`: `/api/webhooks/stripe` is accepted; `STRIPE_API_BASE`, default
+    /// `https://api.stripe.com`). Without a secret key a local instance uses the local provider.
+    pub stripe: Stripe,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stripe {
+    pub secret_key: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub api_base: String,
 }
 
 #[derive(Debug, Clone)]
@@ -39,7 +51,23 @@ pub struct LanguageModel {
 impl Config {
     pub fn from_env(env: &Env) -> worker::Result<Config> {
         let var = |name: &str| env.var(name).map(|v| v.to_string()).ok();
+        let secret = |name: &str| {
+            env.secret(name)
+                .ok()
+                .map(|k| k.to_string())
+                .or_else(|| var(name))
+                .filter(|k| !k.trim().is_empty())
+        };
         Ok(Config {
+            stripe: Stripe {
+                secret_key: secret("STRIPE_SECRET_KEY"),
+                webhook_secret: secret("STRIPE_WEBHOOK_SECRET"),
+                api_base: var("STRIPE_API_BASE")
+                    .filter(|u| !u.trim().is_empty())
+                    .unwrap_or_else(|| "https://api.stripe.com".into())
+                    .trim_end_matches('/')
+                    .to_string(),
+            },
             job_secret: env.secret(bind::JOB_SECRET)?.to_string().into_bytes(),
             inference_url: var(bind::INFERENCE_URL)
                 .ok_or_else(|| worker::Error::RustError("INFERENCE_URL is not set".into()))?

@@ -41,17 +41,23 @@ fn parse(surface: Surface, json: &str) -> ApiResult<Account> {
         .map_err(|e| ApiError::new(500, "internal_error", e.to_string()))
 }
 
-/// Who collects the money. Only the local provider exists yet: on a local instance (`cargo
-/// xtask dev`, tests) a purchase completes at once, clearly labelled as such in the UI.
+/// Who collects the money: Stripe when `STRIPE_SECRET_KEY` is set (Checkout, the Billing
+/// Portal, webhooks: `crate::stripe`); otherwise, on a local instance (`cargo xtask dev`, tests),
+/// the local provider, which completes a purchase at once and is labelled as such in the UI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     Local,
+    Stripe,
 }
 
 impl Provider {
     /// The provider this instance uses, or an error saying purchases are not set up.
     pub fn of(env: &Env) -> ApiResult<Provider> {
-        if crate::config::Config::from_env(env)?.local_instance {
+        let c = crate::config::Config::from_env(env)?;
+        if c.stripe.secret_key.is_some() {
+            return Ok(Provider::Stripe);
+        }
+        if c.local_instance {
             return Ok(Provider::Local);
         }
         Err(ApiError::new(
@@ -64,6 +70,7 @@ impl Provider {
     pub fn name(self) -> &'static str {
         match self {
             Provider::Local => "local",
+            Provider::Stripe => "stripe",
         }
     }
 }
@@ -90,6 +97,21 @@ pub async fn with_account_at<T, E>(
     now: u64,
     f: impl Fn(&mut Account, &mut Vec<Charge>) -> Result<T, E>,
 ) -> ApiResult<Result<T, E>> {
+    let provider = Provider::of(env).ok();
+    with_account_by(env, user_id, surface, reason, now, provider, f).await
+}
+
+/// [`with_account_at`] with the provider that collected `f`'s charges named (Stripe's webhook
+/// applies what Stripe collected, whatever this instance's provider for new purchases is).
+pub async fn with_account_by<T, E>(
+    env: &Env,
+    user_id: &str,
+    surface: Surface,
+    reason: &str,
+    now: u64,
+    provider: Option<Provider>,
+    f: impl Fn(&mut Account, &mut Vec<Charge>) -> Result<T, E>,
+) -> ApiResult<Result<T, E>> {
     let db = env.d1(bind::DB)?;
     let s = surface_name(surface);
     for attempt in 0..40u32 {
@@ -110,6 +132,10 @@ pub async fn with_account_at<T, E>(
         };
         let mut account = before.clone();
         let mut charges = account.tick(now);
+        if provider == Some(Provider::Stripe) {
+            // Stripe bills renewals itself; its `invoice.paid` events are the record.
+            charges.clear();
+        }
         let out = match f(&mut account, &mut charges) {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
@@ -134,9 +160,9 @@ pub async fn with_account_at<T, E>(
             .map_err(|e| ApiError::new(500, "internal_error", e.to_string()))?;
         let next = version + 1.0;
         // Without a payment provider (an operator sets plans), renewals are recorded as due.
-        let (provider, status) = match Provider::of(env) {
-            Ok(p) => (p.name(), "paid"),
-            Err(_) => ("operator", "due"),
+        let (provider, status) = match provider {
+            Some(p) => (p.name(), "paid"),
+            None => ("operator", "due"),
         };
         let mut stmts: Vec<D1PreparedStatement> = vec![];
         let entry = |seq: usize,

@@ -1,6 +1,6 @@
 //! Atelier's edge: a Cloudflare Worker. It is the only part that speaks to storage and to the
 //! public. The fetch handler is thin: it routes to one module per resource. Layers, with no
-//! import cycle: routes → services (`submit`, `jobs`, `chains`, `node`, `predictions`, `webhooks`) →
+//! import cycle: routes → services (`submit`, `jobs`, `chains`, `node`, `predictions`, `webhooks`, `stripe`) →
 //! storage (`store`, `credits`) → base (`config`, `http`, `crypto`, `bind`, `queue`).
 
 mod api;
@@ -26,6 +26,7 @@ mod queue;
 mod quote;
 mod ratelimit;
 mod store;
+mod stripe;
 mod submit;
 mod webhooks;
 
@@ -82,6 +83,8 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
             billing::payment_method(req, env).await
         }
         (Method::Get, ["api", "billing", "payments"]) => billing::payments(&req, env).await,
+        (Method::Post, ["api", "billing", "portal"]) => billing::portal(req, env).await,
+        (Method::Post, ["api", "webhooks", "stripe"]) => stripe::webhook(req, env).await,
         (Method::Post, ["api", "internal", "admin", "plan"]) => billing::admin_plan(req, env).await,
         (Method::Post, ["api", "assistant", "plan"]) => assistant::plan_message(req, env).await,
         (Method::Get, ["api", "assistant", "messages"]) => assistant::list(&req, env).await,

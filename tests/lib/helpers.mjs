@@ -239,3 +239,6 @@ export async function setPlan(email, { plan, tier, interval } = {}) {
   if (!r.ok) throw new Error(`setting the plan failed: ${r.status} ${await r.text()}`);
   return r.json();
 }
+
+/** The Stripe webhook secret of the test stack (`cargo xtask test` sets it on the Worker). */
+export const STRIPE_WEBHOOK_SECRET = process.env.ATELIER_STRIPE_WEBHOOK_SECRET ?? 'whsec_atelier_local_test';

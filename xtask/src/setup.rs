@@ -347,7 +347,7 @@ fn npm(e: &Env) -> R<()> {
     run(
         e.cmd("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]),
-        "npm ci (wrangler, wasm-opt, playwright-core)",
+        "npm ci (wrangler, wasm-opt, playwright-core, stripe)",
     )?;
     std::fs::write(stamp, want).map_err(|err| err.to_string())
 }

@@ -264,11 +264,15 @@ pub fn dev(e: &Env) -> R<()> {
         inspector_port: 9229,
         state: e.root.join(".state"),
         logs: None,
-        // The Assistant's language model, when the environment names one.
+        // The Assistant's language model and Stripe, when the environment names them.
         vars: [
             "ASSISTANT_LLM_URL",
             "ASSISTANT_LLM_MODEL",
             "ASSISTANT_LLM_KEY",
+            // Stripe (test-mode keys for a local instance): purchases through Checkout.
+            "STRIPE_SECRET_KEY",
+            "STRIPE_WEBHOOK_SECRET",
+            "STRIPE_API_BASE",
         ]
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}:{v}")))
@@ -514,6 +518,9 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             format!("ASSISTANT_LLM_URL:http://127.0.0.1:{LLM_PORT}/v1"),
             "ASSISTANT_LLM_MODEL:atelier-test".into(),
             "ASSISTANT_LLM_KEY:test-llm-key".into(),
+            // tests/stripe.test.mjs signs webhooks with this (purchases stay on the local
+            // provider: no STRIPE_SECRET_KEY).
+            "STRIPE_WEBHOOK_SECRET:whsec_atelier_local_test".into(),
         ],
     };
     let result = (|| {
