@@ -47,6 +47,15 @@ test('Free → subscribe Pro (local provider) → Quality mode allowed → top u
   await tid('auth-submit').click();
   await tid('home').waitFor();
   assert.equal(await tid('credits').textContent(), '10 credits');
+  // The Studio shows a gated choice with the plan that unlocks it, and Run waits for it.
+  await page.goto(`${BASE}/studio/image-to-video`);
+  await tid('gen-video-resolution').selectOption('1080p');
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=plan-gate]')].some((g) => /1080p video is available on Pro/.test(g.textContent)));
+  assert.ok(await tid('run-generic').isDisabled());
+  await tid('plan-upgrade').first().click();
+  await page.waitForURL(/\/billing$/);
+  await page.goBack();
+  await tid('gen-video-resolution').waitFor();
   await tid('to-billing').click();
   await tid('billing-page').waitFor();
   assert.equal(new URL(page.url()).pathname, '/billing');
@@ -75,6 +84,14 @@ test('Free → subscribe Pro (local provider) → Quality mode allowed → top u
   await page.waitForFunction(() => document.querySelector('[data-testid=credits]')?.textContent === '810 credits');
   r = await (await quality()).json();
   assert.ok(!(r.errors || []).some((e) => e.code === 'plan_required'), JSON.stringify(r));
+  // …and the Studio no longer gates 1080p.
+  await page.goto(`${BASE}/studio/image-to-video`);
+  await tid('gen-video-resolution').selectOption('1080p');
+  // The credits and the plan arrive together (`/api/me`).
+  await page.waitForFunction(() => /^\d+ credits$/.test(document.querySelector('[data-testid=credits]')?.textContent ?? ''));
+  assert.equal(await tid('plan-gate').count(), 0);
+  await page.goto(`${BASE}/billing`);
+  await tid('app-current').waitFor();
   if (r.generation) await page.request.post(`${BASE}/api/generations/${r.generation.id}/cancel`, { headers: { origin: BASE } });
   // Top up: 100-credit steps, the price shown before buying.
   await tid('topup-amount').fill('150');

@@ -326,8 +326,10 @@ test('result zoom, then the suggestion bar carries the result into Upscale witho
   await page.waitForFunction(() => !document.querySelector('[data-testid=run]').disabled);
   assert.equal(uploads.length, 0, 'carried over, not uploaded again');
   await tid('run').click();
+  // The new run replaces the Reframe's completed status first (unless it is already done).
+  await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.dataset.status !== 'completed', null, { timeout: 5000 }).catch(() => {});
   await page.locator('[data-testid=status][data-status=completed]').waitFor({ timeout: 60000 });
-  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0);
+  await page.waitForFunction(() => document.querySelector('[data-testid=result-image]')?.naturalWidth > 0, null, { timeout: 60000 });
   assert.equal(await tid('result-image').evaluate((i) => i.naturalWidth), 2 * reframed, 'Upscale 2x of the reframed result');
   await page.screenshot({ path: join(ARTIFACTS, 'result-after-suggestion.png') });
 });

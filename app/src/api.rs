@@ -79,11 +79,19 @@ struct UserBody {
 #[derive(Deserialize)]
 struct MeBody {
     credits: f64,
+    #[serde(default = "free")]
+    plan: atelier_core::pricing::Plan,
 }
 
-/// The signed-in account's available App credits.
-pub async fn credits() -> R<f64> {
-    get_json::<MeBody>("/api/me").await.map(|b| b.credits)
+fn free() -> atelier_core::pricing::Plan {
+    atelier_core::pricing::Plan::Free
+}
+
+/// The signed-in account's available App credits and its App plan.
+pub async fn credits() -> R<(f64, atelier_core::pricing::Plan)> {
+    get_json::<MeBody>("/api/me")
+        .await
+        .map(|b| (b.credits, b.plan))
 }
 
 pub async fn me() -> R<User> {

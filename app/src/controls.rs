@@ -11,7 +11,7 @@ use atelier_core::catalog::{
     self, AspectRatio, Category, Context, FaceMatch, ImageInput, ImageSource, PromptSupport, Slot,
     ToolRequest,
 };
-use atelier_core::pricing::{Duration, Mode, Plan, Resolution, Surface, VideoResolution};
+use atelier_core::pricing::{Duration, Mode, Resolution, Surface, VideoResolution};
 use atelier_core::{FieldError, Tool};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -436,9 +436,12 @@ pub fn ToolControls(
     });
     // Under the Studio body's paths, as the edge reports them (`params.generation_mode`…).
     let errors = Signal::derive(move || catalog::in_studio(check.get().err().unwrap_or_default()));
-    // Options a plan unlocks: the same rules on the Free plan (billing and plans come later, so
-    // they are shown, not enforced, here).
+    // Options the account's plan does not include: the same rules the edge enforces, shown
+    // before Run with the plan that unlocks each (and Run waits for an upgrade).
     let gates = Signal::derive(move || {
+        let Some(plan) = state.plan.get() else {
+            return vec![];
+        };
         let t = tool.get();
         let req = c.request(t, main.get().as_ref());
         catalog::validate(
@@ -446,7 +449,7 @@ pub fn ToolControls(
             &req,
             Context {
                 surface: Surface::App,
-                plan: Some(Plan::Free),
+                plan: Some(plan),
             },
         )
         .err()
@@ -624,10 +627,10 @@ pub fn ToolControls(
                 }).collect_view())
             }}
             {move || gates.get().into_iter().map(|m| view! {
-                <p class="atl-plan-gate" data-testid="plan-gate">{m}</p>
+                <p class="atl-plan-gate" data-testid="plan-gate">{m}" "<a href="/billing" data-testid="plan-upgrade">"Upgrade"</a></p>
             }).collect_view()}
             <button class="atl-primary atl-run" data-testid="run-generic"
-                disabled=move || why().is_some() || check.get().is_err() || running.get()
+                disabled=move || why().is_some() || check.get().is_err() || running.get() || !gates.get().is_empty()
                     || (main.get().is_none() && main_slot(tool.get()).is_some())
                 on:click=move |_| {
                     let (t, a) = (tool.get_untracked(), main.get_untracked());

@@ -48,6 +48,9 @@ pub fn DeveloperPage() -> impl IntoView {
     }
 }
 
+/// Below this many API credits (and without automatic top-up) the bar warns.
+const LOW_BALANCE: u64 = 100;
+
 /// The API credits bar: the balance by bucket, Top up and API Billing.
 #[component]
 fn CreditsBar() -> impl IntoView {
@@ -66,6 +69,15 @@ fn CreditsBar() -> impl IntoView {
                 Some(Err(e)) => e.message,
                 None => String::new(),
             }}</span>
+            {move || match b.get() {
+                // The docs' "top-up alerts", in the app: a low balance without automatic top-up.
+                Some(Ok(v)) if v.api.available < LOW_BALANCE && v.api.auto_topup.is_none() => Some(view! {
+                    <strong class="atl-error" role="status" data-testid="low-balance">
+                        "Low balance: requests fail with OutOfCredits at 0. Top up, or turn on automatic top-up."
+                    </strong>
+                }),
+                _ => None,
+            }}
             <a class="atl-primary" href="/billing/api" data-testid="api-topup">"Top up"</a>
             <a class="atl-link" href="/billing/api" data-testid="to-api-billing">"API Billing"</a>
         </div>

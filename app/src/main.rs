@@ -37,6 +37,8 @@ pub struct AppState {
     pub current: RwSignal<Option<Generation>>,
     /// Available App credits (refreshed when a generation starts or ends).
     pub credits: RwSignal<Option<f64>>,
+    /// The App plan in force (refreshed with the credits): the Studio shows its gates.
+    pub plan: RwSignal<Option<atelier_core::pricing::Plan>>,
     /// What the inference service runs (None until known).
     pub caps: RwSignal<Option<Vec<api::ToolCap>>>,
 }
@@ -59,10 +61,11 @@ impl AppState {
 
     /// Records an update from the server (event, poll or creation).
     pub fn refresh_credits(&self) {
-        let credits = self.credits;
+        let (credits, plan) = (self.credits, self.plan);
         leptos::task::spawn_local(async move {
-            if let Ok(c) = api::credits().await {
-                credits.set(Some(c));
+            if let Ok((c, p)) = api::credits().await {
+                let _ = credits.try_set(Some(c));
+                let _ = plan.try_set(Some(p));
             }
         });
     }
@@ -125,6 +128,7 @@ fn App() -> impl IntoView {
         history_next: RwSignal::new(None),
         current: RwSignal::new(None),
         credits: RwSignal::new(None),
+        plan: RwSignal::new(None),
         caps: RwSignal::new(None),
     };
     provide_context(state);
