@@ -42,7 +42,7 @@ fn parse(surface: Surface, json: &str) -> ApiResult<Account> {
 }
 
 /// Who collects the money: Stripe when `STRIPE_SECRET_KEY` is set (Checkout, the Billing
-/// Portal, webhooks: `crate::stripe`); otherwise, on a local instance (`cargo xtask dev`, tests),
+/// Portal, webhooks: the `stripe` service); otherwise, on a local instance (`cargo xtask dev`, tests),
 /// the local provider, which completes a purchase at once and is labelled as such in the UI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {

@@ -24,6 +24,7 @@ use crate::bind;
 use crate::config::Config;
 use crate::credits::{surface_name, with_account_by, Provider};
 use crate::http::{json, now_ms, now_secs, ApiError, ApiResult};
+use crate::store::changes;
 
 fn provider_error(what: &str) -> ApiError {
     ApiError::new(
@@ -165,8 +166,8 @@ pub async fn webhook(mut req: Request, env: &Env) -> ApiResult<Response> {
     let db = env.d1(bind::DB)?;
     // Idempotent by event id: the first delivery claims it; a failure gives the claim back so
     // Stripe's retry is applied.
-    let claimed = db
-        .prepare(
+    let claimed = changes(
+        db.prepare(
             "INSERT OR IGNORE INTO stripe_events (id, type, created, received_at) VALUES (?1, ?2, ?3, ?4)",
         )
         .bind(&[
@@ -174,12 +175,9 @@ pub async fn webhook(mut req: Request, env: &Env) -> ApiResult<Response> {
             event.kind.clone().into(),
             (event.created as f64).into(),
             (now_ms() as f64).into(),
-        ])?
-        .run()
-        .await?
-        .meta()?
-        .and_then(|m| m.changes)
-        .unwrap_or(0);
+        ])?,
+    )
+    .await?;
     if claimed == 0 {
         return json(200, &json!({"received": true, "duplicate": true}));
     }
@@ -318,18 +316,15 @@ async fn apply(env: &Env, e: &Event) -> ApiResult<&'static str> {
             let surface = surface_of(&purchase);
             // Ordered by the event's time: an older event than the last applied changes nothing.
             let db = env.d1(bind::DB)?;
-            let newer = db
-                .prepare(
+            let newer = changes(
+                db.prepare(
                     "INSERT INTO stripe_subscriptions (id, user_id, surface, last_event_at) VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT(id) DO UPDATE SET last_event_at = excluded.last_event_at \
                      WHERE excluded.last_event_at >= stripe_subscriptions.last_event_at",
                 )
-                .bind(&[sub_id.into(), user_id.clone().into(), surface_name(surface).into(), (at as f64).into()])?
-                .run()
-                .await?
-                .meta()?
-                .and_then(|m| m.changes)
-                .unwrap_or(0);
+                .bind(&[sub_id.into(), user_id.clone().into(), surface_name(surface).into(), (at as f64).into()])?,
+            )
+            .await?;
             if newer == 0 {
                 return Ok("ignored: older than the last applied event");
             }

@@ -471,18 +471,15 @@ pub async fn count_dispatch(env: &Env, id: &str) -> ApiResult<()> {
 pub async fn claim_slot(env: &Env, id: &str, user_id: &str, limit: u32) -> ApiResult<bool> {
     let db = env.d1(bind::DB)?;
     let active = JobStatus::sql_list(&JobStatus::ACTIVE);
-    let changed = db
-        .prepare(format!(
+    let changed = super::changes(
+        db.prepare(format!(
             "UPDATE generations SET dispatch_attempts = dispatch_attempts + 1 WHERE id = ?1 AND \
              (dispatch_attempts > 0 OR (SELECT COUNT(*) FROM generations WHERE user_id = ?2 \
              AND source = 'app' AND status IN {active} AND dispatch_attempts > 0) < ?3)"
         ))
-        .bind(&[id.into(), user_id.into(), (limit as f64).into()])?
-        .run()
-        .await?
-        .meta()?
-        .and_then(|m| m.changes)
-        .unwrap_or(0);
+        .bind(&[id.into(), user_id.into(), (limit as f64).into()])?,
+    )
+    .await?;
     if changed == 0 {
         db.prepare("UPDATE generations SET updated_at = ?2 WHERE id = ?1")
             .bind(&[id.into(), (crate::http::now_ms() as f64).into()])?

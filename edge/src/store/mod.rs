@@ -6,3 +6,13 @@ pub mod assistant;
 pub mod gallery;
 pub mod generations;
 pub mod orgs;
+
+/// Runs a write and returns how many rows it changed (0 when a condition held it back).
+pub async fn changes(stmt: worker::D1PreparedStatement) -> crate::http::ApiResult<usize> {
+    Ok(stmt
+        .run()
+        .await?
+        .meta()?
+        .and_then(|m| m.changes)
+        .unwrap_or(0))
+}
