@@ -81,17 +81,87 @@ struct MeBody {
     credits: f64,
     #[serde(default = "free")]
     plan: atelier_core::pricing::Plan,
+    org: Option<OrgNow>,
+}
+
+/// The organization the session acts in, as `/api/me` tells it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OrgNow {
+    pub id: String,
+    pub name: String,
+    pub role: atelier_core::org::Role,
+    pub personal: bool,
 }
 
 fn free() -> atelier_core::pricing::Plan {
     atelier_core::pricing::Plan::Free
 }
 
-/// The signed-in account's available App credits and its App plan.
-pub async fn credits() -> R<(f64, atelier_core::pricing::Plan)> {
+/// The current organization's available App credits, its App plan, and the organization.
+pub async fn credits() -> R<(f64, atelier_core::pricing::Plan, Option<OrgNow>)> {
     get_json::<MeBody>("/api/me")
         .await
-        .map(|b| (b.credits, b.plan))
+        .map(|b| (b.credits, b.plan, b.org))
+}
+
+// Teams (#16): the switcher, the Organizations page, invites.
+pub use atelier_core::org::{InvitePreview, NewInvite, OrgView, OrgsView};
+
+pub async fn orgs() -> R<OrgsView> {
+    get_json("/api/orgs").await
+}
+
+pub async fn org() -> R<OrgView> {
+    get_json("/api/org").await
+}
+
+pub async fn switch_org(id: &str) -> R<serde_json::Value> {
+    send_json(Request::post("/api/orgs/switch"), &json!({"org_id": id})).await
+}
+
+pub async fn rename_org(name: &str) -> R<serde_json::Value> {
+    send_json(Request::patch("/api/org"), &json!({"name": name})).await
+}
+
+pub async fn create_invite() -> R<NewInvite> {
+    send_json(Request::post("/api/org/invites"), &json!({})).await
+}
+
+pub async fn set_role(user_id: &str, role: &str) -> R<serde_json::Value> {
+    send_json(
+        Request::patch(&format!("/api/org/members/{user_id}")),
+        &json!({"role": role}),
+    )
+    .await
+}
+
+/// A body-less call that answers 204 or JSON.
+async fn send_empty(builder: gloo_net::http::RequestBuilder) -> R<()> {
+    let r = builder.send().await.map_err(net)?;
+    if r.ok() {
+        return Ok(());
+    }
+    read::<serde_json::Value>(r).await.map(|_| ())
+}
+
+pub async fn revoke_invite(id: &str) -> R<()> {
+    send_empty(Request::delete(&format!("/api/org/invites/{id}"))).await
+}
+
+pub async fn remove_member(user_id: &str) -> R<()> {
+    send_empty(Request::delete(&format!("/api/org/members/{user_id}"))).await
+}
+
+pub async fn leave_org() -> R<()> {
+    send_empty(Request::post("/api/org/leave")).await
+}
+
+pub async fn invite_preview(token: &str) -> R<InvitePreview> {
+    get_json(&format!("/api/invites/{token}")).await
+}
+
+pub async fn accept_invite(token: &str) -> R<()> {
+    send_empty(Request::post(&format!("/api/invites/{token}/accept"))).await
 }
 
 pub async fn me() -> R<User> {

@@ -14,6 +14,7 @@ mod events;
 mod export;
 mod gallery;
 mod home;
+mod orgs;
 mod picker;
 mod shell;
 mod studio;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub plan: RwSignal<Option<atelier_core::pricing::Plan>>,
     /// What the inference service runs (None until known).
     pub caps: RwSignal<Option<Vec<api::ToolCap>>>,
+    /// The organization the session acts in (refreshed with the credits).
+    pub org: RwSignal<Option<api::OrgNow>>,
 }
 
 impl AppState {
@@ -61,11 +64,12 @@ impl AppState {
 
     /// Records an update from the server (event, poll or creation).
     pub fn refresh_credits(&self) {
-        let (credits, plan) = (self.credits, self.plan);
+        let (credits, plan, org) = (self.credits, self.plan, self.org);
         leptos::task::spawn_local(async move {
-            if let Ok((c, p)) = api::credits().await {
+            if let Ok((c, p, o)) = api::credits().await {
                 let _ = credits.try_set(Some(c));
                 let _ = plan.try_set(Some(p));
+                let _ = org.try_set(o);
             }
         });
     }
@@ -119,6 +123,8 @@ lazy_page!(LibraryRoute, gallery::Library);
 lazy_page!(CollectionsRoute, gallery::Collections);
 lazy_page!(DeveloperRoute, developer::DeveloperPage);
 lazy_page!(BillingRoute, billing::BillingPage);
+lazy_page!(OrganizationsRoute, orgs::OrganizationsPage);
+lazy_page!(InviteRoute, orgs::InvitePage);
 
 #[component]
 fn App() -> impl IntoView {
@@ -130,6 +136,7 @@ fn App() -> impl IntoView {
         credits: RwSignal::new(None),
         plan: RwSignal::new(None),
         caps: RwSignal::new(None),
+        org: RwSignal::new(None),
     };
     provide_context(state);
     leptos::task::spawn_local(async move {
@@ -154,6 +161,8 @@ fn App() -> impl IntoView {
                                 <Route path=path!("/developer") view={Lazy::<DeveloperRoute>::new()}/>
                                 <Route path=path!("/billing") view={Lazy::<BillingRoute>::new()}/>
                                 <Route path=path!("/billing/api") view={Lazy::<BillingRoute>::new()}/>
+                                <Route path=path!("/organizations") view={Lazy::<OrganizationsRoute>::new()}/>
+                                <Route path=path!("/invite/:token") view={Lazy::<InviteRoute>::new()}/>
                             </Routes>
                         </shell::Shell>
                     }.into_any(),

@@ -1,6 +1,7 @@
 //! The shell around every page, the docs' layout: a left sidebar with the pages (Home,
 //! Assistant, Studio, Gallery, Developer API), the App Credits panel (with Top up)
-//! and the profile menu (Billing, Sign out) at the bottom-left. On narrow screens (iPad portrait) it collapses to a
+//! and the profile menu (the organization switcher and Organizations settings, Billing, Sign
+//! out) at the bottom-left. On narrow screens (iPad portrait) it collapses to a
 //! bar across the top. Links are plain anchors: the router turns them into client-side
 //! navigation, so Back, Forward, reload and a typed URL all land on the same page.
 
@@ -38,6 +39,35 @@ pub fn Shell(user: User, children: Children) -> impl IntoView {
         );
     }
     state.refresh_credits();
+    // The switcher: the organizations the account is in (shown by the docs' rule).
+    let orgs = RwSignal::new(None::<api::OrgsView>);
+    // Fetched again whenever the current organization changes (a rename, a switch).
+    Effect::new(move |_| {
+        state.org.track();
+        leptos::task::spawn_local(async move {
+            if let Ok(o) = api::orgs().await {
+                let _ = orgs.try_set(Some(o));
+            }
+        });
+    });
+    let email = user.email.clone();
+    let switch = move |ev: leptos::ev::Event| {
+        let id = event_target_value(&ev);
+        leptos::task::spawn_local(async move {
+            if api::switch_org(&id).await.is_ok() {
+                // Everything on screen belonged to the other organization: start over in this one.
+                if let Some(w) = web_sys::window() {
+                    let _ = w.location().assign("/");
+                }
+            }
+        });
+    };
+    let is_owner = move || {
+        state
+            .org
+            .get()
+            .is_none_or(|o| o.role == atelier_core::org::Role::Owner)
+    };
     let sign_out = move |_| {
         leptos::task::spawn_local(async move {
             let _ = api::sign_out().await;
@@ -68,11 +98,34 @@ pub fn Shell(user: User, children: Children) -> impl IntoView {
                     <span class="atl-credits" data-testid="credits" title="Available App credits">
                         {move || state.credits.get().map(|c| format!("{c} credits")).unwrap_or_default()}
                     </span>
-                    <a class="atl-link atl-topup-link" href="/billing" data-testid="sidebar-topup">"Top up"</a>
+                    <Show when=is_owner>
+                        <a class="atl-link atl-topup-link" href="/billing" data-testid="sidebar-topup">"Top up"</a>
+                    </Show>
                 </div>
                 <div class="atl-profile">
                     <span class="atl-user" data-testid="user-email" title="Signed in">{user.email.clone()}</span>
-                    <a class="atl-link" href="/billing" data-testid="to-billing" aria-current=move || location.pathname.get().starts_with("/billing").then_some("page")>"Billing"</a>
+                    {move || orgs.get().filter(|o| o.menu).map(|o| {
+                        let current = o.current.clone();
+                        view! {
+                            <div class="atl-org-switch" role="group" aria-label="Organizations">
+                                <label class="atl-muted" for="org-switch">"Organization"</label>
+                                <select id="org-switch" data-testid="org-switch" on:change=switch>
+                                    {o.orgs.into_iter().map(|x| {
+                                        let label = match (x.personal, x.name == email) {
+                                            (true, true) => "Personal".to_string(),
+                                            (true, false) => format!("{} (personal)", x.name),
+                                            _ => x.name.clone(),
+                                        };
+                                        view! { <option value=x.id.clone() selected={x.id == current}>{label}</option> }
+                                    }).collect_view()}
+                                </select>
+                                <a class="atl-link" href="/organizations" data-testid="to-organizations" aria-current=move || location.pathname.get().starts_with("/organizations").then_some("page")>"Settings"</a>
+                            </div>
+                        }
+                    })}
+                    <Show when=is_owner>
+                        <a class="atl-link" href="/billing" data-testid="to-billing" aria-current=move || location.pathname.get().starts_with("/billing").then_some("page")>"Billing"</a>
+                    </Show>
                     <button class="atl-link" data-testid="signout" on:click=sign_out>"Sign out"</button>
                 </div>
             </nav>

@@ -13,6 +13,7 @@ pub mod image;
 pub mod job;
 pub mod ledger;
 pub mod openapi;
+pub mod org;
 pub mod pricing;
 pub mod sign;
 pub mod ssrf;

@@ -101,14 +101,16 @@ fn load_image(v: &str) -> Result<Loaded, String> {
         .map_err(|e| format!("Error loading image: the base64 data is invalid ({e})"))
 }
 
-/// Stores an input image in R2 (by content) and as the user's asset; returns its hash.
+/// Stores an input image in R2 (by content) and as the organization's asset; returns its hash.
 async fn store_input(
     env: &Env,
-    user_id: &str,
+    org_id: &str,
     img: &[u8],
     info: &atelier_core::ImageInfo,
 ) -> ApiResult<String> {
-    Ok(crate::assets::store(env, user_id, img, info).await?.hash)
+    Ok(crate::assets::store(env, org_id, None, img, info)
+        .await?
+        .hash)
 }
 
 /// 429 ConcurrencyLimitExceeded when the organization already has its limit of predictions in
@@ -149,7 +151,6 @@ impl Submission<'_> {
     fn api(&self) -> store::ApiFields<'_> {
         store::ApiFields {
             key_id: &self.key.id,
-            org_id: &self.key.org_id,
             model: &self.model,
             return_base64: self.return_base64,
             webhook_url: self.webhook_url.as_deref(),
@@ -170,6 +171,8 @@ impl Submission<'_> {
             &NewGeneration {
                 id: &id,
                 user_id: &self.key.user_id,
+                org_id: &self.key.org_id,
+                created_by: None,
                 tool: self.tool,
                 inputs: &json!({}),
                 params: &params,
@@ -427,7 +430,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
                 Source::Url(u) => stored_inputs.insert(format!("{field}_url"), json!(u)),
                 Source::Bytes(img, info) => stored_inputs.insert(
                     field.to_string(),
-                    json!(store_input(env, &key.user_id, img, info).await?),
+                    json!(store_input(env, &key.org_id, img, info).await?),
                 ),
             };
         }
@@ -444,6 +447,8 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     let g = NewGeneration {
         id: &id,
         user_id: &key.user_id,
+        org_id: &key.org_id,
+        created_by: None,
         tool,
         inputs: &stored_inputs,
         params: &params,

@@ -4,9 +4,10 @@
 use atelier_core::image::{check_len, inspect, ImageFormat, UploadLimits};
 use serde::{Deserialize, Serialize};
 
+use wasm_bindgen::JsValue;
 use worker::{Env, HttpMetadata, Request, Response};
 
-use crate::auth::require_user;
+use crate::auth::{acting, require_user};
 use crate::bind;
 use crate::http::{
     header, json, now_ms, r2_response, same_origin, set_headers, ApiError, ApiResult,
@@ -26,10 +27,10 @@ pub fn r2_key(hash: &str) -> String {
 }
 
 pub async fn upload(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(&req, env).await?;
+    let actor = acting(&req, env).await?;
     same_origin(&req)?;
     let (bytes, info) = read_image(&mut req).await?;
-    let asset = store(env, &user.id, &bytes, &info).await?;
+    let asset = store(env, &actor.org, Some(&actor.user.id), &bytes, &info).await?;
     json(201, &serde_json::json!({"asset": asset}))
 }
 
@@ -94,30 +95,33 @@ pub async fn put_blob(
 
 /// Records an image already in R2 as one of the user's assets (an upload, a carried-over
 /// result, or a starter-library pick).
-pub async fn record(env: &Env, user_id: &str, asset: &Asset) -> ApiResult<()> {
+pub async fn record(env: &Env, org_id: &str, by: Option<&str>, asset: &Asset) -> ApiResult<()> {
     env.d1(bind::DB)?
         .prepare(
-            "INSERT OR IGNORE INTO assets (user_id, hash, content_type, bytes, width, height, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR IGNORE INTO assets (org_id, hash, content_type, bytes, width, height, created_at, created_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .bind(&[
-            user_id.into(),
+            org_id.into(),
             asset.hash.clone().into(),
             asset.content_type.clone().into(),
             asset.bytes.into(),
             asset.width.into(),
             asset.height.into(),
             (now_ms() as f64).into(),
+            by.map(JsValue::from).unwrap_or(JsValue::NULL),
         ])?
         .run()
         .await?;
     Ok(())
 }
 
-/// Stores checked image bytes once in R2 (by content hash) and records them as the user's asset.
+/// Stores checked image bytes once in R2 (by content hash) and records them as the
+/// organization's asset (`by`: the member who uploaded it; None for an API key).
 pub async fn store(
     env: &Env,
-    user_id: &str,
+    org_id: &str,
+    by: Option<&str>,
     bytes: &[u8],
     info: &atelier_core::ImageInfo,
 ) -> ApiResult<Asset> {
@@ -129,7 +133,7 @@ pub async fn store(
         width: info.width as f64,
         height: info.height as f64,
     };
-    record(env, user_id, &asset).await?;
+    record(env, org_id, by, &asset).await?;
     Ok(asset)
 }
 
@@ -144,20 +148,25 @@ struct FromOutput {
 /// input asset (no download, no re-upload) — how the suggestion bar carries a result into the
 /// next tool.
 pub async fn from_output(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(&req, env).await?;
+    let actor = acting(&req, env).await?;
     same_origin(&req)?;
     let body: FromOutput = crate::http::json_body(&mut req).await?;
-    let asset = carry(env, &user.id, &body.generation_id, body.index).await?;
+    let asset = carry(env, &actor, &body.generation_id, body.index).await?;
     json(201, &serde_json::json!({"asset": asset}))
 }
 
-/// Output `index` of the user's completed generation as one of their assets (the same bytes;
-/// stored once by content hash): how a result becomes the next tool's input.
-pub async fn carry(env: &Env, user_id: &str, generation_id: &str, index: u32) -> ApiResult<Asset> {
+/// Output `index` of a completed Studio generation of the organization as one of its assets
+/// (the same bytes; stored once by content hash): how a result becomes the next tool's input.
+pub async fn carry(
+    env: &Env,
+    actor: &crate::auth::Actor,
+    generation_id: &str,
+    index: u32,
+) -> ApiResult<Asset> {
     let missing = || ApiError::new(404, "not_found", "There is no such result of yours.");
     let g = crate::store::generations::load(env, generation_id)
         .await?
-        .filter(|g| g.user_id == user_id)
+        .filter(|g| g.org() == actor.org && g.source != "api")
         .ok_or_else(missing)?;
     if g.status() != atelier_core::JobStatus::Completed {
         return Err(ApiError::new(
@@ -189,7 +198,7 @@ pub async fn carry(env: &Env, user_id: &str, generation_id: &str, index: u32) ->
             format!("This result cannot be used as an input: {p}"),
         )
     })?;
-    store(env, user_id, &bytes, &info).await
+    store(env, &actor.org, Some(&actor.user.id), &bytes, &info).await
 }
 
 /// `GET /api/capabilities`: which tools the inference service runs now, and up to what, from
@@ -214,15 +223,15 @@ struct ListedAsset {
 /// `GET /api/assets?limit=&before=`: your uploads (and carried-over results), newest first —
 /// the quick-pick for inputs and references.
 pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(req, env).await?;
+    let actor = acting(req, env).await?;
     let (limit, before) = crate::http::page_params(req, 24, 100)?;
     let rows: Vec<ListedAsset> = env
         .d1(bind::DB)?
         .prepare(
             "SELECT hash, content_type, bytes, width, height, created_at FROM assets \
-             WHERE user_id = ?1 AND created_at < ?2 ORDER BY created_at DESC LIMIT ?3",
+             WHERE org_id = ?1 AND created_at < ?2 ORDER BY created_at DESC LIMIT ?3",
         )
-        .bind(&[user.id.into(), before.into(), (limit as f64 + 1.0).into()])?
+        .bind(&[actor.org.into(), before.into(), (limit as f64 + 1.0).into()])?
         .all()
         .await?
         .results()?;
@@ -233,19 +242,19 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     )
 }
 
-/// The user's own asset, or None.
-pub async fn find(env: &Env, user_id: &str, hash: &str) -> ApiResult<Option<Asset>> {
+/// The organization's asset, or None.
+pub async fn find(env: &Env, org_id: &str, hash: &str) -> ApiResult<Option<Asset>> {
     Ok(env
         .d1(bind::DB)?
-        .prepare("SELECT hash, content_type, bytes, width, height FROM assets WHERE user_id = ?1 AND hash = ?2")
-        .bind(&[user_id.into(), hash.into()])?
+        .prepare("SELECT hash, content_type, bytes, width, height FROM assets WHERE org_id = ?1 AND hash = ?2")
+        .bind(&[org_id.into(), hash.into()])?
         .first(None)
         .await?)
 }
 
 pub async fn get(req: &Request, env: &Env, hash: &str) -> ApiResult<Response> {
-    let user = require_user(req, env).await?;
-    let asset = find(env, &user.id, hash).await?.ok_or_else(|| {
+    let actor = acting(req, env).await?;
+    let asset = find(env, &actor.org, hash).await?.ok_or_else(|| {
         ApiError::new(404, "not_found", "There is no such image in your uploads.")
     })?;
     let mut r = r2_response(env, r2_key(hash), "The image's bytes are missing.").await?;

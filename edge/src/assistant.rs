@@ -14,7 +14,7 @@ use atelier_core::FieldError;
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
-use crate::auth::require_user;
+use crate::auth::{acting, require_user, Actor};
 use crate::chains;
 use crate::http::{json, json_body, same_origin, ApiError, ApiResult};
 use crate::store::assistant::{self as store, NewTurn, TurnRow};
@@ -159,8 +159,8 @@ struct Conversation {
     results: Vec<String>,
 }
 
-async fn conversation(env: &Env, user_id: &str) -> ApiResult<Conversation> {
-    let turns = store::latest(env, user_id, MAX_HISTORY as u32).await?;
+async fn conversation(env: &Env, actor: &Actor) -> ApiResult<Conversation> {
+    let turns = store::latest(env, &actor.org, &actor.user.id, MAX_HISTORY as u32).await?;
     let ids: Vec<String> = turns.iter().map(|t| t.id.clone()).collect();
     let steps = store::steps_of(env, &ids).await?;
     let (mut history, mut uploads, mut results) = (vec![], vec![], vec![]);
@@ -269,8 +269,8 @@ async fn turn_views(env: &Env, turns: &[TurnRow]) -> ApiResult<Vec<TurnView>> {
 
 /// `GET /api/assistant/messages`: the conversation's latest turns, oldest first.
 pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(req, env).await?;
-    let turns = store::latest(env, &user.id, MAX_HISTORY as u32).await?;
+    let actor = acting(req, env).await?;
+    let turns = store::latest(env, &actor.org, &actor.user.id, MAX_HISTORY as u32).await?;
     json(200, &json!({"messages": turn_views(env, &turns).await?}))
 }
 
@@ -278,7 +278,7 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
 /// the turn, and runs its plan at once unless it waits for a confirmation. 201 with the turn.
 pub async fn post(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
-    let user = require_user(&req, env).await?;
+    let actor = acting(&req, env).await?;
     let body: NewMessage = json_body(&mut req).await?;
     let mut errors = vec![];
     if body.images.len() > MAX_IMAGES as usize {
@@ -289,7 +289,7 @@ pub async fn post(mut req: Request, env: &Env) -> ApiResult<Response> {
         ));
     } else {
         for (k, h) in body.images.iter().enumerate() {
-            if crate::assets::find(env, &user.id, h).await?.is_none() {
+            if crate::assets::find(env, &actor.org, h).await?.is_none() {
                 errors.push(FieldError::new(
                     &format!("images[{k}]"),
                     "unknown_asset",
@@ -298,7 +298,7 @@ pub async fn post(mut req: Request, env: &Env) -> ApiResult<Response> {
             }
         }
     }
-    let c = conversation(env, &user.id).await?;
+    let c = conversation(env, &actor).await?;
     let preq = PlanRequest {
         message: body.message.clone(),
         images: body.images.len().min(MAX_IMAGES as usize) as u32,
@@ -327,7 +327,8 @@ pub async fn post(mut req: Request, env: &Env) -> ApiResult<Response> {
         env,
         NewTurn {
             id: &id,
-            user_id: &user.id,
+            user_id: &actor.user.id,
+            org_id: &actor.org,
             message: &body.message,
             images: &text(&body.images),
             plan: &text(&p),
@@ -392,10 +393,10 @@ async fn analyze_one(env: &Env, hash: &str) -> Result<atelier_core::assistant::I
 /// `…/dismiss` sets it aside. 409 when it is not waiting any more.
 pub async fn decide(req: &Request, env: &Env, id: &str, run: bool) -> ApiResult<Response> {
     same_origin(req)?;
-    let user = require_user(req, env).await?;
+    let actor = acting(req, env).await?;
     let turn = store::load(env, id)
         .await?
-        .filter(|t| t.user_id == user.id)
+        .filter(|t| t.user_id == actor.user.id && t.org() == actor.org)
         .ok_or_else(|| ApiError::new(404, "not_found", "There is no such message of yours."))?;
     let to = if run {
         TurnStatus::Running

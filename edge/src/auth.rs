@@ -6,6 +6,8 @@ use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::{Env, Request, Response};
 
+use atelier_core::org::{allows, Action, Role};
+
 use crate::bind;
 use crate::crypto;
 use crate::http::{
@@ -26,6 +28,95 @@ pub struct User {
     pub id: String,
     pub email: String,
     pub created_at: f64,
+    /// The display name (the Account page); None until set.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Who acts in a request: the member, the organization it acts in (the owner of record of what
+/// it makes), that organization's owner of record (whose App and API ledgers pay) and the
+/// member's role there. [`acting`] is the one place that decides it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: User,
+    pub org: String,
+    pub org_name: String,
+    /// The organization's owner of record: whose plan and balances the organization uses.
+    pub payer: String,
+    pub role: Role,
+}
+
+impl Actor {
+    /// The member's own default organization.
+    pub fn personal(&self) -> bool {
+        self.org == personal_org(&self.user.id)
+    }
+
+    /// 403 with the docs' reason unless the member's role may do `action`.
+    pub fn require(&self, action: Action) -> ApiResult<()> {
+        if allows(self.role, action) {
+            Ok(())
+        } else {
+            Err(ApiError::new(403, "forbidden", action.refusal()))
+        }
+    }
+
+    /// `user_id`'s membership of `org`, or None (no longer a member): how a follow-up step
+    /// that runs after the request (the Assistant's chains) acts for the member who started it.
+    pub async fn member(env: &Env, user_id: &str, org: &str) -> ApiResult<Option<Actor>> {
+        let row: Option<ActorRow> = env
+            .d1(bind::DB)?
+            .prepare(
+                "SELECT u.id AS id, u.email AS email, u.created_at AS created_at, u.name AS name, \
+                 m.org_id AS org_id, m.role AS role, o.owner_id AS owner_id, o.name AS org_name \
+                 FROM users u JOIN org_members m ON m.user_id = u.id AND m.org_id = ?2 \
+                 JOIN organizations o ON o.id = m.org_id WHERE u.id = ?1",
+            )
+            .bind(&[user_id.into(), org.into()])?
+            .first(None)
+            .await?;
+        Ok(row.and_then(ActorRow::actor))
+    }
+}
+
+/// The personal organization's id of `user_id`.
+pub fn personal_org(user_id: &str) -> String {
+    format!("org_{user_id}")
+}
+
+#[derive(Deserialize)]
+struct ActorRow {
+    id: String,
+    email: String,
+    created_at: f64,
+    name: Option<String>,
+    org_id: Option<String>,
+    role: Option<String>,
+    owner_id: Option<String>,
+    org_name: Option<String>,
+}
+
+impl ActorRow {
+    fn user(&self) -> User {
+        User {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            created_at: self.created_at,
+            name: self.name.clone(),
+        }
+    }
+
+    /// The membership, when the row has one.
+    fn actor(self) -> Option<Actor> {
+        let user = self.user();
+        Some(Actor {
+            org: self.org_id?,
+            org_name: self.org_name?,
+            payer: self.owner_id?,
+            role: Role::parse(self.role.as_deref()?)?,
+            user,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -144,6 +235,7 @@ pub async fn signup(mut req: Request, env: &Env) -> ApiResult<Response> {
         id: crypto::new_id(),
         email,
         created_at: now_ms() as f64,
+        name: None,
     };
     let inserted = db
         .prepare("INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)")
@@ -173,6 +265,7 @@ struct UserRow {
     email: String,
     password_hash: String,
     created_at: f64,
+    name: Option<String>,
 }
 
 pub async fn signin(mut req: Request, env: &Env) -> ApiResult<Response> {
@@ -189,7 +282,7 @@ pub async fn signin(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
     let row: Option<UserRow> = env
         .d1(bind::DB)?
-        .prepare("SELECT id, email, password_hash, created_at FROM users WHERE email = ?1")
+        .prepare("SELECT id, email, password_hash, created_at, name FROM users WHERE email = ?1")
         .bind(&[email.into()])?
         .first(None)
         .await?;
@@ -206,6 +299,7 @@ pub async fn signin(mut req: Request, env: &Env) -> ApiResult<Response> {
                 id: r.id,
                 email: r.email,
                 created_at: r.created_at,
+                name: r.name,
             };
             env.d1(bind::DB)?
                 .prepare("DELETE FROM auth_attempts WHERE key = ?1")
@@ -247,26 +341,39 @@ pub async fn signout(req: Request, env: &Env) -> ApiResult<Response> {
 }
 
 pub async fn me(req: Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(&req, env).await?;
+    let a = acting(&req, env).await?;
+    // The organization's balance and plan: its owner of record's.
     let account =
-        crate::credits::account(env, &user.id, atelier_core::pricing::Surface::App).await?;
+        crate::credits::account(env, &a.payer, atelier_core::pricing::Surface::App).await?;
+    let org = json!({"id": a.org, "name": a.org_name, "role": a.role, "personal": a.personal()});
     json(
         200,
-        &json!({"user": user, "limits": atelier_core::UploadLimits::DEFAULT, "credits": account.ledger.available(), "plan": account.app_plan()}),
+        &json!({"user": a.user, "org": org, "limits": atelier_core::UploadLimits::DEFAULT, "credits": account.ledger.available(), "plan": account.app_plan()}),
     )
 }
 
 /// The signed-in user, or 401.
 pub async fn require_user(req: &Request, env: &Env) -> ApiResult<User> {
+    Ok(acting(req, env).await?.user)
+}
+
+/// The signed-in member and the organization this request acts in — the session's current
+/// organization while the account is still a member of it, else its personal one — or 401.
+/// Every route that reads or writes what an organization owns starts here.
+pub async fn acting(req: &Request, env: &Env) -> ApiResult<Actor> {
     let token = cookie(req, COOKIE).ok_or_else(ApiError::unauthorized)?;
     if token.len() != 64 {
         return Err(ApiError::unauthorized());
     }
-    let user: Option<User> = env
+    let row: Option<ActorRow> = env
         .d1(bind::DB)?
         .prepare(
-            "SELECT u.id AS id, u.email AS email, u.created_at AS created_at FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+            "SELECT u.id AS id, u.email AS email, u.created_at AS created_at, u.name AS name, \
+             m.org_id AS org_id, m.role AS role, o.owner_id AS owner_id, o.name AS org_name \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             LEFT JOIN org_members m ON m.user_id = u.id AND m.org_id = COALESCE(s.org_id, 'org_' || u.id) \
+             LEFT JOIN organizations o ON o.id = m.org_id \
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2",
         )
         .bind(&[
             token_hash(&token).into(),
@@ -274,5 +381,38 @@ pub async fn require_user(req: &Request, env: &Env) -> ApiResult<User> {
         ])?
         .first(None)
         .await?;
-    user.ok_or_else(ApiError::unauthorized)
+    let row = row.ok_or_else(ApiError::unauthorized)?;
+    let user = row.user();
+    if let Some(actor) = row.actor() {
+        return Ok(actor);
+    }
+    // No longer a member of the session's organization (removed, left, or it was deleted):
+    // back to the personal one (made if an old account lacks it), for this session too.
+    let org = crate::store::orgs::personal(env, &user.id, &user.email).await?;
+    env.d1(bind::DB)?
+        .prepare("UPDATE sessions SET org_id = NULL WHERE token_hash = ?1")
+        .bind(&[token_hash(&token).into()])?
+        .run()
+        .await?;
+    Ok(Actor {
+        org_name: user.email.clone(),
+        payer: user.id.clone(),
+        org,
+        role: Role::Owner,
+        user,
+    })
+}
+
+/// Makes `org` (None: the personal one) the organization this browser session acts in.
+pub async fn set_session_org(req: &Request, env: &Env, org: Option<&str>) -> ApiResult<()> {
+    let token = cookie(req, COOKIE).ok_or_else(ApiError::unauthorized)?;
+    env.d1(bind::DB)?
+        .prepare("UPDATE sessions SET org_id = ?2 WHERE token_hash = ?1")
+        .bind(&[
+            token_hash(&token).into(),
+            org.map(JsValue::from).unwrap_or(JsValue::NULL),
+        ])?
+        .run()
+        .await?;
+    Ok(())
 }

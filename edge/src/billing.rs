@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
-use crate::auth::require_user;
+use crate::auth::{acting, User};
 use crate::bind;
 use crate::credits::{self, surface_name, with_account, with_account_at, Provider};
 use crate::http::{json, json_body, same_origin, ApiError, ApiResult};
@@ -73,6 +73,22 @@ fn refused(e: BillingError) -> ApiError {
 }
 
 /// Both surfaces as of now.
+/// The account whose billing a request manages: the organization's owner of record, for its
+/// owners (403 for collaborators).
+async fn billing_user(req: &Request, env: &Env) -> ApiResult<User> {
+    let a = acting(req, env).await?;
+    a.require(atelier_core::org::Action::Billing)?;
+    if a.payer == a.user.id {
+        return Ok(a.user);
+    }
+    env.d1(crate::bind::DB)?
+        .prepare("SELECT id, email, created_at, name FROM users WHERE id = ?1")
+        .bind(&[a.payer.into()])?
+        .first(None)
+        .await?
+        .ok_or_else(ApiError::unauthorized)
+}
+
 async fn view(env: &Env, user_id: &str) -> ApiResult<BillingView> {
     let app = credits::account(env, user_id, Surface::App).await?;
     let api = credits::account(env, user_id, Surface::Api).await?;
@@ -147,7 +163,7 @@ fn change_name(c: Change) -> &'static str {
 }
 
 pub async fn get(req: &Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(req, env).await?;
+    let user = billing_user(req, env).await?;
     json(200, &view(env, &user.id).await?)
 }
 
@@ -171,7 +187,7 @@ async fn change<T>(
 
 pub async fn plan(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
-    let user = require_user(&req, env).await?;
+    let user = billing_user(&req, env).await?;
     let body: Value = json_body(&mut req).await?;
     let plan: Plan = field(&body, "plan", "free, basic, pro, agency or agency_2x")?;
     let interval = interval(&body)?;
@@ -206,7 +222,7 @@ pub async fn plan(mut req: Request, env: &Env) -> ApiResult<Response> {
 
 pub async fn tier(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
-    let user = require_user(&req, env).await?;
+    let user = billing_user(&req, env).await?;
     let body: Value = json_body(&mut req).await?;
     let tier: ApiTier = field(&body, "tier", "on_demand, tier1, tier2 or tier3")?;
     let interval = interval(&body)?;
@@ -242,7 +258,7 @@ pub async fn tier(mut req: Request, env: &Env) -> ApiResult<Response> {
 
 pub async fn keep(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
-    let user = require_user(&req, env).await?;
+    let user = billing_user(&req, env).await?;
     let body: Value = json_body(&mut req).await?;
     let s = surface(&body)?;
     if Provider::of(env).ok() == Some(Provider::Stripe) {
@@ -258,7 +274,7 @@ pub async fn keep(mut req: Request, env: &Env) -> ApiResult<Response> {
 
 pub async fn topup(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
-    let user = require_user(&req, env).await?;
+    let user = billing_user(&req, env).await?;
     let body: Value = json_body(&mut req).await?;
     let s = surface(&body)?;
     let n: u64 = field(
@@ -300,7 +316,7 @@ struct AutoBody {
 
 pub async fn auto_topup(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
-    let user = require_user(&req, env).await?;
+    let user = billing_user(&req, env).await?;
     let b: AutoBody = json_body(&mut req).await?;
     let cfg = match (b.threshold, b.amount) {
         (None, None) => None,
@@ -339,7 +355,7 @@ pub async fn auto_topup(mut req: Request, env: &Env) -> ApiResult<Response> {
 /// a labelled test card; a real provider would send the user to its own page.
 pub async fn payment_method(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
-    let user = require_user(&req, env).await?;
+    let user = billing_user(&req, env).await?;
     let body: Value = json_body(&mut req).await?;
     let action: String = field(&body, "action", "add or remove")?;
     let card = match action.as_str() {
@@ -397,7 +413,7 @@ struct PaymentRow {
 }
 
 pub async fn payments(req: &Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(req, env).await?;
+    let user = billing_user(req, env).await?;
     let url = req.url()?;
     let s = url
         .query_pairs()
@@ -511,7 +527,7 @@ pub async fn admin_plan(mut req: Request, env: &Env) -> ApiResult<Response> {
 /// method and invoices are on the Billing page itself (409 `no_portal`).
 pub async fn portal(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
-    let user = require_user(&req, env).await?;
+    let user = billing_user(&req, env).await?;
     let body: Value = json_body(&mut req).await.unwrap_or(Value::Null);
     let back = match body.get("back").and_then(Value::as_str) {
         Some("/billing/api") => "/billing/api",

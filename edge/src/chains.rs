@@ -55,9 +55,25 @@ async fn resolve(env: &Env, turn: &TurnRow, b: &Value) -> ApiResult<String> {
             "unreadable step binding",
         ));
     };
-    Ok(crate::assets::carry(env, &turn.user_id, &generation, index)
+    Ok(
+        crate::assets::carry(env, &member(env, turn).await?, &generation, index)
+            .await?
+            .hash,
+    )
+}
+
+/// The member who wrote the turn, acting in its organization; an error once they are no longer
+/// a member of it.
+async fn member(env: &Env, turn: &TurnRow) -> ApiResult<crate::auth::Actor> {
+    crate::auth::Actor::member(env, &turn.user_id, turn.org())
         .await?
-        .hash)
+        .ok_or_else(|| {
+            ApiError::new(
+                403,
+                "not_a_member",
+                "You are no longer a member of the organization this conversation ran in.",
+            )
+        })
 }
 
 /// Starts step `k` of a running turn. When it cannot start (a result no longer usable, too
@@ -86,7 +102,9 @@ pub async fn start(env: &Env, turn: &TurnRow, k: usize) -> ApiResult<()> {
         let id = crate::crypto::new_id();
         // Recorded first, so the generation's end always finds its turn.
         store::add_step(env, &turn.id, k as u32, &id).await?;
-        if let Err(e) = crate::generations::create_for(env, &turn.user_id, &id, &body).await {
+        if let Err(e) =
+            crate::generations::create_for(env, &member(env, turn).await?, &id, &body).await
+        {
             store::drop_step(env, &id).await?;
             return Err(e);
         }

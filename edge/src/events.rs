@@ -1,15 +1,15 @@
-//! Job events to open pages: one Durable Object per user holds that user's WebSockets
+//! Job events to open pages: one Durable Object per organization holds its members' WebSockets
 //! (hibernatable: the object may be evicted while sockets stay open) and broadcasts each
 //! generation update to them.
 
 use worker::*;
 
-use crate::auth::require_user;
+use crate::auth::acting;
 use crate::bind;
 use crate::http::{header, ApiError, ApiResult};
 
 pub async fn connect(req: Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(&req, env).await?;
+    let actor = acting(&req, env).await?;
     if !header(&req, "Upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
         return Err(ApiError::new(
             426,
@@ -19,18 +19,19 @@ pub async fn connect(req: Request, env: &Env) -> ApiResult<Response> {
     }
     let stub = env
         .durable_object(bind::EVENTS)?
-        .id_from_name(&user.id)?
+        .id_from_name(&actor.org)?
         .get_stub()?;
     Ok(stub.fetch_with_request(req).await?)
 }
 
-/// Pushes a generation update to the user's open pages. Best effort: the page also polls.
-pub async fn publish(env: &Env, user_id: &str, generation: &serde_json::Value) {
+/// Pushes a generation update to the organization's open pages. Best effort: the page also
+/// polls.
+pub async fn publish(env: &Env, org_id: &str, generation: &serde_json::Value) {
     let body = serde_json::json!({"type": "generation", "generation": generation}).to_string();
     let res = async {
         let stub = env
             .durable_object(bind::EVENTS)?
-            .id_from_name(user_id)?
+            .id_from_name(org_id)?
             .get_stub()?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));

@@ -10,7 +10,7 @@
 //! - `GET|POST /api/collections`, `PATCH|DELETE /api/collections/{id}`,
 //!   `POST /api/collections/{id}/items` (a selection), `DELETE /api/collections/{id}/items/{gid}`.
 //!
-//! Everything is scoped by [`store::Scope`]: another account's ids are 404, never 403.
+//! Everything is scoped by [`store::Scope`]: another organization's ids are 404, never 403.
 
 use atelier_core::export::{parse_export, ExportSpec};
 use atelier_core::gallery::{self as rules, Filter, MAX_BULK, MAX_ZIP_ENTRIES};
@@ -21,13 +21,13 @@ use futures_util::stream;
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
-use crate::auth::require_user;
+use crate::auth::acting;
 use crate::http::{json, json_body, same_origin, set_headers, ApiError, ApiResult};
 use crate::store::gallery::{self as store, Scope};
 use crate::store::generations::{output_key, thumb_key, Row, StoredOutput};
 
 async fn scope(req: &Request, env: &Env) -> ApiResult<Scope> {
-    Ok(Scope::of_user(&require_user(req, env).await?.id))
+    Ok(Scope::of(&acting(req, env).await?))
 }
 
 fn query_pairs(req: &Request) -> ApiResult<Vec<(String, String)>> {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
 use crate::assets;
-use crate::auth::require_user;
+use crate::auth::{acting, Actor};
 use crate::credits;
 use crate::crypto;
 use crate::events;
@@ -51,19 +51,20 @@ async fn expire_if_stale(env: &Env, row: store::Row) -> ApiResult<store::Row> {
 }
 
 pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(&req, env).await?;
+    let actor = acting(&req, env).await?;
     same_origin(&req)?;
     let body: GenerationRequest = json_body(&mut req).await?;
-    let row = create_for(env, &user.id, &crypto::new_id(), &body).await?;
+    let row = create_for(env, &actor, &crypto::new_id(), &body).await?;
     json(202, &json!({"generation": row.to_json()}))
 }
 
-/// Starts a Studio generation `id` for `user_id` from a Studio body: the node's capabilities,
-/// core's parser and rules, the hold, then the queue. What the Studio's Run and the
-/// Assistant's chains (`chains`) both do; the user's open pages are told.
+/// Starts a Studio generation `id` for `actor` from a Studio body: the node's capabilities,
+/// core's parser and rules, the hold (on the organization's balance), then the queue. What the
+/// Studio's Run and the Assistant's chains (`chains`) both do; the organization's open pages
+/// are told.
 pub async fn create_for(
     env: &Env,
-    user_id: &str,
+    actor: &Actor,
     id: &str,
     body: &GenerationRequest,
 ) -> ApiResult<store::Row> {
@@ -92,7 +93,7 @@ pub async fn create_for(
     // Prompt-only tools (Create Model, Create Face) have no main image.
     let (w, h) = match &valid.image {
         Some(hash) => {
-            let Some(asset) = assets::find(env, user_id, hash).await? else {
+            let Some(asset) = assets::find(env, &actor.org, hash).await? else {
                 return Err(ApiError::validation(vec![atelier_core::FieldError::new(
                     "inputs.image",
                     "unknown_asset",
@@ -106,7 +107,7 @@ pub async fn create_for(
     };
     let mut treq = valid.request(w, h);
     for (field, slot, hash) in &valid.refs {
-        let Some(a) = assets::find(env, user_id, hash).await? else {
+        let Some(a) = assets::find(env, &actor.org, hash).await? else {
             return Err(ApiError::validation(vec![atelier_core::FieldError::new(
                 &format!("inputs.{field}"),
                 "unknown_asset",
@@ -135,7 +136,7 @@ pub async fn create_for(
     // The plan's gates (Quality mode, 1080p, End Image, Create Face, own Face References).
     let ctx = Context {
         surface: Surface::App,
-        plan: Some(credits::app_plan(env, user_id).await?),
+        plan: Some(credits::app_plan(env, &actor.payer).await?),
     };
     // The catalog's problems under the Studio body's own paths (one path per field).
     let resolved = catalog::validate(valid.tool, &treq, ctx)
@@ -151,14 +152,17 @@ pub async fn create_for(
     }
     let q = catalog::quote(Surface::App, &resolved);
     // Hold the full quote first: no run starts without its credits.
-    let held = match submit::hold(env, user_id, Surface::App, id, q.per_output, q.outputs).await? {
-        Ok(h) => h,
-        Err(message) => return Err(ApiError::new(402, "out_of_credits", message)),
-    };
+    let held =
+        match submit::hold(env, &actor.payer, Surface::App, id, q.per_output, q.outputs).await? {
+            Ok(h) => h,
+            Err(message) => return Err(ApiError::new(402, "out_of_credits", message)),
+        };
     let (inputs, params) = (Value::Object(inputs), Value::Object(valid.params.clone()));
     let g = NewGeneration {
         id,
-        user_id,
+        user_id: &actor.payer,
+        org_id: &actor.org,
+        created_by: Some(&actor.user.id),
         tool: valid.tool,
         inputs: &inputs,
         params: &params,
@@ -178,14 +182,14 @@ pub async fn create_for(
     let row = store::load(env, id)
         .await?
         .ok_or_else(|| ApiError::new(500, "internal_error", "lost row"))?;
-    events::publish(env, user_id, &row.to_json()).await;
+    events::publish(env, &actor.org, &row.to_json()).await;
     Ok(row)
 }
 
 pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(req, env).await?;
+    let actor = acting(req, env).await?;
     let (limit, before) = crate::http::page_params(req, 20, 100)?;
-    let rows = store::list_app(env, &user.id, before, limit + 1).await?;
+    let rows = store::list_app(env, &actor.org, before, limit + 1).await?;
     let page = Page::from_rows(rows, limit, |r| r.created_at);
     let mut out = Vec::with_capacity(page.items.len());
     for r in page.items {
@@ -202,7 +206,7 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
 /// generations (each has 1–4 outputs); `tool` keeps one tool's results (e.g. `create-face` for
 /// the Face Reference's recently created faces); `media` is `image` (default), `video` or `all`.
 pub async fn gallery(req: &Request, env: &Env) -> ApiResult<Response> {
-    let user = require_user(req, env).await?;
+    let actor = acting(req, env).await?;
     let (limit, before) = crate::http::page_params(req, 24, 100)?;
     let url = req.url()?;
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
@@ -235,7 +239,7 @@ pub async fn gallery(req: &Request, env: &Env) -> ApiResult<Response> {
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let rows = store::completed_app(env, &user.id, before, tool, limit + 1).await?;
+    let rows = store::completed_app(env, &actor.org, before, tool, limit + 1).await?;
     let page = Page::from_rows(rows, limit, |r| r.created_at);
     let (rows, next) = (page.items, page.next_before);
     let items: Vec<GalleryItemView> = rows
@@ -267,9 +271,19 @@ pub async fn gallery(req: &Request, env: &Env) -> ApiResult<Response> {
 }
 
 async fn owned(req: &Request, env: &Env, id: &str) -> ApiResult<store::Row> {
-    let user = require_user(req, env).await?;
+    let actor = acting(req, env).await?;
     match store::load(env, id).await? {
-        Some(r) if r.user_id == user.id => expire_if_stale(env, r).await,
+        // The organization's API predictions are the Developer API page's (owners').
+        Some(r)
+            if r.org() == actor.org
+                && (r.surface() == Surface::App
+                    || atelier_core::org::allows(
+                        actor.role,
+                        atelier_core::org::Action::ApiKeys,
+                    )) =>
+        {
+            expire_if_stale(env, r).await
+        }
         _ => Err(ApiError::new(
             404,
             "not_found",
@@ -324,7 +338,7 @@ pub async fn cancel(req: Request, env: &Env, id: &str) -> ApiResult<Response> {
     credits::settle(env, &row.user_id, surface, id, &[]).await;
     let updated = store::load(env, id).await?.unwrap_or(row);
     if surface == Surface::App {
-        events::publish(env, &updated.user_id, &updated.to_json()).await;
+        events::publish(env, updated.org(), &updated.to_json()).await;
     }
     crate::node::cancel(env, id).await;
     crate::jobs::ended(env, &updated).await;

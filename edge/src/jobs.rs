@@ -109,9 +109,9 @@ async fn fail(
         .map_err(|e| e.message)
 }
 
-/// A signed GET of an asset the user owns, for the node.
-async fn asset_input(env: &Env, user_id: &str, name: &str, hash: &str) -> Result<InputRef, String> {
-    crate::assets::find(env, user_id, hash)
+/// A signed GET of an asset the organization owns, for the node.
+async fn asset_input(env: &Env, org_id: &str, name: &str, hash: &str) -> Result<InputRef, String> {
+    crate::assets::find(env, org_id, hash)
         .await
         .map_err(|e| e.message)?
         .ok_or_else(|| format!("the {name} asset is gone"))?;
@@ -199,7 +199,7 @@ async fn dispatch_claimed(env: &Env, id: &str, row: store::Row) -> Result<(), St
                 remote: true,
             });
         } else if let Some(hash) = inputs[name].as_str() {
-            job_inputs.push(asset_input(env, &row.user_id, name, hash).await?);
+            job_inputs.push(asset_input(env, row.org(), name, hash).await?);
         } else if name == "image" {
             return Err("no input image".into());
         }
@@ -381,7 +381,7 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
     let surface = updated.surface();
     // The Studio's live updates are for Studio runs; API predictions show on the Developer page.
     if surface == Surface::App {
-        events::publish(env, &updated.user_id, &updated.to_json()).await;
+        events::publish(env, updated.org(), &updated.to_json()).await;
     }
     if next.is_terminal() {
         let succeeded: Vec<u32> = match event {

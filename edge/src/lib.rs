@@ -19,6 +19,7 @@ mod generations;
 mod http;
 mod jobs;
 mod library;
+mod members;
 mod node;
 mod orgs;
 mod predictions;
@@ -155,6 +156,21 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
             jobs::callback(req, env, id).await
         }
         (Method::Post, ["api", "internal", "admin", "keys"]) => api::admin_key(req, env).await,
+        (Method::Get, ["api", "orgs"]) => members::list(&req, env).await,
+        (Method::Post, ["api", "orgs", "switch"]) => members::switch(req, env).await,
+        (Method::Get, ["api", "org"]) => members::current(&req, env).await,
+        (Method::Patch, ["api", "org"]) => members::rename(req, env).await,
+        (Method::Post, ["api", "org", "invites"]) => members::invite(req, env).await,
+        (Method::Delete, ["api", "org", "invites", id]) => {
+            members::revoke_invite(&req, env, id).await
+        }
+        (Method::Patch, ["api", "org", "members", uid]) => members::set_role(req, env, uid).await,
+        (Method::Delete, ["api", "org", "members", uid]) => members::remove(&req, env, uid).await,
+        (Method::Post, ["api", "org", "leave"]) => members::leave(&req, env).await,
+        (Method::Get, ["api", "invites", token]) => members::preview(&req, env, token).await,
+        (Method::Post, ["api", "invites", token, "accept"]) => {
+            members::accept(&req, env, token).await
+        }
         (Method::Post, ["api", "keys"]) => orgs::create(req, env).await,
         (Method::Get, ["api", "keys"]) => orgs::list(&req, env).await,
         (Method::Patch, ["api", "keys", id]) => orgs::rename(req, env, id).await,

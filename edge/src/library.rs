@@ -128,7 +128,7 @@ pub async fn image(req: &Request, env: &Env, kind: &str, hash: &str) -> ApiResul
 }
 
 pub async fn use_item(req: Request, env: &Env, kind: &str, hash: &str) -> ApiResult<Response> {
-    let user = require_user(&req, env).await?;
+    let actor = crate::auth::acting(&req, env).await?;
     same_origin(&req)?;
     let kind = kind_of(Some(kind))?;
     let item = find(env, kind, hash).await?.ok_or_else(|| missing(kind))?;
@@ -139,7 +139,7 @@ pub async fn use_item(req: Request, env: &Env, kind: &str, hash: &str) -> ApiRes
         width: item.width,
         height: item.height,
     };
-    assets::record(env, &user.id, &asset).await?;
+    assets::record(env, &actor.org, Some(&actor.user.id), &asset).await?;
     let mut body = serde_json::to_value(&asset).unwrap_or_default();
     body["library"] = serde_json::Value::Bool(true);
     json(201, &serde_json::json!({"asset": body}))

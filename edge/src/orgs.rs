@@ -3,7 +3,8 @@
 //!
 //! Every account has a personal organization, `org_<user id>`, made on sign-up (and lazily for
 //! accounts older than organizations). API keys, API predictions and the API balance (the
-//! owner's API ledger) belong to the organization.
+//! owner of record's API ledger) belong to the organization the request acts in; only its
+//! owners manage them. Members and invites are `members`.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -13,10 +14,9 @@ use worker::{Env, Request, Response};
 use atelier_core::job::JobStatus;
 use atelier_core::views::{ErrorView, KeyRefView, Page, RequestView};
 
-use crate::auth::require_user;
 use crate::bind;
 use crate::http::{json, json_body, now_ms, same_origin, ApiError, ApiResult};
-use crate::store::orgs::{insert_key, new_key_value, personal};
+use crate::store::orgs::{insert_key, new_key_value};
 
 fn clean_name(name: Option<&str>) -> ApiResult<String> {
     let name = name.unwrap_or("").trim();
@@ -38,11 +38,12 @@ struct NameBody {
     name: Option<String>,
 }
 
-/// The signed-in user's organization (personal for now).
+/// The member and the organization the request acts in; its keys and requests are the
+/// owners' (403 for collaborators).
 async fn org_of(req: &Request, env: &Env) -> ApiResult<(String, String)> {
-    let user = require_user(req, env).await?;
-    let org = personal(env, &user.id, &user.email).await?;
-    Ok((user.id, org))
+    let a = crate::auth::acting(req, env).await?;
+    a.require(atelier_core::org::Action::ApiKeys)?;
+    Ok((a.user.id, a.org))
 }
 
 /// Runs an UPDATE and returns how many rows it changed.

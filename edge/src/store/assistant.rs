@@ -13,6 +13,8 @@ use crate::http::{now_ms, ApiResult};
 pub struct TurnRow {
     pub id: String,
     pub user_id: String,
+    /// The organization the member acted in.
+    pub org_id: Option<String>,
     pub created_at: f64,
     pub message: String,
     pub images: String,
@@ -23,13 +25,18 @@ pub struct TurnRow {
 }
 
 impl TurnRow {
+    pub fn org(&self) -> &str {
+        self.org_id.as_deref().unwrap_or_default()
+    }
+
     pub fn status(&self) -> TurnStatus {
         serde_json::from_value(serde_json::Value::String(self.status.clone()))
             .unwrap_or(TurnStatus::Failed)
     }
 }
 
-const COLUMNS: &str = "id, user_id, created_at, message, images, plan, bindings, status, error";
+const COLUMNS: &str =
+    "id, user_id, org_id, created_at, message, images, plan, bindings, status, error";
 
 /// A started step: its turn, its place in the plan and its generation.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +49,7 @@ pub struct StepRow {
 pub struct NewTurn<'a> {
     pub id: &'a str,
     pub user_id: &'a str,
+    pub org_id: &'a str,
     pub message: &'a str,
     pub images: &'a str,
     pub plan: &'a str,
@@ -54,7 +62,7 @@ pub async fn insert(env: &Env, t: NewTurn<'_>) -> ApiResult<()> {
     env.d1(bind::DB)?
         .prepare(
             "INSERT INTO assistant_turns (id, user_id, created_at, updated_at, message, images, \
-             plan, bindings, status) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
+             plan, bindings, status, org_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .bind(&[
             t.id.into(),
@@ -65,6 +73,7 @@ pub async fn insert(env: &Env, t: NewTurn<'_>) -> ApiResult<()> {
             t.plan.into(),
             t.bindings.into(),
             t.status.as_str().into(),
+            t.org_id.into(),
         ])?
         .run()
         .await?;
@@ -82,15 +91,15 @@ pub async fn load(env: &Env, id: &str) -> ApiResult<Option<TurnRow>> {
         .await?)
 }
 
-/// The user's latest `limit` turns, oldest first.
-pub async fn latest(env: &Env, user_id: &str, limit: u32) -> ApiResult<Vec<TurnRow>> {
+/// A member's latest `limit` turns in an organization, oldest first.
+pub async fn latest(env: &Env, org_id: &str, user_id: &str, limit: u32) -> ApiResult<Vec<TurnRow>> {
     let mut rows: Vec<TurnRow> = env
         .d1(bind::DB)?
         .prepare(format!(
-            "SELECT {COLUMNS} FROM assistant_turns WHERE user_id = ?1 \
+            "SELECT {COLUMNS} FROM assistant_turns WHERE org_id = ?3 AND user_id = ?1 \
              ORDER BY created_at DESC, id DESC LIMIT ?2"
         ))
-        .bind(&[user_id.into(), (limit as f64).into()])?
+        .bind(&[user_id.into(), (limit as f64).into(), org_id.into()])?
         .all()
         .await?
         .results()?;

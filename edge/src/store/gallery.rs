@@ -1,6 +1,6 @@
 //! Every query of the Gallery: the Library's pages (completed Studio results), likes, deletes,
-//! and Collections. Whose Gallery a request sees is [`Scope`], the one place that changes when
-//! organizations share their Gallery (#16). Id lists travel as one JSON array (`json_each`), so
+//! and Collections. Whose Gallery a request sees is [`Scope`]: the organization it acts in,
+//! shared by its members. Id lists travel as one JSON array (`json_each`), so
 //! a bulk action of [`atelier_core::gallery::MAX_BULK`] ids stays within D1's 100 bound
 //! parameters.
 
@@ -14,27 +14,32 @@ use super::generations::{Row, COLUMNS};
 use crate::bind;
 use crate::http::{now_ms, ApiResult};
 
-/// Whose Gallery: today an account's own results and Collections. Both tables are filtered by
-/// [`OWNER`] = `Scope::id` and nothing else.
+/// Whose Gallery: an organization's results and Collections (everyone's in it). Both tables
+/// are filtered by [`OWNER`] = `Scope::id` and nothing else; `payer` (the organization's owner
+/// of record) and `by` (the member) are what a new row records besides.
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub id: String,
+    pub payer: String,
+    pub by: String,
 }
 
 /// The `tool` (and `source`) of an imported image's row.
 pub const IMPORT: &str = "import";
 
 /// The column that says whose a generation or Collection is.
-const OWNER: &str = "user_id";
+const OWNER: &str = "org_id";
 
 /// What the Library shows (the partial indexes' condition, repeated literally so SQLite uses
 /// them).
 const SHOWN: &str = "source IN ('app', 'import') AND status = 'completed'";
 
 impl Scope {
-    pub fn of_user(user_id: &str) -> Scope {
+    pub fn of(actor: &crate::auth::Actor) -> Scope {
         Scope {
-            id: user_id.to_string(),
+            id: actor.org.clone(),
+            payer: actor.payer.clone(),
+            by: actor.user.id.clone(),
         }
     }
 }
@@ -292,9 +297,15 @@ pub async fn create_collection(env: &Env, scope: &Scope, id: &str, name: &str) -
     let now = now_ms() as f64;
     env.d1(bind::DB)?
         .prepare(format!(
-            "INSERT INTO collections (id, {OWNER}, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)"
+            "INSERT INTO collections (id, {OWNER}, user_id, name, created_at, updated_at) VALUES (?1, ?2, ?5, ?3, ?4, ?4)"
         ))
-        .bind(&[id.into(), scope.id.as_str().into(), name.into(), now.into()])?
+        .bind(&[
+            id.into(),
+            scope.id.as_str().into(),
+            name.into(),
+            now.into(),
+            scope.payer.as_str().into(),
+        ])?
         .run()
         .await?;
     Ok(now)
@@ -391,9 +402,9 @@ pub async fn user_id(env: &Env, email: &str) -> ApiResult<Option<String>> {
 pub async fn insert_seeded(env: &Env, user_id: &str, rows: &str) -> ApiResult<()> {
     env.d1(bind::DB)?
         .prepare(
-            "INSERT INTO generations (id, user_id, tool, inputs, params, status, progress, outputs, \
-             engine, run_ms, created_at, updated_at, completed_at, source, liked) \
-             SELECT json_extract(value, '$.id'), ?1, json_extract(value, '$.tool'), '{}', \
+            "INSERT INTO generations (id, user_id, org_id, created_by, tool, inputs, params, status, \
+             progress, outputs, engine, run_ms, created_at, updated_at, completed_at, source, liked) \
+             SELECT json_extract(value, '$.id'), ?1, 'org_' || ?1, ?1, json_extract(value, '$.tool'), '{}', \
              json_extract(value, '$.params'), 'completed', 1, json_extract(value, '$.outputs'), \
              'seed', 0, json_extract(value, '$.at'), json_extract(value, '$.at'), \
              json_extract(value, '$.at'), 'app', json_extract(value, '$.liked') FROM json_each(?2)",
@@ -415,11 +426,19 @@ pub async fn insert_import(
     let now = now_ms() as f64;
     env.d1(bind::DB)?
         .prepare(format!(
-            "INSERT INTO generations (id, {OWNER}, tool, inputs, params, status, progress, outputs, \
-             created_at, updated_at, completed_at, source) \
-             VALUES (?1, ?2, '{IMPORT}', '{{}}', ?3, 'completed', 1, ?4, ?5, ?5, ?5, '{IMPORT}')"
+            "INSERT INTO generations (id, {OWNER}, user_id, created_by, tool, inputs, params, status, \
+             progress, outputs, created_at, updated_at, completed_at, source) \
+             VALUES (?1, ?2, ?6, ?7, '{IMPORT}', '{{}}', ?3, 'completed', 1, ?4, ?5, ?5, ?5, '{IMPORT}')"
         ))
-        .bind(&[id.into(), scope.id.as_str().into(), params.into(), outputs.into(), now.into()])?
+        .bind(&[
+            id.into(),
+            scope.id.as_str().into(),
+            params.into(),
+            outputs.into(),
+            now.into(),
+            scope.payer.as_str().into(),
+            scope.by.as_str().into(),
+        ])?
         .run()
         .await?;
     Ok(now)

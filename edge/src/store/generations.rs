@@ -43,7 +43,8 @@ pub struct Row {
     /// core's `catalog::Resolved`, as validated when the generation was made: handed to the
     /// node as is.
     pub options: Option<String>,
-    /// API predictions: the organization, whether outputs come back as data URIs, the webhook.
+    /// The organization that owns it (NULL only in rows older than migration 0014's fill);
+    /// API predictions: whether outputs come back as data URIs, the webhook.
     pub org_id: Option<String>,
     pub return_base64: f64,
     pub webhook_url: Option<String>,
@@ -85,6 +86,11 @@ pub fn preview_url(id: &str, out: &StoredOutput) -> String {
 }
 
 impl Row {
+    /// The organization that owns it.
+    pub fn org(&self) -> &str {
+        self.org_id.as_deref().unwrap_or_default()
+    }
+
     pub fn status(&self) -> JobStatus {
         JobStatus::parse(&self.status).unwrap_or(JobStatus::Failed)
     }
@@ -189,7 +195,6 @@ impl Row {
 /// The API fields of a prediction.
 pub struct ApiFields<'a> {
     pub key_id: &'a str,
-    pub org_id: &'a str,
     pub model: &'a str,
     pub return_base64: bool,
     pub webhook_url: Option<&'a str>,
@@ -198,7 +203,12 @@ pub struct ApiFields<'a> {
 /// A generation to record.
 pub struct NewGeneration<'a> {
     pub id: &'a str,
+    /// The account that pays: the organization's owner of record.
     pub user_id: &'a str,
+    /// The organization that owns it.
+    pub org_id: &'a str,
+    /// The member who ran it (None: an API key).
+    pub created_by: Option<&'a str>,
     pub tool: Tool,
     pub inputs: &'a Value,
     pub params: &'a Value,
@@ -224,8 +234,8 @@ pub async fn insert(env: &Env, g: &NewGeneration<'_>) -> ApiResult<()> {
         .prepare(
             "INSERT INTO generations (id, user_id, tool, inputs, params, options, status, error_name, \
              error_message, created_at, updated_at, completed_at, credits_quoted, credits_per_output, \
-             source, api_key_id, model_name, return_base64, webhook_url, org_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+             source, api_key_id, model_name, return_base64, webhook_url, org_id, created_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )
         .bind(&[
             g.id.into(),
@@ -246,7 +256,8 @@ pub async fn insert(env: &Env, g: &NewGeneration<'_>) -> ApiResult<()> {
             opt(g.api.as_ref().map(|a| a.model)),
             g.api.as_ref().map_or(0, |a| a.return_base64 as i32).into(),
             opt(g.api.as_ref().and_then(|a| a.webhook_url)),
-            opt(g.api.as_ref().map(|a| a.org_id)),
+            g.org_id.into(),
+            opt(g.created_by),
         ])?
         .run()
         .await?;
@@ -300,24 +311,25 @@ pub async fn load_many(env: &Env, ids: &[String]) -> ApiResult<Vec<Row>> {
         .results()?)
 }
 
-/// A user's Studio runs, newest first, created before `before`.
-pub async fn list_app(env: &Env, user_id: &str, before: f64, limit: u32) -> ApiResult<Vec<Row>> {
+/// An organization's Studio runs (everyone's), newest first, created before `before`.
+pub async fn list_app(env: &Env, org_id: &str, before: f64, limit: u32) -> ApiResult<Vec<Row>> {
     Ok(env
         .d1(bind::DB)?
         .prepare(format!(
-            "SELECT {COLUMNS} FROM generations WHERE user_id = ?1 AND source = 'app' AND created_at < ?2 \
+            "SELECT {COLUMNS} FROM generations WHERE org_id = ?1 AND source = 'app' AND created_at < ?2 \
              ORDER BY created_at DESC LIMIT ?3"
         ))
-        .bind(&[user_id.into(), before.into(), (limit as f64).into()])?
+        .bind(&[org_id.into(), before.into(), (limit as f64).into()])?
         .all()
         .await?
         .results()?)
 }
 
-/// A user's completed Studio runs (of one tool, or all, with imported images), newest first.
+/// An organization's completed Studio runs (of one tool, or all, with imported images),
+/// newest first.
 pub async fn completed_app(
     env: &Env,
-    user_id: &str,
+    org_id: &str,
     before: f64,
     tool: Option<Tool>,
     limit: u32,
@@ -325,12 +337,12 @@ pub async fn completed_app(
     Ok(env
         .d1(bind::DB)?
         .prepare(format!(
-            "SELECT {COLUMNS} FROM generations WHERE user_id = ?1 AND source IN ('app', 'import') \
+            "SELECT {COLUMNS} FROM generations WHERE org_id = ?1 AND source IN ('app', 'import') \
              AND status = 'completed' AND created_at < ?2 AND (?3 = '' OR tool = ?3) \
              ORDER BY created_at DESC LIMIT ?4"
         ))
         .bind(&[
-            user_id.into(),
+            org_id.into(),
             before.into(),
             tool.map_or("", |t| t.id()).into(),
             (limit as f64).into(),

@@ -61,3 +61,88 @@ pub async fn insert_key(
         .await?;
     Ok(id)
 }
+
+/// A member row of an organization, with the account's e-mail and name.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+    pub created_at: f64,
+}
+
+/// The members of `org_id`, owners first, then by when they joined.
+pub async fn members(env: &Env, org_id: &str) -> ApiResult<Vec<MemberRow>> {
+    Ok(env
+        .d1(bind::DB)?
+        .prepare(
+            "SELECT m.user_id AS user_id, u.email AS email, u.name AS name, m.role AS role, \
+             m.created_at AS created_at FROM org_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.org_id = ?1 ORDER BY m.role = 'owner' DESC, m.created_at, u.email",
+        )
+        .bind(&[org_id.into()])?
+        .all()
+        .await?
+        .results()?)
+}
+
+/// The organizations `user_id` belongs to, with its role there.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MembershipRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+}
+
+pub async fn memberships(env: &Env, user_id: &str) -> ApiResult<Vec<MembershipRow>> {
+    Ok(env
+        .d1(bind::DB)?
+        .prepare(
+            "SELECT o.id AS id, o.name AS name, m.role AS role \
+             FROM org_members m JOIN organizations o ON o.id = m.org_id WHERE m.user_id = ?1 \
+             ORDER BY o.owner_id = ?1 DESC, o.name",
+        )
+        .bind(&[user_id.into()])?
+        .all()
+        .await?
+        .results()?)
+}
+
+/// An open (not accepted, not expired) invite.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct InviteRow {
+    pub id: String,
+    pub org_id: String,
+    pub email: Option<String>,
+    pub created_by: String,
+    pub created_at: f64,
+    pub expires_at: f64,
+    pub accepted_by: Option<String>,
+}
+
+pub async fn open_invites(env: &Env, org_id: &str) -> ApiResult<Vec<InviteRow>> {
+    Ok(env
+        .d1(bind::DB)?
+        .prepare(
+            "SELECT id, org_id, email, created_by, created_at, expires_at, accepted_by FROM org_invites \
+             WHERE org_id = ?1 AND accepted_by IS NULL AND expires_at > ?2 ORDER BY created_at DESC",
+        )
+        .bind(&[org_id.into(), (now_ms() as f64).into()])?
+        .all()
+        .await?
+        .results()?)
+}
+
+/// The invite whose token hashes to `token_hash`, whatever its state.
+pub async fn invite_by_token(env: &Env, token_hash: &str) -> ApiResult<Option<InviteRow>> {
+    Ok(env
+        .d1(bind::DB)?
+        .prepare(
+            "SELECT id, org_id, email, created_by, created_at, expires_at, accepted_by FROM org_invites \
+             WHERE token_hash = ?1",
+        )
+        .bind(&[token_hash.into()])?
+        .first(None)
+        .await?)
+}
