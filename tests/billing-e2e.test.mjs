@@ -56,6 +56,7 @@ test('Free → subscribe Pro (local provider) → Quality mode allowed → top u
   await page.waitForURL(/\/billing$/);
   await page.goBack();
   await tid('gen-video-resolution').waitFor();
+  await tid('profile-button').click();
   await tid('to-billing').click();
   await tid('billing-page').waitFor();
   assert.equal(new URL(page.url()).pathname, '/billing');

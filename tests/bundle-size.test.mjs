@@ -10,7 +10,10 @@
 // the Developer page became modules of their own (Leptos lazy routes, split after linking by
 // app/wasm-split-hook.sh), fetched when first visited: 343 KB q11, 388 KB served (Home, where
 // sign-in lands, stays in: 315 / 356 KB with it split out too, but a link followed while a lazy
-// page loads shows that page). #14's target is 250 KB. Sizes go to test-artifacts/first-load.json.
+// page loads shows that page). #16's profile menu (the organization switcher, Account, Help), the
+// organization in the app state and the sign-in providers are on every page: +12 KB, 355 KB q11,
+// 404 KB served (its Organizations, invite, Account and Help pages are lazy: 11–45 KB each).
+// #14's target is 250 KB. Sizes go to test-artifacts/first-load.json.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -19,9 +22,9 @@ import { request } from 'node:http';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { BASE, ARTIFACTS } from './lib/helpers.mjs';
 
-const LIMIT = 346 * 1000;
+const LIMIT = 358 * 1000;
 // wrangler dev compresses on the fly at a lower quality than 11.
-const SERVED_LIMIT = 392 * 1000;
+const SERVED_LIMIT = 408 * 1000;
 
 /** What the server sends for `path` with `Accept-Encoding: br`: the encoded bytes, not decoded. */
 function served(path) {
@@ -64,7 +67,7 @@ test('first load of the Studio route: brotli q11 and as served, at most the limi
   assert.ok(sent <= SERVED_LIMIT, `first load as served ${sent} bytes > ${SERVED_LIMIT}`);
   // The other pages are not in it: each is a module of its own, fetched when first visited.
   const split = readdirSync('dist').filter((f) => f.startsWith('split___'));
-  for (const page of ['library', 'collections', 'developer']) {
+  for (const page of ['library', 'collections', 'developer', 'billing', 'organizations', 'invite', 'account', 'help']) {
     assert.ok(split.some((f) => f.startsWith(`split___${page}_route`)), `${page} is split out: ${split.join(' ')}`);
   }
   assert.ok(!urls.some((u) => u.includes('split___') || u.includes('/chunk_')), urls.join(' '));

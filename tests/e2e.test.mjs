@@ -714,6 +714,7 @@ test('the pencil opens the editor on demand and the edited image replaces the in
 });
 
 test('sign out and sign back in', async () => {
+  await tid('profile-button').click();
   await tid('signout').click();
   await tid('auth-form').waitFor();
   assert.equal((await page.request.get(BASE + '/api/me')).status(), 401);

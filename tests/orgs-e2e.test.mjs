@@ -1,6 +1,7 @@
-// Teams in a real headless Chromium (#16), two people in two browser profiles: A (on Basic, set
-// by the admin command) opens Organizations from the profile menu and copies an invite link; B
-// opens it signed out, signs in on the same address, accepts, and is switched into A's
+// Teams in a real headless Chromium (#16), two people in two browser profiles: A (e-mail, on
+// Basic set by the admin command) opens Organizations from the profile menu and copies an invite
+// link; B opens it signed out, signs up through a real OpenID provider on loopback
+// (oidc-provider), comes back to the same address, accepts, and is switched into A's
 // organization; B runs Background Remove there; A sees B's result in the history and the credits
 // moved from the organization's balance; A removes B; B's address for that result is then 404
 // and B is back in the personal organization. Reload and Back land on the same page; axe finds
@@ -12,9 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { BASE, ARTIFACTS, Client, fixture, uniqueEmail, setPlan, axeViolations, CHROMIUM_FLAGS as FLAGS } from './lib/helpers.mjs';
+import { startProvider, providerLogin, keepLoopback } from './lib/oidc.mjs';
 
 const PASSWORD = 'a team password';
-let a, b, ctxA, ctxB, pa, pb;
+let a, b, op, ctxA, ctxB, pa, pb;
 const profiles = [];
 const errors = [];
 
@@ -25,6 +27,7 @@ async function open(tag) {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: FLAGS,
     viewport: { width: 1280, height: 900 },
   });
+  await keepLoopback(ctx);
   const page = ctx.pages()[0] ?? await ctx.newPage();
   page.on('pageerror', (e) => errors.push(`${tag}: ${e}`));
   page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[1349]/.test(m.text())) errors.push(`${tag}: ${m.text()}`); });
@@ -40,7 +43,8 @@ async function signIn(page, who) {
 
 before(async () => {
   a = await new Client().signUp(uniqueEmail('owner'), PASSWORD);
-  b = await new Client().signUp(uniqueEmail('member'), PASSWORD);
+  b = { email: uniqueEmail('member') };
+  op = await startProvider();
   await setPlan(a.email, { plan: 'basic' });
   [ctxA, pa] = await open('team-a');
   [ctxB, pb] = await open('team-b');
@@ -49,6 +53,7 @@ before(async () => {
 after(async () => {
   await ctxA?.close();
   await ctxB?.close();
+  await op?.close();
   for (const p of profiles) rmSync(p, { recursive: true, force: true });
 });
 
@@ -56,6 +61,8 @@ test('invite → accept → B runs a tool in A’s organization → A sees it an
   // A: the profile menu shows the Organizations section (an active plan); Settings opens the page.
   await pa.goto(BASE);
   await signIn(pa, a);
+  // The profile picture opens the menu (bottom-left); its Organizations section has the switcher.
+  await pa.getByTestId('profile-button').click();
   await pa.getByTestId('org-switch').waitFor();
   await pa.getByTestId('to-organizations').click();
   await pa.waitForURL(/\/organizations$/);
@@ -76,14 +83,16 @@ test('invite → accept → B runs a tool in A’s organization → A sees it an
   await pa.getByTestId('org-invites').waitFor();
   const creditsBefore = Number((await pa.getByTestId('credits').textContent()).split(' ')[0]);
 
-  // B: opens the link signed out, signs in on the same address, accepts.
+  // B: opens the link signed out, signs up with the OpenID provider, is back on the same address.
   await pb.goto(link);
-  await signIn(pb, b);
+  await pb.getByTestId('oidc-local').click();
+  await providerLogin(pb, b.email);
+  await pb.waitForURL(link);
   await pb.getByTestId('invite-offer').waitFor();
   assert.match(await pb.getByTestId('invite-offer').textContent(), new RegExp(`${a.email.replace(/[.]/g, '\\.')} invites you to join North Studio`));
   await pb.getByTestId('invite-accept').click();
   await pb.waitForURL(/\/studio$/);
-  await pb.getByTestId('org-switch').waitFor();
+  await pb.getByTestId('org-switch').waitFor({ state: 'attached' });
   const selected = await pb.getByTestId('org-switch').evaluate((s) => s.options[s.selectedIndex].textContent);
   assert.equal(selected, 'North Studio');
   assert.equal(await pb.getByTestId('to-billing').count(), 0, 'a collaborator has no Billing');
@@ -122,5 +131,39 @@ test('invite → accept → B runs a tool in A’s organization → A sees it an
   await pb.getByTestId('user-email').waitFor();
   const me = await (await pb.request.get(`${BASE}/api/me`)).json();
   assert.equal(me.org.personal, true);
+  assert.deepEqual(errors, []);
+});
+
+test('A’s Account page: a display name, a picture cropped square, Help from the menu, then Delete Account lists the organization and signs out', async () => {
+  await pa.goto(`${BASE}/account`);
+  await pa.getByTestId('display-name').fill('Ana Owner');
+  await pa.getByTestId('save-name').click();
+  await pa.getByTestId('account-notice').waitFor();
+  // A 512×768 photo becomes a 256×256 picture.
+  await pa.getByTestId('avatar-input').setInputFiles({ name: 'me.jpg', mimeType: 'image/jpeg', buffer: fixture('model-photo-512.jpg') });
+  await pa.getByTestId('account-avatar').waitFor();
+  await pa.waitForFunction(() => document.querySelector('[data-testid=account-avatar]')?.naturalWidth === 256);
+  assert.equal(await pa.getByTestId('account-avatar').evaluate((i) => i.naturalHeight), 256);
+  assert.deepEqual(await axeViolations(pa), []);
+  await pa.screenshot({ path: join(ARTIFACTS, 'account.png') });
+  // Reload: the picture is in the profile menu; Help opens from it.
+  await pa.reload();
+  await pa.locator('[data-testid=profile-button] img').waitFor();
+  await pa.getByTestId('profile-button').click();
+  await pa.getByTestId('to-help').click();
+  await pa.waitForURL(/\/help$/);
+  await pa.getByTestId('help-support').waitFor();
+  assert.match(await pa.getByTestId('help-support').textContent(), /^support@/);
+  await pa.goBack();
+  await pa.waitForURL(/\/account$/);
+  await pa.getByTestId('delete-account').click();
+  await pa.getByTestId('delete-dialog').waitFor();
+  assert.match(await pa.getByTestId('delete-orgs').textContent(), /North Studio — 1 member/);
+  assert.ok(await pa.getByTestId('delete-confirm').isDisabled(), 'disabled until the e-mail is typed');
+  await pa.getByTestId('delete-confirm-email').fill(a.email);
+  await pa.getByTestId('delete-confirm').click();
+  await pa.getByTestId('auth-submit').waitFor();
+  const r = await pa.request.get(`${BASE}/api/me`);
+  assert.equal(r.status(), 401);
   assert.deepEqual(errors, []);
 });

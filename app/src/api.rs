@@ -9,6 +9,11 @@ use serde_json::json;
 pub struct User {
     pub id: String,
     pub email: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When the profile picture was uploaded (None: none).
+    #[serde(default)]
+    pub avatar_at: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -707,4 +712,93 @@ pub async fn payments(surface: &str) -> R<Vec<Payment>> {
     get_json::<PaymentsBody>(&format!("/api/billing/payments?surface={surface}"))
         .await
         .map(|b| b.payments)
+}
+
+// The Account page (#16).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OwnedOrg {
+    pub id: String,
+    pub name: String,
+    pub members: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Account {
+    pub email: String,
+    pub name: Option<String>,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+    pub owned_organizations: Vec<OwnedOrg>,
+}
+
+pub async fn account() -> R<Account> {
+    get_json("/api/account").await
+}
+
+pub async fn set_display_name(name: &str) -> R<serde_json::Value> {
+    send_json(Request::patch("/api/account"), &json!({"name": name})).await
+}
+
+/// Uploads `bytes` (a PNG) as the profile picture.
+pub async fn put_avatar(bytes: Vec<u8>) -> R<serde_json::Value> {
+    let arr = js_sys::Uint8Array::from(bytes.as_slice());
+    let r = Request::put("/api/account/avatar")
+        .header("Content-Type", "image/png")
+        .body(wasm_bindgen::JsValue::from(arr))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
+    read(r).await
+}
+
+pub async fn delete_account(email: &str) -> R<()> {
+    let r = Request::post("/api/account/delete")
+        .json(&json!({"email": email}))
+        .map_err(net)?
+        .send()
+        .await
+        .map_err(net)?;
+    if r.ok() {
+        return Ok(());
+    }
+    read::<serde_json::Value>(r).await.map(|_| ())
+}
+
+pub async fn sign_out_everywhere() -> R<()> {
+    send_empty(Request::post("/api/auth/signout-all")).await
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Help {
+    pub chat_url: String,
+    pub community_url: String,
+    pub support_email: String,
+    pub billing_email: String,
+    pub legal_email: String,
+    pub privacy_url: String,
+    pub terms_url: String,
+}
+
+pub async fn help() -> R<Help> {
+    get_json("/api/help").await
+}
+
+/// A sign-in provider (OpenID Connect) the operator configured.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AuthProvider {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Deserialize)]
+struct ProvidersBody {
+    providers: Vec<AuthProvider>,
+}
+
+pub async fn auth_providers() -> R<Vec<AuthProvider>> {
+    get_json::<ProvidersBody>("/api/auth/providers")
+        .await
+        .map(|b| b.providers)
 }

@@ -11,8 +11,20 @@ pub fn AuthScreen() -> impl IntoView {
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let create = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+    // A provider's sign-in that failed comes back with `?auth_error=…`.
+    let query = leptos_router::hooks::use_query_map();
+    let error = RwSignal::new(query.get_untracked().get("auth_error"));
     let busy = RwSignal::new(false);
+    // Sign-in providers the operator configured (OpenID Connect), each back to this address.
+    let providers = RwSignal::new(Vec::<api::AuthProvider>::new());
+    leptos::task::spawn_local(async move {
+        if let Ok(p) = api::auth_providers().await {
+            let _ = providers.try_set(p);
+        }
+    });
+    let here = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_else(|| "/".into());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if busy.get_untracked() {
@@ -61,6 +73,23 @@ pub fn AuthScreen() -> impl IntoView {
                 <button type="submit" class="atl-primary" data-testid="auth-submit" disabled=move || busy.get()>
                     {move || if create.get() { "Create account" } else { "Sign in" }}
                 </button>
+                {move || {
+                    let list = providers.get();
+                    (!list.is_empty()).then(|| {
+                        let here = here.clone();
+                        view! {
+                            <div class="atl-providers" role="group" aria-label="Other ways to sign in">
+                                <span class="atl-muted">"or"</span>
+                                {list.into_iter().map(|p| view! {
+                                    <a class="atl-secondary atl-provider-button" rel="external" data-testid=format!("oidc-{}", p.id)
+                                        href=format!("{}?return_to={}", p.url, js_sys::encode_uri_component(&here))>
+                                        {format!("Continue with {}", p.name)}
+                                    </a>
+                                }).collect_view()}
+                            </div>
+                        }
+                    })
+                }}
                 <button type="button" class="atl-link" data-testid="auth-toggle"
                     on:click=move |_| { create.update(|c| *c = !*c); error.set(None); }>
                     {move || if create.get() { "I have an account: sign in" } else { "New here? Create an account" }}

@@ -4,6 +4,7 @@
 //! One module per screen; every network call in `api`; shared state is a small context struct
 //! of signals.
 
+mod account;
 mod api;
 mod auth;
 mod billing;
@@ -125,6 +126,8 @@ lazy_page!(DeveloperRoute, developer::DeveloperPage);
 lazy_page!(BillingRoute, billing::BillingPage);
 lazy_page!(OrganizationsRoute, orgs::OrganizationsPage);
 lazy_page!(InviteRoute, orgs::InvitePage);
+lazy_page!(AccountRoute, account::AccountPage);
+lazy_page!(HelpRoute, account::HelpPage);
 
 #[component]
 fn App() -> impl IntoView {
@@ -163,6 +166,8 @@ fn App() -> impl IntoView {
                                 <Route path=path!("/billing/api") view={Lazy::<BillingRoute>::new()}/>
                                 <Route path=path!("/organizations") view={Lazy::<OrganizationsRoute>::new()}/>
                                 <Route path=path!("/invite/:token") view={Lazy::<InviteRoute>::new()}/>
+                                <Route path=path!("/account") view={Lazy::<AccountRoute>::new()}/>
+                                <Route path=path!("/help") view={Lazy::<HelpRoute>::new()}/>
                             </Routes>
                         </shell::Shell>
                     }.into_any(),

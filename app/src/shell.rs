@@ -51,6 +51,20 @@ pub fn Shell(user: User, children: Children) -> impl IntoView {
         });
     });
     let email = user.email.clone();
+    let initial = atelier_core::org::display_name(user.name.as_deref(), &user.email)
+        .chars()
+        .next()
+        .unwrap_or('?')
+        .to_uppercase()
+        .to_string();
+    // The menu closes when a page opens.
+    let menu = NodeRef::<leptos::html::Details>::new();
+    Effect::new(move |_| {
+        location.pathname.track();
+        if let Some(d) = menu.get_untracked() {
+            d.set_open(false);
+        }
+    });
     let switch = move |ev: leptos::ev::Event| {
         let id = event_target_value(&ev);
         leptos::task::spawn_local(async move {
@@ -102,32 +116,43 @@ pub fn Shell(user: User, children: Children) -> impl IntoView {
                         <a class="atl-link atl-topup-link" href="/billing" data-testid="sidebar-topup">"Top up"</a>
                     </Show>
                 </div>
-                <div class="atl-profile">
-                    <span class="atl-user" data-testid="user-email" title="Signed in">{user.email.clone()}</span>
-                    {move || orgs.get().filter(|o| o.menu).map(|o| {
-                        let current = o.current.clone();
-                        view! {
-                            <div class="atl-org-switch" role="group" aria-label="Organizations">
-                                <label class="atl-muted" for="org-switch">"Organization"</label>
-                                <select id="org-switch" data-testid="org-switch" on:change=switch>
-                                    {o.orgs.into_iter().map(|x| {
-                                        let label = match (x.personal, x.name == email) {
-                                            (true, true) => "Personal".to_string(),
-                                            (true, false) => format!("{} (personal)", x.name),
-                                            _ => x.name.clone(),
-                                        };
-                                        view! { <option value=x.id.clone() selected={x.id == current}>{label}</option> }
-                                    }).collect_view()}
-                                </select>
-                                <a class="atl-link" href="/organizations" data-testid="to-organizations" aria-current=move || location.pathname.get().starts_with("/organizations").then_some("page")>"Settings"</a>
-                            </div>
-                        }
-                    })}
-                    <Show when=is_owner>
-                        <a class="atl-link" href="/billing" data-testid="to-billing" aria-current=move || location.pathname.get().starts_with("/billing").then_some("page")>"Billing"</a>
-                    </Show>
-                    <button class="atl-link" data-testid="signout" on:click=sign_out>"Sign out"</button>
-                </div>
+                <details class="atl-profile atl-profile-menu" data-testid="profile-menu" node_ref=menu>
+                    <summary class="atl-profile-button" data-testid="profile-button" title="Profile menu: account, organizations, billing, help, sign out">
+                        {match user.avatar_at {
+                            Some(t) => view! { <img class="atl-avatar" src=format!("/api/account/avatar?v={t}") alt=""/> }.into_any(),
+                            None => view! { <span class="atl-avatar" aria-hidden="true">{initial}</span> }.into_any(),
+                        }}
+                        <span class="atl-user" data-testid="user-email" title="Signed in">{user.email.clone()}</span>
+                    </summary>
+                    <div class="atl-menu-items">
+                        {move || orgs.get().filter(|o| o.menu).map(|o| {
+                            let current = o.current.clone();
+                            view! {
+                                <div class="atl-org-switch" role="group" aria-label="Organizations">
+                                    <label class="atl-muted" for="org-switch">"Organization"</label>
+                                    <select id="org-switch" data-testid="org-switch" on:change=switch>
+                                        {o.orgs.into_iter().map(|x| {
+                                            let label = match (x.personal, x.name == email) {
+                                                (true, true) => "Personal".to_string(),
+                                                (true, false) => format!("{} (personal)", x.name),
+                                                _ => x.name.clone(),
+                                            };
+                                            view! { <option value=x.id.clone() selected={x.id == current}>{label}</option> }
+                                        }).collect_view()}
+                                    </select>
+                                    <a class="atl-link" href="/organizations" data-testid="to-organizations">"Organization settings"</a>
+                                </div>
+                            }
+                        })}
+                        <a class="atl-link" href="/account" data-testid="to-account">"Account"</a>
+                        <Show when=is_owner>
+                            <a class="atl-link" href="/billing" data-testid="to-billing">"Billing"</a>
+                        </Show>
+                        <a class="atl-link" href="/developer" data-testid="menu-developer">"Developer API"</a>
+                        <a class="atl-link" href="/help" data-testid="to-help">"Help"</a>
+                        <button class="atl-link" data-testid="signout" on:click=sign_out>"Sign out"</button>
+                    </div>
+                </details>
             </nav>
             <div class="atl-page">{children()}</div>
         </div>

@@ -10,8 +10,10 @@ INSERT OR IGNORE INTO organizations (id, name, owner_id, created_at)
 INSERT OR IGNORE INTO org_members (org_id, user_id, role, created_at)
   SELECT 'org_' || id, id, 'owner', created_at FROM users;
 
--- A display name (the Account page); the e-mail's local part stands in while it is empty.
+-- A display name (the Account page); the e-mail's local part stands in while it is empty. The
+-- profile picture is R2 avatars/<user id>, uploaded at avatar_at (NULL: none).
 ALTER TABLE users ADD COLUMN name TEXT;
+ALTER TABLE users ADD COLUMN avatar_at INTEGER;
 
 -- The organization a session acts in (switching is per browser session); NULL = personal.
 ALTER TABLE sessions ADD COLUMN org_id TEXT;
@@ -71,3 +73,23 @@ CREATE TABLE org_invites (
   accepted_at INTEGER
 );
 CREATE INDEX org_invites_org ON org_invites(org_id, created_at DESC);
+
+-- Sign-in with OpenID Connect: each identity (provider, subject) is one account's; flows in
+-- progress are keyed by their state's SHA-256 (single use, 10 minutes).
+CREATE TABLE oidc_identities (
+  provider TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  email TEXT,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (provider, subject)
+);
+CREATE INDEX oidc_identities_user ON oidc_identities(user_id);
+CREATE TABLE oidc_flows (
+  state_hash TEXT PRIMARY KEY,
+  provider TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  verifier TEXT NOT NULL,
+  return_to TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);

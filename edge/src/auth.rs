@@ -31,6 +31,9 @@ pub struct User {
     /// The display name (the Account page); None until set.
     #[serde(default)]
     pub name: Option<String>,
+    /// When the profile picture was uploaded (None: none).
+    #[serde(default)]
+    pub avatar_at: Option<f64>,
 }
 
 /// Who acts in a request: the member, the organization it acts in (the owner of record of what
@@ -67,7 +70,7 @@ impl Actor {
         let row: Option<ActorRow> = env
             .d1(bind::DB)?
             .prepare(
-                "SELECT u.id AS id, u.email AS email, u.created_at AS created_at, u.name AS name, \
+                "SELECT u.id AS id, u.email AS email, u.created_at AS created_at, u.name AS name, u.avatar_at AS avatar_at, \
                  m.org_id AS org_id, m.role AS role, o.owner_id AS owner_id, o.name AS org_name \
                  FROM users u JOIN org_members m ON m.user_id = u.id AND m.org_id = ?2 \
                  JOIN organizations o ON o.id = m.org_id WHERE u.id = ?1",
@@ -90,6 +93,7 @@ struct ActorRow {
     email: String,
     created_at: f64,
     name: Option<String>,
+    avatar_at: Option<f64>,
     org_id: Option<String>,
     role: Option<String>,
     owner_id: Option<String>,
@@ -103,6 +107,7 @@ impl ActorRow {
             email: self.email.clone(),
             created_at: self.created_at,
             name: self.name.clone(),
+            avatar_at: self.avatar_at,
         }
     }
 
@@ -171,25 +176,38 @@ fn too_many(what: &str) -> ApiError {
     .with_header("Retry-After", "900".into())
 }
 
+/// Starts a session for `user` and answers `status` with the user and the session cookie.
 async fn start_session(req: &Request, env: &Env, user: &User, status: u16) -> ApiResult<Response> {
+    let set = new_session(req, env, user).await?;
+    let mut r = json(status, &json!({"user": user}))?;
+    r.headers_mut().set("Set-Cookie", &set)?;
+    Ok(r)
+}
+
+/// A new session for `user`, always a fresh token (no fixation): a session cookie the browser
+/// brought is ended in the same batch. Returns the `Set-Cookie` value.
+pub async fn new_session(req: &Request, env: &Env, user: &User) -> ApiResult<String> {
     let token = hex::encode(crypto::random_bytes::<32>());
     let now = now_ms();
     let expires = now + SESSION_DAYS * 24 * 3600 * 1000;
-    env.d1(bind::DB)?
-        .prepare("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")
-        .bind(&[token_hash(&token).into(), user.id.clone().into(), (now as f64).into(), (expires as f64).into()])?
-        .run()
-        .await?;
+    let db = env.d1(bind::DB)?;
+    let mut stmts = vec![];
+    if let Some(old) = cookie(req, COOKIE) {
+        stmts.push(
+            db.prepare("DELETE FROM sessions WHERE token_hash = ?1")
+                .bind(&[token_hash(&old).into()])?,
+        );
+    }
+    stmts.push(
+        db.prepare("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")
+            .bind(&[token_hash(&token).into(), user.id.clone().into(), (now as f64).into(), (expires as f64).into()])?,
+    );
+    db.batch(stmts).await?;
     let secure = if is_https(req) { "; Secure" } else { "" };
-    let mut r = json(status, &json!({"user": user}))?;
-    r.headers_mut().set(
-        "Set-Cookie",
-        &format!(
-            "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            SESSION_DAYS * 24 * 3600
-        ),
-    )?;
-    Ok(r)
+    Ok(format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        SESSION_DAYS * 24 * 3600
+    ))
 }
 
 pub async fn signup(mut req: Request, env: &Env) -> ApiResult<Response> {
@@ -236,6 +254,7 @@ pub async fn signup(mut req: Request, env: &Env) -> ApiResult<Response> {
         email,
         created_at: now_ms() as f64,
         name: None,
+        avatar_at: None,
     };
     let inserted = db
         .prepare("INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)")
@@ -266,6 +285,7 @@ struct UserRow {
     password_hash: String,
     created_at: f64,
     name: Option<String>,
+    avatar_at: Option<f64>,
 }
 
 pub async fn signin(mut req: Request, env: &Env) -> ApiResult<Response> {
@@ -282,7 +302,7 @@ pub async fn signin(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
     let row: Option<UserRow> = env
         .d1(bind::DB)?
-        .prepare("SELECT id, email, password_hash, created_at, name FROM users WHERE email = ?1")
+        .prepare("SELECT id, email, password_hash, created_at, name, avatar_at FROM users WHERE email = ?1")
         .bind(&[email.into()])?
         .first(None)
         .await?;
@@ -300,6 +320,7 @@ pub async fn signin(mut req: Request, env: &Env) -> ApiResult<Response> {
                 email: r.email,
                 created_at: r.created_at,
                 name: r.name,
+                avatar_at: r.avatar_at,
             };
             env.d1(bind::DB)?
                 .prepare("DELETE FROM auth_attempts WHERE key = ?1")
@@ -340,6 +361,27 @@ pub async fn signout(req: Request, env: &Env) -> ApiResult<Response> {
     Ok(r)
 }
 
+/// `POST /api/auth/signout-all`: ends every session of the account (all browsers and
+/// devices), this one included.
+pub async fn signout_all(req: Request, env: &Env) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let user = require_user(&req, env).await?;
+    env.d1(bind::DB)?
+        .prepare("DELETE FROM sessions WHERE user_id = ?1")
+        .bind(&[user.id.into()])?
+        .run()
+        .await?;
+    let mut r = Response::empty()?.with_status(204);
+    http::set_headers(
+        &mut r,
+        &[(
+            "Set-Cookie",
+            &format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+        )],
+    )?;
+    Ok(r)
+}
+
 pub async fn me(req: Request, env: &Env) -> ApiResult<Response> {
     let a = acting(&req, env).await?;
     // The organization's balance and plan: its owner of record's.
@@ -368,7 +410,7 @@ pub async fn acting(req: &Request, env: &Env) -> ApiResult<Actor> {
     let row: Option<ActorRow> = env
         .d1(bind::DB)?
         .prepare(
-            "SELECT u.id AS id, u.email AS email, u.created_at AS created_at, u.name AS name, \
+            "SELECT u.id AS id, u.email AS email, u.created_at AS created_at, u.name AS name, u.avatar_at AS avatar_at, \
              m.org_id AS org_id, m.role AS role, o.owner_id AS owner_id, o.name AS org_name \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              LEFT JOIN org_members m ON m.user_id = u.id AND m.org_id = COALESCE(s.org_id, 'org_' || u.id) \

@@ -82,7 +82,7 @@ async fn billing_user(req: &Request, env: &Env) -> ApiResult<User> {
         return Ok(a.user);
     }
     env.d1(crate::bind::DB)?
-        .prepare("SELECT id, email, created_at, name FROM users WHERE id = ?1")
+        .prepare("SELECT id, email, created_at, name, avatar_at FROM users WHERE id = ?1")
         .bind(&[a.payer.into()])?
         .first(None)
         .await?

@@ -3,6 +3,7 @@
 //! import cycle: routes → services (`submit`, `jobs`, `chains`, `node`, `predictions`, `webhooks`, `stripe`) →
 //! storage (`store`, `credits`) → base (`config`, `http`, `crypto`, `bind`, `queue`).
 
+mod account;
 mod api;
 mod assets;
 mod assistant;
@@ -16,11 +17,13 @@ mod crypto;
 mod events;
 mod gallery;
 mod generations;
+mod help;
 mod http;
 mod jobs;
 mod library;
 mod members;
 mod node;
+mod oidc;
 mod orgs;
 mod predictions;
 mod queue;
@@ -72,7 +75,23 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "auth", "signup"]) => auth::signup(req, env).await,
         (Method::Post, ["api", "auth", "signin"]) => auth::signin(req, env).await,
         (Method::Post, ["api", "auth", "signout"]) => auth::signout(req, env).await,
+        (Method::Post, ["api", "auth", "signout-all"]) => auth::signout_all(req, env).await,
+        (Method::Get, ["api", "auth", "providers"]) => oidc::list(env).await,
+        (Method::Get, ["api", "auth", "oidc", id, "start"]) => oidc::start(req, env, id).await,
+        (Method::Get, ["api", "auth", "oidc", id, "callback"]) => {
+            oidc::callback(req, env, id).await
+        }
         (Method::Get, ["api", "me"]) => auth::me(req, env).await,
+        (Method::Get, ["api", "help"]) => help::get(&req, env).await,
+        (Method::Get, ["api", "account"]) => account::get(&req, env).await,
+        (Method::Patch, ["api", "account"]) => account::patch(req, env).await,
+        (Method::Post, ["api", "account", "delete"]) => account::delete(req, env).await,
+        (Method::Get, ["api", "account", "avatar"]) => account::avatar(&req, env).await,
+        (Method::Put, ["api", "account", "avatar"]) => account::put_avatar(req, env).await,
+        (Method::Delete, ["api", "account", "avatar"]) => account::delete_avatar(&req, env).await,
+        (Method::Post, ["api", "internal", "admin", "footprint"]) => {
+            account::footprint(req, env).await
+        }
         (Method::Post, ["api", "quote"]) => quote::post(req).await,
         (Method::Get, ["api", "billing"]) => billing::get(&req, env).await,
         (Method::Post, ["api", "billing", "plan"]) => billing::plan(req, env).await,

@@ -14,6 +14,10 @@ use crate::setup::{self, job_secret, run, run_tests, Env, Tally, R};
 /// Ports and state folder of one stack.
 /// Where the test stack's edge finds the Assistant's language model (a loopback stand-in).
 const LLM_PORT: u16 = 18799;
+/// Where tests/oidc.test.mjs serves its OpenID provider.
+const OIDC_PORT: u16 = 18798;
+/// Where tests/oidc.test.mjs serves a GitHub-shaped OAuth server (GitHub is no OpenID provider).
+const GITHUB_PORT: u16 = 18797;
 
 #[derive(Debug, Clone)]
 pub struct StackConfig {
@@ -276,6 +280,20 @@ pub fn dev(e: &Env) -> R<()> {
         ]
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}:{v}")))
+        // Sign-in providers (OIDC_PROVIDERS, OIDC_<ID>_ISSUER / _CLIENT_ID / _CLIENT_SECRET /
+        // _NAME) and the Help page's addresses, when the environment names them.
+        .chain(std::env::vars().filter_map(|(k, v)| {
+            let help = [
+                "SUPPORT_CHAT_URL",
+                "COMMUNITY_URL",
+                "SUPPORT_EMAIL",
+                "BILLING_EMAIL",
+                "LEGAL_EMAIL",
+                "PRIVACY_URL",
+                "TERMS_URL",
+            ];
+            (k.starts_with("OIDC_") || help.contains(&k.as_str())).then(|| format!("{k}:{v}"))
+        }))
         .collect(),
     };
     let mut stack = start(e, &cfg)?;
@@ -325,6 +343,8 @@ fn node_tests(
         .env("ATELIER_ARTIFACTS", artifacts)
         .env("ATELIER_TEST_STATE", cfg.state.join("handoff.json"))
         .env("ATELIER_LLM_PORT", LLM_PORT.to_string())
+        .env("ATELIER_OIDC_PORT", OIDC_PORT.to_string())
+        .env("ATELIER_GITHUB_PORT", GITHUB_PORT.to_string())
         // The upstream-engine test starts a second node of its own.
         .env(
             "ATELIER_INFERENCE_BIN",
@@ -521,6 +541,17 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             // tests/stripe.test.mjs signs webhooks with this (purchases stay on the local
             // provider: no STRIPE_SECRET_KEY).
             "STRIPE_WEBHOOK_SECRET:whsec_atelier_local_test".into(),
+            // tests/oidc.test.mjs starts a real OpenID provider (oidc-provider) on this port.
+            "OIDC_PROVIDERS:local,github".into(),
+            format!("OIDC_LOCAL_ISSUER:http://127.0.0.1:{OIDC_PORT}"),
+            "OIDC_LOCAL_CLIENT_ID:atelier-test".into(),
+            "OIDC_LOCAL_CLIENT_SECRET:atelier-test-oidc-secret".into(),
+            "OIDC_LOCAL_NAME:Test OpenID".into(),
+            // GitHub's OAuth flow against tests/oidc.test.mjs's GitHub-shaped server.
+            format!("OIDC_GITHUB_ISSUER:http://127.0.0.1:{GITHUB_PORT}"),
+            format!("OIDC_GITHUB_API:http://127.0.0.1:{GITHUB_PORT}/api"),
+            "OIDC_GITHUB_CLIENT_ID:atelier-gh".into(),
+            "OIDC_GITHUB_CLIENT_SECRET:atelier-gh-secret".into(),
         ],
     };
     let result = (|| {
