@@ -3,7 +3,10 @@
 // id-bearing route of /api and /v1 across two organizations.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, Client, apiClient, createKey, fixture, setPlan, flatPng } from './lib/helpers.mjs';
+import { SMTPServer } from 'smtp-server';
+import { BASE, Client, apiClient, createKey, fixture, setPlan, flatPng, uniqueEmail } from './lib/helpers.mjs';
+
+const SMTP_PORT = Number(process.env.ATELIER_SMTP_PORT ?? 18796);
 
 const me = async (c) => (await c.req('GET', '/api/me')).json();
 const body = async (r) => { const t = await r.text(); try { return JSON.parse(t); } catch { return t; } };
@@ -306,5 +309,50 @@ describe('IDOR: every id-bearing route answers 404 for another organization’s 
     assert.equal(keys.keys.find((k) => k.id === kid)?.revoked_at, null);
     assert.equal((await x.req('GET', '/api/org')).status, 200);
     assert.equal((await (await x.req('GET', '/api/org')).json()).invites.length, 1);
+  });
+});
+
+describe('invite e-mails (SMTP configured: a real SMTP server on loopback, smtp-server)', () => {
+  test('an invite with an address is e-mailed with its link; with the server down the link still works and says why', async () => {
+    const owner = await new Client().signUp();
+    await setPlan(owner.email, { plan: 'pro' });
+    const got = [];
+    const server = new SMTPServer({
+      authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
+      onData(stream, session, cb) {
+        let raw = '';
+        stream.on('data', (c) => { raw += c; });
+        stream.on('end', () => { got.push({ raw, from: session.envelope.mailFrom.address, to: session.envelope.rcptTo.map((r) => r.address) }); cb(); });
+      },
+    });
+    await new Promise((r) => server.listen(SMTP_PORT, '127.0.0.1', r));
+    const to = uniqueEmail('teammate');
+    let inv;
+    try {
+      const r = await owner.json('POST', '/api/org/invites', { email: to });
+      inv = await r.json();
+      assert.equal(r.status, 201, JSON.stringify(inv));
+      assert.equal(inv.emailed, true, JSON.stringify(inv));
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    assert.equal(got.length, 1);
+    assert.deepEqual(got[0].to, [to]);
+    assert.equal(got[0].from, 'atelier@localhost');
+    assert.ok(got[0].raw.includes(inv.url), 'the message carries the link');
+    assert.match(got[0].raw, /Subject: Join .* on Atelier/);
+    // The listed invite keeps its address.
+    const org = await (await owner.req('GET', '/api/org')).json();
+    assert.equal(org.invites.find((i) => i.id === inv.id).email, to);
+    // The server is gone now: the invite is made, not e-mailed, and the owner is told.
+    const r2 = await owner.json('POST', '/api/org/invites', { email: uniqueEmail('later') });
+    const inv2 = await r2.json();
+    assert.equal(r2.status, 201);
+    assert.equal(inv2.emailed, false);
+    assert.match(inv2.email_error, /could not be sent/);
+    // A bad address names the field.
+    const r3 = await owner.json('POST', '/api/org/invites', { email: 'not-an-address' });
+    assert.equal(r3.status, 400);
+    assert.equal((await r3.json()).errors[0].path, 'email');
   });
 });

@@ -128,8 +128,14 @@ pub async fn rename_org(name: &str) -> R<serde_json::Value> {
     send_json(Request::patch("/api/org"), &json!({"name": name})).await
 }
 
-pub async fn create_invite() -> R<NewInvite> {
-    send_json(Request::post("/api/org/invites"), &json!({})).await
+/// An invite link; with `email`, also sent there when the server has SMTP.
+pub async fn create_invite(email: &str) -> R<NewInvite> {
+    let body = if email.trim().is_empty() {
+        json!({})
+    } else {
+        json!({"email": email.trim()})
+    };
+    send_json(Request::post("/api/org/invites"), &body).await
 }
 
 pub async fn set_role(user_id: &str, role: &str) -> R<serde_json::Value> {

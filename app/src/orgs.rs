@@ -124,15 +124,26 @@ fn OrgBody(ctx: Ctx, v: OrgView) -> impl IntoView {
             Some("Renamed."),
         );
     };
-    let invite = move |_| {
+    let invite_email = RwSignal::new(String::new());
+    let invite = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         ctx.busy.set(true);
         ctx.error.set(None);
+        let to = invite_email.get_untracked();
         leptos::task::spawn_local(async move {
-            let r = api::create_invite().await;
+            let r = api::create_invite(&to).await;
             let _ = ctx.busy.try_set(false);
             match r {
                 Ok(i) => {
                     let _ = ctx.link.try_set(Some(i.url));
+                    let _ = ctx.notice.try_set(Some(if i.emailed {
+                        format!("Invite sent to {}. The link below works too.", to.trim())
+                    } else if let Some(e) = i.email_error {
+                        e
+                    } else {
+                        "Invite link ready: copy it and send it to your teammate.".into()
+                    }));
+                    let _ = invite_email.try_set(String::new());
                     ctx.load();
                 }
                 Err(e) => {
@@ -185,10 +196,15 @@ fn OrgBody(ctx: Ctx, v: OrgView) -> impl IntoView {
                 <p class="atl-hint">"Your plan includes no team seats. "<a href="/billing">"Subscribe in Billing"</a>" to invite members (Basic 2, Pro 5, Agency 10)."</p>
             })}
             {owner.then(|| view! {
-                <div class="atl-row">
-                    <button class="atl-primary" data-testid="org-invite" disabled=move || ctx.busy.get() || seats.remaining == 0 on:click=invite>"Invite"</button>
-                    <span class="atl-hint">"A single-use link, valid 7 days. Send it to your teammate."</span>
-                </div>
+                <form class="atl-row" on:submit=invite>
+                    <label class="atl-field">
+                        <span>"E-mail (optional)"</span>
+                        <input type="email" data-testid="org-invite-email" placeholder="teammate@example.com"
+                            prop:value=move || invite_email.get() on:input=move |e| invite_email.set(event_target_value(&e))/>
+                    </label>
+                    <button class="atl-primary" type="submit" data-testid="org-invite" disabled=move || ctx.busy.get() || seats.remaining == 0>"Invite"</button>
+                    <span class="atl-hint">"A single-use link, valid 7 days; e-mailed when this server sends mail."</span>
+                </form>
             })}
             {move || ctx.link.get().map(|l| view! {
                 <div class="atl-row atl-invite-link">

@@ -234,8 +234,11 @@ pub struct NewInvite {
     pub id: String,
     pub url: String,
     pub expires_at: f64,
-    /// Whether an e-mail went out (only when SMTP is configured).
+    /// Whether an e-mail went out (only when SMTP is configured and an address was given).
     pub emailed: bool,
+    /// Why the e-mail did not go out, when one was asked for and SMTP is configured.
+    #[serde(default)]
+    pub email_error: Option<String>,
 }
 
 /// `GET /api/invites/{token}`: what an invite link offers.

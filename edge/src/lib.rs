@@ -21,6 +21,7 @@ mod help;
 mod http;
 mod jobs;
 mod library;
+mod mail;
 mod members;
 mod node;
 mod oidc;

@@ -223,14 +223,33 @@ pub async fn invite(mut req: Request, env: &Env) -> ApiResult<Response> {
         .await?;
     let url = req.url()?;
     let origin = url.origin().ascii_serialization();
+    let link = format!("{origin}/invite/{token}");
+    // The e-mail goes out only when an SMTP server is configured; the link works either way.
+    let (mut emailed, mut email_error) = (false, None);
+    if let (Some(to), Some(smtp)) = (email.as_deref(), crate::mail::Smtp::from_env(env)) {
+        let body = format!(
+            "{} invites you to join {} on Atelier.\n\nOpen this link to accept (it works once and expires in 7 days):\n{link}\n",
+            a.user.email, a.org_name
+        );
+        match crate::mail::send(&smtp, to, &format!("Join {} on Atelier", a.org_name), &body).await
+        {
+            Ok(()) => emailed = true,
+            Err(e) => {
+                worker::console_error!("invite e-mail failed: {e}");
+                email_error = Some(format!(
+                    "The e-mail could not be sent ({e}); copy the link and send it yourself."
+                ));
+            }
+        }
+    }
     json(
         201,
         &NewInvite {
             id,
-            url: format!("{origin}/invite/{token}"),
+            url: link,
             expires_at: expires as f64,
-            // No e-mail transport in this build: the owner sends the link.
-            emailed: false,
+            emailed,
+            email_error,
         },
     )
 }

@@ -18,6 +18,8 @@ const LLM_PORT: u16 = 18799;
 const OIDC_PORT: u16 = 18798;
 /// Where tests/oidc.test.mjs serves a GitHub-shaped OAuth server (GitHub is no OpenID provider).
 const GITHUB_PORT: u16 = 18797;
+/// Where tests/orgs.test.mjs receives invite e-mails.
+const SMTP_PORT: u16 = 18796;
 
 #[derive(Debug, Clone)]
 pub struct StackConfig {
@@ -281,7 +283,8 @@ pub fn dev(e: &Env) -> R<()> {
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}:{v}")))
         // Sign-in providers (OIDC_PROVIDERS, OIDC_<ID>_ISSUER / _CLIENT_ID / _CLIENT_SECRET /
-        // _NAME) and the Help page's addresses, when the environment names them.
+        // _NAME), the invite e-mails' SMTP server (SMTP_*) and the Help page's addresses, when
+        // the environment names them.
         .chain(std::env::vars().filter_map(|(k, v)| {
             let help = [
                 "SUPPORT_CHAT_URL",
@@ -292,7 +295,8 @@ pub fn dev(e: &Env) -> R<()> {
                 "PRIVACY_URL",
                 "TERMS_URL",
             ];
-            (k.starts_with("OIDC_") || help.contains(&k.as_str())).then(|| format!("{k}:{v}"))
+            (k.starts_with("OIDC_") || k.starts_with("SMTP_") || help.contains(&k.as_str()))
+                .then(|| format!("{k}:{v}"))
         }))
         .collect(),
     };
@@ -345,6 +349,7 @@ fn node_tests(
         .env("ATELIER_LLM_PORT", LLM_PORT.to_string())
         .env("ATELIER_OIDC_PORT", OIDC_PORT.to_string())
         .env("ATELIER_GITHUB_PORT", GITHUB_PORT.to_string())
+        .env("ATELIER_SMTP_PORT", SMTP_PORT.to_string())
         // The upstream-engine test starts a second node of its own.
         .env(
             "ATELIER_INFERENCE_BIN",
@@ -552,6 +557,11 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             format!("OIDC_GITHUB_API:http://127.0.0.1:{GITHUB_PORT}/api"),
             "OIDC_GITHUB_CLIENT_ID:atelier-gh".into(),
             "OIDC_GITHUB_CLIENT_SECRET:atelier-gh-secret".into(),
+            // Invite e-mails go to tests/orgs.test.mjs's SMTP server (smtp-server) on loopback.
+            "SMTP_HOST:127.0.0.1".into(),
+            format!("SMTP_PORT:{SMTP_PORT}"),
+            "SMTP_FROM:atelier@localhost".into(),
+            "SMTP_TLS:off".into(),
         ],
     };
     let result = (|| {
