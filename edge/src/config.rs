@@ -48,6 +48,16 @@ pub struct LanguageModel {
     pub key: Option<String>,
 }
 
+/// An operator setting: the var or secret `name`, trimmed; None when unset or empty.
+pub fn setting(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|v| v.to_string()))
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 impl Config {
     pub fn from_env(env: &Env) -> worker::Result<Config> {
         let var = |name: &str| env.var(name).map(|v| v.to_string()).ok();

@@ -27,7 +27,12 @@ use crate::store::gallery::{self as store, Scope};
 use crate::store::generations::{output_key, thumb_key, Row, StoredOutput};
 
 async fn scope(req: &Request, env: &Env) -> ApiResult<Scope> {
-    Ok(Scope::of(&acting(req, env).await?))
+    let a = acting(req, env).await?;
+    Ok(Scope {
+        id: a.org,
+        payer: a.payer,
+        by: a.user.id,
+    })
 }
 
 fn query_pairs(req: &Request) -> ApiResult<Vec<(String, String)>> {

@@ -6,13 +6,9 @@ use worker::{Env, Request, Response};
 
 use crate::http::{json, ApiResult};
 
-/// A var, or `default` when unset or empty.
+/// A setting, or `default` when unset or empty.
 fn var(env: &Env, name: &str, default: String) -> String {
-    env.var(name)
-        .ok()
-        .map(|v| v.to_string())
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or(default)
+    crate::config::setting(env, name).unwrap_or(default)
 }
 
 pub async fn get(req: &Request, env: &Env) -> ApiResult<Response> {

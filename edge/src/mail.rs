@@ -9,6 +9,8 @@ use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use worker::{Env, SecureTransport, Socket};
 
+use crate::config::setting as var;
+
 #[derive(Debug, Clone)]
 pub struct Smtp {
     host: String,
@@ -19,15 +21,6 @@ pub struct Smtp {
     /// Whether TLS is required (`SMTP_TLS=off` allows a plain connection, e.g. a relay on the
     /// same host).
     tls: bool,
-}
-
-fn var(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
-        .map(|v| v.to_string())
-        .or_else(|_| env.secret(name).map(|v| v.to_string()))
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
 }
 
 impl Smtp {

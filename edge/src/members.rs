@@ -349,19 +349,12 @@ pub async fn accept(req: &Request, env: &Env, token: &str) -> ApiResult<Response
     let a = acting(req, env).await?;
     let inv = open_invite(env, token).await?;
     if Actor::member(env, &a.user.id, &inv.org_id).await?.is_none() {
-        let owner = Actor::member(env, &inv.created_by, &inv.org_id)
-            .await?
-            .map(|o| o.payer);
-        let payer: Option<String> = match owner {
-            Some(p) => Some(p),
-            None => {
-                env.d1(bind::DB)?
-                    .prepare("SELECT owner_id FROM organizations WHERE id = ?1")
-                    .bind(&[inv.org_id.clone().into()])?
-                    .first(Some("owner_id"))
-                    .await?
-            }
-        };
+        let payer: Option<String> = env
+            .d1(bind::DB)?
+            .prepare("SELECT owner_id FROM organizations WHERE id = ?1")
+            .bind(&[inv.org_id.clone().into()])?
+            .first(Some("owner_id"))
+            .await?;
         let payer = payer.ok_or_else(bad_invite)?;
         // The seat was taken by the open invite; a downgrade since may have left none.
         let plan = credits::app_plan(env, &payer).await?;

@@ -21,6 +21,7 @@ use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::auth::{self, User};
 use crate::bind;
+use crate::config::setting as var;
 use crate::crypto;
 use crate::http::{cookie, is_https, json, now_ms, ApiError, ApiResult};
 
@@ -38,15 +39,6 @@ struct Provider {
     issuer: String,
     client_id: String,
     client_secret: String,
-}
-
-fn var(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
-        .map(|v| v.to_string())
-        .or_else(|_| env.secret(name).map(|v| v.to_string()))
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
 }
 
 fn providers(env: &Env) -> Vec<Provider> {

@@ -34,16 +34,6 @@ const OWNER: &str = "org_id";
 /// them).
 const SHOWN: &str = "source IN ('app', 'import') AND status = 'completed'";
 
-impl Scope {
-    pub fn of(actor: &crate::auth::Actor) -> Scope {
-        Scope {
-            id: actor.org.clone(),
-            payer: actor.payer.clone(),
-            by: actor.user.id.clone(),
-        }
-    }
-}
-
 /// The WHERE clause and its parameters for `filter` (parameter 1 is the scope).
 fn condition(scope: &Scope, filter: &Filter) -> (String, Vec<JsValue>) {
     let mut sql = format!("{OWNER} = ?1 AND {SHOWN}");
