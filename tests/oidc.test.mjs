@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { BASE, Client, uniqueEmail, CHROMIUM_FLAGS as FLAGS } from './lib/helpers.mjs';
-import { startProvider, providerLogin, keepLoopback, OIDC_PORT } from './lib/oidc.mjs';
+import { startProvider, providerLogin, LOOPBACK_ONLY, OIDC_PORT } from './lib/oidc.mjs';
 
 let op;
 const profiles = [];
@@ -21,9 +21,8 @@ async function fresh() {
   const profile = mkdtempSync(join(tmpdir(), 'atelier-oidc-'));
   profiles.push(profile);
   const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: FLAGS,
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: [...FLAGS, ...LOOPBACK_ONLY],
   });
-  await keepLoopback(ctx);
   const page = ctx.pages()[0] ?? await ctx.newPage();
   return { ctx, page };
 }

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { BASE, ARTIFACTS, Client, fixture, uniqueEmail, setPlan, axeViolations, CHROMIUM_FLAGS as FLAGS } from './lib/helpers.mjs';
-import { startProvider, providerLogin, keepLoopback } from './lib/oidc.mjs';
+import { startProvider, providerLogin, LOOPBACK_ONLY, fromProvider } from './lib/oidc.mjs';
 
 const PASSWORD = 'a team password';
 let a, b, op, ctxA, ctxB, pa, pb;
@@ -24,13 +24,14 @@ async function open(tag) {
   const profile = mkdtempSync(join(tmpdir(), `atelier-${tag}-`));
   profiles.push(profile);
   const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: FLAGS,
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: [...FLAGS, ...LOOPBACK_ONLY],
     viewport: { width: 1280, height: 900 },
   });
-  await keepLoopback(ctx);
   const page = ctx.pages()[0] ?? await ctx.newPage();
   page.on('pageerror', (e) => errors.push(`${tag}: ${e}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[1349]/.test(m.text())) errors.push(`${tag}: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 40[1349]/.test(m.text()) && !fromProvider(m)) errors.push(`${tag}: ${m.text()}`);
+  });
   return [ctx, page];
 }
 

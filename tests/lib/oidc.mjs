@@ -49,8 +49,13 @@ export async function providerLogin(page, login) {
 }
 
 /** The provider's development pages @import a web font from Google; nothing may leave loopback,
- * so a browser context answers every non-loopback request itself (an empty 200). */
-export async function keepLoopback(ctx) {
-  await ctx.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname), (route) =>
-    route.fulfill({ status: 200, contentType: 'text/css', body: '' }));
-}
+ * so browsers that visit them resolve no name but loopback ones (no DNS query is made; the
+ * font fails at once). Pass these to the launch next to CHROMIUM_FLAGS. */
+export const LOOPBACK_ONLY = ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'];
+
+/** Whether a console message is the provider's pages' failed font (reported at the font's URL,
+ * or at the page's). */
+export const fromProvider = (m) => {
+  const u = m.location()?.url ?? '';
+  return u.startsWith(`http://127.0.0.1:${OIDC_PORT}/`) || u.startsWith('https://fonts.googleapis.com/');
+};
