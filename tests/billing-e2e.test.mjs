@@ -46,7 +46,8 @@ test('Free → subscribe Pro (local provider) → Quality mode allowed → top u
   await tid('password').fill('a billing password');
   await tid('auth-submit').click();
   await tid('home').waitFor();
-  assert.equal(await tid('credits').textContent(), '10 credits');
+  // The sidebar's balance arrives with /api/me, a moment after the page.
+  await page.waitForFunction(() => document.querySelector('[data-testid=credits]')?.textContent === '10 credits');
   // The Studio shows a gated choice with the plan that unlocks it, and Run waits for it.
   await page.goto(`${BASE}/studio/image-to-video`);
   await tid('gen-video-resolution').selectOption('1080p');
@@ -156,6 +157,13 @@ test('API tab: on-demand top-up, Tier I, a test card and automatic top-up; Back 
   await tid('auto-threshold').fill('600');
   await tid('auto-save').click();
   await page.getByText('On: when your balance reaches 600 credits, 2000 credits are bought').waitFor();
+  // E-mail alerts: on by default; switched off, and still off after a reload.
+  assert.equal(await tid('alerts').isChecked(), true);
+  await tid('alerts').uncheck();
+  await page.waitForFunction(() => document.querySelector('[data-testid=alerts]')?.checked === false && !document.querySelector('[data-testid=alerts]')?.disabled);
+  await page.reload();
+  await tid('auto-topup').waitFor();
+  assert.equal(await tid('alerts').isChecked(), false);
   await page.screenshot({ path: join(ARTIFACTS, 'billing-api.png'), fullPage: true });
   assert.deepEqual(await axeViolations(page), []);
   await page.goBack();

@@ -235,6 +235,13 @@ pub fn BillingPage() -> impl IntoView {
             "Checkout was canceled; nothing was charged.".into()
         }));
     }
+    if let Some(c) = query.get_untracked().get("card") {
+        ctx.notice.set(Some(if c == "saved" {
+            "Card saved: it appears here as soon as Stripe confirms it (reload in a moment).".into()
+        } else {
+            "Nothing was saved.".into()
+        }));
+    }
     // A new tab starts without the other tab's confirmation or message.
     Effect::new(move |prev: Option<bool>| {
         let t = api_tab();
@@ -647,6 +654,7 @@ fn AutoTopUpForm(ctx: Ctx, a: AccountView) -> impl IntoView {
     let amount = RwSignal::new(on.map_or(1000, |c| c.amount as u32));
     let threshold = RwSignal::new(on.map_or(300, |c| c.threshold as u32));
     let has_card = a.payment_method.is_some();
+    let alerts = a.alerts;
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         ctx.run(
@@ -671,6 +679,11 @@ fn AutoTopUpForm(ctx: Ctx, a: AccountView) -> impl IntoView {
             </label>
             <p class="atl-hint" data-testid="auto-suggest">{move || format!("We recommend 30% of the amount: {} credits.", amount.get() * 3 / 10)}</p>
             {(!has_card).then(|| view! { <p class="atl-hint">"Automatic top-up needs a saved payment method (below)."</p> })}
+            <label class="atl-toggle">
+                <input type="checkbox" data-testid="alerts" prop:checked=alerts disabled=move || ctx.busy.get()
+                    on:change=move |ev| ctx.run("alerts", json!({"on": event_target_checked(&ev)}))/>
+                "E-mail me when my API balance is low, and when an automatic top-up is bought or fails"
+            </label>
             <div class="atl-row">
                 <button class="atl-primary" type="submit" data-testid="auto-save" disabled=move || !has_card || !valid_topup(amount.get()) || ctx.busy.get()>"Save"</button>
                 {on.is_some().then(|| view! { <button class="atl-link" type="button" data-testid="auto-off" on:click=move |_| ctx.run("auto-topup", json!({}))>"Turn off"</button> })}
@@ -700,7 +713,9 @@ fn PaymentSection(ctx: Ctx, api: Signal<bool>) -> impl IntoView {
                 }.into_any(),
                 None => view! {
                     <p><span class="atl-muted">"No saved payment method. "</span>
-                        <button class="atl-link" data-testid="card-add" disabled=move || ctx.busy.get() on:click=move |_| ctx.run("payment-method", json!({"action": "add"}))>"Add a test card"</button>
+                        <button class="atl-link" data-testid="card-add" disabled=move || ctx.busy.get() on:click=move |_| ctx.run("payment-method", json!({"action": "add"}))>
+                            {move || if ctx.view.get().is_some_and(|v| v.provider.as_deref() == Some("stripe")) { "Add a card" } else { "Add a test card" }}
+                        </button>
                     </p>
                 }.into_any(),
             }}

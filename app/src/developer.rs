@@ -48,9 +48,6 @@ pub fn DeveloperPage() -> impl IntoView {
     }
 }
 
-/// Below this many API credits (and without automatic top-up) the bar warns.
-const LOW_BALANCE: u64 = 100;
-
 /// The API credits bar: the balance by bucket, Top up and API Billing.
 #[component]
 fn CreditsBar() -> impl IntoView {
@@ -71,7 +68,7 @@ fn CreditsBar() -> impl IntoView {
             }}</span>
             {move || match b.get() {
                 // The docs' "top-up alerts", in the app: a low balance without automatic top-up.
-                Some(Ok(v)) if v.api.available < LOW_BALANCE && v.api.auto_topup.is_none() => Some(view! {
+                Some(Ok(v)) if v.api.available < atelier_core::billing::LOW_BALANCE_ALERT && v.api.auto_topup.is_none() => Some(view! {
                     <strong class="atl-error" role="status" data-testid="low-balance">
                         "Low balance: requests fail with OutOfCredits at 0. Top up, or turn on automatic top-up."
                     </strong>

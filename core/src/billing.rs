@@ -68,7 +68,29 @@ pub struct Account {
     /// A saved payment method, as the provider names it ("Visa •••• 4242").
     #[serde(default)]
     pub payment_method: Option<String>,
+    /// The provider's id of the saved payment method (Stripe's `pm_…`), when a provider that
+    /// charges off-session saved it; none for the local provider's test card.
+    #[serde(default)]
+    pub provider_payment_method: Option<String>,
+    /// The provider's id of the active subscription (Stripe's `sub_…`) when the provider bills
+    /// it: plan changes then go through the provider first.
+    #[serde(default)]
+    pub provider_subscription: Option<String>,
+    /// Since when an automatic top-up is being charged off-session (one at a time; a claim older
+    /// than [`AUTO_TOPUP_RETRY_MS`] may be taken again).
+    #[serde(default)]
+    pub auto_topup_pending: Option<Millis>,
+    /// E-mail alerts (low balance, automatic top-ups bought or failed) switched off.
+    #[serde(default)]
+    pub alerts_off: bool,
 }
+
+/// An API balance falling under this many credits, with no automatic top-up, is a low-balance
+/// alert (the Developer page's credits bar warns at the same level).
+pub const LOW_BALANCE_ALERT: u64 = 100;
+
+/// How long an off-session automatic top-up may stay unanswered before another may be claimed.
+pub const AUTO_TOPUP_RETRY_MS: Millis = 15 * 60 * 1000;
 
 /// Where a plan change leaves the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +128,10 @@ impl Account {
             daily_at: None,
             auto_topup: None,
             payment_method: None,
+            provider_payment_method: None,
+            provider_subscription: None,
+            auto_topup_pending: None,
+            alerts_off: false,
         }
     }
 
@@ -352,6 +378,135 @@ impl Account {
         c.description = format!("Automatic top-up: {c}", c = c.description);
         Some(c)
     }
+
+    /// A provider that charges the saved card off-session (Stripe) buys the automatic top-up
+    /// after the change that made it due is stored: this claims it (one at a time) and returns
+    /// what to collect; [`Account::finish_auto_top_up`] adds the credits once it is paid.
+    pub fn claim_auto_top_up(&mut self, now: Millis) -> Option<Charge> {
+        let cfg = self.auto_topup?;
+        self.payment_method.as_ref()?;
+        if self
+            .auto_topup_pending
+            .is_some_and(|t| now < t.saturating_add(AUTO_TOPUP_RETRY_MS))
+        {
+            return None;
+        }
+        let amount = self.ledger.auto_topup_due(&cfg)?;
+        let mut c = self.clone().top_up(amount, now).ok()?;
+        c.description = format!("Automatic top-up: {c}", c = c.description);
+        self.auto_topup_pending = Some(now);
+        Some(c)
+    }
+
+    /// Ends a claimed automatic top-up: paid, its credits are added (the returned charge is the
+    /// receipt); refused (a declined card), automatic top-up is switched off so it is not retried
+    /// on every run — the owner is told and turns it on again.
+    pub fn finish_auto_top_up(&mut self, credits: u64, paid: bool, now: Millis) -> Option<Charge> {
+        self.auto_topup_pending = None;
+        if !paid {
+            self.auto_topup = None;
+            return None;
+        }
+        let mut c = self.top_up(credits, now).ok()?;
+        c.description = format!("Automatic top-up: {c}", c = c.description);
+        Some(c)
+    }
+
+    /// Whether going from `before` to this account takes the API balance under
+    /// [`LOW_BALANCE_ALERT`] with no automatic top-up to refill it (an alert is due).
+    pub fn low_balance_crossed(&self, before: &Account) -> bool {
+        self.surface == Surface::Api
+            && !self.alerts_off
+            && self.auto_topup.is_none()
+            && before.ledger.available() >= LOW_BALANCE_ALERT
+            && self.ledger.available() < LOW_BALANCE_ALERT
+    }
+
+    /// Brings the scheduled change to what the provider reports: `cancel` (the subscription
+    /// ends at the cycle's end), else `next` (the plan or tier id it renews as, when lower), else
+    /// nothing pending. Returns what it did: `unchanged`, `cancel_scheduled`,
+    /// `downgrade_scheduled` or `kept`.
+    pub fn align_pending(
+        &mut self,
+        cancel: bool,
+        next: Option<&str>,
+        now: Millis,
+    ) -> Result<&'static str, BillingError> {
+        fn ids<O: Serialize + Copy>(p: Pending<O>) -> Pending<String> {
+            match p {
+                Pending::Cancel => Pending::Cancel,
+                Pending::Downgrade(o) => Pending::Downgrade(id_of(o)),
+            }
+        }
+        let (have, wanted, interval) = match self.surface {
+            Surface::App => {
+                let Some(s) = self.plan.as_ref().filter(|s| s.active) else {
+                    return Ok("unchanged");
+                };
+                let w = match (cancel, next.and_then(parse_offer::<Plan>)) {
+                    (true, _) => Some(Pending::Cancel),
+                    (false, Some(o)) if o < s.offer => Some(Pending::Downgrade(o)),
+                    _ => None,
+                };
+                (s.pending.map(ids), w.map(ids), s.interval)
+            }
+            Surface::Api => {
+                let Some(s) = self.tier.as_ref().filter(|s| s.active) else {
+                    return Ok("unchanged");
+                };
+                let w = match (cancel, next.and_then(parse_offer::<ApiTier>)) {
+                    (true, _) => Some(Pending::Cancel),
+                    (false, Some(o)) if o < s.offer => Some(Pending::Downgrade(o)),
+                    _ => None,
+                };
+                (s.pending.map(ids), w.map(ids), s.interval)
+            }
+        };
+        if have == wanted {
+            return Ok("unchanged");
+        }
+        match wanted {
+            None => self.keep().map(|()| "kept"),
+            Some(Pending::Cancel) => self.choose_floor(interval, now).map(|_| "cancel_scheduled"),
+            Some(Pending::Downgrade(id)) => {
+                let r = match self.surface {
+                    Surface::App => self.choose_plan(
+                        parse_offer::<Plan>(&id).unwrap_or(Plan::Free),
+                        interval,
+                        now,
+                    ),
+                    Surface::Api => self.choose_tier(
+                        parse_offer::<ApiTier>(&id).unwrap_or(ApiTier::OnDemand),
+                        interval,
+                        now,
+                    ),
+                };
+                // From a scheduled cancellation, undo it first.
+                let r = match r {
+                    Err(_) if have == Some(Pending::Cancel) => {
+                        self.keep()?;
+                        self.align_pending(false, Some(&id), now)
+                            .map(|_| (Change::DowngradeScheduled, None))
+                    }
+                    r => r,
+                };
+                r.map(|_| "downgrade_scheduled")
+            }
+        }
+    }
+
+    fn choose_floor(&mut self, interval: Interval, now: Millis) -> Result<Change, BillingError> {
+        match self.surface {
+            Surface::App => self.choose_plan(Plan::Free, interval, now).map(|c| c.0),
+            Surface::Api => self
+                .choose_tier(ApiTier::OnDemand, interval, now)
+                .map(|c| c.0),
+        }
+    }
+}
+
+fn parse_offer<O: serde::de::DeserializeOwned>(id: &str) -> Option<O> {
+    serde_json::from_value(serde_json::Value::from(id)).ok()
 }
 
 /// What the Billing pages show of one surface.
@@ -374,6 +529,9 @@ pub struct AccountView {
     pub daily_refresh_at: Option<Millis>,
     pub auto_topup: Option<AutoTopUp>,
     pub payment_method: Option<String>,
+    /// E-mail alerts for the API balance (low balance, automatic top-ups) are on.
+    #[serde(default)]
+    pub alerts: bool,
     /// The available balance as the journal adds it up (the edge fills it in from its stored
     /// entries; equal to `available` unless something is wrong).
     #[serde(default)]
@@ -455,6 +613,7 @@ impl Account {
             daily_refresh_at: self.daily_at,
             auto_topup: self.auto_topup,
             payment_method: self.payment_method.clone(),
+            alerts: !self.alerts_off,
             journal_available: None,
         }
     }
@@ -739,6 +898,106 @@ mod tests {
         assert!(
             a.ledger.buckets.len() < 10,
             "compaction keeps the ledger small"
+        );
+    }
+
+    #[test]
+    fn an_off_session_top_up_is_claimed_once_and_added_when_paid() {
+        let mut a = Account::new(Surface::Api);
+        a.payment_method = Some("Visa •••• 4242".into());
+        a.set_auto_topup(Some(AutoTopUp {
+            threshold: 300,
+            amount: 1000,
+        }))
+        .unwrap();
+        assert_eq!(
+            a.claim_auto_top_up(0),
+            Some(Charge {
+                cents: 7500,
+                description: "Automatic top-up: 1000 API credits".into(),
+                credits: 1000,
+            })
+        );
+        assert_eq!(
+            a.ledger.available(),
+            0,
+            "nothing is added before it is paid"
+        );
+        assert_eq!(a.claim_auto_top_up(1000), None, "one at a time");
+        assert!(
+            a.claim_auto_top_up(AUTO_TOPUP_RETRY_MS).is_some(),
+            "a lost claim expires"
+        );
+        let c = a.finish_auto_top_up(1000, true, 2).unwrap();
+        assert_eq!((c.cents, c.credits), (7500, 1000));
+        assert_eq!(a.ledger.available(), 1000);
+        assert_eq!(a.auto_topup_pending, None);
+        // Declined: switched off, nothing added.
+        a.ledger.hold("g", 800, 1, 3).unwrap();
+        assert!(a.claim_auto_top_up(4).is_some());
+        assert_eq!(a.finish_auto_top_up(1000, false, 5), None);
+        assert_eq!((a.auto_topup, a.ledger.available()), (None, 200));
+        assert_eq!(a.claim_auto_top_up(6), None);
+    }
+
+    #[test]
+    fn a_low_balance_alert_is_due_once_when_the_balance_crosses_under_it() {
+        let mut a = Account::new(Surface::Api);
+        a.ledger.grant(BucketKind::TopUp, 150, None);
+        let before = a.clone();
+        a.ledger.hold("g1", 40, 1, 0).unwrap();
+        assert!(!a.low_balance_crossed(&before), "110 is not low");
+        let before = a.clone();
+        a.ledger.hold("g2", 20, 1, 0).unwrap();
+        assert!(a.low_balance_crossed(&before), "90 is");
+        let before = a.clone();
+        a.ledger.hold("g3", 20, 1, 0).unwrap();
+        assert!(!a.low_balance_crossed(&before), "once per crossing");
+        let mut off = before.clone();
+        off.alerts_off = true;
+        let b2 = off.clone();
+        off.ledger.grant(BucketKind::TopUp, 100, None);
+        off.ledger.hold("g4", 120, 1, 0).unwrap();
+        assert!(!off.low_balance_crossed(&b2));
+    }
+
+    #[test]
+    fn the_pending_change_follows_what_the_provider_reports() {
+        let mut a = Account::new(Surface::App);
+        a.choose_plan(Plan::Pro, Interval::Monthly, 0).unwrap();
+        assert_eq!(a.align_pending(false, None, 1), Ok("unchanged"));
+        assert_eq!(a.align_pending(false, Some("pro"), 1), Ok("unchanged"));
+        assert_eq!(
+            a.align_pending(false, Some("agency"), 1),
+            Ok("unchanged"),
+            "not a downgrade"
+        );
+        assert_eq!(
+            a.align_pending(false, Some("basic"), 1),
+            Ok("downgrade_scheduled")
+        );
+        assert_eq!(
+            a.plan.as_ref().unwrap().pending,
+            Some(Pending::Downgrade(Plan::Basic))
+        );
+        assert_eq!(a.align_pending(false, Some("basic"), 2), Ok("unchanged"));
+        assert_eq!(
+            a.align_pending(true, Some("basic"), 2),
+            Ok("cancel_scheduled")
+        );
+        assert_eq!(a.plan.as_ref().unwrap().pending, Some(Pending::Cancel));
+        assert_eq!(
+            a.align_pending(false, Some("basic"), 3),
+            Ok("downgrade_scheduled")
+        );
+        assert_eq!(a.align_pending(false, None, 3), Ok("kept"));
+        assert_eq!(a.plan.as_ref().unwrap().pending, None);
+        assert_eq!(a.app_plan(), Plan::Pro);
+        let mut api = Account::new(Surface::Api);
+        assert_eq!(
+            api.align_pending(true, None, 0),
+            Ok("unchanged"),
+            "no subscription"
         );
     }
 }

@@ -241,6 +241,181 @@ pub fn portal_form(customer: &str, return_url: &str) -> Vec<(String, String)> {
     ]
 }
 
+type Form = Vec<(String, String)>;
+
+fn pairs(f: &[(&str, String)]) -> Form {
+    f.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+/// The form body of `POST /v1/customers`: the account's Stripe customer.
+pub fn customer_form(user_id: &str, email: &str) -> Form {
+    pairs(&[
+        ("email", email.into()),
+        ("metadata[user_id]", user_id.into()),
+    ])
+}
+
+/// A Checkout Session in setup mode: the user saves a card (for automatic top-ups), nothing is
+/// charged. Its `checkout.session.completed` names the SetupIntent that holds the card.
+pub fn setup_checkout_form(
+    user_id: &str,
+    customer: &str,
+    success_url: &str,
+    cancel_url: &str,
+) -> Form {
+    pairs(&[
+        ("mode", "setup".into()),
+        ("currency", "usd".into()),
+        ("customer", customer.into()),
+        ("client_reference_id", user_id.into()),
+        ("success_url", success_url.into()),
+        ("cancel_url", cancel_url.into()),
+        ("metadata[kind]", "payment_method".into()),
+        ("metadata[user_id]", user_id.into()),
+    ])
+}
+
+/// An off-session PaymentIntent charging the saved card at once (automatic top-ups, the prorated
+/// part of an annual upgrade): `confirm` now, `off_session` (the user is not there; a card that
+/// needs authentication is declined rather than left waiting).
+pub fn off_session_payment_form(
+    customer: &str,
+    payment_method: &str,
+    cents: u64,
+    description: &str,
+    user_id: &str,
+    kind: &str,
+) -> Form {
+    pairs(&[
+        ("amount", cents.to_string()),
+        ("currency", "usd".into()),
+        ("customer", customer.into()),
+        ("payment_method", payment_method.into()),
+        ("off_session", "true".into()),
+        ("confirm", "true".into()),
+        ("description", description.into()),
+        ("metadata[kind]", kind.into()),
+        ("metadata[user_id]", user_id.into()),
+    ])
+}
+
+/// The Stripe product a plan or tier is billed under (a fixed id, created once) and its name.
+pub fn product_of(p: &Purchase) -> (String, String) {
+    let (name, _) = p.line();
+    let name = name
+        .rsplit_once(" (")
+        .map_or(name.clone(), |(n, _)| n.to_string());
+    let id = match *p {
+        Purchase::Plan { plan, .. } => format!("atelier_plan_{}", id(plan)),
+        Purchase::Tier { tier, .. } => format!("atelier_api_{}", id(tier)),
+        Purchase::TopUp { surface, .. } => format!("atelier_topup_{}", id(surface)),
+    };
+    (id, name)
+}
+
+/// The form body of `POST /v1/products` for [`product_of`].
+pub fn product_form(p: &Purchase) -> Form {
+    let (id, name) = product_of(p);
+    pairs(&[("id", id), ("name", name)])
+}
+
+/// How a live subscription is changed at Stripe (`POST /v1/subscriptions/<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    /// A higher plan now, the cycle restarting today (monthly): Stripe invoices the full price
+    /// at once and fails the update if the card is declined.
+    UpgradeRestart(Purchase),
+    /// A higher plan from the next renewal on, the cycle kept (annual: the prorated part is
+    /// collected separately, as core computes it).
+    UpgradeKeepCycle(Purchase),
+    /// Renews as `Purchase` (a lower plan) at the cycle's end: the price changes without
+    /// proration, so this cycle stays paid as it is; `next` in the metadata says so.
+    DowngradeAtEnd { current: Purchase, to: Purchase },
+    /// Undo a scheduled downgrade: renew at `Purchase` again.
+    Keep(Purchase),
+    /// End at the cycle's end (`true`) or undo that (`false`).
+    CancelAtEnd(bool, Purchase),
+}
+
+/// The form body for a [`SubscriptionChange`] of the subscription item `item`.
+pub fn subscription_change_form(user_id: &str, item: &str, change: &SubscriptionChange) -> Form {
+    let mut f: Form = vec![];
+    let price = |f: &mut Form, p: &Purchase| {
+        let (product, _) = product_of(p);
+        let (_, cents) = p.line();
+        let interval = match p {
+            Purchase::Plan { interval, .. } | Purchase::Tier { interval, .. } => *interval,
+            Purchase::TopUp { .. } => Interval::Monthly,
+        };
+        f.extend(pairs(&[
+            ("items[0][id]", item.into()),
+            ("items[0][price_data][currency]", "usd".into()),
+            ("items[0][price_data][product]", product),
+            ("items[0][price_data][unit_amount]", cents.to_string()),
+            (
+                "items[0][price_data][recurring][interval]",
+                match interval {
+                    Interval::Monthly => "month",
+                    Interval::Annual => "year",
+                }
+                .into(),
+            ),
+            ("proration_behavior", "none".into()),
+        ]));
+    };
+    let meta = |f: &mut Form, p: &Purchase, next: Option<&Purchase>| {
+        for (k, v) in p.metadata() {
+            f.push((format!("metadata[{k}]"), v));
+        }
+        f.push(("metadata[user_id]".into(), user_id.into()));
+        let next = next.map(|n| match *n {
+            Purchase::Plan { plan, .. } => id(plan),
+            Purchase::Tier { tier, .. } => id(tier),
+            Purchase::TopUp { .. } => String::new(),
+        });
+        // An empty value removes the key at Stripe.
+        f.push(("metadata[next]".into(), next.unwrap_or_default()));
+    };
+    match change {
+        SubscriptionChange::UpgradeRestart(p) => {
+            price(&mut f, p);
+            f.push(("billing_cycle_anchor".into(), "now".into()));
+            f.push(("payment_behavior".into(), "error_if_incomplete".into()));
+            meta(&mut f, p, None);
+        }
+        SubscriptionChange::UpgradeKeepCycle(p) | SubscriptionChange::Keep(p) => {
+            price(&mut f, p);
+            meta(&mut f, p, None);
+        }
+        SubscriptionChange::DowngradeAtEnd { current, to } => {
+            price(&mut f, to);
+            meta(&mut f, current, Some(to));
+        }
+        SubscriptionChange::CancelAtEnd(on, p) => {
+            f.push(("cancel_at_period_end".into(), on.to_string()));
+            meta(&mut f, p, None);
+        }
+    }
+    f
+}
+
+/// How a saved card is shown: "Visa •••• 4242".
+pub fn card_label(brand: &str, last4: &str) -> String {
+    let brand = match brand {
+        "amex" => "American Express".to_string(),
+        "diners" => "Diners Club".to_string(),
+        "jcb" => "JCB".to_string(),
+        "unionpay" => "UnionPay".to_string(),
+        b => {
+            let mut c = b.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_else(|| "Card".into())
+        }
+    };
+    format!("{brand} •••• {last4}")
+}
+
 /// `application/x-www-form-urlencoded`, as Stripe's API takes it.
 pub fn form_encode(fields: &[(String, String)]) -> String {
     fn enc(s: &str) -> String {
@@ -387,5 +562,71 @@ mod tests {
             (Some("payment"), Some("cus_1"))
         );
         assert!(get("subscription_data[metadata][user_id]").is_none());
+    }
+
+    #[test]
+    fn subscription_changes_price_the_plan_and_say_what_comes_next() {
+        let pro = Purchase::Plan {
+            plan: Plan::Pro,
+            interval: Interval::Monthly,
+        };
+        let agency = Purchase::Plan {
+            plan: Plan::Agency,
+            interval: Interval::Monthly,
+        };
+        let basic = Purchase::Plan {
+            plan: Plan::Basic,
+            interval: Interval::Monthly,
+        };
+        let f = subscription_change_form("u1", "si_1", &SubscriptionChange::UpgradeRestart(agency));
+        let get = |f: &Form, k: &str| {
+            f.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(get(&f, "items[0][id]"), "si_1");
+        assert_eq!(get(&f, "items[0][price_data][unit_amount]"), "9900");
+        assert_eq!(
+            get(&f, "items[0][price_data][product]"),
+            "atelier_plan_agency"
+        );
+        assert_eq!(get(&f, "billing_cycle_anchor"), "now");
+        assert_eq!(get(&f, "payment_behavior"), "error_if_incomplete");
+        assert_eq!(get(&f, "proration_behavior"), "none");
+        assert_eq!(get(&f, "metadata[plan]"), "agency");
+        assert_eq!(get(&f, "metadata[next]"), "");
+        let d = subscription_change_form(
+            "u1",
+            "si_1",
+            &SubscriptionChange::DowngradeAtEnd {
+                current: pro,
+                to: basic,
+            },
+        );
+        assert_eq!(get(&d, "items[0][price_data][unit_amount]"), "1900");
+        assert_eq!(get(&d, "billing_cycle_anchor"), "", "the cycle stays");
+        assert_eq!(get(&d, "metadata[plan]"), "pro", "this cycle is still Pro");
+        assert_eq!(get(&d, "metadata[next]"), "basic");
+        let c = subscription_change_form("u1", "si_1", &SubscriptionChange::CancelAtEnd(true, pro));
+        assert_eq!(get(&c, "cancel_at_period_end"), "true");
+        assert_eq!(get(&c, "items[0][id]"), "", "the price is left alone");
+        assert_eq!(
+            product_of(&pro),
+            ("atelier_plan_pro".into(), "Atelier Pro".into())
+        );
+        let pi = off_session_payment_form(
+            "cus_1",
+            "pm_1",
+            7500,
+            "Automatic top-up",
+            "u1",
+            "auto_topup",
+        );
+        assert_eq!(get(&pi, "off_session"), "true");
+        assert_eq!(get(&pi, "confirm"), "true");
+        assert_eq!(get(&pi, "amount"), "7500");
+        assert_eq!(card_label("visa", "4242"), "Visa •••• 4242");
+        assert_eq!(card_label("amex", "0005"), "American Express •••• 0005");
     }
 }

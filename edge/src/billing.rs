@@ -1,7 +1,8 @@
 //! The Billing pages' API (App: `/billing`, API: `/billing/api`). Every change goes through core's
 //! `billing::Account` in `credits::with_account`, so the plan rules, the ledger's entries and the
 //! payment collected land in one D1 batch. The payment provider is `credits::Provider`: the local
-//! one completes a purchase at once.
+//! one completes a purchase at once; with Stripe a new subscription or top-up goes through
+//! Checkout, and a subscription Stripe bills is changed at Stripe first (`stripe_api`).
 //!
 //! - `GET  /api/billing` → `BillingView`
 //! - `POST /api/billing/plan {plan, interval}`: subscribe, upgrade, downgrade or (plan `free`) cancel
@@ -10,13 +11,14 @@
 //! - `POST /api/billing/topup {surface, credits}`
 //! - `POST /api/billing/auto-topup {threshold, amount}` or `{}` to turn it off (API)
 //! - `POST /api/billing/payment-method {action: "add" | "remove"}`
+//! - `POST /api/billing/alerts {on}`: the API balance's e-mail alerts
 //! - `GET  /api/billing/payments?surface=app|api` → the latest 50 payments
 
 use atelier_core::billing::{Account, BillingError, BillingView, Change, Charge};
 use atelier_core::ledger::AutoTopUp;
 use atelier_core::pricing::{ApiTier, Plan, Surface};
-use atelier_core::stripe::Purchase;
-use atelier_core::subscription::Interval;
+use atelier_core::stripe::{Purchase, SubscriptionChange};
+use atelier_core::subscription::{Interval, Pending};
 use atelier_core::FieldError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,9 @@ use worker::{Env, Request, Response};
 
 use crate::auth::{acting, User};
 use crate::bind;
-use crate::credits::{self, surface_name, with_account, with_account_at, Provider};
+use crate::credits::{
+    self, surface_name, with_account, with_account_at, with_account_by, Provider,
+};
 use crate::http::{json, json_body, same_origin, ApiError, ApiResult};
 
 fn field<T: DeserializeOwned>(body: &Value, name: &str, what: &str) -> ApiResult<T> {
@@ -144,15 +148,6 @@ async fn redirect(env: &Env, user_id: &str, url: String) -> ApiResult<Response> 
     )
 }
 
-/// With Stripe, a live subscription is changed from Stripe's Billing Portal.
-fn stripe_managed() -> ApiError {
-    ApiError::new(
-        409,
-        "managed_by_stripe",
-        "This subscription is billed by Stripe: cancel it (or undo a cancellation) from Manage my billing settings; to switch plans, cancel, let the cycle end, then subscribe to the new plan.",
-    )
-}
-
 fn change_name(c: Change) -> &'static str {
     match c {
         Change::Started => "started",
@@ -191,33 +186,10 @@ pub async fn plan(mut req: Request, env: &Env) -> ApiResult<Response> {
     let body: Value = json_body(&mut req).await?;
     let plan: Plan = field(&body, "plan", "free, basic, pro, agency or agency_2x")?;
     let interval = interval(&body)?;
-    if plan != Plan::Free {
-        Provider::of(env)?;
-    }
     let now = clock(&req, env)?;
-    if Provider::of(env).ok() == Some(Provider::Stripe) {
-        let subscribed = credits::account(env, &user.id, Surface::App)
-            .await?
-            .plan
-            .is_some_and(|s| s.active);
-        if subscribed || plan == Plan::Free {
-            return Err(stripe_managed());
-        }
-        let p = Purchase::Plan { plan, interval };
-        let url =
-            crate::stripe::checkout(env, &user.id, &user.email, &p, p.line().1, "/billing").await?;
-        return redirect(env, &user.id, url).await;
-    }
-    let (c, charge) = change(
-        env,
-        &user.id,
-        Surface::App,
-        &format!("plan {plan:?}"),
-        now,
-        |a| a.choose_plan(plan, interval, now),
-    )
-    .await?;
-    done(env, &user.id, change_name(c), charge.as_ref()).await
+    let op = move |a: &mut Account| a.choose_plan(plan, interval, now);
+    let target = Purchase::Plan { plan, interval };
+    switch(&req, env, &user, Surface::App, target, now, op).await
 }
 
 pub async fn tier(mut req: Request, env: &Env) -> ApiResult<Response> {
@@ -226,33 +198,150 @@ pub async fn tier(mut req: Request, env: &Env) -> ApiResult<Response> {
     let body: Value = json_body(&mut req).await?;
     let tier: ApiTier = field(&body, "tier", "on_demand, tier1, tier2 or tier3")?;
     let interval = interval(&body)?;
-    if tier != ApiTier::OnDemand {
-        Provider::of(env)?;
-    }
     let now = clock(&req, env)?;
-    if Provider::of(env).ok() == Some(Provider::Stripe) {
-        let subscribed = credits::account(env, &user.id, Surface::Api)
-            .await?
+    let op = move |a: &mut Account| a.choose_tier(tier, interval, now);
+    let target = Purchase::Tier { tier, interval };
+    switch(&req, env, &user, Surface::Api, target, now, op).await
+}
+
+/// What an account's active subscription is, as a purchase.
+fn current(a: &Account) -> Option<Purchase> {
+    match a.surface {
+        Surface::App => a
+            .plan
+            .as_ref()
+            .filter(|s| s.active)
+            .map(|s| Purchase::Plan {
+                plan: s.offer,
+                interval: s.interval,
+            }),
+        Surface::Api => a
             .tier
-            .is_some_and(|s| s.active);
-        if subscribed || tier == ApiTier::OnDemand {
-            return Err(stripe_managed());
-        }
-        let p = Purchase::Tier { tier, interval };
-        let url =
-            crate::stripe::checkout(env, &user.id, &user.email, &p, p.line().1, "/billing/api")
-                .await?;
-        return redirect(env, &user.id, url).await;
+            .as_ref()
+            .filter(|s| s.active)
+            .map(|s| Purchase::Tier {
+                tier: s.offer,
+                interval: s.interval,
+            }),
     }
-    let (c, charge) = change(
-        env,
-        &user.id,
-        Surface::Api,
-        &format!("tier {tier:?}"),
-        now,
-        |a| a.choose_tier(tier, interval, now),
-    )
-    .await?;
+}
+
+/// The live Stripe subscription billing this account's plan or tier, if Stripe bills it.
+fn stripe_subscription(a: &Account) -> Option<(String, Purchase)> {
+    Some((a.provider_subscription.clone()?, current(a)?))
+}
+
+/// Subscribes, upgrades, downgrades or cancels (`target` is the floor to cancel). A plan Stripe
+/// bills is changed at Stripe first (refused there, nothing changes here); a new subscription
+/// with Stripe goes through Checkout; otherwise the local provider collects at once.
+async fn switch(
+    req: &Request,
+    env: &Env,
+    user: &User,
+    surface: Surface,
+    target: Purchase,
+    now: u64,
+    op: impl Fn(&mut Account) -> Result<(Change, Option<Charge>), BillingError>,
+) -> ApiResult<Response> {
+    let floor = matches!(
+        target,
+        Purchase::Plan {
+            plan: Plan::Free,
+            ..
+        } | Purchase::Tier {
+            tier: ApiTier::OnDemand,
+            ..
+        }
+    );
+    let reason = match target {
+        Purchase::Plan { plan, .. } => format!("plan {plan:?}"),
+        Purchase::Tier { tier, .. } => format!("tier {tier:?}"),
+        Purchase::TopUp { .. } => "top-up".into(),
+    };
+    let account = credits::account(env, &user.id, surface).await?;
+    if let Some((sub, current)) = stripe_subscription(&account) {
+        // Dry run: what the change is and what it costs, by core's rules.
+        let mut probe = account.clone();
+        let (kind, charge) = op(&mut probe).map_err(refused)?;
+        let change = match kind {
+            Change::Upgraded => match target {
+                Purchase::Plan {
+                    interval: Interval::Monthly,
+                    ..
+                }
+                | Purchase::Tier {
+                    interval: Interval::Monthly,
+                    ..
+                } => SubscriptionChange::UpgradeRestart(target),
+                _ => SubscriptionChange::UpgradeKeepCycle(target),
+            },
+            Change::DowngradeScheduled => SubscriptionChange::DowngradeAtEnd {
+                current,
+                to: target,
+            },
+            Change::CancelScheduled => SubscriptionChange::CancelAtEnd(true, current),
+            Change::Started => SubscriptionChange::UpgradeRestart(target),
+        };
+        if let (SubscriptionChange::UpgradeKeepCycle(_), Some(c)) = (&change, &charge) {
+            // An annual upgrade's prorated part, as core computes it, from the saved card.
+            let pm = crate::stripe_api::default_card(env, &sub).await?;
+            crate::stripe_api::charge_off_session(
+                env,
+                &user.id,
+                &pm,
+                c.cents,
+                &format!("Upgrade: {} (prorated)", c.description),
+                "upgrade",
+                &format!("upgrade-{sub}-{}", reason.replace(' ', "-")),
+            )
+            .await?
+            .map_err(|r| r.into_api("charge the upgrade"))?;
+        }
+        crate::stripe_api::change_subscription(
+            env,
+            &user.id,
+            &sub,
+            &change,
+            &format!("{sub}-{now}"),
+        )
+        .await?;
+        let (kind, charge) = with_account_by(
+            env,
+            &user.id,
+            surface,
+            &reason,
+            now,
+            Some(Provider::Stripe),
+            |a, charges| {
+                let (k, c) = op(a)?;
+                charges.extend(c.clone());
+                Ok((k, c))
+            },
+        )
+        .await?
+        .map_err(refused)?;
+        return done(env, &user.id, change_name(kind), charge.as_ref()).await;
+    }
+    if !floor {
+        let provider = Provider::for_request(req, env)?;
+        if provider == Provider::Stripe && current(&account).is_none() {
+            let url = crate::stripe_api::checkout(
+                env,
+                &user.id,
+                &user.email,
+                &target,
+                target.line().1,
+                if surface == Surface::App {
+                    "/billing"
+                } else {
+                    "/billing/api"
+                },
+            )
+            .await?;
+            return redirect(env, &user.id, url).await;
+        }
+    }
+    let (c, charge) = change(env, &user.id, surface, &reason, now, op).await?;
     done(env, &user.id, change_name(c), charge.as_ref()).await
 }
 
@@ -261,10 +350,32 @@ pub async fn keep(mut req: Request, env: &Env) -> ApiResult<Response> {
     let user = billing_user(&req, env).await?;
     let body: Value = json_body(&mut req).await?;
     let s = surface(&body)?;
-    if Provider::of(env).ok() == Some(Provider::Stripe) {
-        return Err(stripe_managed());
-    }
     let now = clock(&req, env)?;
+    let account = credits::account(env, &user.id, s).await?;
+    if let Some((sub, current)) = stripe_subscription(&account) {
+        let cancel = matches!(
+            (s, &account.plan, &account.tier),
+            (Surface::App, Some(p), _) if p.pending == Some(Pending::Cancel)
+        ) || matches!(
+            (s, &account.plan, &account.tier),
+            (Surface::Api, _, Some(t)) if t.pending == Some(Pending::Cancel)
+        );
+        let mut probe = account.clone();
+        probe.keep().map_err(refused)?;
+        let change = if cancel {
+            SubscriptionChange::CancelAtEnd(false, current)
+        } else {
+            SubscriptionChange::Keep(current)
+        };
+        crate::stripe_api::change_subscription(
+            env,
+            &user.id,
+            &sub,
+            &change,
+            &format!("{sub}-keep-{now}"),
+        )
+        .await?;
+    }
     change(env, &user.id, s, "keep", now, |a| {
         a.keep().map(|()| ((), None))
     })
@@ -282,7 +393,7 @@ pub async fn topup(mut req: Request, env: &Env) -> ApiResult<Response> {
         "credits",
         "a whole number of credits, at least 100, in steps of 100",
     )?;
-    if Provider::of(env)? == Provider::Stripe {
+    if Provider::for_request(&req, env)? == Provider::Stripe {
         if n > u32::MAX as u64 || !atelier_core::pricing::valid_topup(n as u32) {
             return Err(refused(BillingError::BadTopUp(n)));
         }
@@ -297,7 +408,7 @@ pub async fn topup(mut req: Request, env: &Env) -> ApiResult<Response> {
         } else {
             "/billing/api"
         };
-        let url = crate::stripe::checkout(env, &user.id, &user.email, &p, cents, back).await?;
+        let url = crate::stripe_api::checkout(env, &user.id, &user.email, &p, cents, back).await?;
         return redirect(env, &user.id, url).await;
     }
     let now = clock(&req, env)?;
@@ -351,8 +462,9 @@ pub async fn auto_topup(mut req: Request, env: &Env) -> ApiResult<Response> {
     .await
 }
 
-/// Saves or removes the payment method used by automatic top-ups. With the local provider it is
-/// a labelled test card; a real provider would send the user to its own page.
+/// Saves or removes the payment method used by automatic top-ups. With Stripe, "add" opens
+/// Checkout in setup mode (its webhook saves the card) and "remove" detaches the card at Stripe;
+/// with the local provider it is a labelled test card.
 pub async fn payment_method(mut req: Request, env: &Env) -> ApiResult<Response> {
     same_origin(&req)?;
     let user = billing_user(&req, env).await?;
@@ -360,13 +472,28 @@ pub async fn payment_method(mut req: Request, env: &Env) -> ApiResult<Response> 
     let action: String = field(&body, "action", "add or remove")?;
     let card = match action.as_str() {
         "add" => {
-            if Provider::of(env)? == Provider::Stripe {
-                let url = crate::stripe::portal(env, &user.id, "/billing").await?;
+            if Provider::for_request(&req, env)? == Provider::Stripe {
+                let back = match body.get("back").and_then(Value::as_str) {
+                    Some("/billing") => "/billing",
+                    _ => "/billing/api",
+                };
+                let url =
+                    crate::stripe_api::setup_checkout(env, &user.id, &user.email, back).await?;
                 return redirect(env, &user.id, url).await;
             }
             Some("Test card •••• 4242 (local provider)".to_string())
         }
-        "remove" => None,
+        "remove" => {
+            let saved = credits::account(env, &user.id, Surface::Api)
+                .await?
+                .provider_payment_method;
+            if let Some(pm) = saved {
+                crate::stripe_api::detach(env, &pm).await?;
+                crate::stripe::save_card(env, &user.id, None, "removed").await?;
+                return done(env, &user.id, "card_removed", None).await;
+            }
+            None
+        }
         _ => {
             return Err(ApiError::validation(vec![FieldError::new(
                 "action",
@@ -379,6 +506,7 @@ pub async fn payment_method(mut req: Request, env: &Env) -> ApiResult<Response> 
     for s in [Surface::App, Surface::Api] {
         change(env, &user.id, s, "payment method", now, |a| {
             a.payment_method = card.clone();
+            a.provider_payment_method = None;
             // Automatic top-up cannot go on without a card.
             if card.is_none() {
                 a.auto_topup = None;
@@ -395,6 +523,28 @@ pub async fn payment_method(mut req: Request, env: &Env) -> ApiResult<Response> 
         } else {
             "card_removed"
         },
+        None,
+    )
+    .await
+}
+
+/// `POST /api/billing/alerts {on}`: e-mail alerts for the API balance (low balance, automatic
+/// top-ups bought or failed), on by default.
+pub async fn alerts(mut req: Request, env: &Env) -> ApiResult<Response> {
+    same_origin(&req)?;
+    let user = billing_user(&req, env).await?;
+    let body: Value = json_body(&mut req).await?;
+    let on: bool = field(&body, "on", "true or false")?;
+    let now = clock(&req, env)?;
+    change(env, &user.id, Surface::Api, "alerts", now, |a| {
+        a.alerts_off = !on;
+        Ok(((), None))
+    })
+    .await?;
+    done(
+        env,
+        &user.id,
+        if on { "alerts_on" } else { "alerts_off" },
         None,
     )
     .await
@@ -489,6 +639,7 @@ pub async fn admin_plan(mut req: Request, env: &Env) -> ApiResult<Response> {
             "operator set plan",
             |acc, _| {
                 acc.plan = None;
+                acc.provider_subscription = None;
                 acc.ledger.expire_kind(BucketKind::Monthly);
                 acc.ledger.expire_kind(BucketKind::Daily);
                 acc.daily_at = None;
@@ -509,6 +660,7 @@ pub async fn admin_plan(mut req: Request, env: &Env) -> ApiResult<Response> {
             "operator set tier",
             |acc, _| {
                 acc.tier = None;
+                acc.provider_subscription = None;
                 acc.ledger.expire_kind(BucketKind::Monthly);
                 if tier != ApiTier::OnDemand {
                     acc.choose_tier(tier, interval, now)?;
@@ -533,13 +685,13 @@ pub async fn portal(mut req: Request, env: &Env) -> ApiResult<Response> {
         Some("/billing/api") => "/billing/api",
         _ => "/billing",
     };
-    if Provider::of(env)? != Provider::Stripe {
+    if Provider::for_request(&req, env)? != Provider::Stripe {
         return Err(ApiError::new(
             409,
             "no_portal",
             "The local payment provider has no billing portal: your payment method and invoices are on this page.",
         ));
     }
-    let url = crate::stripe::portal(env, &user.id, back).await?;
+    let url = crate::stripe_api::portal(env, &user.id, back).await?;
     redirect(env, &user.id, url).await
 }

@@ -51,10 +51,15 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// The provider this instance uses, or an error saying purchases are not set up.
+    /// The provider this instance uses for new purchases, or an error saying purchases are not
+    /// set up. A local instance may keep the local provider while Stripe is configured
+    /// (`PAYMENTS_PROVIDER=local`: the test stack, where subscriptions and cards that Stripe's
+    /// webhooks made are still managed at Stripe).
     pub fn of(env: &Env) -> ApiResult<Provider> {
         let c = crate::config::Config::from_env(env)?;
-        if c.stripe.secret_key.is_some() {
+        let local_first = c.local_instance
+            && crate::config::setting(env, "PAYMENTS_PROVIDER").as_deref() == Some("local");
+        if c.stripe.secret_key.is_some() && !local_first {
             return Ok(Provider::Stripe);
         }
         if c.local_instance {
@@ -65,6 +70,20 @@ impl Provider {
             "payments_unavailable",
             "Payments are not set up on this instance: ask its operator (plans can be set with `cargo xtask admin set-plan`).",
         ))
+    }
+
+    /// [`Provider::of`], or on a local instance the one a test names in `x-atelier-provider`
+    /// (`stripe` when Stripe is configured, or `local`).
+    pub fn for_request(req: &worker::Request, env: &Env) -> ApiResult<Provider> {
+        let c = crate::config::Config::from_env(env)?;
+        if c.local_instance {
+            match req.headers().get("x-atelier-provider")?.as_deref() {
+                Some("stripe") if c.stripe.secret_key.is_some() => return Ok(Provider::Stripe),
+                Some("local") => return Ok(Provider::Local),
+                _ => {}
+            }
+        }
+        Provider::of(env)
     }
 
     pub fn name(self) -> &'static str {
@@ -103,6 +122,12 @@ pub async fn with_account_at<T, E>(
 
 /// [`with_account_at`] with the provider that collected `f`'s charges named (Stripe's webhook
 /// applies what Stripe collected, whatever this instance's provider for new purchases is).
+///
+/// After the change is stored: an automatic top-up it made due is charged off-session when the
+/// saved card is Stripe's (claimed in the same write, so racing runs buy it once; the credits
+/// are added when Stripe says it is paid; a declined card switches it off), and the owner is
+/// e-mailed when a top-up was bought or failed, or the API balance fell under
+/// `core::billing::LOW_BALANCE_ALERT` with no automatic top-up.
 pub async fn with_account_by<T, E>(
     env: &Env,
     user_id: &str,
@@ -112,6 +137,181 @@ pub async fn with_account_by<T, E>(
     provider: Option<Provider>,
     f: impl Fn(&mut Account, &mut Vec<Charge>) -> Result<T, E>,
 ) -> ApiResult<Result<T, E>> {
+    let (out, after) = match write(env, user_id, surface, reason, now, provider, f).await? {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    if after.claimed.is_some() || after.bought.is_some() || after.low.is_some() {
+        follow_up(env, user_id, surface, now, after).await;
+    }
+    Ok(Ok(out))
+}
+
+/// What a stored change leaves to do.
+#[derive(Default)]
+struct After {
+    /// An automatic top-up claimed for an off-session charge: what to collect, the card, and
+    /// the claim's time (its idempotency key).
+    claimed: Option<(Charge, String, u64)>,
+    /// An automatic top-up bought in the change itself (the local provider).
+    bought: Option<Charge>,
+    /// The API balance fell under the alert level: the balance now.
+    low: Option<u64>,
+    account: Option<Account>,
+}
+
+async fn follow_up(env: &Env, user_id: &str, surface: Surface, now: u64, after: After) {
+    let card = |a: &Option<Account>| {
+        a.as_ref()
+            .and_then(|a| a.payment_method.clone())
+            .unwrap_or_else(|| "your saved card".into())
+    };
+    if let Some(c) = &after.bought {
+        let a = after.account.as_ref();
+        alert_bought(env, user_id, c, &card(&after.account), a).await;
+    }
+    if let Some(n) = after.low {
+        alert(
+            env,
+            user_id,
+            &format!("Your Atelier API balance is low ({n} credits)"),
+            &format!(
+                "Your API balance is {n} credits. API requests fail with OutOfCredits when it reaches 0.\n\n\
+                 Top up, or turn on automatic top-up so this does not happen: {{billing}}\n"
+            ),
+        )
+        .await;
+    }
+    let Some((charge, pm, at)) = after.claimed else {
+        return;
+    };
+    let key = format!("auto-topup-{user_id}-{at}");
+    let r = crate::stripe_api::charge_off_session(
+        env,
+        user_id,
+        &pm,
+        charge.cents,
+        &charge.description,
+        "auto_topup",
+        &key,
+    )
+    .await;
+    let paid = match r {
+        Ok(Ok(pi)) => Ok(pi),
+        Ok(Err(refusal)) => Err(refusal.message),
+        Err(e) => {
+            // Not answered: the claim lapses and a later run tries again.
+            worker::console_error!("automatic top-up for {user_id}: {}", e.message);
+            return;
+        }
+    };
+    let reason = match &paid {
+        Ok(pi) => format!("auto top-up {pi}"),
+        Err(_) => "auto top-up declined".to_string(),
+    };
+    let ok = paid.is_ok();
+    let credits = charge.credits;
+    let r = write(
+        env,
+        user_id,
+        surface,
+        &reason,
+        now,
+        Some(Provider::Stripe),
+        |a, charges| {
+            charges.extend(a.finish_auto_top_up(credits, ok, now));
+            Ok::<_, LedgerError>(a.clone())
+        },
+    )
+    .await;
+    let account = match r {
+        Ok(Ok((a, _))) => Some(a),
+        _ => None,
+    };
+    match paid {
+        Ok(_) if account.as_ref().is_some_and(|a| a.alerts_off) => {}
+        Ok(_) => alert_bought(env, user_id, &charge, &card(&account), account.as_ref()).await,
+        Err(why) => {
+            let balance = account.as_ref().map_or(0, |a| a.ledger.available());
+            alert(
+                env,
+                user_id,
+                "Your Atelier automatic top-up failed",
+                &format!(
+                    "We could not buy {credits} API credits for {price} with {card}: {why}.\n\n\
+                     Automatic top-up is now off, so API requests will fail with OutOfCredits when the \
+                     balance ({balance} credits now) reaches 0. Update your payment method and turn it on \
+                     again: {{billing}}\n",
+                    price = dollars(charge.cents),
+                    card = card(&account),
+                    why = why.trim_end_matches('.'),
+                ),
+            )
+            .await;
+        }
+    }
+}
+
+fn dollars(cents: u64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+async fn alert_bought(env: &Env, user_id: &str, c: &Charge, card: &str, a: Option<&Account>) {
+    let balance = a.map_or(0, |a| a.ledger.available());
+    let threshold = a
+        .and_then(|a| a.auto_topup)
+        .map_or(String::new(), |t| format!(" ({} credits)", t.threshold));
+    alert(
+        env,
+        user_id,
+        &format!("Atelier: {} API credits added automatically", c.credits),
+        &format!(
+            "Your API balance reached your automatic top-up threshold{threshold}, so we bought {} API \
+             credits for {}, charged to {card}. Your balance is now {balance} credits.\n\n\
+             Change or turn off automatic top-up: {{billing}}\n",
+            c.credits,
+            dollars(c.cents),
+        ),
+    )
+    .await;
+}
+
+/// E-mails the account's owner (when SMTP is set up and alerts are on); failures are logged.
+async fn alert(env: &Env, user_id: &str, subject: &str, body: &str) {
+    let Some(smtp) = crate::mail::Smtp::from_env(env) else {
+        return;
+    };
+    let Ok(db) = env.d1(bind::DB) else { return };
+    let to: Option<String> = match db
+        .prepare("SELECT email FROM users WHERE id = ?1")
+        .bind(&[user_id.into()])
+    {
+        Ok(q) => q.first(Some("email")).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let Some(to) = to else { return };
+    let billing = crate::config::Config::from_env(env)
+        .map(|c| format!("{}/billing/api", c.edge_url))
+        .unwrap_or_default();
+    let body = format!(
+        "{}\nYou get these alerts as the owner of an Atelier account; turn them off on the API Billing page.\n",
+        body.replace("{billing}", &billing)
+    );
+    if let Err(e) = crate::mail::send(&smtp, &to, subject, &body).await {
+        worker::console_error!("alert to {user_id} not sent: {e}");
+    }
+}
+
+/// One optimistic write of the account (see [`with_account_by`]); returns what is left to do.
+async fn write<T, E>(
+    env: &Env,
+    user_id: &str,
+    surface: Surface,
+    reason: &str,
+    now: u64,
+    provider: Option<Provider>,
+    f: impl Fn(&mut Account, &mut Vec<Charge>) -> Result<T, E>,
+) -> ApiResult<Result<(T, After), E>> {
     let db = env.d1(bind::DB)?;
     let s = surface_name(surface);
     for attempt in 0..40u32 {
@@ -141,12 +341,31 @@ pub async fn with_account_by<T, E>(
             Err(e) => return Ok(Err(e)),
         };
         // Automatic top-up when a run's hold took the balance to the threshold (not on reads,
-        // nor the moment it is switched on: it buys when the balance dips).
+        // nor the moment it is switched on: it buys when the balance dips). A Stripe card is
+        // charged off-session once this is stored; the local provider's at once.
+        let mut after = After::default();
         if surface == Surface::Api && account.ledger.available() < before.ledger.available() {
-            charges.extend(account.auto_top_up(now));
+            match account.provider_payment_method.clone() {
+                Some(pm) => {
+                    after.claimed = account.claim_auto_top_up(now).map(|c| (c, pm, now));
+                }
+                None => {
+                    after.bought = account.auto_top_up(now);
+                    charges.extend(after.bought.clone());
+                }
+            }
+            if account.low_balance_crossed(&before) {
+                after.low = Some(account.ledger.available());
+            }
+            if !account.alerts_off {
+                after.account = Some(account.clone());
+            } else {
+                after.bought = None;
+                after.low = None;
+            }
         }
         if account == before && row.is_some() {
-            return Ok(Ok(out));
+            return Ok(Ok((out, After::default())));
         }
         // A new account's own grants (the free credits) are entries too.
         let base = if row.is_some() {
@@ -254,7 +473,7 @@ pub async fn with_account_by<T, E>(
             .bind(&[user_id.into(), s.into(), json.into(), next.into(), due])?
         });
         match db.batch(stmts).await {
-            Ok(_) => return Ok(Ok(out)),
+            Ok(_) => return Ok(Ok((out, after))),
             Err(e) if e.to_string().contains("constraint") || e.to_string().contains("UNIQUE") => {
                 continue
             }

@@ -32,6 +32,7 @@ mod quote;
 mod ratelimit;
 mod store;
 mod stripe;
+mod stripe_api;
 mod submit;
 mod webhooks;
 
@@ -103,6 +104,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Post, ["api", "billing", "payment-method"]) => {
             billing::payment_method(req, env).await
         }
+        (Method::Post, ["api", "billing", "alerts"]) => billing::alerts(req, env).await,
         (Method::Get, ["api", "billing", "payments"]) => billing::payments(&req, env).await,
         (Method::Post, ["api", "billing", "portal"]) => billing::portal(req, env).await,
         (Method::Post, ["api", "webhooks", "stripe"]) => stripe::webhook(req, env).await,

@@ -7,17 +7,20 @@
 //! applied one changes nothing).
 //!
 //! Events: `checkout.session.completed` / `…async_payment_succeeded` (a top-up is added; a
-//! plan or tier starts), `customer.subscription.updated` (cancel at the period's end, or undo it;
-//! ended statuses end it), `customer.subscription.deleted` (ends now), `invoice.paid` /
-//! `invoice.payment_failed` (a renewal's payment, recorded). Anything else is acknowledged.
+//! plan or tier starts; in setup mode, the card saved becomes the payment method for automatic
+//! top-ups), `customer.subscription.updated` (the scheduled change follows Stripe's: cancel at
+//! the period's end, the `next` plan in the metadata, or nothing; ended statuses end it),
+//! `customer.subscription.deleted` (ends now), `invoice.paid` / `invoice.payment_failed` (a
+//! renewal's payment, recorded), `payment_method.detached` (the saved card removed in the
+//! portal: automatic top-up goes off). Anything else is acknowledged. Outbound calls to Stripe
+//! are in `stripe_api`.
 
 use atelier_core::billing::{BillingError, Charge};
 use atelier_core::ledger::BucketKind;
-use atelier_core::pricing::{ApiTier, Plan, Surface};
+use atelier_core::pricing::Surface;
 use atelier_core::stripe::{self as core_stripe, Purchase};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wasm_bindgen::JsValue;
 use worker::{Env, Request, Response};
 
 use crate::bind;
@@ -25,100 +28,7 @@ use crate::config::Config;
 use crate::credits::{surface_name, with_account_by, Provider};
 use crate::http::{json, now_ms, now_secs, ApiError, ApiResult};
 use crate::store::changes;
-
-fn provider_error(what: &str) -> ApiError {
-    ApiError::new(
-        502,
-        "payment_provider_error",
-        format!(
-            "The payment provider could not {what}; nothing was charged. Try again in a moment."
-        ),
-    )
-}
-
-/// One call to Stripe's API (form-encoded, the secret key as a Bearer token).
-async fn call(env: &Env, path: &str, form: &[(String, String)]) -> ApiResult<Value> {
-    let c = Config::from_env(env)?.stripe;
-    let key = c
-        .secret_key
-        .ok_or_else(|| provider_error("be reached (no key)"))?;
-    let headers = worker::Headers::new();
-    headers.set("Authorization", &format!("Bearer {key}"))?;
-    headers.set("Content-Type", "application/x-www-form-urlencoded")?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&core_stripe::form_encode(form))));
-    let req = worker::Request::new_with_init(&format!("{}{path}", c.api_base), &init)?;
-    let mut resp = worker::Fetch::Request(req)
-        .send()
-        .await
-        .map_err(|_| provider_error("be reached"))?;
-    let v: Value = resp.json().await.map_err(|_| provider_error("answer"))?;
-    if !(200..300).contains(&resp.status_code()) {
-        worker::console_error!("stripe {path}: {} {v}", resp.status_code());
-        return Err(provider_error("start the payment"));
-    }
-    Ok(v)
-}
-
-async fn customer_of(env: &Env, user_id: &str) -> ApiResult<Option<String>> {
-    Ok(env
-        .d1(bind::DB)?
-        .prepare("SELECT customer_id FROM stripe_customers WHERE user_id = ?1")
-        .bind(&[user_id.into()])?
-        .first(Some("customer_id"))
-        .await?)
-}
-
-/// A Checkout Session for `purchase` at `cents`; returns the URL to send the user to.
-pub async fn checkout(
-    env: &Env,
-    user_id: &str,
-    email: &str,
-    purchase: &Purchase,
-    cents: u64,
-    back: &str,
-) -> ApiResult<String> {
-    let edge = Config::from_env(env)?.edge_url;
-    let customer = customer_of(env, user_id).await?;
-    let form = core_stripe::checkout_form(
-        user_id,
-        customer.as_deref(),
-        email,
-        purchase,
-        cents,
-        &format!("{edge}{back}?checkout=done"),
-        &format!("{edge}{back}?checkout=canceled"),
-    );
-    let v = call(env, "/v1/checkout/sessions", &form).await?;
-    v["url"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| provider_error("open a checkout page"))
-}
-
-/// The Billing Portal for the account's Stripe customer.
-pub async fn portal(env: &Env, user_id: &str, back: &str) -> ApiResult<String> {
-    let Some(customer) = customer_of(env, user_id).await? else {
-        return Err(ApiError::new(
-            409,
-            "no_billing_account",
-            "There is nothing to manage yet: your billing settings appear after your first purchase.",
-        ));
-    };
-    let edge = Config::from_env(env)?.edge_url;
-    let v = call(
-        env,
-        "/v1/billing_portal/sessions",
-        &core_stripe::portal_form(&customer, &format!("{edge}{back}")),
-    )
-    .await?;
-    v["url"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| provider_error("open the billing portal"))
-}
+use crate::stripe_api;
 
 #[derive(Deserialize)]
 struct Event {
@@ -133,6 +43,8 @@ struct Event {
 #[derive(Deserialize)]
 struct EventData {
     object: Value,
+    #[serde(default)]
+    previous_attributes: Value,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -233,27 +145,35 @@ async fn apply(env: &Env, e: &Event) -> ApiResult<&'static str> {
                 return Ok("waiting_for_payment");
             }
             let meta = &o["metadata"];
-            let Some(purchase) = Purchase::from_metadata(meta) else {
-                return Ok("ignored: not an Atelier purchase");
-            };
             let user_id = meta["user_id"]
                 .as_str()
                 .or(o["client_reference_id"].as_str())
                 .unwrap_or_default()
                 .to_string();
+            let setup = meta["kind"].as_str() == Some("payment_method");
+            let purchase = Purchase::from_metadata(meta);
+            if purchase.is_none() && !setup {
+                return Ok("ignored: not an Atelier purchase");
+            }
             if !user_exists(env, &user_id).await? {
                 return Ok("ignored: unknown account");
             }
             let db = env.d1(bind::DB)?;
-            if let Some(c) = o["customer"].as_str() {
-                db.prepare(
-                    "INSERT INTO stripe_customers (user_id, customer_id, created_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT(user_id) DO UPDATE SET customer_id = excluded.customer_id",
-                )
-                .bind(&[user_id.clone().into(), c.into(), (now_ms() as f64).into()])?
-                .run()
-                .await?;
+            let customer = o["customer"].as_str();
+            if let Some(c) = customer {
+                stripe_api::save_customer(env, &user_id, c).await?;
             }
+            let Some(purchase) = purchase else {
+                // Setup mode: the card saved becomes the one automatic top-ups charge.
+                let (Some(c), Some(intent)) = (customer, o["setup_intent"].as_str()) else {
+                    return Err(bad("A setup session without a customer or SetupIntent."));
+                };
+                let Some(card) = stripe_api::saved_card(env, c, intent).await? else {
+                    return Ok("ignored: no card saved");
+                };
+                save_card(env, &user_id, Some(&card), &e.id).await?;
+                return Ok("card_saved");
+            };
             let surface = surface_of(&purchase);
             if let Some(sub) = o["subscription"].as_str() {
                 db.prepare(
@@ -265,6 +185,7 @@ async fn apply(env: &Env, e: &Event) -> ApiResult<&'static str> {
             }
             let (line, _) = purchase.line();
             let paid = o["amount_total"].as_u64().unwrap_or(0);
+            let subscription = o["subscription"].as_str().map(str::to_string);
             let reason = format!("stripe {}", e.id);
             with_account_by(
                 env,
@@ -281,9 +202,11 @@ async fn apply(env: &Env, e: &Event) -> ApiResult<&'static str> {
                         }
                         Purchase::Plan { plan, interval } => {
                             a.choose_plan(plan, interval, now)?;
+                            a.provider_subscription = subscription.clone();
                         }
                         Purchase::Tier { tier, interval } => {
                             a.choose_tier(tier, interval, now)?;
+                            a.provider_subscription = subscription.clone();
                         }
                     }
                     charges.push(Charge {
@@ -299,6 +222,20 @@ async fn apply(env: &Env, e: &Event) -> ApiResult<&'static str> {
             )
             .await?
             .map_err(refused)?;
+            // A top-up saves its card for automatic top-ups (setup_future_usage) when none is.
+            if let (Some(c), Some(pi)) = (customer, o["payment_intent"].as_str()) {
+                let has = crate::credits::account(env, &user_id, Surface::Api)
+                    .await?
+                    .provider_payment_method
+                    .is_some();
+                if !has {
+                    match stripe_api::saved_card(env, c, pi).await {
+                        Ok(Some(card)) => save_card(env, &user_id, Some(&card), &e.id).await?,
+                        Ok(None) => {}
+                        Err(err) => worker::console_error!("reading {pi}'s card: {}", err.message),
+                    }
+                }
+            }
             Ok("applied")
         }
         "customer.subscription.updated" | "customer.subscription.deleted" => {
@@ -332,6 +269,12 @@ async fn apply(env: &Env, e: &Event) -> ApiResult<&'static str> {
             let ended = e.kind == "customer.subscription.deleted"
                 || matches!(status, "canceled" | "unpaid" | "incomplete_expired");
             let cancel_at_end = o["cancel_at_period_end"].as_bool().unwrap_or(false);
+            // What it renews as, when a downgrade is scheduled (set by `billing` through
+            // `stripe_api::change_subscription`).
+            let next = meta["next"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(str::to_string);
             let reason = format!("stripe {}", e.id);
             let r = with_account_by(
                 env,
@@ -341,7 +284,14 @@ async fn apply(env: &Env, e: &Event) -> ApiResult<&'static str> {
                 now_ms(),
                 Some(Provider::Stripe),
                 |a, _| {
+                    if a.provider_subscription
+                        .as_deref()
+                        .is_some_and(|s| s != sub_id)
+                    {
+                        return Ok("ignored: not the account's current subscription");
+                    }
                     if ended {
+                        a.provider_subscription = None;
                         // Ends now: the plan's credits with it (top-ups stay).
                         match surface {
                             Surface::App => a.plan = None,
@@ -359,41 +309,7 @@ async fn apply(env: &Env, e: &Event) -> ApiResult<&'static str> {
                         a.ledger.expire(now_ms());
                         return Ok("ended");
                     }
-                    let pending = match surface {
-                        Surface::App => a
-                            .plan
-                            .as_ref()
-                            .filter(|s| s.active)
-                            .map(|s| s.pending.is_some()),
-                        Surface::Api => a
-                            .tier
-                            .as_ref()
-                            .filter(|s| s.active)
-                            .map(|s| s.pending.is_some()),
-                    };
-                    match (cancel_at_end, pending) {
-                        (_, None) => Ok("ignored: no active subscription"),
-                        (true, Some(false)) => {
-                            match surface {
-                                Surface::App => a.choose_plan(
-                                    Plan::Free,
-                                    atelier_core::subscription::Interval::Monthly,
-                                    now_ms(),
-                                )?,
-                                Surface::Api => a.choose_tier(
-                                    ApiTier::OnDemand,
-                                    atelier_core::subscription::Interval::Monthly,
-                                    now_ms(),
-                                )?,
-                            };
-                            Ok("cancel_scheduled")
-                        }
-                        (false, Some(true)) => {
-                            a.keep()?;
-                            Ok("kept")
-                        }
-                        _ => Ok("unchanged"),
-                    }
+                    a.align_pending(cancel_at_end, next.as_deref(), now_ms())
                 },
             )
             .await?
@@ -446,6 +362,61 @@ async fn apply(env: &Env, e: &Event) -> ApiResult<&'static str> {
                 "renewal_failed"
             })
         }
+        "payment_method.detached" => {
+            let pm = o["id"].as_str().unwrap_or_default();
+            let customer = e.data.previous_attributes["customer"]
+                .as_str()
+                .or(o["customer"].as_str())
+                .unwrap_or_default();
+            let user: Option<String> = env
+                .d1(bind::DB)?
+                .prepare("SELECT user_id FROM stripe_customers WHERE customer_id = ?1")
+                .bind(&[customer.into()])?
+                .first(Some("user_id"))
+                .await?;
+            let Some(user_id) = user else {
+                return Ok("ignored: unknown customer");
+            };
+            let saved = crate::credits::account(env, &user_id, Surface::Api)
+                .await?
+                .provider_payment_method;
+            if saved.as_deref() != Some(pm) {
+                return Ok("ignored: not the saved card");
+            }
+            save_card(env, &user_id, None, &e.id).await?;
+            Ok("card_removed")
+        }
         _ => Ok("ignored"),
     }
+}
+
+/// Saves (or with `None` forgets) the account's card on both surfaces; without one, automatic
+/// top-up goes off.
+pub async fn save_card(
+    env: &Env,
+    user_id: &str,
+    card: Option<&stripe_api::Card>,
+    why: &str,
+) -> ApiResult<()> {
+    for s in [Surface::App, Surface::Api] {
+        with_account_by(
+            env,
+            user_id,
+            s,
+            &format!("payment method {why}"),
+            now_ms(),
+            Some(Provider::Stripe),
+            |a, _| {
+                a.payment_method = card.map(|c| c.label.clone());
+                a.provider_payment_method = card.map(|c| c.id.clone());
+                if card.is_none() {
+                    a.auto_topup = None;
+                }
+                Ok::<_, BillingError>(())
+            },
+        )
+        .await?
+        .map_err(refused)?;
+    }
+    Ok(())
 }

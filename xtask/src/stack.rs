@@ -20,6 +20,8 @@ const OIDC_PORT: u16 = 18798;
 const GITHUB_PORT: u16 = 18797;
 /// Where tests/orgs.test.mjs receives invite e-mails.
 const SMTP_PORT: u16 = 18796;
+/// tests/stripe.test.mjs serves a Stripe-shaped API here (STRIPE_API_BASE of the test stack).
+const STRIPE_PORT: u16 = 18795;
 
 #[derive(Debug, Clone)]
 pub struct StackConfig {
@@ -279,6 +281,7 @@ pub fn dev(e: &Env) -> R<()> {
             "STRIPE_SECRET_KEY",
             "STRIPE_WEBHOOK_SECRET",
             "STRIPE_API_BASE",
+            "PAYMENTS_PROVIDER",
         ]
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}:{v}")))
@@ -350,6 +353,7 @@ fn node_tests(
         .env("ATELIER_OIDC_PORT", OIDC_PORT.to_string())
         .env("ATELIER_GITHUB_PORT", GITHUB_PORT.to_string())
         .env("ATELIER_SMTP_PORT", SMTP_PORT.to_string())
+        .env("ATELIER_STRIPE_PORT", STRIPE_PORT.to_string())
         // The upstream-engine test starts a second node of its own.
         .env(
             "ATELIER_INFERENCE_BIN",
@@ -543,9 +547,14 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             format!("ASSISTANT_LLM_URL:http://127.0.0.1:{LLM_PORT}/v1"),
             "ASSISTANT_LLM_MODEL:atelier-test".into(),
             "ASSISTANT_LLM_KEY:test-llm-key".into(),
-            // tests/stripe.test.mjs signs webhooks with this (purchases stay on the local
-            // provider: no STRIPE_SECRET_KEY).
+            // tests/stripe.test.mjs signs webhooks with this and serves a Stripe-shaped API on
+            // loopback; new purchases stay on the local provider (PAYMENTS_PROVIDER=local) unless
+            // a test asks for Stripe (`x-atelier-provider`), while subscriptions and cards Stripe's
+            // webhooks made are managed through that API.
             "STRIPE_WEBHOOK_SECRET:whsec_atelier_local_test".into(),
+            "STRIPE_SECRET_KEY:sk_test_atelier_local".into(),
+            format!("STRIPE_API_BASE:http://127.0.0.1:{STRIPE_PORT}"),
+            "PAYMENTS_PROVIDER:local".into(),
             // tests/oidc.test.mjs starts a real OpenID provider (oidc-provider) on this port.
             "OIDC_PROVIDERS:local,github".into(),
             format!("OIDC_LOCAL_ISSUER:http://127.0.0.1:{OIDC_PORT}"),
