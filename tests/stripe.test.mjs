@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import { SMTPServer } from 'smtp-server';
-import { BASE, Client, STRIPE_WEBHOOK_SECRET, createKey, apiClient, flatPng } from './lib/helpers.mjs';
+import { BASE, Client, STRIPE_WEBHOOK_SECRET, createKey, apiClient, flatPng, setPlan } from './lib/helpers.mjs';
 import { startStripe } from './lib/stripe-api.mjs';
 
 const STRIPE_PORT = Number(process.env.ATELIER_STRIPE_PORT ?? 18795);
@@ -301,6 +301,24 @@ describe('Stripe\'s API (a Stripe-shaped server on loopback): cards, off-session
     assert.equal((await billing(c)).app.subscription.pending_to, 'pro');
     b = await billing(c);
     assert.equal(b.app.journal_available, b.app.available);
+  });
+
+  test('with Stripe, a new subscription goes to Checkout; a plan an operator set is not changed (nothing could collect it)', async () => {
+    const c = await new Client().signUp();
+    const ask = (body) => c.req('POST', '/api/billing/plan', { body: JSON.stringify(body), type: 'application/json', headers: asStripe });
+    let r = await ask({ plan: 'pro', interval: 'monthly' });
+    let d = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(d));
+    assert.equal(d.result, 'redirect');
+    const form = stripe.of('POST', '/v1/checkout/sessions').at(-1).form;
+    assert.deepEqual([form.mode, form['line_items[0][price_data][unit_amount]'], form['metadata[plan]'], form['subscription_data[metadata][user_id]'] !== undefined], ['subscription', '4900', 'pro', true]);
+    assert.equal((await billing(c)).app.plan, 'free', 'nothing until Stripe confirms');
+    await setPlan(c.email, { plan: 'pro' });
+    r = await ask({ plan: 'agency', interval: 'monthly' });
+    d = await r.json();
+    assert.equal(r.status, 409);
+    assert.equal(d.error, 'managed_by_operator');
+    assert.equal((await billing(c)).app.plan, 'pro');
   });
 
   test('an annual upgrade: the prorated part is charged off-session at core\'s price; the subscription renews at the new price', async () => {

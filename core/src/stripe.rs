@@ -291,6 +291,8 @@ pub fn off_session_payment_form(
         ("currency", "usd".into()),
         ("customer", customer.into()),
         ("payment_method", payment_method.into()),
+        // A saved card, never a redirect (nobody is there to follow one).
+        ("payment_method_types[0]", "card".into()),
         ("off_session", "true".into()),
         ("confirm", "true".into()),
         ("description", description.into()),

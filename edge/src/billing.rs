@@ -324,7 +324,16 @@ async fn switch(
     }
     if !floor {
         let provider = Provider::for_request(req, env)?;
-        if provider == Provider::Stripe && current(&account).is_none() {
+        if provider == Provider::Stripe && current(&account).is_some() {
+            // A plan an operator set (`cargo xtask admin set-plan`) is not billed by Stripe:
+            // nothing could collect the difference.
+            return Err(ApiError::new(
+                409,
+                "managed_by_operator",
+                "Your current plan was set by this instance's operator, not bought here: ask them to change it, or cancel it and subscribe again.",
+            ));
+        }
+        if provider == Provider::Stripe {
             let url = crate::stripe_api::checkout(
                 env,
                 &user.id,
