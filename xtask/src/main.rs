@@ -8,6 +8,7 @@
 //! - `setup`: only install. `build`: install and build.
 
 mod admin;
+mod lanes;
 mod setup;
 mod stack;
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::lanes::{Job, Work};
 use crate::setup::{self, job_secret, run, run_tests, Env, Tally, R};
 
 /// Ports and state folder of one stack.
@@ -324,23 +325,17 @@ pub fn dev(e: &Env) -> R<()> {
     }
 }
 
-fn node_tests(
+/// `node --test` for some test files, with the stack's addresses and the ports the suites serve.
+fn node_cmd(
     e: &Env,
-    dir: &Path,
     stack: &Stack,
     cfg: &StackConfig,
     artifacts: &Path,
-    tally: &mut Tally,
-) -> R<()> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|err| format!("{}: {err}", dir.display()))?
-        .filter_map(|d| d.ok().map(|d| d.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
-        .collect();
-    files.sort();
+    files: &[PathBuf],
+) -> R<Command> {
     let mut c = e.cmd("node");
     c.args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
-        .args(&files)
+        .args(files)
         .env("ATELIER_URL", &stack.url)
         .env(
             "ATELIER_INFERENCE_URL",
@@ -359,8 +354,21 @@ fn node_tests(
             "ATELIER_INFERENCE_BIN",
             e.target.join("release/atelier-inference"),
         );
+    Ok(c)
+}
+
+/// The test files of `dir`, one after another (the small suites after a restart).
+fn node_tests(
+    e: &Env,
+    dir: &Path,
+    stack: &Stack,
+    cfg: &StackConfig,
+    artifacts: &Path,
+    tally: &mut Tally,
+) -> R<()> {
+    let files = crate::lanes::test_files(dir)?;
     run_tests(
-        &mut c,
+        &mut node_cmd(e, stack, cfg, artifacts, &files)?,
         &format!(
             "node tests in {}",
             dir.strip_prefix(&e.root).unwrap_or(dir).display()
@@ -503,30 +511,6 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
         )?;
     }
     let mut tally = Tally::default();
-    run_tests(
-        e.cmd("cargo")
-            .args(["test", "-p", "atelier-core", "-p", "xtask"]),
-        "unit tests: core, xtask",
-        &mut tally,
-    )?;
-    run_tests(
-        e.cmd("cargo").args([
-            "test",
-            "-p",
-            "atelier-core",
-            "--target",
-            "wasm32-unknown-unknown",
-        ]),
-        "unit tests: core under wasm32 (Node)",
-        &mut tally,
-    )?;
-    run_tests(
-        e.cmd("cargo")
-            .args(["test", "--release", "-p", "atelier-inference"]),
-        "tests: inference node (real model)",
-        &mut tally,
-    )?;
-
     let artifacts = e.root.join("test-artifacts");
     std::fs::create_dir_all(&artifacts).map_err(|err| err.to_string())?;
     let state = e.cache.join(format!("test-state-{}", std::process::id()));
@@ -575,15 +559,54 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
     };
     let result = (|| {
         let stack = start(e, &cfg)?;
-        node_tests(
-            e,
-            &e.root.join("tests"),
-            &stack,
-            &cfg,
-            &artifacts,
-            &mut tally,
-        )?;
-        sdk_conformance(e, &cfg, &artifacts, &mut tally)?;
+        // Everything that needs no restart runs concurrently on lanes (see `lanes`): the unit
+        // tests, the node's tests, every suite in tests/ and the SDK conformance.
+        let cargo = |args: &[&str]| {
+            let mut c = e.cmd("cargo");
+            c.args(args);
+            c
+        };
+        let mut jobs = vec![
+            Job::cmd(
+                "tests: inference node (real model)",
+                cargo(&["test", "--release", "-p", "atelier-inference"]),
+                Some("cargo"),
+            ),
+            Job::cmd(
+                "unit tests: core, xtask",
+                cargo(&["test", "-p", "atelier-core", "-p", "xtask"]),
+                Some("cargo"),
+            ),
+            Job::cmd(
+                "unit tests: core under wasm32 (Node)",
+                cargo(&[
+                    "test",
+                    "-p",
+                    "atelier-core",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                ]),
+                Some("cargo"),
+            ),
+        ];
+        for f in crate::lanes::test_files(&e.root.join("tests"))? {
+            let c = node_cmd(e, &stack, &cfg, &artifacts, std::slice::from_ref(&f))?;
+            jobs.push(Job::node_file(&e.root, &f, c));
+        }
+        let (sdk_cfg, sdk_artifacts) = (&cfg, &artifacts);
+        jobs.push(Job {
+            name: "official Python SDK tests".into(),
+            work: Work::Func(Box::new(move |t: &mut Tally| {
+                sdk_conformance(e, sdk_cfg, sdk_artifacts, t)
+            })),
+            browser: false,
+            group: None,
+        });
+        let lanes = std::env::var("ATELIER_TEST_LANES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3);
+        crate::lanes::run(jobs, lanes, &e.cache.join("test-times"), &mut tally)?;
         drop(stack);
         // Everything must survive a restart of the whole stack. From here on a job without
         // news for 15 s counts as lost (10 minutes in production), for the killed-node test.
