@@ -1,6 +1,8 @@
 // Billing on the real stack (#15): plans enforced where the money is, the three App buckets, top-ups,
 // plan changes with the documented semantics, API tiers and automatic top-up, the scheduled Worker
 // on a fake clock, and 50 + 50 runs racing for an organization's last credits.
+// lanes: solo — its race (100 runs for the last credits) and the year of cron runs have the stack to
+// themselves when `cargo xtask test` runs suites concurrently (see xtask/src/lanes.rs).
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE, Client, apiClient, createKey, fixture, giveAppCredits, setPlan, flatPng } from './lib/helpers.mjs';

@@ -680,15 +680,17 @@ fn Tile(
             on:pointerdown=move |e: leptos::ev::PointerEvent| {
                 if e.pointer_type() == "touch" {
                     let (x, y, g) = (e.client_x() as f64, e.client_y() as f64, g_press.clone());
+                    // The grid may be redrawn (a live update) before the timer fires: `try_`
+                    // reads and writes do nothing once the tile or the page is gone.
                     let cb = wasm_bindgen::closure::Closure::once_into_js(move || {
-                        menu.set(Some((x, y, g)));
+                        let _ = menu.try_set(Some((x, y, g)));
                     });
                     let t = web_sys::window().and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 550).ok());
-                    press.set_value(t);
+                    let _ = press.try_set_value(t);
                 }
             }
-            on:pointerup=move |_| if let (Some(t), Some(w)) = (press.get_value(), web_sys::window()) { w.clear_timeout_with_handle(t); press.set_value(None); }
-            on:pointermove=move |_| if let (Some(t), Some(w)) = (press.get_value(), web_sys::window()) { w.clear_timeout_with_handle(t); press.set_value(None); }
+            on:pointerup=move |_| if let (Some(Some(t)), Some(w)) = (press.try_get_value(), web_sys::window()) { w.clear_timeout_with_handle(t); let _ = press.try_set_value(None); }
+            on:pointermove=move |_| if let (Some(Some(t)), Some(w)) = (press.try_get_value(), web_sys::window()) { w.clear_timeout_with_handle(t); let _ = press.try_set_value(None); }
         >
             {move || {
                 let o = outputs.get(shown.get().min(n.saturating_sub(1))).cloned();

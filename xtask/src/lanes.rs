@@ -9,6 +9,11 @@
 //!   by reading the file (and the `./lib/*.mjs` it imports) for the port variables, so a new
 //!   suite that uses one is serialized without anyone remembering to.
 //! - At most [`MAX_BROWSERS`] Chromium suites run at once (each starts its own browser).
+//! - A suite that says `lanes: solo` in its text (a load test of its own, such as billing's 100
+//!   runs racing for the last credits) has the stack to itself: it waits for the suites using
+//!   the stack to end, and none starts while it runs (the cargo tests go on: they do not use it).
+//!   Found in CI: with other suites running beside the race, workerd restarted the Worker
+//!   mid-request ("Your worker restarted mid-request"), failing unrelated suites.
 //!
 //! A job's output is printed whole when it ends, with its time; the per-suite times are printed
 //! at the end, slowest first.
@@ -48,6 +53,9 @@ pub struct Job<'a> {
     pub name: String,
     pub work: Work<'a>,
     pub browser: bool,
+    /// How it uses the stack: `None` not at all (cargo tests), `Some(false)` beside others,
+    /// `Some(true)` alone (see the module's header).
+    pub stack: Option<bool>,
     /// Jobs of one group run one after another on one lane, in the order given (`ports`: the
     /// exclusive suites; `cargo`: the cargo test runs, which share the build directory's lock).
     pub group: Option<&'static str>,
@@ -59,6 +67,7 @@ impl<'a> Job<'a> {
             name: name.into(),
             work: Work::Cmd(cmd),
             browser: false,
+            stack: None,
             group,
         }
     }
@@ -66,6 +75,9 @@ impl<'a> Job<'a> {
     /// A `tests/*.test.mjs` file, classified by reading it.
     pub fn node_file(root: &Path, file: &Path, cmd: Command) -> Job<'a> {
         let (browser, exclusive) = classify(file);
+        let solo = std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .contains("lanes: solo");
         Job {
             name: file
                 .strip_prefix(root)
@@ -74,6 +86,7 @@ impl<'a> Job<'a> {
                 .to_string(),
             work: Work::Cmd(cmd),
             browser,
+            stack: Some(solo),
             group: exclusive.then_some("ports"),
         }
     }
@@ -165,11 +178,13 @@ pub fn run(jobs: Vec<Job<'_>>, lanes: usize, times: &Path, tally: &mut Tally) ->
         browsers: 0,
     });
     let freed = Condvar::new();
+    let stack = std::sync::RwLock::new(());
     let print = Mutex::new(());
     let results: Mutex<(Vec<Outcome>, Tally)> = Mutex::new((vec![], Tally::default()));
     std::thread::scope(|s| {
         for lane in 0..lanes {
-            let (shared, freed, print, results) = (&shared, &freed, &print, &results);
+            let (shared, freed, print, results, stack) =
+                (&shared, &freed, &print, &results, &stack);
             s.spawn(move || loop {
                 let Some(unit) = shared.lock().unwrap().queue.pop() else {
                     return;
@@ -182,6 +197,12 @@ pub fn run(jobs: Vec<Job<'_>>, lanes: usize, times: &Path, tally: &mut Tally) ->
                         }
                         g.browsers += 1;
                     }
+                    // Beside other suites (a shared hold), alone (exclusive), or not at all.
+                    let (_beside, _alone) = match job.stack {
+                        Some(false) => (Some(stack.read().unwrap()), None),
+                        Some(true) => (None, Some(stack.write().unwrap())),
+                        None => (None, None),
+                    };
                     let started = Instant::now();
                     let mut own = Tally::default();
                     let ok = match job.work {
@@ -222,6 +243,7 @@ pub fn run(jobs: Vec<Job<'_>>, lanes: usize, times: &Path, tally: &mut Tally) ->
                             r.is_ok()
                         }
                     };
+                    drop((_beside, _alone));
                     if job.browser {
                         shared.lock().unwrap().browsers -= 1;
                         freed.notify_all();
@@ -334,6 +356,47 @@ mod tests {
         assert_eq!(tally.passed, 6);
         let saved = load_times(&times);
         assert_eq!(saved.len(), 3);
+        let _ = std::fs::remove_file(&times);
+    }
+
+    #[test]
+    fn a_solo_suite_has_the_stack_to_itself() {
+        let log = std::env::temp_dir().join(format!("lanes-solo-{}", std::process::id()));
+        let _ = std::fs::remove_file(&log);
+        let job = |n: &str, solo: bool| {
+            let mut c = Command::new("sh");
+            c.args([
+                "-c",
+                &format!(
+                    "echo {n}+ >> {l}; sleep 0.3; echo {n}- >> {l}",
+                    l = log.display()
+                ),
+            ]);
+            let mut j = Job::cmd(n, c, None);
+            j.stack = Some(solo);
+            j
+        };
+        let times = std::env::temp_dir().join(format!("lanes-solo-t-{}", std::process::id()));
+        let jobs = vec![
+            job("a", false),
+            job("s", true),
+            job("b", false),
+            job("c", false),
+        ];
+        run(jobs, 3, &times, &mut Tally::default()).unwrap();
+        let lines: Vec<String> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let start = lines.iter().position(|l| l == "s+").unwrap();
+        assert_eq!(
+            lines[start + 1],
+            "s-",
+            "nothing ran beside the solo suite: {lines:?}"
+        );
+        assert_eq!(lines.len(), 8);
+        let _ = std::fs::remove_file(&log);
         let _ = std::fs::remove_file(&times);
     }
 }
