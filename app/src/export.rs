@@ -75,11 +75,14 @@ pub fn ExportForWeb(id: String, tool: String, output: Output) -> impl IntoView {
                 return;
             }
             let k = key();
-            if let Some(blob) = cached.with_value(|c| {
-                c.as_ref()
-                    .filter(|(ck, _)| *ck == k)
-                    .map(|(_, b)| b.clone())
-            }) {
+            if let Some(blob) = cached
+                .try_with_value(|c| {
+                    c.as_ref()
+                        .filter(|(ck, _)| *ck == k)
+                        .map(|(_, b)| b.clone())
+                })
+                .flatten()
+            {
                 if download {
                     if let Err(e) = save(&blob, &name_for(&f)) {
                         error.set(Some(format!("The download could not start: {e}")));

@@ -271,7 +271,7 @@ pub fn Library() -> impl IntoView {
     let open_item = move |id: String| {
         let mut v = view_state.get_untracked();
         v.item = Some(id);
-        go.with_value(|go| go(v, false));
+        let _ = go.try_with_value(|go| go(v, false));
     };
     let set_filter = move |f: Filter| {
         let v = View {
@@ -280,18 +280,18 @@ pub fn Library() -> impl IntoView {
             item: None,
         };
         cancel_selection();
-        go.with_value(|go| go(v, false));
+        let _ = go.try_with_value(|go| go(v, false));
     };
     let close_item = move || {
         let mut v = view_state.get_untracked();
         v.item = None;
-        go.with_value(|go| go(v, false));
+        let _ = go.try_with_value(|go| go(v, false));
     };
     let to_page = move |p: u32| {
         let mut v = view_state.get_untracked();
         v.page = p;
         v.item = None;
-        go.with_value(|go| go(v, false));
+        let _ = go.try_with_value(|go| go(v, false));
     };
 
     let collection_name = move || {
@@ -861,7 +861,7 @@ fn Detail(
     }
     let on_key = window_event_listener(leptos::ev::keydown, move |e| {
         if e.key() == "Escape" {
-            on_close.run(());
+            let _ = on_close.try_run(());
         }
     });
     on_cleanup(move || on_key.remove());

@@ -605,11 +605,19 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             stack: Some(false),
             group: None,
         });
-        let lanes = std::env::var("ATELIER_TEST_LANES")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(3);
-        crate::lanes::run(jobs, lanes, &e.cache.join("test-times"), &mut tally)?;
+        let number = |var: &str, default: usize| {
+            std::env::var(var)
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(default)
+        };
+        crate::lanes::run(
+            jobs,
+            number("ATELIER_TEST_LANES", 2),
+            number("ATELIER_TEST_STACK_SUITES", 1),
+            &e.cache.join("test-times"),
+            &mut tally,
+        )?;
         drop(stack);
         // Everything must survive a restart of the whole stack. From here on a job without
         // news for 15 s counts as lost (10 minutes in production), for the killed-node test.
