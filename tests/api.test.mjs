@@ -178,6 +178,43 @@ describe('webhooks', () => {
     }
   });
 
+  test('a receiver that never answers (beyond the timeout) is retried; one that always fails is given up after 5 retries; the predictions are unaffected', async () => {
+    const { createServer } = await import('node:http');
+    const k = await createKey(uniqueEmail('hooks-faults'));
+    const slow = [], failing = [];
+    // Hangs on the first two deliveries (the test stack's timeout is 2 s), then answers at once.
+    const slowServer = createServer((req, res) => {
+      req.resume();
+      slow.push(Date.now());
+      if (slow.length > 2) res.writeHead(200).end();
+    });
+    const failingServer = createServer((req, res) => { req.resume(); failing.push(Date.now()); res.writeHead(500).end('down'); });
+    for (const s of [slowServer, failingServer]) await new Promise((r) => s.listen(0, '127.0.0.1', r));
+    const hook = (s) => encodeURIComponent(`http://127.0.0.1:${s.address().port}/hook`);
+    try {
+      const a = api(k);
+      const image = dataUri('model-photo-512.jpg', 'image/jpeg');
+      const [r1, r2] = [await a.run({ model_name: 'background-remove', inputs: { image } }, `?webhook_url=${hook(slowServer)}`),
+        await a.run({ model_name: 'background-remove', inputs: { image } }, `?webhook_url=${hook(failingServer)}`)];
+      assert.equal(r1.status, 200);
+      assert.equal(r2.status, 200);
+      // Retries at 1, 2, 4, 8, 16 s after each failure: all six deliveries within about a minute.
+      for (let i = 0; i < 450 && (slow.length < 3 || failing.length < 6); i++) await new Promise((r) => setTimeout(r, 200));
+      assert.equal(slow.length, 3, 'two timed out, the third answered');
+      assert.equal(failing.length, 6, 'the first delivery and 5 retries');
+      assert.ok(slow[1] - slow[0] >= 2000, 'the second delivery came after the first timed out');
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.deepEqual([slow.length, failing.length], [3, 6], 'nothing more after success or giving up');
+      for (const id of [r1.body.id, r2.body.id]) {
+        const s = await a.status(id);
+        assert.equal(s.body.status, 'completed', 'the prediction is unaffected by its webhook');
+      }
+    } finally {
+      slowServer.closeAllConnections?.();
+      for (const s of [slowServer, failingServer]) s.close();
+    }
+  });
+
   test('a webhook_url that is not http(s) is a 400', async () => {
     const r = await api(key).run({ model_name: 'background-remove', inputs: { image: 'data:image/png;base64,AAAA' } }, '?webhook_url=ftp%3A%2F%2Fexample.com%2Fx');
     assert.equal(r.status, 400);

@@ -766,7 +766,7 @@ fn ContextMenu(
                 Ok(_) => shared.notice.set(Some("Added to the Collection.".into())),
                 Err(e) => shared.error.set(Some(e.message)),
             }
-            on_done.run(());
+            let _ = on_done.try_run(());
         });
     });
     let delete = Callback::new(move |_: ()| {
@@ -776,7 +776,7 @@ fn ContextMenu(
                 Ok(()) => shared.notice.set(Some("Deleted 1 item.".into())),
                 Err(e) => shared.error.set(Some(e.message)),
             }
-            on_done.run(());
+            let _ = on_done.try_run(());
         });
     });
     let g2 = g.clone();
@@ -790,7 +790,7 @@ fn ContextMenu(
                         Ok(()) => shared.notice.set(Some("Removed from the Collection (it stays in the Library).".into())),
                         Err(e) => shared.error.set(Some(e.message)),
                     }
-                    on_done.run(());
+                    let _ = on_done.try_run(());
                 });
             }>"Remove from this Collection"</button>
         }
@@ -909,7 +909,7 @@ fn DetailBody(
                                 g.liked = next;
                             }
                         });
-                        on_changed.run(());
+                        let _ = on_changed.try_run(());
                     }
                     Err(e) => error.set(Some(e.message)),
                 }
@@ -923,8 +923,8 @@ fn DetailBody(
             leptos::task::spawn_local(async move {
                 match api::delete_generation(&id).await {
                     Ok(()) => {
-                        on_changed.run(());
-                        on_close.run(());
+                        let _ = on_changed.try_run(());
+                        let _ = on_close.try_run(());
                     }
                     Err(e) => error.set(Some(e.message)),
                 }

@@ -87,7 +87,8 @@ fn pick_item(
     leptos::task::spawn_local(async move {
         match resolve(item).await {
             Ok(a) => {
-                on_pick.run(a);
+                // The picker (and whoever asked) may be gone by now: then nothing is done.
+                let _ = on_pick.try_run(a);
                 open.set(false);
             }
             Err(m) => failed(m),

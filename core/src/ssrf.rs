@@ -112,6 +112,33 @@ pub fn check_url_shape(scheme: &str, host: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// The most characters a `webhook_url` may have.
+pub const MAX_WEBHOOK_URL: usize = 2048;
+
+/// Checks a `webhook_url`'s text before it is parsed. URL parsers drop tabs and line breaks
+/// silently, so a URL carrying them (a header-injection attempt, or a paste gone wrong) is
+/// refused with a reason rather than quietly rewritten.
+pub fn check_webhook_text(url: &str) -> Result<(), String> {
+    let n = url.chars().count();
+    if n > MAX_WEBHOOK_URL {
+        return Err(format!(
+            "webhook_url is {n} characters; it may have at most {MAX_WEBHOOK_URL}."
+        ));
+    }
+    if let Some(c) = url.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        let what = match c {
+            '\r' | '\n' => "a line break",
+            '\t' => "a tab",
+            c if c.is_whitespace() => "a space",
+            _ => "a control character",
+        };
+        return Err(format!(
+            "webhook_url contains {what}; send the URL alone, percent-encoding anything else in it."
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a webhook target. A deployment refuses loopback, private and other non-public
 /// literals and `localhost` names; a local instance (`cargo xtask dev` and tests) allows them so a
 /// receiver on the same machine can be used. (A Worker cannot see what a name resolves to; on
@@ -207,6 +234,31 @@ mod tests {
         assert!(e.contains("loopback"), "{e}");
         assert!(check_url_shape("http", Some("127.0.0.1")).is_err());
         assert!(check_url_shape("http", Some("[::ffff:7f00:1]")).is_err());
+    }
+
+    #[test]
+    fn webhook_url_text() {
+        assert!(check_webhook_text("https://hooks.example.org/x?a=%20b").is_ok());
+        for (bad, why) in [
+            (
+                "https://hooks.example.org/x\r\nX-Injected: 1",
+                "a line break",
+            ),
+            (
+                "https://hooks.example.org/x\nSet-Cookie: a=b",
+                "a line break",
+            ),
+            ("https://hooks.example.org/\tx", "a tab"),
+            ("https://hooks.example.org/x y", "a space"),
+            ("https://hooks.example.org/x\u{0}", "a control character"),
+        ] {
+            let e = check_webhook_text(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        let long = format!("https://hooks.example.org/{}", "a".repeat(MAX_WEBHOOK_URL));
+        assert!(check_webhook_text(&long)
+            .unwrap_err()
+            .contains("at most 2048"));
     }
 
     #[test]

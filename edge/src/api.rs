@@ -206,7 +206,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     // Sent by another Atelier's node forwarding a job: run it on this installation's own
     // engines only (the loop guard for two installations that forward to each other).
     let forwarded = crate::http::header(&req, atelier_core::job::FORWARDED_HEADER).is_some();
-    let bytes = req.bytes().await?;
+    let bytes = crate::http::read_capped(&mut req, crate::http::MAX_RUN_BODY, "BadRequest").await?;
     let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
         fashn(
             400,

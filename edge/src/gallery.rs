@@ -467,7 +467,9 @@ pub async fn download(mut req: Request, env: &Env) -> ApiResult<Response> {
     let (sel, export) = if ct.starts_with("application/json") {
         (json_selection(&mut req).await?, None)
     } else {
-        let body = req.text().await?;
+        let body = crate::http::read_capped(&mut req, crate::http::MAX_JSON_BODY, "body_too_large")
+            .await?;
+        let body = String::from_utf8_lossy(&body);
         let pairs: Vec<(String, String)> = worker::Url::parse(&format!("http://form/?{body}"))
             .map(|u| u.query_pairs().into_owned().collect())
             .unwrap_or_default();

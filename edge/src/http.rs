@@ -117,7 +117,72 @@ pub fn same_origin(req: &Request) -> ApiResult<()> {
     }
 }
 
-/// Reads a JSON body, answering 415/400 with a clear message when it is not JSON.
+/// The most a JSON body of `/api` may be: every one names images by hash, so 1 MiB is far more
+/// than any needs (500 ids for a bulk action are about 20 KB).
+pub const MAX_JSON_BODY: u64 = 1024 * 1024;
+
+/// The most a `/v1/run` body may be: its images may come inline as base64 (20 MiB each at
+/// most); Cloudflare refuses request bodies over 100 MB before the Worker runs, so does this.
+pub const MAX_RUN_BODY: u64 = 100 * 1024 * 1024;
+
+/// Reads a body of at most `max` bytes: refused (413 `body_too_large`, or `FASHN`'s
+/// `BadRequest` shape via `code`) from its declared length before reading, and while reading
+/// when the length is not declared (chunked), so an oversized body is never held whole.
+pub async fn read_capped(req: &mut Request, max: u64, code: &str) -> ApiResult<Vec<u8>> {
+    use futures_util::StreamExt;
+    let too_large = |n: String| {
+        ApiError::new(
+            413,
+            code,
+            format!(
+                "The request body is {n}; this endpoint takes at most {}. Send less (images by upload or URL rather than inline).",
+                size_label(max)
+            ),
+        )
+    };
+    if let Some(len) = header(req, "Content-Length").and_then(|v| v.parse::<u64>().ok()) {
+        if len > max {
+            return Err(too_large(format!("{} ({len} bytes)", size_label(len))));
+        }
+    }
+    let mut out = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        return Ok(out);
+    };
+    let mut seen = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            // Answering before a chunked body has been read leaves the rest of it on the
+            // client's connection, and the client's next request on that connection hangs
+            // (found with `wrangler dev`): read the rest and drop it, up to Cloudflare's own
+            // limit on a request body.
+            out.clear();
+            out.shrink_to_fit();
+            while seen <= MAX_RUN_BODY {
+                match stream.next().await {
+                    Some(Ok(c)) => seen += c.len() as u64,
+                    _ => break,
+                }
+            }
+            return Err(too_large(format!("over {}", size_label(max))));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn size_label(n: u64) -> String {
+    if n >= 1024 * 1024 {
+        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    }
+}
+
+/// Reads a JSON body, answering 415/400 with a clear message when it is not JSON, and 413
+/// when it is over [`MAX_JSON_BODY`].
 pub async fn json_body<T: serde::de::DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
     let ct = header(req, "Content-Type").unwrap_or_default();
     if !ct.to_ascii_lowercase().starts_with("application/json") {
@@ -127,7 +192,7 @@ pub async fn json_body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Api
             "Send the body as JSON with Content-Type: application/json.",
         ));
     }
-    let bytes = req.bytes().await?;
+    let bytes = read_capped(req, MAX_JSON_BODY, "body_too_large").await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             400,

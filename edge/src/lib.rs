@@ -73,6 +73,19 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
     let path = req.path();
     let method = req.method();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Every state-changing `/api` route a browser's session can reach refuses another site's
+    // request here, so a new route cannot forget to (the handlers' own checks stay). Not the
+    // ones whose authority is a signature: Stripe's webhook, the signed internal and blob routes.
+    let signed = matches!(
+        segs.as_slice(),
+        ["api", "webhooks" | "internal" | "blobs", ..]
+    );
+    if !matches!(method, Method::Get | Method::Head | Method::Options)
+        && segs.first() == Some(&"api")
+        && !signed
+    {
+        http::same_origin(&req)?;
+    }
     match (method, segs.as_slice()) {
         (Method::Post, ["api", "auth", "signup"]) => auth::signup(req, env).await,
         (Method::Post, ["api", "auth", "signin"]) => auth::signin(req, env).await,

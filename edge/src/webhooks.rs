@@ -1,6 +1,8 @@
 //! Webhooks for API predictions: when a prediction with `?webhook_url=` ends, its status-shaped
 //! body is POSTed there. A non-2xx answer or a network error is retried up to 5 times with
-//! backoff (10, 20, 40, 80, 160 s: about 5 minutes) through delayed queue messages.
+//! backoff (10, 20, 40, 80, 160 s: about 5 minutes) through delayed queue messages. A receiver
+//! that has not answered within [`DELIVERY_TIMEOUT_SECS`] counts as failed (the request is
+//! aborted); the prediction itself is never affected by its webhook.
 //!
 //! Each delivery carries `x-atelier-webhook-timestamp` and `x-atelier-webhook-signature:
 //! sha256=<hex>`, an HMAC-SHA256 over `"{timestamp}.{body}"` keyed with the hex SHA-256 of the
@@ -16,8 +18,13 @@ use crate::queue::JobMessage;
 
 pub const MAX_RETRIES: u32 = 5;
 
+/// How long one delivery waits for the receiver's answer (FASHN's docs ask receivers for a fast
+/// 2xx). `WEBHOOK_TIMEOUT_SECS` overrides it (the tests' slow receiver).
+pub const DELIVERY_TIMEOUT_SECS: u64 = 10;
+
 /// Checks a `webhook_url`: http(s) only; loopback and private hosts only on a local instance.
 pub fn check_url(url: &str, local: bool) -> Result<(), String> {
+    atelier_core::ssrf::check_webhook_text(url)?;
     let u = worker::Url::parse(url).map_err(|_| "webhook_url is not a valid URL.".to_string())?;
     atelier_core::ssrf::check_webhook_target(u.scheme(), u.host_str(), local)
 }
@@ -72,10 +79,26 @@ pub async fn deliver(env: &Env, generation_id: &str, attempt: u32) {
         init.with_method(Method::Post)
             .with_headers(h)
             .with_body(Some(JsValue::from_str(&body)));
-        let resp = Fetch::Request(Request::new_with_init(&url, &init).ok()?)
-            .send()
-            .await
-            .ok()?;
+        let timeout = env
+            .var("WEBHOOK_TIMEOUT_SECS")
+            .ok()
+            .and_then(|v| v.to_string().parse().ok())
+            .unwrap_or(DELIVERY_TIMEOUT_SECS);
+        let abort = worker::AbortController::default();
+        let signal = abort.signal();
+        let fetch = Fetch::Request(Request::new_with_init(&url, &init).ok()?);
+        let call = Box::pin(fetch.send_with_signal(&signal));
+        let late = Box::pin(worker::Delay::from(std::time::Duration::from_secs(timeout)));
+        let resp = match futures_util::future::select(call, late).await {
+            futures_util::future::Either::Left((r, _)) => r.ok()?,
+            futures_util::future::Either::Right(_) => {
+                abort.abort();
+                worker::console_warn!(
+                    "webhook for {generation_id}: no answer in {timeout} s (attempt {attempt})"
+                );
+                return None;
+            }
+        };
         Some((200..300).contains(&resp.status_code()))
     }
     .await

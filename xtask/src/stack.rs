@@ -525,6 +525,7 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
         vars: vec![
             "SIGNUP_LIMIT_PER_IP:10000".into(),
             "WEBHOOK_RETRY_BASE_SECS:1".into(),
+            "WEBHOOK_TIMEOUT_SECS:2".into(),
             // The Assistant's language model: an OpenAI-compatible endpoint that
             // tests/assistant-llm.test.mjs serves on loopback while it runs (refused otherwise,
             // and the planner answers alone).
