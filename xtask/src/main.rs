@@ -27,10 +27,11 @@ fn main() -> ExitCode {
         "dev" => Env::discover().and_then(|e| stack::dev(&e)),
         "test" => Env::discover().and_then(|e| stack::test(&e, &args[1..])),
         "bench" => Env::discover().and_then(|e| stack::bench(&e)),
+        "soak" => Env::discover().and_then(|e| stack::soak(&e)),
         "admin" => Env::discover().and_then(|e| admin::main(&e, &args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <dev|test|bench|admin|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test (--no-lint skips fmt and clippy)\n  bench  measure Background Remove latency on a fresh local stack\n  admin  create-key --email E | set-credits --email E --api N --app N | set-plan --email E --plan P [--tier T] [--annual] | library-add --kind K --file F | seed-gallery --email E --count N (running local instance)\n  setup  install the toolchain pieces that are missing\n  build  install and build"
+                "usage: cargo xtask <dev|test|bench|soak|admin|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test (--no-lint skips fmt and clippy)\n  bench  measure Background Remove latency on a fresh local stack\n  soak   the load and throughput scenarios at full size on a fresh stack; figures into RELIABILITY.md\n  admin  create-key --email E | set-credits --email E --api N --app N | set-plan --email E --plan P [--tier T] [--annual] | library-add --kind K --file F | seed-gallery --email E --count N (running local instance)\n  setup  install the toolchain pieces that are missing\n  build  install and build"
             );
             return if cmd == "help" || cmd == "--help" {
                 ExitCode::SUCCESS

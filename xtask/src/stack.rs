@@ -699,6 +699,44 @@ pub fn bench(e: &Env) -> R<()> {
     engine_peers(e)
 }
 
+/// `cargo xtask soak` (#23): `tests/soak/soak.mjs` at full size (`ATELIER_SOAK_JOBS`, default
+/// 1000; `ATELIER_SOAK_CLIENTS`, 32; `ATELIER_SOAK_SECS`, 30) against a fresh stack on its own
+/// ports; it writes its figures into RELIABILITY.md with the date and commit.
+pub fn soak(e: &Env) -> R<()> {
+    setup::install(e, false)?;
+    setup::build(e)?;
+    let artifacts = e.root.join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).map_err(|err| err.to_string())?;
+    let state = e.cache.join(format!("soak-state-{}", std::process::id()));
+    let cfg = StackConfig {
+        edge_port: 38787,
+        inference_port: 38790,
+        inspector_port: 39229,
+        state: state.clone(),
+        logs: Some(artifacts),
+        vars: vec!["SIGNUP_LIMIT_PER_IP:10000".into()],
+    };
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(&e.root)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let result = (|| {
+        let stack = start(e, &cfg)?;
+        let mut c = e.cmd("node");
+        c.arg("tests/soak/soak.mjs")
+            .env("ATELIER_URL", &stack.url)
+            .env("ATELIER_JOB_SECRET", job_secret(e)?)
+            .env("ATELIER_COMMIT", commit)
+            .env("ATELIER_SOAK_OUT", e.root.join("RELIABILITY.md"));
+        run(&mut c, "soak: load and throughput")
+    })();
+    let _ = std::fs::remove_dir_all(&state);
+    result
+}
+
 /// The node's engines against peers on the same 1024² input in the same run: Lanczos 2x resize
 /// vs Pillow and libvips, Background Remove's matte vs rembg's u2netp pipeline in Python
 /// onnxruntime. Prints medians and ratios (peer ÷ ours: above 1 means we are faster).
