@@ -17,6 +17,7 @@ import { cpuSeconds, loadRun, missingOutputs, percentiles } from '../lib/load.mj
 const JOBS = Number(process.env.ATELIER_SOAK_JOBS ?? 1000);
 const CLIENTS = Number(process.env.ATELIER_SOAK_CLIENTS ?? 32);
 const SECS = Number(process.env.ATELIER_SOAK_SECS ?? 30);
+const POLL_MS = Number(process.env.ATELIER_SOAK_POLL_MS ?? 1000);
 const OUT = process.env.ATELIER_SOAK_OUT ?? 'RELIABILITY.md';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -72,7 +73,7 @@ async function main() {
   const api = apiClient(() => key);
   const before = (await api.call('GET', '/v1/credits')).body.credits.total;
   const cpu0 = cpuOf(stackWorkerd);
-  const load = await loadRun({ key, jobs: JOBS, clients: CLIENTS });
+  const load = await loadRun({ key, jobs: JOBS, clients: CLIENTS, pollMs: POLL_MS });
   const cpu1 = cpuOf(stackWorkerd);
   const missing = await missingOutputs(load.results);
   const after = (await api.call('GET', '/v1/credits')).body.credits.total;
@@ -99,7 +100,7 @@ async function main() {
     `<!-- soak figures: written by \`cargo xtask soak\`; do not edit by hand -->`,
     `Run ${started} on commit \`${commit}\`, this machine (2 cores, no GPU), the test stack (\`wrangler dev\` + one CPU node), by \`cargo xtask soak\`.`,
     '',
-    `**Load** — ${JOBS} background-remove predictions (${48}×${48} PNG data URIs, each a different gray) through \`/v1/run\` from ${CLIENTS} concurrent clients, each polling \`/v1/status\` every 250 ms and obeying 429 \`Retry-After\`.`,
+    `**Load** — ${JOBS} background-remove predictions (${48}×${48} PNG data URIs, each a different gray) through \`/v1/run\` from ${CLIENTS} concurrent clients, each polling \`/v1/status\` every ${POLL_MS} ms and obeying 429 \`Retry-After\`.`,
     '',
     '| what | figure |',
     '|---|---|',
