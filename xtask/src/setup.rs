@@ -625,6 +625,17 @@ pub fn build(e: &Env) -> R<()> {
     // (431 → 366 KB for the wasm, measured with the Gallery in). Only this build sees it.
     // Its post_build hook (app/wasm-split-hook.sh) splits the linked wasm by route: every page
     // but the Studio is fetched when first visited.
+    // Trunk re-runs wasm-bindgen, wasm-opt and the split hook even when nothing changed (about
+    // 100 s here): skipped when dist/ was built from exactly these inputs.
+    let stamp_file = e.cache.join("app-build-stamp");
+    let stamp = app_inputs_stamp(&e.root);
+    if e.root.join("dist/index.html").exists()
+        && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str())
+    {
+        println!("==> build app (trunk): dist/ is up to date with app/, core/, style/, public/");
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&stamp_file);
     run(
         e.cmd("trunk")
             .args(["build", "--release", "--cargo-profile", "wasm-release"])
@@ -636,5 +647,68 @@ pub fn build(e: &Env) -> R<()> {
             ),
         "build app (trunk)",
     )?;
+    let _ = std::fs::write(&stamp_file, stamp);
     Ok(())
+}
+
+/// A fingerprint of everything the app's build reads: each file's path, size and modification
+/// time under app/, core/, style/ and public/, and the workspace's manifests and Trunk.toml.
+pub fn app_inputs_stamp(root: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    type Seen = Vec<(String, u64, u128)>;
+    fn file(path: &Path, out: &mut Seen) {
+        if let Ok(meta) = std::fs::metadata(path) {
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            out.push((path.display().to_string(), meta.len(), modified));
+        }
+    }
+    fn walk(dir: &Path, out: &mut Seen) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                file(&path, out);
+            }
+        }
+    }
+    let mut files = Seen::new();
+    for d in ["app", "core", "style", "public"] {
+        walk(&root.join(d), &mut files);
+    }
+    for f in ["Trunk.toml", "Cargo.lock", "Cargo.toml"] {
+        file(&root.join(f), &mut files);
+    }
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    files.hash(&mut h);
+    format!("{:016x} {} files", h.finish(), files.len())
+}
+
+#[cfg(test)]
+mod stamp_tests {
+    #[test]
+    fn the_app_stamp_changes_with_a_file_and_only_then() {
+        let root = std::env::temp_dir().join(format!("stamp-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("app/src")).unwrap();
+        std::fs::write(root.join("app/src/lib.rs"), "fn a() {}").unwrap();
+        let first = super::app_inputs_stamp(&root);
+        assert_eq!(
+            first,
+            super::app_inputs_stamp(&root),
+            "same inputs, same stamp"
+        );
+        std::fs::write(root.join("app/src/lib.rs"), "fn a() { }").unwrap();
+        assert_ne!(first, super::app_inputs_stamp(&root), "a changed file");
+        std::fs::write(root.join("Trunk.toml"), "").unwrap();
+        let second = super::app_inputs_stamp(&root);
+        std::fs::create_dir_all(root.join("style")).unwrap();
+        std::fs::write(root.join("style/app.css"), "a{}").unwrap();
+        assert_ne!(second, super::app_inputs_stamp(&root), "a new file");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
