@@ -413,20 +413,34 @@ mod tests {
         let _ = std::fs::remove_file(&times);
     }
 
+    /// A job that writes `name+` to `log`, waits 0.3 s, then writes `name-`.
+    fn marking(name: &str, log: &Path) -> Command {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            &format!(
+                "echo {name}+ >> {l}; sleep 0.3; echo {name}- >> {l}",
+                l = log.display()
+            ),
+        ]);
+        c
+    }
+
+    /// The marks the jobs wrote, in order.
+    fn marks(log: &Path) -> Vec<String> {
+        std::fs::read_to_string(log)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     #[test]
     fn a_solo_suite_has_the_stack_to_itself() {
         let log = std::env::temp_dir().join(format!("lanes-solo-{}", std::process::id()));
         let _ = std::fs::remove_file(&log);
         let job = |n: &str, solo: bool| {
-            let mut c = Command::new("sh");
-            c.args([
-                "-c",
-                &format!(
-                    "echo {n}+ >> {l}; sleep 0.3; echo {n}- >> {l}",
-                    l = log.display()
-                ),
-            ]);
-            let mut j = Job::cmd(n, c, None);
+            let mut j = Job::cmd(n, marking(n, &log), None);
             j.stack = Some(solo);
             j
         };
@@ -438,11 +452,7 @@ mod tests {
             job("c", false),
         ];
         run(jobs, 3, 3, &times, &mut Tally::default()).unwrap();
-        let lines: Vec<String> = std::fs::read_to_string(&log)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect();
+        let lines = marks(&log);
         let start = lines.iter().position(|l| l == "s+").unwrap();
         assert_eq!(
             lines[start + 1],
@@ -459,26 +469,14 @@ mod tests {
         let log = std::env::temp_dir().join(format!("lanes-one-{}", std::process::id()));
         let _ = std::fs::remove_file(&log);
         let job = |n: &str, stack: bool| {
-            let mut c = Command::new("sh");
-            c.args([
-                "-c",
-                &format!(
-                    "echo {n}+ >> {l}; sleep 0.3; echo {n}- >> {l}",
-                    l = log.display()
-                ),
-            ]);
-            let mut j = Job::cmd(n, c, (!stack).then_some("cargo"));
+            let mut j = Job::cmd(n, marking(n, &log), (!stack).then_some("cargo"));
             j.stack = stack.then_some(false);
             j
         };
         let times = std::env::temp_dir().join(format!("lanes-one-t-{}", std::process::id()));
         let jobs = vec![job("a", true), job("b", true), job("k", false)];
         run(jobs, 3, 1, &times, &mut Tally::default()).unwrap();
-        let lines: Vec<String> = std::fs::read_to_string(&log)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect();
+        let lines = marks(&log);
         let suites: Vec<&String> = lines.iter().filter(|l| !l.starts_with('k')).collect();
         let first = &suites[0][..1];
         let second = if first == "a" { "b" } else { "a" };
