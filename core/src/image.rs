@@ -141,6 +141,32 @@ impl ImageProblem {
     }
 }
 
+/// The bytes of a `data:image/…;base64,…` URI (the API's inline images; whitespace around the
+/// base64 is ignored). The media type it claims is not trusted: the bytes are sniffed after
+/// (`inspect`). A data URI longer than `max_bytes` decoded is refused before decoding.
+pub fn decode_data_uri(v: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let v = v.trim();
+    if !v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
+        return Err(
+            "Error loading image: Invalid data URI (expected data:image/…;base64,…)".into(),
+        );
+    }
+    let (_, b64) = v
+        .split_once(";base64,")
+        .ok_or("Error loading image: Invalid data URI (expected data:image/…;base64,…)")?;
+    let b64 = b64.trim();
+    let decoded_len = b64.len() as u64 / 4 * 3;
+    if decoded_len > max_bytes.saturating_add(3) {
+        return Err(format!(
+            "Error loading image: the image is about {decoded_len} bytes, over the {max_bytes}-byte limit; send a smaller image"
+        ));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("Error loading image: the base64 data is invalid ({e})"))
+}
+
 /// Checks a byte count against the limit before the body is read.
 pub fn check_len(len: u64, limits: &UploadLimits) -> Result<(), ImageProblem> {
     if len == 0 {

@@ -8,6 +8,8 @@ pub mod assistant;
 pub mod billing;
 pub mod catalog;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gallery;
 pub mod image;
 pub mod job;

@@ -8,6 +8,7 @@
 //! - `setup`: only install. `build`: install and build.
 
 mod admin;
+mod fuzz;
 mod lanes;
 mod setup;
 mod stack;
@@ -28,10 +29,11 @@ fn main() -> ExitCode {
         "test" => Env::discover().and_then(|e| stack::test(&e, &args[1..])),
         "bench" => Env::discover().and_then(|e| stack::bench(&e)),
         "soak" => Env::discover().and_then(|e| stack::soak(&e)),
+        "fuzz" => Env::discover().and_then(|e| fuzz::main(&e, &args[1..])),
         "admin" => Env::discover().and_then(|e| admin::main(&e, &args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <dev|test|bench|soak|admin|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test (--no-lint skips fmt and clippy)\n  bench  measure Background Remove latency on a fresh local stack\n  soak   the load and throughput scenarios at full size on a fresh stack; figures into RELIABILITY.md\n  admin  create-key --email E | set-credits --email E --api N --app N | set-plan --email E --plan P [--tier T] [--annual] | library-add --kind K --file F | seed-gallery --email E --count N (running local instance)\n  setup  install the toolchain pieces that are missing\n  build  install and build"
+                "usage: cargo xtask <dev|test|bench|soak|fuzz|admin|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test (--no-lint skips fmt and clippy)\n  bench  measure Background Remove latency on a fresh local stack\n  soak   the load and throughput scenarios at full size on a fresh stack; figures into RELIABILITY.md\n  fuzz   bounded libFuzzer runs of fuzz/ (--secs N per target, default 60; --save merges new inputs into fuzz/corpus)\n  admin  create-key --email E | set-credits --email E --api N --app N | set-plan --email E --plan P [--tier T] [--annual] | library-add --kind K --file F | seed-gallery --email E --count N (running local instance)\n  setup  install the toolchain pieces that are missing\n  build  install and build"
             );
             return if cmd == "help" || cmd == "--help" {
                 ExitCode::SUCCESS

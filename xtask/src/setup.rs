@@ -214,7 +214,7 @@ pub fn run_tests(c: &mut Command, what: &str, tally: &mut Tally) -> R<()> {
     Ok(())
 }
 
-fn output(c: &mut Command) -> Option<String> {
+pub fn output(c: &mut Command) -> Option<String> {
     let o = c.output().ok()?;
     o.status
         .success()
@@ -239,7 +239,7 @@ pub fn locked_wasm_bindgen(root: &Path) -> R<String> {
     Err("wasm-bindgen is not in Cargo.lock".into())
 }
 
-fn has_version(e: &Env, bin: &str, want: &str) -> bool {
+pub fn has_version(e: &Env, bin: &str, want: &str) -> bool {
     output(
         e.cmd(&e.tools.join("bin").join(bin).to_string_lossy())
             .arg("--version"),
@@ -247,7 +247,7 @@ fn has_version(e: &Env, bin: &str, want: &str) -> bool {
     .is_some_and(|v| v.split_whitespace().any(|w| w == want))
 }
 
-fn cargo_install(e: &Env, krate: &str, version: &str, locked: bool) -> R<()> {
+pub fn cargo_install(e: &Env, krate: &str, version: &str, locked: bool) -> R<()> {
     cargo_install_with(e, krate, version, locked, &[])
 }
 
