@@ -163,6 +163,10 @@ pub struct Capabilities {
     pub limits: serde_json::Value,
     #[serde(default)]
     pub concurrency: usize,
+    /// Jobs the node has accepted and not finished (running or waiting for a slot): with
+    /// `concurrency`, its free capacity (`concurrency - running`, below 0 when it has a backlog).
+    #[serde(default)]
+    pub running: usize,
 }
 
 /// One tool on a node.
@@ -276,6 +280,84 @@ impl Capabilities {
     pub fn local(&self, tool: Tool) -> bool {
         self.tool(tool).is_some_and(|t| t.available && !t.upstream)
     }
+
+    /// Free capacity: slots minus accepted jobs (negative with a backlog).
+    pub fn free(&self) -> i64 {
+        self.concurrency as i64 - self.running as i64
+    }
+
+    /// What several nodes (or node classes) offer together, as one answer for the app and the
+    /// API's checks: a tool is available when one node runs it, and is described by the node
+    /// that runs it best (its own engine before an upstream one, then the higher resolution
+    /// tier and the more outputs); a tool no node runs keeps the first node's reason. Limits
+    /// and version are the first reachable node's; concurrency and running are summed. None
+    /// when no node answered.
+    pub fn merge(nodes: &[Option<Capabilities>]) -> Option<Capabilities> {
+        let reachable: Vec<&Capabilities> = nodes.iter().flatten().collect();
+        let first = *reachable.first()?;
+        let rank = |t: &ToolCapability| {
+            (
+                t.available,
+                !t.upstream,
+                t.max_resolution,
+                t.max_video_resolution,
+                t.max_outputs,
+            )
+        };
+        let tools = first
+            .tools
+            .iter()
+            .map(|t0| {
+                reachable
+                    .iter()
+                    .filter_map(|c| c.tool(t0.tool))
+                    .fold(t0, |best, t| if rank(t) > rank(best) { t } else { best })
+                    .clone()
+            })
+            .collect();
+        Some(Capabilities {
+            version: first.version.clone(),
+            tools,
+            limits: first.limits.clone(),
+            concurrency: reachable.iter().map(|c| c.concurrency).sum(),
+            running: reachable.iter().map(|c| c.running).sum(),
+        })
+    }
+}
+
+/// The order in which an edge offers a job for `tool` to its nodes, given what each answered
+/// (None: not reachable just now): the nodes that run it (`deliverable` says whether this
+/// node's engine would honour the job's options), the freest first and, between equals, in the
+/// configured order; then the unreachable ones, which may be back. A node that answered and
+/// does not run the tool, or would not deliver the job, is never offered it (generative tools
+/// go only to the GPU nodes that have their engine).
+pub fn dispatch_order(
+    nodes: &[Option<Capabilities>],
+    tool: Tool,
+    deliverable: impl Fn(&ToolCapability) -> bool,
+) -> Vec<usize> {
+    let mut able: Vec<(usize, i64)> = nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let c = c.as_ref()?;
+            let t = c.tool(tool).filter(|t| t.available && deliverable(t))?;
+            // Its own engine before an upstream one (which costs a second hop and money).
+            let own = if t.upstream { 0 } else { 1 << 32 };
+            Some((i, own + c.free()))
+        })
+        .collect();
+    able.sort_by_key(|&(i, score)| (std::cmp::Reverse(score), i));
+    able.into_iter()
+        .map(|(i, _)| i)
+        .chain(
+            nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.is_none())
+                .map(|(i, _)| i),
+        )
+        .collect()
 }
 
 /// An input the node downloads: through a short-lived signed URL of the edge's, or (when
@@ -379,6 +461,91 @@ impl JobEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node that runs `tools` (an upstream one for those in `upstream`), with `free` slots.
+    fn node(tools: &[Tool], upstream: &[Tool], concurrency: usize, running: usize) -> Capabilities {
+        Capabilities {
+            version: "t".into(),
+            tools: Tool::ALL
+                .iter()
+                .map(|t| ToolCapability {
+                    tool: *t,
+                    available: tools.contains(t) || upstream.contains(t),
+                    engine: Some("e".into()),
+                    reason: (!tools.contains(t) && !upstream.contains(t)).then(|| "none".into()),
+                    upstream: upstream.contains(t) && !tools.contains(t),
+                    max_resolution: None,
+                    max_video_resolution: None,
+                    max_outputs: Some(1),
+                    inputs: None,
+                })
+                .collect(),
+            limits: serde_json::Value::Null,
+            concurrency,
+            running,
+        }
+    }
+
+    #[test]
+    fn jobs_go_only_to_nodes_that_run_the_tool_freest_first() {
+        let cpu = node(&[Tool::BackgroundRemove], &[], 2, 0);
+        let gpu = node(&[Tool::BackgroundRemove, Tool::TryOn], &[], 1, 0);
+        let busy_gpu = node(&[Tool::BackgroundRemove, Tool::TryOn], &[], 1, 3);
+        let nodes = [Some(cpu.clone()), None, Some(gpu.clone()), Some(busy_gpu)];
+        let any = |_: &ToolCapability| true;
+        // Try-On only on GPU nodes, the idle one first; the unreachable one last (may be back).
+        assert_eq!(dispatch_order(&nodes, Tool::TryOn, any), vec![2, 3, 1]);
+        // Background Remove anywhere: the freest first (2 free, 1 free, 3 behind).
+        assert_eq!(
+            dispatch_order(&nodes, Tool::BackgroundRemove, any),
+            vec![0, 2, 3, 1]
+        );
+        // Equals keep the configured order.
+        let two = [Some(cpu.clone()), Some(cpu.clone())];
+        assert_eq!(
+            dispatch_order(&two, Tool::BackgroundRemove, any),
+            vec![0, 1]
+        );
+        // A node that would not deliver the job's options is never offered it.
+        assert_eq!(
+            dispatch_order(&nodes, Tool::TryOn, |t| t.max_outputs == Some(4)),
+            vec![1]
+        );
+        // A tool no node runs: only the unreachable ones.
+        assert_eq!(dispatch_order(&nodes, Tool::ImageToVideo, any), vec![1]);
+        // Its own engine before an upstream one, however busy.
+        let forwarding = node(&[], &[Tool::TryOn], 8, 0);
+        assert_eq!(
+            dispatch_order(
+                &[Some(forwarding), Some(node(&[Tool::TryOn], &[], 1, 1))],
+                Tool::TryOn,
+                any
+            ),
+            vec![1, 0]
+        );
+    }
+
+    #[test]
+    fn several_nodes_answer_as_one() {
+        assert_eq!(Capabilities::merge(&[None, None]), None);
+        let cpu = node(&[Tool::BackgroundRemove], &[], 2, 1);
+        let gpu = node(&[Tool::BackgroundRemove, Tool::TryOn], &[], 1, 0);
+        let m = Capabilities::merge(&[Some(cpu.clone()), None, Some(gpu)]).unwrap();
+        assert!(m.available(Tool::TryOn) && m.local(Tool::TryOn));
+        assert!(m.available(Tool::BackgroundRemove));
+        assert!(!m.available(Tool::ImageToVideo));
+        assert_eq!(
+            m.tool(Tool::ImageToVideo).unwrap().reason.as_deref(),
+            Some("none")
+        );
+        assert_eq!((m.concurrency, m.running), (3, 1));
+        // An own engine describes the tool rather than an upstream one.
+        let fwd = node(&[], &[Tool::TryOn], 1, 0);
+        let m = Capabilities::merge(&[Some(fwd), Some(node(&[Tool::TryOn], &[], 1, 0))]).unwrap();
+        assert!(m.local(Tool::TryOn));
+        // One node: itself.
+        assert_eq!(Capabilities::merge(&[Some(cpu.clone())]), Some(cpu));
+    }
 
     #[test]
     fn an_engine_refuses_what_it_would_not_deliver() {

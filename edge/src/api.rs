@@ -12,7 +12,6 @@ use atelier_core::job::JobStatus;
 use atelier_core::pricing::Surface;
 use atelier_core::sign;
 use atelier_core::{ErrorName, Tool};
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
@@ -92,14 +91,11 @@ fn load_image(v: &str) -> Result<Loaded, String> {
             .map_err(|m| format!("Error loading image: {m}"))?;
         return Ok(Loaded::Url(url.to_string()));
     }
-    let (_, b64) = v
-        .split_once(";base64,")
-        .ok_or("Error loading image: Invalid data URI (expected data:image/…;base64,…)")?;
-    base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map(Loaded::Bytes)
-        .map_err(|e| format!("Error loading image: the base64 data is invalid ({e})"))
+    atelier_core::image::decode_data_uri(v, MAX_INLINE_IMAGE_BYTES).map(Loaded::Bytes)
 }
+
+/// The most an inline (data URI) image may decode to; the upload limits then apply to what it is.
+const MAX_INLINE_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Stores an input image in R2 (by content) and as the organization's asset; returns its hash.
 async fn store_input(
@@ -473,6 +469,12 @@ pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
         )
     };
     let row = store::load(env, id).await?.ok_or_else(not_found)?;
+    // A prediction lost with its node is sent again, or times out (never `processing` for good).
+    let row = if row.org_id.as_deref() == Some(key.org_id.as_str()) {
+        crate::jobs::recover_if_stale(env, row).await?
+    } else {
+        row
+    };
     let origin = req.url()?.origin().ascii_serialization();
     // Another organization's prediction is as unknown as a made-up id.
     let (body, used) =

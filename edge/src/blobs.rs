@@ -67,6 +67,7 @@ pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
         ));
     }
     // A generation that already ended (canceled, failed, timed out) takes no more outputs.
+    let mut owner = None;
     if let Some(id) = key.split('/').nth(1) {
         if let Some(row) = crate::store::generations::load(env, id).await? {
             if row.status().is_terminal() {
@@ -76,6 +77,7 @@ pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
                     format!("Refused: the generation is {}.", row.status),
                 ));
             }
+            owner = Some(row.user_id);
         }
     }
     let video = req
@@ -102,6 +104,16 @@ pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
             format!("Refused: this output is {mime}, which is not what {key} holds."),
         ));
     }
+    // A store that fails (full, unavailable), as a test injects it on a local instance.
+    if let Some(user) = owner.filter(|_| !key.ends_with(".thumb.webp")) {
+        if injected(env, R2_PUT, &user).await? {
+            return Err(ApiError::new(
+                503,
+                "storage_unavailable",
+                "The output could not be stored (the store refused the write). Try again.",
+            ));
+        }
+    }
     env.bucket(bind::BLOBS)?
         .put(key, bytes)
         .http_metadata(HttpMetadata {
@@ -111,4 +123,82 @@ pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
         .execute()
         .await?;
     Ok(Response::empty()?.with_status(201))
+}
+
+/// The injected fault of output writes (see [`admin_fault`]).
+const R2_PUT: &str = "r2_put";
+
+/// Whether an injected fault makes this write of `user`'s fail: only on a local instance, where
+/// a test set one up; each matching write first uses up a `skip`, then a `count`.
+async fn injected(env: &Env, name: &str, user: &str) -> ApiResult<bool> {
+    if !crate::config::Config::from_env(env)?.local_instance {
+        return Ok(false);
+    }
+    let db = env.d1(bind::DB)?;
+    let take = |column: &str| {
+        db.prepare(format!(
+            "UPDATE faults SET {column} = {column} - 1 WHERE name = ?1 AND user_id = ?2 AND {column} > 0"
+        ))
+        .bind(&[name.into(), user.into()])
+    };
+    if crate::store::changes(take("skip")?).await? == 1 {
+        return Ok(false);
+    }
+    Ok(crate::store::changes(take("count")?).await? == 1)
+}
+
+#[derive(serde::Deserialize)]
+struct Fault {
+    /// `r2_put`: output writes to R2.
+    name: String,
+    email: String,
+    #[serde(default)]
+    skip: u32,
+    count: u32,
+}
+
+/// `POST /api/internal/admin/faults {name, email, skip, count}` (signed; local instances only):
+/// of that user's generations' output writes, the next `skip` succeed and the `count` after
+/// them fail with 503, as a full or failing store would. `count: 0` clears it.
+pub async fn admin_fault(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let body = crate::http::signed_body(&mut req, env).await?;
+    if !crate::config::Config::from_env(env)?.local_instance {
+        return Err(ApiError::new(
+            403,
+            "not_local",
+            "Faults are injected on local instances only.",
+        ));
+    }
+    let f: Fault = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(400, "bad_request", format!("The fault is malformed: {e}.")))?;
+    if f.name != R2_PUT {
+        return Err(ApiError::new(
+            400,
+            "unknown_fault",
+            format!(
+                "No fault is named {:?}; the one there is: {R2_PUT}.",
+                f.name
+            ),
+        ));
+    }
+    let db = env.d1(bind::DB)?;
+    let user: Option<String> = db
+        .prepare("SELECT id FROM users WHERE email = ?1")
+        .bind(&[f.email.trim().to_lowercase().into()])?
+        .first(Some("id"))
+        .await?;
+    let user = user.ok_or_else(|| ApiError::new(404, "not_found", "No user has that email."))?;
+    db.prepare(
+        "INSERT INTO faults (name, user_id, skip, count) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (name, user_id) DO UPDATE SET skip = excluded.skip, count = excluded.count",
+    )
+    .bind(&[
+        f.name.into(),
+        user.into(),
+        (f.skip as f64).into(),
+        (f.count as f64).into(),
+    ])?
+    .run()
+    .await?;
+    crate::http::json(200, &serde_json::json!({"ok": true}))
 }

@@ -14,8 +14,10 @@ pub const STALE_MS: u64 = 10 * 60 * 1000;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub job_secret: Vec<u8>,
-    /// The inference node, without a trailing slash.
-    pub inference_url: String,
+    /// The inference nodes (`INFERENCE_URL`, comma-separated), without trailing slashes: in a
+    /// real cluster one address per node class (a load balancer or Kubernetes Service in front
+    /// of that class's nodes), see ARCHITECTURE.md.
+    pub inference_urls: Vec<String>,
     /// This edge as nodes reach it, without a trailing slash.
     pub edge_url: String,
     /// A local instance (dev, tests): admin commands may choose key values, webhooks may go to
@@ -79,10 +81,16 @@ impl Config {
                     .to_string(),
             },
             job_secret: env.secret(bind::JOB_SECRET)?.to_string().into_bytes(),
-            inference_url: var(bind::INFERENCE_URL)
-                .ok_or_else(|| worker::Error::RustError("INFERENCE_URL is not set".into()))?
-                .trim_end_matches('/')
-                .to_string(),
+            inference_urls: Some(
+                var(bind::INFERENCE_URL)
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|u| u.trim().trim_end_matches('/').to_string())
+                    .filter(|u| !u.is_empty())
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| worker::Error::RustError("INFERENCE_URL is not set".into()))?,
             edge_url: var(bind::EDGE_URL)
                 .ok_or_else(|| worker::Error::RustError("EDGE_URL is not set".into()))?
                 .trim_end_matches('/')

@@ -15,40 +15,11 @@ use crate::auth::{acting, Actor};
 use crate::credits;
 use crate::crypto;
 use crate::events;
-use crate::http::{
-    json, json_body, now_ms, r2_response, same_origin, set_headers, ApiError, ApiResult,
-};
+use crate::http::{json, json_body, r2_response, same_origin, set_headers, ApiError, ApiResult};
 use crate::store::generations::{
     self as store, output_key, preview_url, thumb_key, NewGeneration, StoredOutput,
 };
 use crate::submit::{self, Started};
-
-/// Marks a generation that has not moved for `Config::stale_ms` as timed out (releasing its credits).
-async fn expire_if_stale(env: &Env, row: store::Row) -> ApiResult<store::Row> {
-    let st = row.status();
-    if st.is_terminal()
-        || now_ms().saturating_sub(row.updated_at as u64)
-            < crate::config::Config::from_env(env)?.stale_ms
-    {
-        return Ok(row);
-    }
-    store::end(
-        env,
-        &row.id,
-        &row.status,
-        JobStatus::TimeOut,
-        Some((
-            atelier_core::ErrorName::InternalServerError,
-            "The job did not finish in time. Nothing was charged; run it again.",
-        )),
-    )
-    .await?;
-    let surface = row.surface();
-    credits::settle(env, &row.user_id, surface, &row.id, &[]).await;
-    let row = store::load(env, &row.id).await?.unwrap_or(row);
-    crate::jobs::ended(env, &row).await;
-    Ok(row)
-}
 
 pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
     let actor = acting(&req, env).await?;
@@ -193,7 +164,7 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     let page = Page::from_rows(rows, limit, |r| r.created_at);
     let mut out = Vec::with_capacity(page.items.len());
     for r in page.items {
-        out.push(expire_if_stale(env, r).await?.view());
+        out.push(crate::jobs::recover_if_stale(env, r).await?.view());
     }
     json(
         200,
@@ -282,7 +253,7 @@ async fn owned(req: &Request, env: &Env, id: &str) -> ApiResult<store::Row> {
                         atelier_core::org::Action::ApiKeys,
                     )) =>
         {
-            expire_if_stale(env, r).await
+            crate::jobs::recover_if_stale(env, r).await
         }
         _ => Err(ApiError::new(
             404,

@@ -14,7 +14,7 @@ use crate::bind;
 use crate::blobs::signed_url;
 use crate::config::Config;
 use crate::events;
-use crate::http::{json, ApiError, ApiResult};
+use crate::http::{json, now_ms, ApiError, ApiResult};
 use crate::queue::JobMessage;
 use crate::store::generations::{self as store, output_key, thumb_key, StoredOutput};
 
@@ -42,15 +42,15 @@ pub async fn consume(batch: MessageBatch<JobMessage>, env: &Env) {
             m.ack();
             continue;
         }
-        match dispatch(env, &m.body().generation_id).await {
+        match dispatch(env, &m.body().generation_id, m.body().requeues).await {
             Ok(Dispatched::Sent) => m.ack(),
             Ok(Dispatched::Waiting) => {
                 // All the plan's simultaneous generations are running: look again in a second,
                 // as a new message (a retry would count towards the dead-letter limit).
-                let again = worker::MessageBuilder::new(JobMessage {
-                    generation_id: m.body().generation_id.clone(),
-                    webhook_attempt: None,
-                })
+                let again = worker::MessageBuilder::new(JobMessage::dispatch(
+                    &m.body().generation_id,
+                    m.body().requeues,
+                ))
                 .delay_seconds(1)
                 .build();
                 match env.queue(bind::JOBS) {
@@ -135,12 +135,13 @@ enum Dispatched {
 /// they were resolved when the generation was made (core's `catalog::Resolved`): nothing is
 /// parsed or defaulted again here. A Studio generation first takes one of the plan's
 /// simultaneous-generation slots (`store::claim_slot`, one atomic statement).
-async fn dispatch(env: &Env, id: &str) -> Result<Dispatched, String> {
+async fn dispatch(env: &Env, id: &str, requeues: u32) -> Result<Dispatched, String> {
     let row = store::load(env, id)
         .await
         .map_err(|e| e.message)?
         .ok_or("no such generation")?;
-    if row.status().is_terminal() {
+    // Ended, or re-sent as lost since this message was sent (the requeue sent its own).
+    if row.status().is_terminal() || f64::from(requeues) < row.requeues {
         return Ok(Dispatched::Sent);
     }
     if row.source == "app" {
@@ -246,7 +247,11 @@ async fn dispatch_claimed(env: &Env, id: &str, row: store::Row) -> Result<(), St
         output_format,
     };
     let body = serde_json::to_string(&job).map_err(|e| e.to_string())?;
-    let mut resp = crate::node::post(env, "/v1/jobs", &body).await?;
+    // Only a node whose engine delivers these options and reads these inputs is offered it.
+    let given: Vec<&str> = job.inputs.iter().map(|i| i.name.as_str()).collect();
+    let deliverable =
+        |t: &atelier_core::job::ToolCapability| t.undeliverable(&job.options, &given).is_empty();
+    let mut resp = crate::node::dispatch(env, tool, deliverable, &body).await?;
     let status = resp.status_code();
     if (200..300).contains(&status) {
         return Ok(());
@@ -266,17 +271,97 @@ async fn dispatch_claimed(env: &Env, id: &str, row: store::Row) -> Result<(), St
     Err(format!("inference node answered {status}: {text}"))
 }
 
+/// How many times a generation is sent to a node (or put back in the queue) before a lost one
+/// times out instead.
+pub const MAX_DISPATCHES: f64 = 3.0;
+
+/// A generation without news for `Config::stale_ms` is lost: its node died with it, or its queue
+/// message went with a restarted edge. While it has dispatches left it is queued again (a
+/// restarted node, or another one, runs it: the same id, so it is charged once, and its outputs
+/// go to the same keys); else it times out, its hold released. Called wherever a generation is
+/// read (history, the Gallery, `/v1/status`) and by the cron's sweep. Returns it as it is now.
+pub async fn recover_if_stale(env: &Env, row: store::Row) -> ApiResult<store::Row> {
+    if row.status().is_terminal()
+        || now_ms().saturating_sub(row.updated_at as u64) < Config::from_env(env)?.stale_ms
+    {
+        return Ok(row);
+    }
+    if row.dispatch_attempts < MAX_DISPATCHES && row.requeues < MAX_DISPATCHES {
+        if store::requeue(env, &row).await? {
+            worker::console_warn!(
+                "{} had no news for too long ({}, {} dispatches): queued again",
+                row.id,
+                row.status,
+                row.dispatch_attempts
+            );
+            send(env, &row.id, row.requeues as u32 + 1).await;
+        }
+        return Ok(store::load(env, &row.id).await?.unwrap_or(row));
+    }
+    store::end(
+        env,
+        &row.id,
+        &row.status,
+        JobStatus::TimeOut,
+        Some((
+            atelier_core::ErrorName::InternalServerError,
+            "The job did not finish in time. Nothing was charged; run it again.",
+        )),
+    )
+    .await?;
+    discard_outputs(env, &row.id).await;
+    crate::credits::settle(env, &row.user_id, row.surface(), &row.id, &[]).await;
+    let row = store::load(env, &row.id).await?.unwrap_or(row);
+    ended(env, &row).await;
+    Ok(row)
+}
+
+/// The cron's pass over lost generations nobody reads (an API client waiting for its webhook):
+/// at most 100 a run, oldest first. Returns how many it looked at.
+pub async fn sweep_stale(env: &Env) -> ApiResult<usize> {
+    let before = now_ms().saturating_sub(Config::from_env(env)?.stale_ms) as f64;
+    let rows = store::stale(env, before, 100).await?;
+    let n = rows.len();
+    for row in rows {
+        recover_if_stale(env, row).await?;
+    }
+    Ok(n)
+}
+
+/// Deletes what a generation that did not complete had stored before it ended (the first
+/// outputs of a run whose later one failed, thumbnails): nothing half-written stays behind.
+/// Best effort: it is never listed, as only a completed generation lists outputs.
+async fn discard_outputs(env: &Env, id: &str) {
+    let Ok(bucket) = env.bucket(bind::BLOBS) else {
+        return;
+    };
+    let listed = bucket
+        .list()
+        .prefix(format!("outputs/{id}/"))
+        .execute()
+        .await;
+    match listed {
+        Ok(list) => {
+            for o in list.objects() {
+                if let Err(e) = bucket.delete(o.key()).await {
+                    worker::console_warn!("could not delete {}: {e}", o.key());
+                }
+            }
+        }
+        Err(e) => worker::console_warn!("could not list the outputs of {id}: {e}"),
+    }
+}
+
 /// Queues a new generation for dispatch. If the queue refuses it, the generation is failed
 /// through [`apply`] (which releases its credits) and false is returned.
 pub async fn enqueue(env: &Env, id: &str) -> bool {
+    send(env, id, 0).await
+}
+
+/// Queues a dispatch of generation `id` as of its `requeues`-th requeue; see [`enqueue`].
+async fn send(env: &Env, id: &str, requeues: u32) -> bool {
     let sent = match env.queue(bind::JOBS) {
-        Ok(q) => {
-            q.send(JobMessage {
-                generation_id: id.to_string(),
-                webhook_attempt: None,
-            })
-            .await
-        }
+        Ok(q) => q.send(JobMessage::dispatch(id, requeues)).await,
         Err(e) => Err(e),
     };
     if let Err(e) = sent {
@@ -384,6 +469,9 @@ pub async fn apply(env: &Env, id: &str, event: &JobEvent) -> ApiResult<serde_jso
         events::publish(env, updated.org(), &updated.to_json()).await;
     }
     if next.is_terminal() {
+        if next != JobStatus::Completed {
+            discard_outputs(env, id).await;
+        }
         let succeeded: Vec<u32> = match event {
             JobEvent::Completed { outputs, .. } => outputs.iter().map(|o| o.index).collect(),
             _ => vec![],

@@ -191,6 +191,9 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
             jobs::callback(req, env, id).await
         }
         (Method::Post, ["api", "internal", "admin", "keys"]) => api::admin_key(req, env).await,
+        (Method::Post, ["api", "internal", "admin", "faults"]) => {
+            blobs::admin_fault(req, env).await
+        }
         (Method::Get, ["api", "orgs"]) => members::list(&req, env).await,
         (Method::Post, ["api", "orgs", "switch"]) => members::switch(req, env).await,
         (Method::Get, ["api", "org"]) => members::current(&req, env).await,
@@ -229,7 +232,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
 }
 
 /// The cron trigger: brings every account whose refresh, renewal or expiry fell due up to the
-/// scheduled time (`credits::tick_due`). In tests `wrangler dev --test-scheduled` runs it from
+/// scheduled time (`credits::tick_due`), then sweeps lost generations (`jobs::sweep_stale`). In tests `wrangler dev --test-scheduled` runs it from
 /// `/__scheduled?cron=…&time=…`, a fake clock.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -237,6 +240,13 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match credits::tick_due(&env, now, &event.cron()).await {
         Ok(n) => worker::console_log!("billing: {n} accounts brought up to date"),
         Err(e) => worker::console_error!("billing tick failed: {}", e.message),
+    }
+    // Generations lost with a node or a restarted edge that nobody reads (see `jobs::recover_if_stale`).
+    jobs::on_ended(chains::ended);
+    match jobs::sweep_stale(&env).await {
+        Ok(0) => {}
+        Ok(n) => worker::console_log!("jobs: {n} lost generations recovered or timed out"),
+        Err(e) => worker::console_error!("stale-job sweep failed: {}", e.message),
     }
 }
 

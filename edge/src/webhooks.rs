@@ -34,6 +34,7 @@ pub async fn schedule(env: &Env, generation_id: &str) {
     let msg = JobMessage {
         generation_id: generation_id.into(),
         webhook_attempt: Some(0),
+        requeues: 0,
     };
     match env.queue(bind::JOBS) {
         Ok(q) => {
@@ -118,6 +119,7 @@ pub async fn deliver(env: &Env, generation_id: &str, attempt: u32) {
     let msg = JobMessage {
         generation_id: generation_id.into(),
         webhook_attempt: Some(attempt + 1),
+        requeues: 0,
     };
     if let Ok(q) = env.queue(bind::JOBS) {
         if let Err(e) = q

@@ -460,6 +460,13 @@ async fn capabilities(State(node): State<Arc<Node>>) -> Json<Capabilities> {
             .collect(),
         limits: json!({"max_bytes": l.max_bytes, "max_side": l.max_side, "max_pixels": l.max_pixels}),
         concurrency: node.config.concurrency,
+        running: node
+            .jobs
+            .lock()
+            .expect("jobs lock")
+            .values()
+            .filter(|s| matches!(s, JobState::Running { .. }))
+            .count(),
     })
 }
 
@@ -871,25 +878,7 @@ async fn upload_outputs(
             _ => false,
         };
         let len = body.len() as u64;
-        let put = node
-            .http
-            .put(&slot.upload_url)
-            .header("content-type", mime)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| {
-                Failure(
-                    ErrorName::InternalServerError,
-                    format!("the output upload failed: {e}"),
-                )
-            })?;
-        if !put.status().is_success() {
-            return Err(Failure(
-                ErrorName::InternalServerError,
-                format!("the output upload was refused: {}", put.status()),
-            ));
-        }
+        store_output(node, &slot.upload_url, mime, body).await?;
         outputs.push(OutputRef {
             index: slot.index,
             content_type: mime.into(),
@@ -906,6 +895,48 @@ async fn upload_outputs(
         ));
     }
     Ok((outputs, engine))
+}
+
+/// The end of a failed run's message.
+const NOT_CHARGED: &str = "Nothing was charged; run it again.";
+
+/// How many times an output upload is tried when the edge's store fails (5xx) or cannot be
+/// reached, with 0.25 s, then 1 s between tries; a refusal (4xx) is final.
+const UPLOAD_TRIES: u32 = 3;
+
+/// Uploads one output to its signed URL, trying again while the store fails.
+async fn store_output(node: &Node, url: &str, mime: &str, body: Vec<u8>) -> Result<(), Failure> {
+    let body = Bytes::from(body);
+    let mut why = String::new();
+    for attempt in 0..UPLOAD_TRIES {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250 * 4u64.pow(attempt - 1))).await;
+        }
+        match node
+            .http
+            .put(url)
+            .header("content-type", mime)
+            .body(body.clone())
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) if r.status().is_client_error() => {
+                let status = r.status();
+                return Err(Failure(
+                    ErrorName::InternalServerError,
+                    format!("The result was refused by storage ({status}). {NOT_CHARGED}"),
+                ));
+            }
+            Ok(r) => why = format!("storage answered {}", r.status()),
+            Err(e) => why = format!("storage could not be reached: {e}"),
+        }
+        tracing::warn!(attempt, %why, "an output upload failed");
+    }
+    Err(Failure(
+        ErrorName::InternalServerError,
+        format!("The result could not be stored ({why}, {UPLOAD_TRIES} tries). {NOT_CHARGED}"),
+    ))
 }
 
 /// What a thumbnail is made from: an encoded image output, or a decoded poster frame.

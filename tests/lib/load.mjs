@@ -53,11 +53,15 @@ async function call(key, method, path, body, stats) {
 
 /**
  * Runs the load. `key` must hold at least `jobs` API credits and raised rate limits.
+ * `onResult(n)` is called each time a job ends, with how many have.
  * Every job ends in `results` with its id, final status, output and timings (ms).
  */
-export async function loadRun({ key, jobs, clients, size = 48, pollMs = 250, deadlineMs = 30 * 60 * 1000 }) {
+export async function loadRun({ key, jobs, clients, size = 48, pollMs = 250, deadlineMs = 30 * 60 * 1000, onResult = () => {} }) {
   const stats = { requests: 0, throttled: 0, connectionErrors: 0, submitErrors: [] };
   const results = [];
+  // `onResult(n)` hears how many jobs have ended, after each one.
+  const ended = results.push.bind(results);
+  results.push = (r) => { const n = ended(r); onResult(n); return n; };
   let next = 0;
   const t0 = Date.now();
   const one = async (i) => {

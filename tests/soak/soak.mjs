@@ -4,6 +4,9 @@
 //
 // 1. Load: ATELIER_SOAK_JOBS (1000) background-remove predictions on small images through
 //    /v1/run from ATELIER_SOAK_CLIENTS (32) clients; all terminal, outputs there, credits exact.
+//    The stack runs two nodes (ATELIER_NODES), each restarted by xtask when it dies; the one
+//    holding the most jobs is SIGKILLed when a quarter, half and three quarters of the jobs have
+//    ended: its jobs are recovered as lost (JOB_STALE_SECS, ATELIER_STALE_SECS) and run again.
 // 2. Throughput: GET /v1/status/<id> and POST /api/quote from 64 connections for
 //    ATELIER_SOAK_SECS (30) s each, against a trivial Worker (a JS `fetch` returning "ok") on
 //    its own `wrangler dev` on this machine, as a ratio.
@@ -13,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BASE, apiClient, createKey, uniqueEmail } from '../lib/helpers.mjs';
 import { cpuSeconds, loadRun, missingOutputs, percentiles } from '../lib/load.mjs';
+import { killBusiest, nodes } from '../lib/nodes.mjs';
 
 const JOBS = Number(process.env.ATELIER_SOAK_JOBS ?? 1000);
 const CLIENTS = Number(process.env.ATELIER_SOAK_CLIENTS ?? 32);
@@ -73,12 +77,25 @@ async function main() {
   const api = apiClient(() => key);
   const before = (await api.call('GET', '/v1/credits')).body.credits.total;
   const cpu0 = cpuOf(stackWorkerd);
-  const load = await loadRun({ key, jobs: JOBS, clients: CLIENTS, pollMs: POLL_MS });
+  const kills = [];
+  let killing = Promise.resolve();
+  const onResult = (n) => {
+    // One kill at each quarter, one at a time, while two nodes run.
+    if (nodes.length > 1 && kills.length < 3 && n >= (JOBS * (kills.length + 1)) / 4) {
+      const k = { at: n };
+      kills.push(k);
+      killing = killing.then(async () => Object.assign(k, await killBusiest()));
+    }
+  };
+  const load = await loadRun({ key, jobs: JOBS, clients: CLIENTS, pollMs: POLL_MS, onResult });
+  await killing;
   const cpu1 = cpuOf(stackWorkerd);
+  const staleMs = Number(process.env.ATELIER_STALE_SECS ?? 600) * 1000;
+  const resent = load.results.filter((r) => r.totalMs > staleMs).length;
   const missing = await missingOutputs(load.results);
   const after = (await api.call('GET', '/v1/credits')).body.credits.total;
   const completed = load.counts.completed ?? 0;
-  const terminal = load.results.filter((r) => ['completed', 'failed', 'canceled'].includes(r.status)).length;
+  const terminal = load.results.filter((r) => ['completed', 'failed', 'canceled', 'time_out'].includes(r.status)).length;
   const ledgerOk = before === after + completed;
   console.log(JSON.stringify({ counts: load.counts, queue: load.queue, total: load.total, stats: { ...load.stats, submitErrors: load.stats.submitErrors.slice(0, 5) } }));
 
@@ -95,10 +112,11 @@ async function main() {
     try { process.kill(-trivial.pid, 'SIGTERM'); } catch { /* gone */ }
   }
 
-  const ok = terminal === JOBS && missing.length === 0 && ledgerOk && load.stats.submitErrors.length === 0;
+  const ok = terminal === JOBS && missing.length === 0 && ledgerOk && load.stats.submitErrors.length === 0
+    && (nodes.length < 2 || kills.length === 3);
   const lines = [
     `<!-- soak figures: written by \`cargo xtask soak\`; do not edit by hand -->`,
-    `Run ${started} on commit \`${commit}\`, this machine (2 cores, no GPU), the test stack (\`wrangler dev\` + one CPU node), by \`cargo xtask soak\`.`,
+    `Run ${started} on commit \`${commit}\`, this machine (2 cores, no GPU), the test stack (\`wrangler dev\` + ${nodes.length || 1} CPU node${nodes.length > 1 ? 's, each restarted when it dies' : ''}; \`JOB_STALE_SECS\` ${staleMs / 1000}), by \`cargo xtask soak\`.`,
     '',
     `**Load** — ${JOBS} background-remove predictions (${48}×${48} PNG data URIs, each a different gray) through \`/v1/run\` from ${CLIENTS} concurrent clients, each polling \`/v1/status\` every ${POLL_MS} ms and obeying 429 \`Retry-After\`.`,
     '',
@@ -112,6 +130,8 @@ async function main() {
     `| submit → result p50 / p95 / p99 | ${fmt(load.total.p50)} / ${fmt(load.total.p95)} / ${fmt(load.total.p99)} ms |`,
     `| API requests, 429s obeyed, dropped connections | ${load.stats.requests}, ${load.stats.throttled}, ${load.stats.connectionErrors} |`,
     `| edge CPU per API request (workerd's user+system time ÷ requests) | ${fmt(((cpu1 - cpu0) * 1000) / load.stats.requests, 2)} ms |`,
+    `| node SIGKILLs during the load (the busiest node, at each quarter of the jobs ended) | ${kills.length}: ${kills.map((k) => `after ${k.at} ended, holding ${k.holding}, back in ${fmt(k.restartMs)} ms`).join('; ') || '—'} |`,
+    `| predictions that took longer than \`JOB_STALE_SECS\` (recovered as lost, sent again) | ${resent} |`,
     '',
     `**Throughput** — 64 connections for ${SECS} s each, then the same against a trivial Worker (\`fetch() { return new Response("ok") }\`, its own \`wrangler dev\`) on this machine.`,
     '',

@@ -15,6 +15,9 @@ use crate::setup::{self, job_secret, run, run_tests, Env, Tally, R};
 /// Ports and state folder of one stack.
 /// Where the test stack's edge finds the Assistant's language model (a loopback stand-in).
 const LLM_PORT: u16 = 18799;
+/// How long a job goes without news before it counts as lost in the test run's last stage (the
+/// fault tests'); 10 minutes in production.
+const STALE_SECS: u32 = 10;
 /// Where tests/oidc.test.mjs serves its OpenID provider.
 const OIDC_PORT: u16 = 18798;
 /// Where tests/oidc.test.mjs serves a GitHub-shaped OAuth server (GitHub is no OpenID provider).
@@ -34,18 +37,41 @@ pub struct StackConfig {
     pub logs: Option<PathBuf>,
     /// Extra `--var NAME:VALUE` for the Worker.
     pub vars: Vec<String>,
+    /// More inference nodes, on these ports (the edge's `INFERENCE_URL` lists them all).
+    pub more_nodes: Vec<u16>,
+    /// Nodes restarted when they die, as a cluster's orchestrator would (each writes its
+    /// process id to `<state>/node-<port>.pid`, anew at every start).
+    pub supervise: bool,
+}
+
+impl StackConfig {
+    /// Every node's port, the first one's first.
+    pub fn node_ports(&self) -> Vec<u16> {
+        std::iter::once(self.inference_port)
+            .chain(self.more_nodes.iter().copied())
+            .collect()
+    }
+
+    /// Where a supervised node's current process id is.
+    pub fn pidfile(&self, port: u16) -> PathBuf {
+        self.state.join(format!("node-{port}.pid"))
+    }
 }
 
 struct Proc {
-    name: &'static str,
+    name: String,
     child: Child,
 }
 
 impl Proc {
-    fn spawn(name: &'static str, mut cmd: Command, log: Option<&Path>) -> R<Proc> {
+    fn spawn(name: &str, mut cmd: Command, log: Option<&Path>) -> R<Proc> {
         cmd.process_group(0).stdin(Stdio::null());
         if let Some(dir) = log {
-            let f = std::fs::File::create(dir.join(format!("{name}.log")))
+            // Appended to: a restarted process's log follows its predecessor's.
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{name}.log")))
                 .map_err(|e| e.to_string())?;
             cmd.stdout(f.try_clone().map_err(|e| e.to_string())?)
                 .stderr(f);
@@ -53,7 +79,10 @@ impl Proc {
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {name}: {e}"))?;
-        Ok(Proc { name, child })
+        Ok(Proc {
+            name: name.to_string(),
+            child,
+        })
     }
 
     fn stop(&mut self) {
@@ -85,9 +114,68 @@ impl Proc {
     }
 }
 
+/// A process restarted whenever it dies (SIGKILLed by a fault test), until stopped: what a
+/// cluster's orchestrator (Kubernetes' restart policy, systemd) does for a node.
+struct Supervised {
+    name: String,
+    stop: Arc<AtomicBool>,
+    current: Arc<std::sync::Mutex<Option<Proc>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Supervised {
+    fn start(
+        name: &str,
+        make: Box<dyn Fn() -> Command + Send>,
+        log: Option<PathBuf>,
+        pidfile: PathBuf,
+    ) -> R<Supervised> {
+        let spawn = move |make: &dyn Fn() -> Command, name: &str| -> R<Proc> {
+            let p = Proc::spawn(name, make(), log.as_deref())?;
+            std::fs::write(&pidfile, p.child.id().to_string()).map_err(|e| e.to_string())?;
+            Ok(p)
+        };
+        let first = spawn(&*make, name)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let current = Arc::new(std::sync::Mutex::new(Some(first)));
+        let (s, c, n) = (stop.clone(), current.clone(), name.to_string());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+                let mut slot = c.lock().expect("supervisor lock");
+                let dead = match slot.as_mut() {
+                    Some(p) => matches!(p.child.try_wait(), Ok(Some(_))),
+                    None => true,
+                };
+                if dead && !s.load(Ordering::SeqCst) {
+                    println!("==> {n} died: restarting it");
+                    *slot = spawn(&*make, &n).ok();
+                }
+            }
+        });
+        Ok(Supervised {
+            name: name.to_string(),
+            stop,
+            current,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(mut p) = self.current.lock().expect("supervisor lock").take() {
+            p.stop();
+        }
+    }
+}
+
 /// A running stack; dropping it stops every process it started.
 pub struct Stack {
     procs: Vec<Proc>,
+    supervised: Vec<Supervised>,
     pub url: String,
 }
 
@@ -96,24 +184,27 @@ impl Drop for Stack {
         for p in self.procs.iter_mut().rev() {
             p.stop();
         }
+        for s in &mut self.supervised {
+            s.stop();
+        }
     }
 }
 
 impl Stack {
-    /// Stops one process of the stack (fault tests).
+    /// Stops the processes of the stack whose name starts with `name` (fault tests).
     fn stop_proc(&mut self, name: &str) {
-        if let Some(p) = self.procs.iter_mut().find(|p| p.name == name) {
+        for p in self.procs.iter_mut().filter(|p| p.name.starts_with(name)) {
             p.stop();
         }
-        self.procs.retain(|p| p.name != name);
-    }
-
-    /// The process id of one process of the stack.
-    fn pid(&self, name: &str) -> Option<u32> {
-        self.procs
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.child.id())
+        self.procs.retain(|p| !p.name.starts_with(name));
+        for s in self
+            .supervised
+            .iter_mut()
+            .filter(|s| s.name.starts_with(name))
+        {
+            s.stop();
+        }
+        self.supervised.retain(|s| !s.name.starts_with(name));
     }
 
     /// The first process that exited on its own, if any.
@@ -148,7 +239,7 @@ fn port_free(port: u16) -> bool {
 
 /// Applies migrations and starts the node and the edge; returns when both answer.
 pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
-    for p in [c.edge_port, c.inference_port] {
+    for p in c.node_ports().into_iter().chain([c.edge_port]) {
         if !port_free(p) {
             return Err(format!("port {p} on 127.0.0.1 is in use: stop whatever listens there (another `cargo xtask dev`?)"));
         }
@@ -172,22 +263,55 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
     run(&mut m, "apply D1 migrations")?;
     let secret = job_secret(e)?;
     let edge_url = format!("http://127.0.0.1:{}", c.edge_port);
-    let node_url = format!("http://127.0.0.1:{}", c.inference_port);
+    let node_urls: Vec<String> = c
+        .node_ports()
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
     let mut stack = Stack {
         procs: vec![],
+        supervised: vec![],
         url: edge_url.clone(),
     };
 
-    let mut node = e.cmd(&e.target.join("release/atelier-inference").to_string_lossy());
-    node.env("ATELIER_JOB_SECRET", &secret)
-        .env(
-            "ATELIER_INFERENCE_ADDR",
-            format!("127.0.0.1:{}", c.inference_port),
-        )
-        .env("RUST_LOG", "atelier_inference=info");
-    stack
-        .procs
-        .push(Proc::spawn("inference", node, c.logs.as_deref())?);
+    for (i, port) in c.node_ports().into_iter().enumerate() {
+        // "inference", then "inference-2", … (their logs are <name>.log).
+        let name = match i {
+            0 => "inference".to_string(),
+            _ => format!("inference-{}", i + 1),
+        };
+        let (bin, secret) = (e.target.join("release/atelier-inference"), secret.clone());
+        // The environment and folder `Env::cmd` gives every tool (models, PATH, …).
+        let base = e.cmd("true");
+        let cwd = base.get_current_dir().map(Path::to_path_buf);
+        let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = base
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+            .collect();
+        let make = move || {
+            let mut node = Command::new(&bin);
+            if let Some(d) = &cwd {
+                node.current_dir(d);
+            }
+            node.envs(envs.iter().map(|(k, v)| (k, v)))
+                .env("ATELIER_JOB_SECRET", &secret)
+                .env("ATELIER_INFERENCE_ADDR", format!("127.0.0.1:{port}"))
+                .env("RUST_LOG", "atelier_inference=info");
+            node
+        };
+        if c.supervise {
+            stack.supervised.push(Supervised::start(
+                &name,
+                Box::new(make),
+                c.logs.clone(),
+                c.pidfile(port),
+            )?);
+        } else {
+            stack
+                .procs
+                .push(Proc::spawn(&name, make(), c.logs.as_deref())?);
+        }
+    }
 
     let mut w = e.cmd("wrangler");
     w.args([
@@ -209,7 +333,7 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
     .arg(&persist)
     .args([
         "--var",
-        &format!("INFERENCE_URL:{node_url}"),
+        &format!("INFERENCE_URL:{}", node_urls.join(",")),
         "--var",
         &format!("EDGE_URL:{edge_url}"),
         // Only instances xtask starts are local ones (wrangler.toml says false).
@@ -227,7 +351,10 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
         if let Some(why) = stack.exited() {
             return Err(format!("{why} while starting{}", log_hint(c)));
         }
-        let node_ok = http_status(c.inference_port, "/healthz") == Some(200);
+        let node_ok = c
+            .node_ports()
+            .iter()
+            .all(|p| http_status(*p, "/healthz") == Some(200));
         let edge_ok = http_status(c.edge_port, "/api/me") == Some(401);
         if node_ok && edge_ok {
             // Every stack offers the repository's starter libraries (faces, backgrounds…).
@@ -273,6 +400,8 @@ pub fn dev(e: &Env) -> R<()> {
         inspector_port: 9229,
         state: e.root.join(".state"),
         logs: None,
+        more_nodes: vec![],
+        supervise: false,
         // The Assistant's language model and Stripe, when the environment names them.
         vars: [
             "ASSISTANT_LLM_URL",
@@ -521,6 +650,8 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
         inspector_port: 19229,
         state: state.clone(),
         logs: Some(artifacts.clone()),
+        more_nodes: vec![],
+        supervise: false,
         // Every test signs up its own users from 127.0.0.1.
         vars: vec![
             "SIGNUP_LIMIT_PER_IP:10000".into(),
@@ -619,17 +750,30 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             &e.cache.join("test-times"),
             &mut tally,
         )?;
+        // Predictions submitted just before the stop: some queued, some on the node.
+        let mut q = e.cmd("node");
+        q.arg("tests/after-restart/queue-before-restart.mjs")
+            .env("ATELIER_URL", &stack.url)
+            .env("ATELIER_JOB_SECRET", job_secret(e)?)
+            .env("ATELIER_TEST_STATE", cfg.state.join("handoff.json"))
+            .env("ATELIER_ARTIFACTS", &artifacts);
+        run(&mut q, "predictions in flight before the restart")?;
         drop(stack);
         // Everything must survive a restart of the whole stack. From here on a job without
-        // news for 15 s counts as lost (10 minutes in production), for the killed-node test.
+        // news for STALE_SECS counts as lost (10 minutes in production), for the killed-node test.
+        // It comes back with a second inference node (a cluster of two, dispatched to by
+        // capability and free capacity), both restarted when they die, as an orchestrator would.
         let mut cfg = cfg.clone();
-        cfg.vars.push("JOB_STALE_SECS:15".into());
+        cfg.vars.push(format!("JOB_STALE_SECS:{STALE_SECS}"));
+        cfg.more_nodes = vec![cfg.inference_port + 1];
+        cfg.supervise = true;
         let mut stack = start(e, &cfg)?;
         let after = e.root.join("tests/after-restart");
         node_tests(e, &after, &stack, &cfg, &artifacts, &mut tally)?;
-        // The node is killed (SIGKILL) in the middle of a job: the job ends, nothing is charged.
-        let pid = stack.pid("inference").ok_or("no inference process")?;
-        std::env::set_var("ATELIER_INFERENCE_PID", pid.to_string());
+        // Nodes are SIGKILLed in the middle of jobs: each job is sent again and finishes on a
+        // node, charged once (tests/killed-node reads the nodes' addresses and process ids).
+        std::env::set_var("ATELIER_NODES", nodes_env(&cfg));
+        std::env::set_var("ATELIER_STALE_SECS", STALE_SECS.to_string());
         node_tests(
             e,
             &e.root.join("tests/killed-node"),
@@ -677,6 +821,8 @@ pub fn bench(e: &Env) -> R<()> {
         inspector_port: 29229,
         state: state.clone(),
         logs: Some(artifacts),
+        more_nodes: vec![],
+        supervise: false,
         vars: vec![],
     };
     let result = (|| {
@@ -714,7 +860,14 @@ pub fn soak(e: &Env) -> R<()> {
         inspector_port: 39229,
         state: state.clone(),
         logs: Some(artifacts),
-        vars: vec!["SIGNUP_LIMIT_PER_IP:10000".into()],
+        more_nodes: vec![38791],
+        supervise: true,
+        // Two nodes, restarted when killed; a lost job is sent again after 90 s (the queue
+        // wait at full load stays under a minute).
+        vars: vec![
+            "SIGNUP_LIMIT_PER_IP:10000".into(),
+            format!("JOB_STALE_SECS:{SOAK_STALE_SECS}"),
+        ],
     };
     let commit = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -730,11 +883,27 @@ pub fn soak(e: &Env) -> R<()> {
             .env("ATELIER_URL", &stack.url)
             .env("ATELIER_JOB_SECRET", job_secret(e)?)
             .env("ATELIER_COMMIT", commit)
-            .env("ATELIER_SOAK_OUT", e.root.join("RELIABILITY.md"));
+            .env("ATELIER_SOAK_OUT", e.root.join("RELIABILITY.md"))
+            .env("ATELIER_NODES", nodes_env(&cfg))
+            .env("ATELIER_STALE_SECS", SOAK_STALE_SECS.to_string());
         run(&mut c, "soak: load and throughput")
     })();
     let _ = std::fs::remove_dir_all(&state);
-    result
+    result?;
+    // Bounded fuzzing of the input path, core's validation and the signature verifier.
+    crate::fuzz::run(e, 60, false)
+}
+
+/// How long a job goes without news in the soak before it counts as lost.
+const SOAK_STALE_SECS: u32 = 90;
+
+/// `ATELIER_NODES` for the suites: every node's URL and pidfile, `url=pidfile,…`.
+fn nodes_env(cfg: &StackConfig) -> String {
+    cfg.node_ports()
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}={}", cfg.pidfile(*p).display()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The node's engines against peers on the same 1024² input in the same run: Lanczos 2x resize

@@ -33,6 +33,9 @@ pub struct Row {
     pub engine: Option<String>,
     pub run_ms: Option<f64>,
     pub dispatch_attempts: f64,
+    /// Times it was put back in the queue as lost (`jobs::recover_if_stale`).
+    #[serde(default)]
+    pub requeues: f64,
     pub created_at: f64,
     pub updated_at: f64,
     pub completed_at: Option<f64>,
@@ -59,7 +62,8 @@ pub type StoredOutput = atelier_core::job::OutputRef;
 pub const COLUMNS: &str =
     "id, user_id, tool, inputs, params, status, progress, stage, outputs, error_name, \
     error_message, engine, run_ms, dispatch_attempts, created_at, updated_at, completed_at, \
-    credits_quoted, credits_per_output, source, options, org_id, return_base64, webhook_url, liked";
+    credits_quoted, credits_per_output, source, options, org_id, return_base64, webhook_url, liked, \
+    requeues";
 
 /// Where a stored output's bytes are in R2, with its real extension (core's `job::output_key`).
 pub fn output_key(id: &str, out: &StoredOutput) -> String {
@@ -292,6 +296,42 @@ pub async fn load(env: &Env, id: &str) -> ApiResult<Option<Row>> {
         .bind(&[id.into()])?
         .first(None)
         .await?)
+}
+
+/// Active generations without news since `before` (ms), oldest first: the stale-job sweep's.
+pub async fn stale(env: &Env, before: f64, limit: u32) -> ApiResult<Vec<Row>> {
+    let active = JobStatus::sql_list(&JobStatus::ACTIVE);
+    Ok(env
+        .d1(bind::DB)?
+        .prepare(format!(
+            "SELECT {COLUMNS} FROM generations WHERE status IN {active} AND updated_at < ?1 \
+             ORDER BY updated_at LIMIT ?2"
+        ))
+        .bind(&[before.into(), (limit as f64).into()])?
+        .all()
+        .await?
+        .results()?)
+}
+
+/// Puts a lost generation back in the queue (its node died, or its queue message went with a
+/// restarted edge): `in_queue`, no progress, news now, one more `requeues`. Only if it is still as `row` read it
+/// (same status and `updated_at`), so of racing readers exactly one re-sends it; true for that one.
+pub async fn requeue(env: &Env, row: &Row) -> ApiResult<bool> {
+    let n = super::changes(
+        env.d1(bind::DB)?
+            .prepare(
+                "UPDATE generations SET status = 'in_queue', progress = 0, stage = NULL, updated_at = ?2, \
+                 requeues = requeues + 1 WHERE id = ?1 AND status = ?3 AND updated_at = ?4",
+            )
+            .bind(&[
+                row.id.clone().into(),
+                (now_ms() as f64).into(),
+                row.status.clone().into(),
+                row.updated_at.into(),
+            ])?,
+    )
+    .await?;
+    Ok(n == 1)
 }
 
 /// The generations among `ids` (one query; an id list travels as one JSON array).
