@@ -138,6 +138,29 @@ describe('Developer API', () => {
     assert.equal(x.status, 404);
     assert.equal((await x.json()).error, 'NotFound');
   });
+
+  // Found by schemathesis (#23): a documented path with another method was a 404.
+  test('a documented path with an undocumented method is 405 with Allow', async () => {
+    for (const [method, path, allow] of [['QUERY', '/v1/credits', 'GET'], ['DELETE', '/v1/status/x', 'GET'], ['GET', '/v1/run', 'POST'], ['PUT', '/v1/openapi.json', 'GET']]) {
+      const r = await fetch(BASE + path, { method, headers: { authorization: `Bearer ${key}` } });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.equal(r.headers.get('allow'), allow);
+      const body = await r.json();
+      assert.equal(body.error, 'MethodNotAllowed');
+      assert.ok(body.message.includes(`${method} is not supported on ${path}; it takes ${allow}.`), body.message);
+    }
+  });
+
+  // Found by schemathesis (#23): the document let a required prompt be blank, which is refused.
+  test('the document requires a non-blank prompt where the API does', async () => {
+    const doc = await (await fetch(`${BASE}/v1/openapi.json`)).json();
+    const prompt = doc.components.schemas['Inputs.face-create'].properties.prompt;
+    assert.equal(prompt.minLength, 1);
+    assert.equal(prompt.pattern, '\\S');
+    const r = await api(key).run({ model_name: 'face-create', inputs: { prompt: '  ' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.errors[0].path, 'prompt');
+  });
 });
 
 describe('webhooks', () => {

@@ -1602,7 +1602,17 @@ pub fn from_api(
     let mut e = vec![];
     let mut req = ToolRequest::default();
     let fields = field_list(model);
-    for k in inputs.keys() {
+    for (k, v) in inputs {
+        // Found by schemathesis (#23): null was taken as "left out" by some fields and not
+        // others, and the document allows it for none.
+        if v.is_null() && fields.contains(&k.as_str()) {
+            e.push(err(
+                &format!("inputs.{k}"),
+                "null_value",
+                format!("{k} is null; leave it out to use its default, or give a value."),
+            ));
+            continue;
+        }
         if !fields.contains(&k.as_str()) {
             e.push(err(
                 &format!("inputs.{k}"),
@@ -1748,8 +1758,20 @@ pub fn from_api(
             ));
         }
     }
+    // Found by schemathesis (#23): a width of `{}` or null was silently ignored.
+    for k in ["width", "height"] {
+        if let Some(v) = inputs.get(k) {
+            if v.as_u64().is_none_or(|s| s == 0 || s > u32::MAX as u64) {
+                e.push(err(
+                    &format!("inputs.{k}"),
+                    "out_of_range",
+                    format!("{k} must be the main image's {k} in pixels: an integer from 1 to 4294967295."),
+                ));
+            }
+        }
+    }
     if let Some(v) = inputs.get("seed") {
-        if !v.is_null() && v.as_u64().is_none_or(|s| s > u32::MAX as u64) {
+        if v.as_u64().is_none_or(|s| s > u32::MAX as u64) {
             e.push(err(
                 "inputs.seed",
                 "out_of_range",
@@ -2515,6 +2537,19 @@ mod tests {
                 "inputs.seed"
             ]
         );
+        // Found by schemathesis: a size that is not a positive integer is refused, not ignored.
+        for size in [
+            json!({}),
+            json!(null),
+            json!(0),
+            json!(-3),
+            json!("1024"),
+            json!(1.5),
+        ] {
+            let body = json!({"prompt": "p", "width": size});
+            let e = resolve_api("face-create", body.as_object().unwrap(), API).unwrap_err();
+            assert_eq!(e[0].path, "inputs.width", "{size}");
+        }
         let ok = json!({"image": "https://x/a.jpg", "aspect_ratio": "16:9"});
         let (_, r) = resolve_api("reframe", ok.as_object().unwrap(), API).unwrap();
         assert_eq!(quote(Surface::Api, &r).credits, 1, "Reframe: 1K Fast");

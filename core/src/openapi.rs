@@ -172,7 +172,13 @@ fn field_schema(m: ApiModel, field: &str) -> Value {
                 (_, PromptSupport::None) => "",
                 _ => sp.prompt_placeholder,
             };
-            json!({"type": "string", "maxLength": 2000, "description": description})
+            let mut s = json!({"type": "string", "maxLength": 2000, "description": description});
+            // A required prompt must say something: blank is refused like a missing one.
+            if required_inputs(m).contains(&"prompt") {
+                s["minLength"] = json!(1);
+                s["pattern"] = json!("\\S");
+            }
+            s
         }
         "negative_prompt" => json!({"type": "string", "description": "What to avoid."}),
         "aspect_ratio" => schema_ref("AspectRatio"),
@@ -210,6 +216,8 @@ fn field_schema(m: ApiModel, field: &str) -> Value {
         "seed" => json!({"type": "integer", "minimum": 0, "maximum": u32::MAX}),
         "width" | "height" => json!({
             "type": "integer",
+            "minimum": 1,
+            "maximum": u32::MAX,
             "examples": [1024],
             "description": format!("The main input's {field} in pixels, if known (for Auto resolution and mode)."),
         }),

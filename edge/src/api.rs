@@ -555,9 +555,26 @@ pub fn openapi(req: &Request) -> ApiResult<Response> {
     Ok(r)
 }
 
-/// A `/v1` path that does not exist.
-pub fn not_found(path: &str) -> ApiError {
-    fashn(404, "NotFound", format!("There is no endpoint {path}."))
+/// A `/v1` request no route took: 405 with `Allow` when the path exists for other methods (the
+/// OpenAPI document's), else 404.
+pub fn no_route(method: &str, path: &str, segs: &[&str]) -> ApiError {
+    let allow = match segs {
+        ["v1", "run"] => Some("POST"),
+        ["v1", "status", _]
+        | ["v1", "credits"]
+        | ["v1", "openapi.json"]
+        | ["v1", "outputs", _, _] => Some("GET"),
+        _ => None,
+    };
+    match allow {
+        Some(allow) => fashn(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not supported on {path}; it takes {allow}."),
+        )
+        .with_header("Allow", allow.to_string()),
+        None => fashn(404, "NotFound", format!("There is no endpoint {path}.")),
+    }
 }
 
 #[derive(Deserialize)]

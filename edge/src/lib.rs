@@ -73,6 +73,23 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
     let path = req.path();
     let method = req.method();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // workers-rs reads a method it does not know (QUERY, PROPFIND, …) as GET: refuse those
+    // before the router can take them for one (found by schemathesis, #23).
+    let raw = req.inner().method().to_ascii_uppercase();
+    if !matches!(
+        raw.as_str(),
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "CONNECT" | "TRACE"
+    ) {
+        return Err(if segs.first() == Some(&"v1") {
+            api::no_route(&raw, &path, &segs)
+        } else {
+            ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{raw} is not a method this service answers."),
+            )
+        });
+    }
     // Every state-changing `/api` route a browser's session can reach refuses another site's
     // request here, so a new route cannot forget to (the handlers' own checks stay). Not the
     // ones whose authority is a signature: Stripe's webhook, the signed internal and blob routes.
@@ -219,7 +236,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Get, ["v1", "status", id]) => api::status(&req, env, id).await,
         (Method::Get, ["v1", "credits"]) => api::credits_balance(&req, env).await,
         (Method::Get, ["v1", "outputs", id, index]) => api::output(&req, env, id, index).await,
-        (_, ["v1", ..]) => Err(api::not_found(&path)),
+        (m, ["v1", ..]) => Err(api::no_route(m.as_ref(), &path, &segs)),
         (Method::Get | Method::Head, ["api", "blobs", ..]) => blobs::get(&req, env).await,
         (Method::Put, ["api", "blobs", ..]) => blobs::put(req, env).await,
         (_, ["api", ..]) => Err(ApiError::new(

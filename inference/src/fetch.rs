@@ -31,6 +31,16 @@ pub fn public_only() -> AddrPolicy {
     })
 }
 
+/// `ATELIER_FETCH=loopback` (the test stacks): besides the policy, nothing beyond this machine
+/// is asked — no name but `localhost` is resolved (so not even a DNS query leaves), no public
+/// literal address is connected to. Tests give the API every kind of URL; none may leave.
+pub fn loopback_only_from_env() -> bool {
+    std::env::var("ATELIER_FETCH").is_ok_and(|v| v == "loopback")
+}
+
+/// Why a fetch was not even tried with `ATELIER_FETCH=loopback`.
+const LOOPBACK_ONLY: &str = "this node fetches nothing beyond loopback (ATELIER_FETCH=loopback)";
+
 /// Limits of one fetch.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -51,13 +61,19 @@ impl Default for Limits {
 
 struct CheckedResolver {
     policy: AddrPolicy,
+    loopback_only: bool,
 }
 
 impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
+        let loopback_only = self.loopback_only;
         Box::pin(async move {
             let host = name.as_str().to_string();
+            let local = host == "localhost" || host.ends_with(".localhost");
+            if loopback_only && !local {
+                return Err(format!("{host} was not resolved: {LOOPBACK_ONLY}").into());
+            }
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
                 .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> {
@@ -91,15 +107,27 @@ pub struct Fetcher {
     client: reqwest::Client,
     policy: AddrPolicy,
     limits: Limits,
+    loopback_only: bool,
 }
 
 impl Fetcher {
     pub fn new(policy: AddrPolicy, limits: Limits) -> Result<Fetcher, String> {
+        Fetcher::with_reach(policy, limits, false)
+    }
+
+    /// A fetcher that, with `loopback_only`, asks nothing beyond this machine (see
+    /// [`loopback_only_from_env`]).
+    pub fn with_reach(
+        policy: AddrPolicy,
+        limits: Limits,
+        loopback_only: bool,
+    ) -> Result<Fetcher, String> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(Policy::none())
             .dns_resolver(Arc::new(CheckedResolver {
                 policy: policy.clone(),
+                loopback_only,
             }))
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.total_timeout)
@@ -114,6 +142,7 @@ impl Fetcher {
             client,
             policy,
             limits,
+            loopback_only,
         })
     }
 
@@ -129,9 +158,16 @@ impl Fetcher {
         if !url.username().is_empty() || url.password().is_some() {
             return Err("image URLs must not carry credentials".into());
         }
+        let literal = |ip: IpAddr| {
+            (self.policy)(ip)?;
+            match self.loopback_only && !ip.is_loopback() {
+                true => Err(LOOPBACK_ONLY.to_string()),
+                false => Ok(()),
+            }
+        };
         match url.host() {
-            Some(url::Host::Ipv4(ip)) => (self.policy)(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => (self.policy)(IpAddr::V6(ip)),
+            Some(url::Host::Ipv4(ip)) => literal(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => literal(IpAddr::V6(ip)),
             Some(url::Host::Domain(_)) => Ok(()),
             None => Err(format!("the URL has no host ({host:?})")),
         }

@@ -141,12 +141,13 @@ impl Node {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| e.to_string())?;
-        let fetcher = crate::fetch::Fetcher::new(
+        let fetcher = crate::fetch::Fetcher::with_reach(
             crate::fetch::public_only(),
             crate::fetch::Limits {
                 max_bytes: config.limits.max_bytes,
                 ..Default::default()
             },
+            crate::fetch::loopback_only_from_env(),
         )?;
         let local: Vec<Tool> = Tool::ALL
             .into_iter()

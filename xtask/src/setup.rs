@@ -333,6 +333,7 @@ pub fn install(e: &Env, browser: bool) -> R<()> {
     secrets(e)?;
     if browser {
         sdk(e)?;
+        schemathesis(e)?;
     }
     println!("==> toolchain ready ({:.1}s)", t.elapsed().as_secs_f64());
     Ok(())
@@ -578,6 +579,36 @@ pub fn sdk(e: &Env) -> R<(PathBuf, PathBuf)> {
     )?;
     std::fs::write(&stamp, b"").map_err(|err| err.to_string())?;
     Ok((python, sdist))
+}
+
+/// The pinned schemathesis (PyPI) the test run points at `/v1/openapi.json`.
+pub const SCHEMATHESIS: &str = "4.32.5";
+
+/// schemathesis in its own venv in the cache (its pytest would clash with the SDK tests' pin).
+/// Returns its command.
+pub fn schemathesis(e: &Env) -> R<PathBuf> {
+    let dir = e.cache.join("schemathesis");
+    let bin = dir.join("venv/bin/schemathesis");
+    let stamp = dir.join(format!("venv/.atelier-ok-{SCHEMATHESIS}"));
+    if stamp.exists() {
+        return Ok(bin);
+    }
+    let _ = std::fs::remove_dir_all(dir.join("venv"));
+    std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
+    run(
+        Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(dir.join("venv")),
+        "python venv for schemathesis",
+    )?;
+    run(
+        Command::new(dir.join("venv/bin/pip"))
+            .args(["install", "--quiet"])
+            .arg(format!("schemathesis=={SCHEMATHESIS}")),
+        &format!("pip install schemathesis {SCHEMATHESIS}"),
+    )?;
+    std::fs::write(&stamp, b"").map_err(|err| err.to_string())?;
+    Ok(bin)
 }
 
 /// Creates `.dev.vars` (git-ignored) with a random job secret shared by the edge and the node.

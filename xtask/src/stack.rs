@@ -42,6 +42,10 @@ pub struct StackConfig {
     /// Nodes restarted when they die, as a cluster's orchestrator would (each writes its
     /// process id to `<state>/node-<port>.pid`, anew at every start).
     pub supervise: bool,
+    /// Nothing leaves this machine (tests, bench, soak): the node fetches only loopback image
+    /// URLs and resolves no other name (`ATELIER_FETCH=loopback`), the edge sends webhooks only
+    /// to loopback (`EGRESS=loopback`), whatever URLs the tests give.
+    pub loopback_only: bool,
 }
 
 impl StackConfig {
@@ -281,6 +285,7 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
             _ => format!("inference-{}", i + 1),
         };
         let (bin, secret) = (e.target.join("release/atelier-inference"), secret.clone());
+        let loopback_only = c.loopback_only;
         // The environment and folder `Env::cmd` gives every tool (models, PATH, …).
         let base = e.cmd("true");
         let cwd = base.get_current_dir().map(Path::to_path_buf);
@@ -295,6 +300,10 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
             }
             node.envs(envs.iter().map(|(k, v)| (k, v)))
                 .env("ATELIER_JOB_SECRET", &secret)
+                .env(
+                    "ATELIER_FETCH",
+                    if loopback_only { "loopback" } else { "public" },
+                )
                 .env("ATELIER_INFERENCE_ADDR", format!("127.0.0.1:{port}"))
                 .env("RUST_LOG", "atelier_inference=info");
             node
@@ -341,6 +350,11 @@ pub fn start(e: &Env, c: &StackConfig) -> R<Stack> {
         "LOCAL_INSTANCE:true",
     ])
     .args(c.vars.iter().flat_map(|v| ["--var".to_string(), v.clone()]))
+    .args(if c.loopback_only {
+        vec!["--var", "EGRESS:loopback"]
+    } else {
+        vec![]
+    })
     .env("CI", "true");
     stack
         .procs
@@ -402,6 +416,8 @@ pub fn dev(e: &Env) -> R<()> {
         logs: None,
         more_nodes: vec![],
         supervise: false,
+        // `ATELIER_LOOPBACK_ONLY=1`: sealed like the test stacks (nothing beyond loopback).
+        loopback_only: std::env::var("ATELIER_LOOPBACK_ONLY").is_ok_and(|v| v == "1"),
         // The Assistant's language model and Stripe, when the environment names them.
         vars: [
             "ASSISTANT_LLM_URL",
@@ -595,6 +611,52 @@ fn sdk_conformance(e: &Env, cfg: &StackConfig, artifacts: &Path, tally: &mut Tal
     run_tests(&mut c, "Python SDK subscribe() end to end", tally)
 }
 
+/// schemathesis (pinned, `setup::schemathesis`) against the running edge's OpenAPI document with
+/// a key of its own (raised limits, one completed prediction for `GET /v1/status/{id}`): every
+/// check (no 5xx, responses and status codes as documented, schema-valid bodies accepted and
+/// invalid ones refused, undeclared methods 405, authentication enforced), a fixed seed, 30
+/// examples an operation. Its config is `tests/schemathesis.toml`; JUnit in the artifacts.
+fn schemathesis(e: &Env, cfg: &StackConfig, tally: &mut Tally) -> R<()> {
+    let bin = setup::schemathesis(e)?;
+    let prediction = "5c4e3a7b-51a7-4e5e-9a7a-000000000001-st";
+    let key = crate::admin::create_key(
+        e,
+        cfg.edge_port,
+        "schemathesis@example.com",
+        None,
+        Some(prediction),
+        Some(100_000),
+        Some(100.0),
+    )?;
+    let url = format!("http://127.0.0.1:{}", cfg.edge_port);
+    let report = cfg.state.join("schemathesis-report");
+    let mut c = Command::new(bin);
+    // Its cache (.schemathesis/) goes to the state folder, not the checkout.
+    c.current_dir(&cfg.state)
+        .arg("--config-file")
+        .arg(e.root.join("tests/schemathesis.toml"))
+        .args(["run", &format!("{url}/v1/openapi.json")])
+        .args(["--report", "junit"])
+        .arg("--report-dir")
+        .arg(&report)
+        .env("ATELIER_KEY", &key)
+        .env("ATELIER_PREDICTION_ID", prediction)
+        .env("NO_COLOR", "1");
+    let before = tally.failed;
+    let result = run_tests(&mut c, "schemathesis against /v1/openapi.json", tally);
+    if let Ok(rd) = std::fs::read_dir(&report) {
+        for f in rd.flatten() {
+            let _ = std::fs::copy(f.path(), e.root.join("test-artifacts/schemathesis.xml"));
+        }
+    }
+    match result {
+        Ok(()) => tally.passed += 1,
+        Err(_) if tally.failed == before => tally.failed += 1,
+        Err(_) => {}
+    }
+    result
+}
+
 pub fn test(e: &Env, args: &[String]) -> R<()> {
     let t = Instant::now();
     let lint = !args.iter().any(|a| a == "--no-lint");
@@ -652,6 +714,7 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
         logs: Some(artifacts.clone()),
         more_nodes: vec![],
         supervise: false,
+        loopback_only: true,
         // Every test signs up its own users from 127.0.0.1.
         vars: vec![
             "SIGNUP_LIMIT_PER_IP:10000".into(),
@@ -733,6 +796,14 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
             work: Work::Func(Box::new(move |t: &mut Tally| {
                 sdk_conformance(e, sdk_cfg, sdk_artifacts, t)
             })),
+            browser: false,
+            stack: Some(false),
+            group: None,
+        });
+        let st_cfg = &cfg;
+        jobs.push(Job {
+            name: "schemathesis: /v1/openapi.json".into(),
+            work: Work::Func(Box::new(move |t: &mut Tally| schemathesis(e, st_cfg, t))),
             browser: false,
             stack: Some(false),
             group: None,
@@ -823,6 +894,7 @@ pub fn bench(e: &Env) -> R<()> {
         logs: Some(artifacts),
         more_nodes: vec![],
         supervise: false,
+        loopback_only: true,
         vars: vec![],
     };
     let result = (|| {
@@ -862,6 +934,7 @@ pub fn soak(e: &Env) -> R<()> {
         logs: Some(artifacts),
         more_nodes: vec![38791],
         supervise: true,
+        loopback_only: true,
         // Two nodes, restarted when killed; a lost job is sent again after 90 s (the queue
         // wait at full load stays under a minute).
         vars: vec![
