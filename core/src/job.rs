@@ -328,14 +328,19 @@ impl Capabilities {
 /// The order in which an edge offers a job for `tool` to its nodes, given what each answered
 /// (None: not reachable just now): the nodes that run it (`deliverable` says whether this
 /// node's engine would honour the job's options), the freest first and, between equals, in the
-/// configured order; then the unreachable ones, which may be back. A node that answered and
+/// configured order turned to start at `rotate % n` (the edge passes a changing number, so equal
+/// nodes share the jobs instead of the first taking them all); then the unreachable ones, which
+/// may be back. A node that answered and
 /// does not run the tool, or would not deliver the job, is never offered it (generative tools
 /// go only to the GPU nodes that have their engine).
 pub fn dispatch_order(
     nodes: &[Option<Capabilities>],
     tool: Tool,
+    rotate: usize,
     deliverable: impl Fn(&ToolCapability) -> bool,
 ) -> Vec<usize> {
+    let n = nodes.len().max(1);
+    let turn = |i: usize| (i + n - rotate % n) % n;
     let mut able: Vec<(usize, i64)> = nodes
         .iter()
         .enumerate()
@@ -347,7 +352,7 @@ pub fn dispatch_order(
             Some((i, own + c.free()))
         })
         .collect();
-    able.sort_by_key(|&(i, score)| (std::cmp::Reverse(score), i));
+    able.sort_by_key(|&(i, score)| (std::cmp::Reverse(score), turn(i)));
     able.into_iter()
         .map(|(i, _)| i)
         .chain(
@@ -494,31 +499,45 @@ mod tests {
         let nodes = [Some(cpu.clone()), None, Some(gpu.clone()), Some(busy_gpu)];
         let any = |_: &ToolCapability| true;
         // Try-On only on GPU nodes, the idle one first; the unreachable one last (may be back).
-        assert_eq!(dispatch_order(&nodes, Tool::TryOn, any), vec![2, 3, 1]);
+        assert_eq!(dispatch_order(&nodes, Tool::TryOn, 0, any), vec![2, 3, 1]);
         // Background Remove anywhere: the freest first (2 free, 1 free, 3 behind).
         assert_eq!(
-            dispatch_order(&nodes, Tool::BackgroundRemove, any),
+            dispatch_order(&nodes, Tool::BackgroundRemove, 0, any),
             vec![0, 2, 3, 1]
         );
-        // Equals keep the configured order.
+        // Equals keep the configured order, turned by `rotate`; the freer still comes first.
         let two = [Some(cpu.clone()), Some(cpu.clone())];
         assert_eq!(
-            dispatch_order(&two, Tool::BackgroundRemove, any),
+            dispatch_order(&two, Tool::BackgroundRemove, 0, any),
             vec![0, 1]
+        );
+        assert_eq!(
+            dispatch_order(&two, Tool::BackgroundRemove, 7, any),
+            vec![1, 0]
+        );
+        let three = [Some(cpu.clone()), Some(cpu.clone()), Some(cpu.clone())];
+        assert_eq!(
+            dispatch_order(&three, Tool::BackgroundRemove, 5, any),
+            vec![2, 0, 1]
+        );
+        assert_eq!(
+            dispatch_order(&nodes, Tool::BackgroundRemove, 3, any),
+            vec![0, 2, 3, 1]
         );
         // A node that would not deliver the job's options is never offered it.
         assert_eq!(
-            dispatch_order(&nodes, Tool::TryOn, |t| t.max_outputs == Some(4)),
+            dispatch_order(&nodes, Tool::TryOn, 1, |t| t.max_outputs == Some(4)),
             vec![1]
         );
         // A tool no node runs: only the unreachable ones.
-        assert_eq!(dispatch_order(&nodes, Tool::ImageToVideo, any), vec![1]);
+        assert_eq!(dispatch_order(&nodes, Tool::ImageToVideo, 2, any), vec![1]);
         // Its own engine before an upstream one, however busy.
         let forwarding = node(&[], &[Tool::TryOn], 8, 0);
         assert_eq!(
             dispatch_order(
                 &[Some(forwarding), Some(node(&[Tool::TryOn], &[], 1, 1))],
                 Tool::TryOn,
+                1,
                 any
             ),
             vec![1, 0]

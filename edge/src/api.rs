@@ -2,9 +2,6 @@
 //! signed output URLs. Keys (`Authorization: Bearer …`) are stored as SHA-256 hashes. Errors keep
 //! FASHN's shape `{"error": Name, "message"}`; runtime problems (an image that cannot be loaded, a
 //! model without an engine here) are accepted and reported as a failed prediction.
-//!
-//! Not yet here (issue #6): fetching image URLs (SSRF-safe), webhooks, rate limits, /v1/credits
-//! with the ledger, key management UI, OpenAPI.
 
 use atelier_core::catalog::{self, fashn_bad_request, resolve_api, Context};
 use atelier_core::image::{inspect, UploadLimits};
@@ -14,7 +11,7 @@ use atelier_core::sign;
 use atelier_core::{ErrorName, Tool};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use worker::{Env, Request, Response};
+use worker::{D1PreparedStatement, D1Result, Env, Request, Response};
 
 use crate::bind;
 use crate::credits;
@@ -43,6 +40,17 @@ const CONCURRENCY_LIMIT: u32 = 6;
 
 /// The key of a request, counted against its rate limit on `route`.
 pub(crate) async fn authenticate(req: &Request, env: &Env, route: Route) -> ApiResult<KeyRow> {
+    Ok(authenticate_with(req, env, route, vec![]).await?.0)
+}
+
+/// [`authenticate`], with `more` statements run in the same D1 round trip (a batch: the rate
+/// count, the key's lookup, then `more`); their results are returned in order.
+pub(crate) async fn authenticate_with(
+    req: &Request,
+    env: &Env,
+    route: Route,
+    more: Vec<D1PreparedStatement>,
+) -> ApiResult<(KeyRow, Vec<D1Result>)> {
     let invalid = || fashn(401, "UnauthorizedAccess", "Unauthorized: Invalid token");
     let auth = header(req, "Authorization").ok_or_else(invalid)?;
     let key = auth
@@ -50,18 +58,35 @@ pub(crate) async fn authenticate(req: &Request, env: &Env, route: Route) -> ApiR
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or_else(invalid)?;
-    let row: Option<KeyRow> = env
-        .d1(bind::DB)?
-        .prepare(
+    let hash = crypto::key_hash(key);
+    let db = env.d1(bind::DB)?;
+    let mut stmts = vec![
+        crate::ratelimit::count(&db, &hash, route)?,
+        db.prepare(
             "SELECT k.id, o.owner_id AS user_id, k.org_id, k.rate_limit_scale FROM api_keys k \
              JOIN organizations o ON o.id = k.org_id WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
         )
-        .bind(&[crypto::key_hash(key).into()])?
-        .first(None)
-        .await?;
-    let row = row.ok_or_else(invalid)?;
-    crate::ratelimit::check(env, &row.id, route, row.rate_limit_scale).await?;
-    Ok(row)
+        .bind(&[hash.into()])?,
+    ];
+    stmts.extend(more);
+    let mut results = db.batch(stmts).await?.into_iter();
+    #[derive(Deserialize)]
+    struct Count {
+        count: f64,
+    }
+    let count = match results.next() {
+        Some(r) => r.results::<Count>()?.into_iter().next(),
+        None => None,
+    };
+    let row = match results.next() {
+        Some(r) => r.results::<KeyRow>()?.into_iter().next(),
+        None => None,
+    };
+    let (Some(row), Some(Count { count })) = (row, count) else {
+        return Err(invalid());
+    };
+    crate::ratelimit::judge(env, &row.id, route, row.rate_limit_scale, count).await?;
+    Ok((row, results.collect()))
 }
 
 /// An image input as given.
@@ -460,7 +485,15 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
 
 /// `GET /v1/status/{id}`
 pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
-    let key = authenticate(req, env, Route::Status).await?;
+    // The key, its rate count and the prediction in one D1 round trip.
+    let db = env.d1(bind::DB)?;
+    let (key, results) = authenticate_with(
+        req,
+        env,
+        Route::Status,
+        vec![store::load_statement(&db, id)?],
+    )
+    .await?;
     let not_found = || {
         fashn(
             404,
@@ -468,7 +501,11 @@ pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
             format!("Prediction {id} was not found (or is no longer tracked)."),
         )
     };
-    let row = store::load(env, id).await?.ok_or_else(not_found)?;
+    let row = match results.into_iter().next() {
+        Some(r) => r.results::<store::Row>()?.into_iter().next(),
+        None => None,
+    }
+    .ok_or_else(not_found)?;
     // A prediction lost with its node is sent again, or times out (never `processing` for good).
     let row = if row.org_id.as_deref() == Some(key.org_id.as_str()) {
         crate::jobs::recover_if_stale(env, row).await?

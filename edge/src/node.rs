@@ -61,7 +61,8 @@ pub async fn post(env: &Env, path: &str, body: &str) -> Result<worker::Response,
 
 /// Sends a job (`body`, a `JobRequest` for `tool`) to a node that runs the tool: with one node,
 /// to it; with several, in core's [`dispatch_order`] (only nodes whose capabilities say they run
-/// the tool and `deliverable` accepts, the freest first, unreachable ones last). A node that
+/// the tool and `deliverable` accepts, the freest first and equals in turn, unreachable ones
+/// last). A node that
 /// cannot be reached, refuses the job or answers 5xx passes it to the next. Returns the first
 /// 2xx, else the last answer (a 4xx there fails the job) or error (the queue retries it).
 pub async fn dispatch(
@@ -80,7 +81,9 @@ pub async fn dispatch(
         c.inference_urls.len(),
         tool.id()
     ));
-    for i in dispatch_order(&caps, tool, deliverable) {
+    // Between equally free nodes, a different one first each millisecond.
+    let rotate = crate::http::now_ms() as usize;
+    for i in dispatch_order(&caps, tool, rotate, deliverable) {
         let base = &c.inference_urls[i];
         match post_to(&c, base, "/v1/jobs", body).await {
             Ok(r) if (200..300).contains(&r.status_code()) => return Ok(r),

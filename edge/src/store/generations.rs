@@ -290,12 +290,16 @@ pub async fn insert_fixture(
 }
 
 pub async fn load(env: &Env, id: &str) -> ApiResult<Option<Row>> {
-    Ok(env
-        .d1(bind::DB)?
-        .prepare(format!("SELECT {COLUMNS} FROM generations WHERE id = ?1"))
-        .bind(&[id.into()])?
-        .first(None)
-        .await?)
+    Ok(load_statement(&env.d1(bind::DB)?, id)?.first(None).await?)
+}
+
+/// The statement [`load`] runs, for a batch.
+pub fn load_statement(
+    db: &worker::D1Database,
+    id: &str,
+) -> worker::Result<worker::D1PreparedStatement> {
+    db.prepare(format!("SELECT {COLUMNS} FROM generations WHERE id = ?1"))
+        .bind(&[id.into()])
 }
 
 /// Active generations without news since `before` (ms), oldest first: the stale-job sweep's.
