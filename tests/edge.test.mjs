@@ -78,6 +78,8 @@ describe('uploads: bad input is refused with a specific message and nothing is s
   const cases = [
     ['a non-image file', () => Buffer.from('just some text, not a picture at all'), 'image/png', 415, 'unsupported_format', /not a PNG, JPEG or WebP/],
     ['a truncated JPEG', () => fixture('model-photo-512.jpg').subarray(0, 20000), 'image/jpeg', 422, 'truncated_image', /cut off/],
+    // Found by the image_input fuzzer (#23): a WebP cut inside its VP8 frame header once panicked the Worker.
+    ['a WebP cut inside its frame header', () => Buffer.from('UklGRhAAAABXRUJQVlA4IKwAAADwAQCdASo=', 'base64'), 'image/webp', 422, 'truncated_image', /cut off/],
     ['a 100,000 × 100,000 PNG (decompression bomb)', () => pngWithHeader(100000, 100000), 'image/png', 422, 'image_side_too_long', /100000×100000/],
     ['a 7,000 × 7,000 PNG (too many pixels)', () => pngWithHeader(7000, 7000), 'image/png', 422, 'too_many_pixels', /megapixels/],
     ['a file over the upload limit', () => Buffer.concat([pngWithHeader(100, 100), Buffer.alloc(21 * 1024 * 1024)]), 'image/png', 413, 'file_too_large', /limit is 20971520 bytes/],

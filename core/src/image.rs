@@ -371,9 +371,9 @@ fn webp_dims(b: &[u8]) -> Result<(u32, u32), ImageProblem> {
             if b.get(data + 3..data + 6).ok_or(T)? != [0x9D, 0x01, 0x2A] {
                 return Err(ImageProblem::Corrupt("WebP", "the VP8 frame tag is wrong"));
             }
-            let w = u16::from_le_bytes([b[data + 6], *b.get(data + 7).ok_or(T)?]) & 0x3FFF;
-            let h = u16::from_le_bytes([*b.get(data + 8).ok_or(T)?, *b.get(data + 9).ok_or(T)?])
-                & 0x3FFF;
+            let g = |i: usize| b.get(data + i).copied().ok_or(T);
+            let w = u16::from_le_bytes([g(6)?, g(7)?]) & 0x3FFF;
+            let h = u16::from_le_bytes([g(8)?, g(9)?]) & 0x3FFF;
             (w as u32, h as u32)
         }
         b"VP8L" => {
@@ -474,6 +474,19 @@ mod tests {
         let full = jpeg(800, 600, true);
         for cut in 3..full.len() - 2 {
             assert!(inspect(&full[..cut], &l).is_err(), "cut at {cut} accepted");
+        }
+    }
+
+    #[test]
+    fn webp_cut_inside_the_vp8_frame_header_is_truncated_not_a_panic() {
+        // Found by the image_input fuzzer (fuzz/regressions/image_input/crash-f1f1…): a RIFF
+        // size that fits, a VP8 frame tag, then the file ends before the width.
+        let mut full = b"RIFF\x10\0\0\0WEBPVP8 \xac\0\0\0\xf0\x01\x00\x9d\x01\x2a".to_vec();
+        full.extend([0x40, 0x01, 0xF0, 0x00]);
+        let l = UploadLimits::DEFAULT;
+        for cut in 24..full.len() {
+            let e = inspect(&full[..cut], &l).unwrap_err();
+            assert_eq!(e.code(), "truncated_image", "cut at {cut}");
         }
     }
 
