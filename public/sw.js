@@ -1,12 +1,12 @@
 // Atelier's service worker: the app shell works offline and starts fast once installed.
 // - Pages (navigations): network first, so a deploy shows at once; offline, the cached shell.
-// - Trunk's hashed files (app-<hash>.js/.wasm/.css) and the icons/manifest: cache first
-//   (a new build has new names, so nothing stale is served).
-// - The editor module (/editor/) and the pages split out of the app's wasm (/split___*.wasm,
-//   /chunk_*.wasm, /__wasm_split.js: loaded when a page is first visited, not hashed): network
-//   first, so a deploy never pairs a new app with an old page.
+// - Trunk's hashed files (app-<hash>.js/.wasm/.css), the pages split out of the app's wasm
+//   (/split___*-<hash>.wasm, /chunk_*-<hash>.wasm, hashed by app/wasm-split-hook.sh) and the
+//   icons/manifest: cache first (a new build has new names, so nothing stale is served).
+// - The editor module (/editor/) and /__wasm_split.js (which names the split pages of its
+//   build): network first, so a deploy never pairs a new app with an old page.
 // - The API (/api/, /v1/) and anything cross-origin: never cached, always the network.
-const CACHE = 'atelier-shell-v1';
+const CACHE = 'atelier-shell-v2';
 
 self.addEventListener('install', () => self.skipWaiting());
 
@@ -22,9 +22,8 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(req.url);
   if (req.method !== 'GET' || url.origin !== self.location.origin) return;
   if (url.pathname.startsWith('/api/') || url.pathname.startsWith('/v1/')) return;
-  // The editor module and the split pages keep their names across builds: network first.
-  const unhashed = url.pathname.startsWith('/editor/') || url.pathname.startsWith('/split___')
-    || url.pathname.startsWith('/chunk_') || url.pathname === '/__wasm_split.js';
+  // The editor module and the split pages' loader keep their names across builds: network first.
+  const unhashed = url.pathname.startsWith('/editor/') || url.pathname === '/__wasm_split.js';
   if (unhashed) {
     event.respondWith((async () => {
       const cache = await caches.open(CACHE);

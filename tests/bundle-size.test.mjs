@@ -16,7 +16,8 @@
 // #14's target is 250 KB. Sizes go to test-artifacts/first-load.json.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { brotliCompressSync, constants } from 'node:zlib';
@@ -71,6 +72,16 @@ test('first load of the Studio route: brotli q11 and as served, at most the limi
     assert.ok(split.some((f) => f.startsWith(`split___${page}_route`)), `${page} is split out: ${split.join(' ')}`);
   }
   assert.ok(!urls.some((u) => u.includes('split___') || u.includes('/chunk_')), urls.join(' '));
+  // Each split module has a content-hashed name (the service worker serves them cache-first),
+  // and the loader names exactly those files.
+  const modules = readdirSync('dist').filter((f) => /^(split___|chunk_).*\.wasm$/.test(f));
+  const loader = readFileSync(join('dist', '__wasm_split.js'), 'utf8');
+  const named = [...loader.matchAll(/"\.\/([^"]+\.wasm)"/g)].map((m) => m[1]).sort();
+  assert.deepEqual(named, [...modules].sort(), 'the loader names every split module, and no other');
+  for (const f of modules) {
+    assert.match(f, /-[0-9a-f]{10}\.wasm$/, `${f} has a content hash in its name`);
+    assert.equal(createHash('sha256').update(readFileSync(join('dist', f))).digest('hex').slice(0, 10), f.slice(-15, -5), `${f}: the hash is its content's`);
+  }
   // Every route is served the same small shell (the app's HTML); the router picks the page.
   assert.equal((await (await fetch(`${BASE}/developer`)).text()), html, 'the same shell for every route');
 });

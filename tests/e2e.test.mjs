@@ -714,10 +714,22 @@ test('the pencil opens the editor on demand and the edited image replaces the in
 });
 
 test('sign out and sign back in', async () => {
+  const spent = await tid('credits').textContent();
+  assert.notEqual(spent, '10 credits', 'this account has spent credits');
   await tid('profile-button').click();
   await tid('signout').click();
   await tid('auth-form').waitFor();
   assert.equal((await page.request.get(BASE + '/api/me')).status(), 401);
+  // Another account signed in on the same page shows its own credits, not the last account's.
+  await tid('auth-toggle').click();
+  await tid('email').fill(uniqueEmail('e2e-other'));
+  await tid('password').fill(password);
+  await tid('auth-submit').click();
+  await tid('user-email').waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid=credits]')?.textContent === '10 credits');
+  await tid('profile-button').click();
+  await tid('signout').click();
+  await tid('auth-form').waitFor();
   await tid('email').fill(email);
   await tid('password').fill('wrong password');
   await tid('auth-submit').click();

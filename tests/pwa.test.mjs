@@ -49,7 +49,7 @@ test('once visited, the app shell opens offline; the API is not served from the 
   await page.reload();
   await page.getByTestId('auth-form').waitFor();
   const cached = await page.evaluate(async () => {
-    const c = await caches.open('atelier-shell-v1');
+    const c = await caches.open('atelier-shell-v2');
     return (await c.keys()).map((r) => new URL(r.url).pathname);
   });
   assert.ok(cached.includes('/'), cached.join(' '));

@@ -175,8 +175,21 @@ pub async fn accept_invite(token: &str) -> R<()> {
     send_empty(Request::post(&format!("/api/invites/{token}/accept"))).await
 }
 
-pub async fn me() -> R<User> {
-    get_json::<UserBody>("/api/me").await.map(|b| b.user)
+/// Who is signed in, with the current organization's App credits, plan and the organization
+/// (`/api/me` once at start: the shell does not ask again for the credits).
+pub async fn me() -> R<(User, f64, atelier_core::pricing::Plan, Option<OrgNow>)> {
+    // Not `#[serde(flatten)]` over the two bodies: that cost the first load 6.7 KB (brotli).
+    #[derive(Deserialize)]
+    struct Both {
+        user: User,
+        credits: f64,
+        #[serde(default = "free")]
+        plan: atelier_core::pricing::Plan,
+        org: Option<OrgNow>,
+    }
+    get_json::<Both>("/api/me")
+        .await
+        .map(|b| (b.user, b.credits, b.plan, b.org))
 }
 
 pub async fn sign_in(email: &str, password: &str, create: bool) -> R<User> {
@@ -479,13 +492,57 @@ pub fn filter_query(f: &GalleryFilter) -> String {
         .join("&")
 }
 
-/// One Library page (whole generations, newest first) for the filters.
+/// The URL of one Library page for the filters.
+pub fn library_url(filter: &GalleryFilter, page: u32) -> String {
+    format!("/api/gallery/entries?page={page}&{}", filter_query(filter))
+}
+
+/// One Library page (whole generations, newest first) for the filters: the one [`fetch_early`]
+/// started for the same URL, if any, else asked now.
 pub async fn library_page(filter: &GalleryFilter, page: u32) -> R<EntriesPage> {
-    get_json::<EntriesPage>(&format!(
-        "/api/gallery/entries?page={page}&{}",
-        filter_query(filter)
-    ))
-    .await
+    let url = library_url(filter, page);
+    match take_early(&url) {
+        Some(p) => match wasm_bindgen_futures::JsFuture::from(p).await {
+            Ok(r) => {
+                use wasm_bindgen::JsCast;
+                read::<EntriesPage>(Response::from(r.unchecked_into::<web_sys::Response>())).await
+            }
+            Err(_) => get_json::<EntriesPage>(&url).await,
+        },
+        None => get_json::<EntriesPage>(&url).await,
+    }
+}
+
+thread_local! {
+    /// A GET started ahead of its page: (URL, when, the `fetch` promise).
+    static EARLY: std::cell::RefCell<Option<(String, f64, js_sys::Promise)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Starts a same-origin GET of `url` now, for the page's first request of the same URL (within
+/// 10 s) to pick up: a lazy page's `data()` asks for its data while the page's own wasm module is
+/// still loading, instead of after (#17: the Gallery's first page).
+pub fn fetch_early(url: String) {
+    if let Some(w) = web_sys::window() {
+        let p = w.fetch_with_str(&url);
+        EARLY.with(|e| *e.borrow_mut() = Some((url, js_sys::Date::now(), p)));
+    }
+}
+
+/// The promise [`fetch_early`] started for `url`, once; None when there is none, or it is older
+/// than 10 s (its answer could be stale), or it was for another URL.
+fn take_early(url: &str) -> Option<js_sys::Promise> {
+    EARLY.with(|e| {
+        let mut e = e.borrow_mut();
+        match e.take() {
+            Some((u, at, p)) if u == url && js_sys::Date::now() - at < 10_000.0 => Some(p),
+            Some((u, at, p)) if u != url => {
+                *e = Some((u, at, p));
+                None
+            }
+            _ => None,
+        }
+    })
 }
 
 /// Which entries a bulk action takes: some by id, or every entry the filters show.

@@ -120,7 +120,18 @@ macro_rules! lazy_page {
     };
 }
 
-lazy_page!(LibraryRoute, gallery::Library);
+// The Library asks for its first page as the route is chosen, while its module loads.
+struct LibraryRoute;
+#[lazy_route]
+impl LazyRoute for LibraryRoute {
+    fn data() -> Self {
+        gallery::fetch_first_page();
+        LibraryRoute
+    }
+    fn view(_this: Self) -> AnyView {
+        view! { <gallery::Library/> }.into_any()
+    }
+}
 lazy_page!(CollectionsRoute, gallery::Collections);
 lazy_page!(DeveloperRoute, developer::DeveloperPage);
 lazy_page!(BillingRoute, billing::BillingPage);
@@ -143,7 +154,13 @@ fn App() -> impl IntoView {
     };
     provide_context(state);
     leptos::task::spawn_local(async move {
-        state.user.set(Some(api::me().await.ok()));
+        let me = api::me().await.ok();
+        if let Some((_, credits, plan, org)) = &me {
+            state.credits.set(Some(*credits));
+            state.plan.set(Some(*plan));
+            state.org.set(org.clone());
+        }
+        state.user.set(Some(me.map(|m| m.0)));
     });
     view! {
         <Router>

@@ -38,12 +38,17 @@ pub fn Shell(user: User, children: Children) -> impl IntoView {
             },
         );
     }
-    state.refresh_credits();
+    // Known already when the app started signed in (`/api/me`); after a sign-in, asked now.
+    if state.credits.get_untracked().is_none() {
+        state.refresh_credits();
+    }
     // The switcher: the organizations the account is in (shown by the docs' rule).
     let orgs = RwSignal::new(None::<api::OrgsView>);
-    // Fetched again whenever the current organization changes (a rename, a switch).
+    // Fetched again whenever the current organization changes (a rename, a switch), not each
+    // time the credits are refreshed.
+    let org_now = Memo::new(move |_| state.org.get());
     Effect::new(move |_| {
-        state.org.track();
+        org_now.track();
         leptos::task::spawn_local(async move {
             if let Ok(o) = api::orgs().await {
                 let _ = orgs.try_set(Some(o));
@@ -87,6 +92,10 @@ pub fn Shell(user: User, children: Children) -> impl IntoView {
             let _ = api::sign_out().await;
             state.history.set(vec![]);
             state.current.set(None);
+            // The next account's credits and organization are asked for when it signs in.
+            state.credits.set(None);
+            state.plan.set(None);
+            state.org.set(None);
             state.user.set(Some(None));
         });
     };
