@@ -657,8 +657,15 @@ pub fn build(e: &Env) -> R<()> {
     // Its post_build hook (app/wasm-split-hook.sh) splits the linked wasm by route: every page
     // but the Studio is fetched when first visited.
     // Trunk re-runs wasm-bindgen, wasm-opt and the split hook even when nothing changed (about
-    // 100 s here): skipped when dist/ was built from exactly these inputs.
-    let stamp_file = e.cache.join("app-build-stamp");
+    // 100 s here): skipped when dist/ was built from exactly these inputs. One stamp per
+    // checkout (a CI clone sharing the cache must not make this checkout's dist/ look stale).
+    let checkout = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        e.root.hash(&mut h);
+        h.finish()
+    };
+    let stamp_file = e.cache.join(format!("app-build-stamp-{checkout:016x}"));
     let stamp = app_inputs_stamp(&e.root);
     if e.root.join("dist/index.html").exists()
         && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str())
