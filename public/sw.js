@@ -1,6 +1,5 @@
 // Atelier's service worker: the app shell works offline and starts fast once installed.
-// - Pages (navigations): network first (with navigation preload), so a deploy shows at once;
-//   offline, the cached shell.
+// - Pages (navigations): network first, so a deploy shows at once; offline, the cached shell.
 // - Trunk's hashed files (app-<hash>.js/.wasm/.css), the pages split out of the app's wasm
 //   (/split___*-<hash>.wasm, /chunk_*-<hash>.wasm, hashed by app/wasm-split-hook.sh) and the
 //   icons/manifest: cache first (a new build has new names, so nothing stale is served).
@@ -14,9 +13,6 @@ self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
     for (const key of await caches.keys()) if (key !== CACHE) await caches.delete(key);
-    // Navigations start on the network while this worker wakes up (their answer is
-    // `event.preloadResponse`), instead of after.
-    if (self.registration.navigationPreload) await self.registration.navigationPreload.enable();
     await self.clients.claim();
   })());
 });
@@ -33,7 +29,7 @@ self.addEventListener('fetch', (event) => {
       const cache = await caches.open(CACHE);
       try {
         const fresh = await fetch(req);
-        if (fresh.ok) event.waitUntil(cache.put(req, fresh.clone()));
+        if (fresh.ok) await cache.put(req, fresh.clone());
         return fresh;
       } catch {
         return (await cache.match(req)) ?? Response.error();
@@ -45,9 +41,8 @@ self.addEventListener('fetch', (event) => {
     event.respondWith((async () => {
       const cache = await caches.open(CACHE);
       try {
-        const fresh = (await event.preloadResponse) ?? await fetch(req);
-        // Stored for offline use after the page has its answer, not before.
-        if (fresh.ok) event.waitUntil(cache.put('/', fresh.clone()));
+        const fresh = await fetch(req);
+        if (fresh.ok) await cache.put('/', fresh.clone());
         return fresh;
       } catch {
         return (await cache.match('/')) ?? Response.error();
@@ -60,7 +55,7 @@ self.addEventListener('fetch', (event) => {
     const hit = await cache.match(req);
     if (hit) return hit;
     const fresh = await fetch(req);
-    if (fresh.ok) event.waitUntil(cache.put(req, fresh.clone()));
+    if (fresh.ok) await cache.put(req, fresh.clone());
     return fresh;
   })());
 });
