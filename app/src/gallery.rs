@@ -209,8 +209,8 @@ impl View {
 
 /// Asks for the first Library page ahead of the Gallery's own module (run by the lazy route's
 /// `data()`, in the main module): [`Library`]'s first request picks the answer up. Only for the
-/// plain `/gallery` (where the Gallery link leads): parsing filters here would put the filter
-/// parser into the first load (+2.4 KB).
+/// plain `/gallery` (where the Gallery link leads); a filtered address asks when the page loads.
+/// Parsing its filters here (`View::of`) measured +0.13 KB of first load: a cheap next step.
 pub fn fetch_first_page() {
     if use_query_map().with_untracked(|q| q.into_iter().next().is_none())
         && use_params_map().with_untracked(|p| p.get("id").is_none())
