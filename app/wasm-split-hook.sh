@@ -31,3 +31,9 @@ for w in chunk_*.wasm split___*.wasm; do
   grep -q "\"./$w\"" __wasm_split.js || { echo "wasm-split-hook: $w is not named in __wasm_split.js" >&2; exit 1; }
   sed -i "s#\"./$w\"#\"./$n\"#" __wasm_split.js
 done
+# The service worker names its cache after this build (the hash of every file it serves), so a
+# deploy is a byte-different sw.js: browsers install it, it takes over, deletes the previous
+# build's cache, and the app shows "A new version is available — Reload" (index.html).
+VERSION=$(cat index.html *.js *.wasm *.css 2>/dev/null | sha256sum | cut -c1-12)
+grep -q "^const CACHE = 'atelier-shell-dev';" sw.js || { echo "wasm-split-hook: sw.js has no CACHE line to stamp" >&2; exit 1; }
+sed -i "s#^const CACHE = 'atelier-shell-dev';#const CACHE = 'atelier-shell-$VERSION';#" sw.js

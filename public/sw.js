@@ -5,14 +5,20 @@
 //   icons/manifest: cache first (a new build has new names, so nothing stale is served).
 // - The editor module (/editor/) and /__wasm_split.js (which names the split pages of its
 //   build): network first, so a deploy never pairs a new app with an old page.
-// - The API (/api/, /v1/) and anything cross-origin: never cached, always the network.
-const CACHE = 'atelier-shell-v2';
+// - The API (/api/, /v1/), the storefront widget (/embed/: its own pages, framed by shops) and
+//   anything cross-origin: never cached, always the network.
+// The cache is named after the build (app/wasm-split-hook.sh stamps it), so each deploy is a new
+// worker that takes over at once and deletes the caches of earlier builds; the page then offers
+// "A new version is available — Reload" (app/index.html).
+const CACHE = 'atelier-shell-dev';
 
 self.addEventListener('install', () => self.skipWaiting());
 
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
-    for (const key of await caches.keys()) if (key !== CACHE) await caches.delete(key);
+    for (const key of await caches.keys()) {
+      if (key !== CACHE && key.startsWith('atelier-shell-')) await caches.delete(key);
+    }
     await self.clients.claim();
   })());
 });
@@ -22,6 +28,7 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(req.url);
   if (req.method !== 'GET' || url.origin !== self.location.origin) return;
   if (url.pathname.startsWith('/api/') || url.pathname.startsWith('/v1/')) return;
+  if (url.pathname.startsWith('/embed/')) return;
   // The editor module and the split pages' loader keep their names across builds: network first.
   const unhashed = url.pathname.startsWith('/editor/') || url.pathname === '/__wasm_split.js';
   if (unhashed) {
@@ -45,7 +52,11 @@ self.addEventListener('fetch', (event) => {
         if (fresh.ok) await cache.put('/', fresh.clone());
         return fresh;
       } catch {
-        return (await cache.match('/')) ?? Response.error();
+        const cached = await cache.match('/');
+        if (!cached) return Response.error();
+        // Marked as the offline copy: the page then says what needs the network (index.html).
+        const html = (await cached.text()).replace(/<html\b/i, '<html data-offline="1"');
+        return new Response(html, { headers: cached.headers });
       }
     })());
     return;

@@ -116,6 +116,7 @@ describe('Delete Account', () => {
     gens.push(await run(b, (await b.upload(flatPng(80, 80, 90), 'image/png')).body.asset.hash));
     await a.json('POST', '/api/collections', { name: 'Keep' });
     await a.json('POST', '/api/keys', { name: 'k' });
+    assert.equal((await a.json('POST', '/api/widget-keys', { origins: ['https://shop.example'] })).status, 201);
     await a.json('POST', '/api/org/invites', {});
     await a.json('POST', '/api/assistant/messages', { message: 'hello', images: [] });
     await a.req('PUT', '/api/account/avatar', { body: flatPng(32, 32), type: 'image/png' });
@@ -132,7 +133,7 @@ describe('Delete Account', () => {
 
   test('a wrong confirmation deletes nothing; the right one deletes every row and file of A and A’s organization', async () => {
     const before = await footprint(aId, gens, [aOnly]);
-    for (const t of ['users', 'organizations', 'org_members', 'org_invites', 'assets', 'generations', 'collections', 'assistant_turns', 'api_keys', 'ledgers', 'ledger_entries', 'payments', 'sessions']) {
+    for (const t of ['users', 'organizations', 'org_members', 'org_invites', 'assets', 'generations', 'collections', 'assistant_turns', 'api_keys', 'widget_keys', 'ledgers', 'ledger_entries', 'payments', 'sessions']) {
       assert.ok(before[t] > 0, `${t} before: ${JSON.stringify(before)}`);
     }
     assert.ok(before.r2_objects >= 5, JSON.stringify(before));

@@ -13,6 +13,8 @@
 // page loads shows that page). #16's profile menu (the organization switcher, Account, Help), the
 // organization in the app state and the sign-in providers are on every page: +12 KB, 355 KB q11,
 // 404 KB served (its Organizations, invite, Account and Help pages are lazy: 11–45 KB each).
+// #20 minified the CSS and HTML (Trunk's `minify = "on_release"`: −1.2 KB) and added the
+// new-version and offline bars as plain DOM in index.html: 356.7 KB q11, 405.7 KB served.
 // #14's target is 250 KB. Sizes go to test-artifacts/first-load.json.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,9 +25,9 @@ import { request } from 'node:http';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { BASE, ARTIFACTS } from './lib/helpers.mjs';
 
-const LIMIT = 358 * 1000;
+const LIMIT = 357.2 * 1000;
 // wrangler dev compresses on the fly at a lower quality than 11.
-const SERVED_LIMIT = 408 * 1000;
+const SERVED_LIMIT = 407 * 1000;
 
 /** What the server sends for `path` with `Accept-Encoding: br`: the encoded bytes, not decoded. */
 function served(path) {

@@ -61,6 +61,12 @@ test('iPad portrait: sign up, pick, run, pinch-zoom the result', async () => {
   const zoom = Number(await tid('result-image').evaluate((i) => i.style.zoom || '1'));
   assert.ok(zoom > 2.5 && zoom <= 3.05, `pinch zoom ${zoom}`);
   await page.screenshot({ path: join(ARTIFACTS, 'ipad-result.png') });
+  // No hover on touch: the history says which tool made each result without one (#20).
+  const label = await tid('history-item').first().evaluate((i) => {
+    const s = getComputedStyle(i, '::before');
+    return [s.content, s.opacity];
+  });
+  assert.deepEqual(label, ['"Background Remove"', '1']);
   await tid('zoom-reset').tap();
   assert.equal((await tid('zoom-reset').textContent()).trim(), '100%');
 
@@ -81,5 +87,22 @@ test('iPad portrait: sign up, pick, run, pinch-zoom the result', async () => {
   await page.locator('[data-slot=product] .atl-ref-thumb').waitFor();
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling on the input screen');
   await page.screenshot({ path: join(ARTIFACTS, 'ipad-input-try-on.png') });
+  assert.deepEqual(errors, []);
+});
+
+test('iPad landscape and portrait, touch only: every main screen fits, and the Library names each result\'s tool without hover', async () => {
+  for (const [w, h] of [[1366, 1024], [1024, 1366]]) {
+    await page.setViewportSize({ width: w, height: h });
+    for (const [path, ready] of [['/', 'user-email'], ['/studio', 'tool-title'], ['/billing', 'billing-page'], ['/organizations', 'organizations-page'], ['/help', 'help-page'], ['/gallery', 'gallery-page'], ['/developer', 'developer-page'], ['/account', 'account-page']]) {
+      await page.goto(BASE + path);
+      await tid(ready).waitFor();
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${w}×${h} ${path}: no sideways scrolling`);
+    }
+    await page.goto(`${BASE}/gallery`);
+    const tool = page.locator('.atl-g-tile .atl-g-tool').first();
+    await tool.waitFor();
+    assert.equal(await tool.evaluate((l) => getComputedStyle(l).opacity), '1', `${w}×${h}: the tool is shown on the tile`);
+    await page.screenshot({ path: join(ARTIFACTS, `ipad-gallery-${w}x${h}.png`) });
+  }
   assert.deepEqual(errors, []);
 });

@@ -248,6 +248,8 @@ describe('IDOR: every id-bearing route answers 404 for another organization’s 
     const tid = (await r.json()).message.id;
     r = await x.json('POST', '/api/keys', { name: 'x key' });
     const kid = (await r.json()).id;
+    r = await x.json('POST', '/api/widget-keys', { name: 'x shop', origins: ['https://x.example'] });
+    const wid = (await r.json()).key.id;
     const inv = await invite(x);
     const xUid = (await me(x)).user.id;
     const xOrg = (await me(x)).org.id;
@@ -258,11 +260,11 @@ describe('IDOR: every id-bearing route answers 404 for another organization’s 
     const pid = run.body.id;
     await api.wait(pid);
     yKey = await createKey(y.email, 100);
-    ids = { hash, gid, cid, tid, kid, inv: inv.id, token: inv.token, xUid, xOrg, pid };
+    ids = { hash, gid, cid, tid, kid, wid, inv: inv.id, token: inv.token, xUid, xOrg, pid };
   });
 
   test('/api and /v1', async () => {
-    const { hash, gid, cid, tid, kid, inv, xUid, xOrg, pid } = ids;
+    const { hash, gid, cid, tid, kid, wid, inv, xUid, xOrg, pid } = ids;
     const sweep = [
       ['GET', `/api/assets/${hash}`],
       ['POST', '/api/assets/from-output', { generation_id: gid, index: 0 }],
@@ -282,6 +284,7 @@ describe('IDOR: every id-bearing route answers 404 for another organization’s 
       ['POST', `/api/assistant/messages/${tid}/dismiss`],
       ['PATCH', `/api/keys/${kid}`, { name: 'mine' }],
       ['DELETE', `/api/keys/${kid}`],
+      ['DELETE', `/api/widget-keys/${wid}`],
       ['POST', '/api/orgs/switch', { org_id: xOrg }],
       ['DELETE', `/api/org/invites/${inv}`],
       ['PATCH', `/api/org/members/${xUid}`, { role: 'collaborator' }],
@@ -299,6 +302,7 @@ describe('IDOR: every id-bearing route answers 404 for another organization’s 
       'POST /api/invites/:token/accept': 'the token is the invitation itself (orgs: invite → accept)',
       'GET /v1/status/:id': 'swept below with the other organization’s key',
       'GET /v1/outputs/:id/:index': 'a signed URL: the signature is the authority (tests/api.test.mjs)',
+      'GET /api/widget/runs/:id': 'a storefront widget session, no organization session: another key\'s session gets 404 (tests/widget.test.mjs)',
     };
     const unswept = routes()
       .filter((r) => r.segs.some((s) => s.startsWith(':')) && !exempt[`${r.method} ${r.path}`])

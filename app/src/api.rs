@@ -377,6 +377,42 @@ pub async fn revoke_key(id: &str) -> R<()> {
     read::<serde_json::Value>(r).await.map(|_| ())
 }
 
+// The storefront widget's publishable keys (#20), core's wire type.
+pub use atelier_core::views::WidgetKeyView;
+
+#[derive(Deserialize)]
+struct WidgetKeysBody {
+    keys: Vec<WidgetKeyView>,
+}
+
+#[derive(Deserialize)]
+struct WidgetKeyBody {
+    key: WidgetKeyView,
+}
+
+pub async fn widget_keys() -> R<Vec<WidgetKeyView>> {
+    get_json::<WidgetKeysBody>("/api/widget-keys")
+        .await
+        .map(|b| b.keys)
+}
+
+pub async fn create_widget_key(
+    name: &str,
+    origins: &[String],
+    retention_hours: f64,
+) -> R<WidgetKeyView> {
+    send_json::<WidgetKeyBody>(
+        Request::post("/api/widget-keys"),
+        &json!({"name": name, "origins": origins, "retention_hours": retention_hours}),
+    )
+    .await
+    .map(|b| b.key)
+}
+
+pub async fn revoke_widget_key(id: &str) -> R<()> {
+    send_empty(Request::delete(&format!("/api/widget-keys/{id}"))).await
+}
+
 /// One API prediction in the request history (core's wire type).
 pub use atelier_core::views::RequestView as ApiRequest;
 

@@ -1,11 +1,11 @@
 //! The Developer API page: the organization's API keys (create — the value shown once —,
-//! rename, revoke) and its request history with filters. At `/developer` (the sidebar's
-//! "Developer API").
+//! rename, revoke), the storefront widget's publishable keys with their embed snippets, and
+//! its request history with filters. At `/developer` (the sidebar's "Developer API").
 
 use atelier_core::catalog::ApiModel;
 use leptos::prelude::*;
 
-use crate::api::{self, ApiKey, ApiRequest, NewKey};
+use crate::api::{self, ApiKey, ApiRequest, NewKey, WidgetKeyView};
 
 /// Dates as "2026-11-25 14:03" in the viewer's time zone.
 fn when(ms: f64) -> String {
@@ -42,6 +42,7 @@ pub fn DeveloperPage() -> impl IntoView {
                     " against this server's /v1/run, /v1/status/{id} and /v1/credits. Keys belong to your organization; API credits are separate from App credits."
                 </p>
                 <Keys/>
+                <WidgetKeys/>
                 <History/>
             </main>
         </div>
@@ -215,6 +216,152 @@ fn KeyRow(
                 })}
             </td>
         </tr>
+    }
+}
+
+/// The storefront try-on widget: publishable keys (origins, retention), each with the snippet
+/// to paste into the shop's product page.
+#[component]
+fn WidgetKeys() -> impl IntoView {
+    let keys = LocalResource::new(api::widget_keys);
+    let name = RwSignal::new(String::new());
+    let origins = RwSignal::new(String::new());
+    let hours = RwSignal::new(atelier_core::widget::RETENTION_DEFAULT_HOURS.to_string());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let list: Vec<String> = origins
+            .get_untracked()
+            .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let Ok(h) = hours.get_untracked().trim().parse::<f64>() else {
+            error.set(Some(
+                "Keep photos for a whole number of hours (1 to 720).".into(),
+            ));
+            return;
+        };
+        let n = name.get_untracked();
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match api::create_widget_key(&n, &list, h).await {
+                Ok(_) => {
+                    name.set(String::new());
+                    origins.set(String::new());
+                    error.set(None);
+                    keys.refetch();
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+    let list = move || keys.get().and_then(Result::ok).unwrap_or_default();
+    let load_error = move || keys.get().and_then(Result::err).map(|e| e.message);
+    view! {
+        <section class="atl-panel" aria-labelledby="widget-h" data-testid="widget-keys">
+            <h2 id="widget-h">"Storefront try-on widget"</h2>
+            <p class="atl-hint">
+                "Let shoppers try your products on from your own product pages. A publishable key works only inside a frame on the sites you list, only for the try-on, and is paid from this organization's API credits (tryon-v1.6). Shoppers' photos and results are deleted after the time you choose."
+            </p>
+            <form class="atl-widget-form" on:submit=create>
+                <label class="atl-field"><span>"Name"</span>
+                    <input data-testid="widget-key-name" maxlength="60" placeholder="e.g. Main shop"
+                        prop:value=move || name.get() on:input=move |e| name.set(event_target_value(&e))/>
+                </label>
+                <label class="atl-field"><span>"Shop origins (one per line)"</span>
+                    <textarea data-testid="widget-origins" rows="2" placeholder="https://shop.example"
+                        prop:value=move || origins.get() on:input=move |e| origins.set(event_target_value(&e))></textarea>
+                </label>
+                <label class="atl-field"><span>"Keep shoppers' photos (hours)"</span>
+                    <input data-testid="widget-retention" type="number" min="1" max="720" step="1" inputmode="numeric"
+                        prop:value=move || hours.get() on:input=move |e| hours.set(event_target_value(&e))/>
+                </label>
+                <button class="atl-primary" type="submit" data-testid="create-widget-key" disabled=move || busy.get()>"Create publishable key"</button>
+            </form>
+            {move || error.get().or_else(load_error).map(|m| view! { <p class="atl-error" role="alert" data-testid="widget-error">{m}</p> })}
+            <For each=list key=|k| (k.id.clone(), k.revoked_at.is_some()) let:k>
+                <WidgetKeyCard k=k reload=move || keys.refetch() error=error/>
+            </For>
+            {move || (keys.get().is_some() && list().is_empty()).then(|| view! { <p class="atl-hint">"No publishable keys yet."</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn WidgetKeyCard(
+    k: WidgetKeyView,
+    reload: impl Fn() + Copy + Send + Sync + 'static,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let revoked = k.revoked_at.is_some();
+    let copied = RwSignal::new(None::<&'static str>);
+    let copy = move |what: &'static str, text: String| {
+        let ok = web_sys::window().is_some_and(|w| crate::orgs::copy_text(&w, &text));
+        copied.set(Some(if ok { what } else { "select and copy" }));
+    };
+    let id = k.id.clone();
+    let revoke = move |_| {
+        let ok = web_sys::window()
+            .and_then(|w| {
+                w.confirm_with_message("Revoke this publishable key? The try-on stops working on every page that embeds it.")
+                    .ok()
+            })
+            .unwrap_or(false);
+        if !ok {
+            return;
+        }
+        let id = id.clone();
+        leptos::task::spawn_local(async move {
+            match api::revoke_widget_key(&id).await {
+                Ok(()) => reload(),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let (script, iframe) = (k.snippet_script.clone(), k.snippet_iframe.clone());
+    let (script2, iframe2) = (script.clone(), iframe.clone());
+    view! {
+        <article class="atl-widget-key" class:atl-revoked=revoked data-testid="widget-key">
+            <header class="atl-row">
+                <strong>{k.name.clone()}</strong>
+                <span class="atl-mono" data-testid="widget-key-value">{k.key.clone()}</span>
+                <span data-testid="widget-key-status">{if revoked { "Revoked" } else { "Active" }}</span>
+                {(!revoked).then(|| view! {
+                    <button class="atl-link atl-danger" data-testid="revoke-widget-key" on:click=revoke.clone()>"Revoke"</button>
+                })}
+            </header>
+            <p class="atl-hint">
+                {format!("Sites: {} · Photos kept {} · Created {} · Last used {}",
+                    k.origins.join(", "),
+                    atelier_core::widget::retention_words(k.retention_hours),
+                    when(k.created_at),
+                    k.last_used_at.map(when).unwrap_or_else(|| "never".into()))}
+            </p>
+            {(!revoked).then(|| view! {
+                <label class="atl-field"><span>"Embed: one script tag where the try-on should appear"</span>
+                    <textarea readonly rows="2" class="atl-mono" data-testid="snippet-script" prop:value=script.clone()></textarea>
+                </label>
+                <button class="atl-link" type="button" data-testid="copy-script" on:click=move |_| copy("script tag", script2.clone())>"Copy script tag"</button>
+                <label class="atl-field"><span>"Or the frame itself"</span>
+                    <textarea readonly rows="2" class="atl-mono" data-testid="snippet-iframe" prop:value=iframe.clone()></textarea>
+                </label>
+                <button class="atl-link" type="button" data-testid="copy-iframe" on:click=move |_| copy("frame", iframe2.clone())>"Copy frame"</button>
+                <p class="atl-hint">
+                    "Set the product from your page: "
+                    <code>"frame.contentWindow.postMessage({type: 'set-product', image: url, category: 'tops'}, origin)"</code>
+                    " (the script tag's frame also takes " <code>"frame.atelierSetProduct(url, 'tops')"</code>
+                    "); results arrive as " <code>"{type: 'result', url}"</code> "."
+                </p>
+                {move || copied.get().map(|w| view! { <p class="atl-hint" role="status">{format!("Copied the {w}.")}</p> })}
+            })}
+        </article>
     }
 }
 

@@ -23,7 +23,7 @@ fn reload_at(path: &str) {
 }
 
 /// `navigator.clipboard.writeText(text)`; false where the browser has no clipboard API.
-fn copy_text(w: &web_sys::Window, text: &str) -> bool {
+pub(crate) fn copy_text(w: &web_sys::Window, text: &str) -> bool {
     use wasm_bindgen::JsCast;
     let get = |o: &wasm_bindgen::JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).ok();
     let Some(clip) = get(w, "navigator").and_then(|n| get(&n, "clipboard")) else {

@@ -25,6 +25,7 @@ pub mod subscription;
 pub mod tool;
 pub mod video;
 pub mod views;
+pub mod widget;
 pub mod zip;
 
 pub use image::{ImageFormat, ImageInfo, ImageProblem, UploadLimits};

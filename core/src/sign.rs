@@ -130,6 +130,26 @@ pub fn verify_url(
     Ok(())
 }
 
+/// Signs `message` for `purpose` (a name of its own, e.g. `"atelier/widget/v1"`, so a token of
+/// one kind never passes as another): hex HMAC-SHA256 under a key derived from `secret`.
+pub fn sign_message(secret: &[u8], purpose: &str, message: &str) -> String {
+    hex::encode(
+        mac(secret, purpose, message.as_bytes())
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+/// Checks a [`sign_message`] signature in constant time.
+pub fn verify_message(secret: &[u8], purpose: &str, message: &str, signature: &str) -> bool {
+    let Ok(sig) = hex::decode(signature) else {
+        return false;
+    };
+    mac(secret, purpose, message.as_bytes())
+        .verify_slice(&sig)
+        .is_ok()
+}
+
 /// A webhook's signature: hex HMAC-SHA256 over `"{timestamp}.{body}"`, keyed with the hex
 /// SHA-256 of the API key that made the prediction (so a receiver that knows its key can verify).
 pub fn webhook_signature(key_hash_hex: &str, timestamp: u64, body: &[u8]) -> String {

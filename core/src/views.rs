@@ -128,6 +128,22 @@ pub struct RequestView {
 
 /// One page of a newest-first list, and where the next one starts — the one paging rule of
 /// every list the app reads (history, Gallery, uploads, API requests).
+/// A storefront widget's publishable key as the Developer page lists it: public by design, so
+/// with its value and the two embed snippets (core's `widget::snippets`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WidgetKeyView {
+    pub id: String,
+    pub name: String,
+    pub key: String,
+    pub origins: Vec<String>,
+    pub retention_hours: u32,
+    pub created_at: f64,
+    pub last_used_at: Option<f64>,
+    pub revoked_at: Option<f64>,
+    pub snippet_script: String,
+    pub snippet_iframe: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,

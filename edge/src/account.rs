@@ -187,6 +187,8 @@ fn deletions() -> Vec<String> {
         format!("DELETE FROM assets WHERE org_id IN {OWNED}"),
         format!("DELETE FROM rate_windows WHERE substr(key, 1, instr(key, ':') - 1) IN {keys}"),
         format!("DELETE FROM api_keys WHERE user_id = ?1 OR org_id IN {OWNED}"),
+        format!("DELETE FROM rate_windows WHERE substr(key, 1, instr(key, ':') - 1) IN (SELECT id FROM widget_keys WHERE org_id IN {OWNED})"),
+        format!("DELETE FROM widget_keys WHERE org_id IN {OWNED}"),
         format!("DELETE FROM org_invites WHERE created_by = ?1 OR org_id IN {OWNED}"),
         format!("UPDATE sessions SET org_id = NULL WHERE org_id IN {OWNED}"),
         format!("DELETE FROM org_members WHERE user_id = ?1 OR org_id IN {OWNED}"),
@@ -271,6 +273,7 @@ pub async fn delete(mut req: Request, env: &Env) -> ApiResult<Response> {
             })
         })
         .collect();
+    keys.extend(rows.iter().flat_map(Row::input_blobs));
     keys.push(avatar_key(&user.id));
     let list = serde_json::to_string(&hashes).unwrap_or_else(|_| "[]".into());
     let still: Vec<String> = db
@@ -371,6 +374,10 @@ pub async fn footprint(mut req: Request, env: &Env) -> ApiResult<Response> {
         (
             "api_keys",
             format!("SELECT COUNT(*) AS n FROM api_keys WHERE user_id = ?1 OR org_id = {org}"),
+        ),
+        (
+            "widget_keys",
+            format!("SELECT COUNT(*) AS n FROM widget_keys WHERE org_id = {org}"),
         ),
         (
             "ledgers",

@@ -28,10 +28,19 @@ fn fashn(status: u16, name: &str, message: impl Into<String>) -> ApiError {
 /// A key, its organization and who pays for it (the organization's owner's API ledger).
 #[derive(Deserialize)]
 pub(crate) struct KeyRow {
-    id: String,
-    user_id: String,
-    org_id: String,
-    rate_limit_scale: f64,
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) org_id: String,
+    pub(crate) rate_limit_scale: f64,
+    /// Set for a storefront widget's run (`id` is then the publishable key's).
+    #[serde(skip)]
+    pub(crate) widget: Option<WidgetRun>,
+}
+
+/// A run through the storefront widget: when its shopper data goes (ms).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WidgetRun {
+    pub(crate) expires_at: f64,
 }
 
 /// In-flight predictions an organization may have at once (the contract's default), times the
@@ -138,10 +147,17 @@ async fn store_input(
 /// flight; also marks the key used.
 async fn check_concurrency(env: &Env, key: &KeyRow) -> ApiResult<()> {
     let db = env.d1(bind::DB)?;
-    db.prepare("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")
-        .bind(&[(now_ms() as f64).into(), key.id.clone().into()])?
-        .run()
-        .await?;
+    let table = if key.widget.is_some() {
+        "widget_keys"
+    } else {
+        "api_keys"
+    };
+    db.prepare(format!(
+        "UPDATE {table} SET last_used_at = ?1 WHERE id = ?2"
+    ))
+    .bind(&[(now_ms() as f64).into(), key.id.clone().into()])?
+    .run()
+    .await?;
     let n = store::api_in_flight(env, &key.org_id).await? as f64;
     let limit = (CONCURRENCY_LIMIT as f64 * key.rate_limit_scale.max(0.0)).ceil();
     if n >= limit {
@@ -172,6 +188,10 @@ impl Submission<'_> {
     fn api(&self) -> store::ApiFields<'_> {
         store::ApiFields {
             key_id: &self.key.id,
+            widget: self.key.widget.map(|w| store::WidgetFields {
+                key_id: &self.key.id,
+                expires_at: w.expires_at,
+            }),
             model: &self.model,
             return_base64: self.return_base64,
             webhook_url: self.webhook_url.as_deref(),
@@ -228,7 +248,19 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     // engines only (the loop guard for two installations that forward to each other).
     let forwarded = crate::http::header(&req, atelier_core::job::FORWARDED_HEADER).is_some();
     let bytes = crate::http::read_capped(&mut req, crate::http::MAX_RUN_BODY, "BadRequest").await?;
-    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    run_as(env, &key, &bytes, webhook_url, forwarded).await
+}
+
+/// A `/v1/run` body, for `key` (an API key, or a storefront widget's publishable key: then the
+/// shopper's images are stored under `widget/<id>/`, where the scheduled cleanup finds them).
+pub(crate) async fn run_as(
+    env: &Env,
+    key: &KeyRow,
+    bytes: &[u8],
+    webhook_url: Option<String>,
+    forwarded: bool,
+) -> ApiResult<Response> {
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
         fashn(
             400,
             "BadRequest",
@@ -273,7 +305,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     let quote = catalog::quote(Surface::Api, &resolved);
     let sub = Submission {
         env,
-        key: &key,
+        key,
         model: model.clone(),
         tool,
         return_base64,
@@ -419,7 +451,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
                 .await;
         }
     }
-    check_concurrency(env, &key).await?;
+    check_concurrency(env, key).await?;
     let id = crypto::new_id();
     let held = match submit::hold(
         env,
@@ -440,6 +472,7 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     };
     // Store the inputs, then the row; if either fails, the hold is released. A queue failure
     // fails the prediction (credits released); the id still answers.
+    let mut written: Vec<String> = vec![];
     let stored: ApiResult<Value> = async {
         let mut stored_inputs = serde_json::Map::new();
         for (field, s) in source
@@ -449,6 +482,21 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         {
             match s {
                 Source::Url(u) => stored_inputs.insert(format!("{field}_url"), json!(u)),
+                // A shopper's photo is kept apart from the merchant's assets, and only for the
+                // key's retention time.
+                Source::Bytes(img, info) if key.widget.is_some() => {
+                    let blob = format!("widget/{id}/{field}");
+                    env.bucket(bind::BLOBS)?
+                        .put(blob.clone(), img.clone())
+                        .http_metadata(worker::HttpMetadata {
+                            content_type: Some(info.format.mime().into()),
+                            ..Default::default()
+                        })
+                        .execute()
+                        .await?;
+                    written.push(blob.clone());
+                    stored_inputs.insert(format!("{field}_blob"), json!(blob))
+                }
                 Source::Bytes(img, info) => stored_inputs.insert(
                     field.to_string(),
                     json!(store_input(env, &key.org_id, img, info).await?),
@@ -462,6 +510,11 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
         Ok(v) => v,
         Err(e) => {
             held.release(env).await;
+            if !written.is_empty() {
+                if let Ok(bucket) = env.bucket(bind::BLOBS) {
+                    let _ = bucket.delete_multiple(written).await;
+                }
+            }
             return Err(e);
         }
     };

@@ -579,11 +579,7 @@ pub async fn tick_due(env: &Env, now: u64, cron: &str) -> ApiResult<usize> {
         surface: String,
     }
     let local = crate::config::Config::from_env(env)?.local_instance;
-    let token = |name: &str| {
-        cron.split(|c: char| c.is_whitespace() || c == '&' || c == '#')
-            .find_map(|p| p.strip_prefix(name))
-            .filter(|_| local)
-    };
+    let token = |name: &str| crate::http::cron_token(cron, name).filter(|_| local);
     let only = token("account=");
     // `wrangler dev`'s /__scheduled passes no scheduled time of its own: a test's fake clock
     // rides in the cron string.

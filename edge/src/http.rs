@@ -264,3 +264,11 @@ pub fn page_params(req: &Request, default: u32, max: u32) -> ApiResult<(u32, f64
         .unwrap_or(f64::MAX);
     Ok((limit, before))
 }
+
+/// A `name=value` token of a cron string: how tests hand the scheduled handler a fake clock
+/// (`time=<ms>`) and a scope (`account=`, `widget-key=`) through `wrangler dev`'s
+/// `/__scheduled?cron=…`. Callers honour it on a local instance only.
+pub fn cron_token<'a>(cron: &'a str, name: &str) -> Option<&'a str> {
+    cron.split(|c: char| c.is_whitespace() || c == '&' || c == '#')
+        .find_map(|p| p.strip_prefix(name))
+}

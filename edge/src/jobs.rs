@@ -199,6 +199,17 @@ async fn dispatch_claimed(env: &Env, id: &str, row: store::Row) -> Result<(), St
                 url: u.to_string(),
                 remote: true,
             });
+        } else if let Some(blob) = inputs[format!("{name}_blob")]
+            .as_str()
+            .filter(|b| b.starts_with("widget/"))
+        {
+            // A storefront shopper's photo, stored for this run alone.
+            job_inputs.push(InputRef {
+                name: name.to_string(),
+                url: signed_url(env, "GET", &format!("/api/blobs/{blob}"))
+                    .map_err(|e| e.to_string())?,
+                remote: false,
+            });
         } else if let Some(hash) = inputs[name].as_str() {
             job_inputs.push(asset_input(env, row.org(), name, hash).await?);
         } else if name == "image" {

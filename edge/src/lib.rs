@@ -35,6 +35,7 @@ mod stripe;
 mod stripe_api;
 mod submit;
 mod webhooks;
+mod widget;
 
 pub use events::UserEvents;
 
@@ -231,6 +232,15 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Patch, ["api", "keys", id]) => orgs::rename(req, env, id).await,
         (Method::Delete, ["api", "keys", id]) => orgs::revoke(&req, env, id).await,
         (Method::Get, ["api", "requests"]) => orgs::history(&req, env).await,
+        (Method::Post, ["api", "widget-keys"]) => widget::create(req, env).await,
+        (Method::Get, ["api", "widget-keys"]) => widget::list(&req, env).await,
+        (Method::Delete, ["api", "widget-keys", id]) => widget::revoke(&req, env, id).await,
+        (Method::Post, ["api", "internal", "admin", "widget-keys"]) => {
+            widget::admin_create(req, env).await
+        }
+        (Method::Post, ["api", "widget", "run"]) => widget::run(req, env).await,
+        (Method::Get, ["api", "widget", "runs", id]) => widget::status(&req, env, id).await,
+        (Method::Get | Method::Head, ["embed", "try-on"]) => widget::page(&req, env).await,
         (Method::Get, ["v1", "openapi.json"]) => api::openapi(&req),
         (Method::Post, ["v1", "run"]) => api::run(req, env).await,
         (Method::Get, ["v1", "status", id]) => api::status(&req, env, id).await,
@@ -249,7 +259,8 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
 }
 
 /// The cron trigger: brings every account whose refresh, renewal or expiry fell due up to the
-/// scheduled time (`credits::tick_due`), then sweeps lost generations (`jobs::sweep_stale`). In tests `wrangler dev --test-scheduled` runs it from
+/// scheduled time (`credits::tick_due`), sweeps lost generations (`jobs::sweep_stale`), then
+/// deletes storefront shoppers' data past its retention time (`widget::sweep_expired`). In tests `wrangler dev --test-scheduled` runs it from
 /// `/__scheduled?cron=…&time=…`, a fake clock.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -264,6 +275,12 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Ok(0) => {}
         Ok(n) => worker::console_log!("jobs: {n} lost generations recovered or timed out"),
         Err(e) => worker::console_error!("stale-job sweep failed: {}", e.message),
+    }
+    // Storefront shoppers' photos and results past their retention time.
+    match widget::sweep_expired(&env, now as f64, &event.cron()).await {
+        Ok(0) => {}
+        Ok(n) => worker::console_log!("widget: {n} expired try-ons deleted"),
+        Err(e) => worker::console_error!("widget cleanup failed: {}", e.message),
     }
 }
 

@@ -50,7 +50,10 @@ pub async fn status_of(
             json!({"name": name, "message": row.error_message.clone().unwrap_or_default()});
     }
     let outputs = row.outputs();
-    if st == atelier_core::JobStatus::Completed {
+    // A storefront widget's result after its retention time: deleted, so no URL.
+    if row.purged_at.is_some() {
+        body["output"] = json!([]);
+    } else if st == atelier_core::JobStatus::Completed {
         let mut urls = vec![];
         for o in &outputs {
             let path = format!("/v1/outputs/{}/{}", row.id, o.index);

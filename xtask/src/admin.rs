@@ -84,7 +84,7 @@ pub fn create_key(
         .ok_or_else(|| format!("no key in {text}"))
 }
 
-const USAGE: &str = "usage: cargo xtask admin create-key --email E [--rate-limit-scale X] [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]\n       cargo xtask admin set-plan --email E [--plan free|basic|pro|agency|agency_2x] [--tier on_demand|tier1|tier2|tier3] [--annual] [--port 8787]\n       cargo xtask admin library-add --kind face|background|packshot-reference|model --name N --file F [--port 8787]\n       cargo xtask admin seed-gallery --email E --count N [--port 8787]";
+const USAGE: &str = "usage: cargo xtask admin create-key --email E [--rate-limit-scale X] [--port 8787]\n       cargo xtask admin set-credits --email E [--api N] [--app N] [--port 8787]\n       cargo xtask admin set-plan --email E [--plan free|basic|pro|agency|agency_2x] [--tier on_demand|tier1|tier2|tier3] [--annual] [--port 8787]\n       cargo xtask admin library-add --kind face|background|packshot-reference|model --name N --file F [--port 8787]\n       cargo xtask admin seed-gallery --email E --count N [--port 8787]\n       cargo xtask admin create-widget-key --email E --origin https://shop.example [--origin …] [--retention-hours 24] [--name N] [--port 8787]";
 
 /// The repository's starter libraries: `library/<folder>/<file>` by kind.
 const LIBRARY: [(&str, &str); 4] = [
@@ -207,6 +207,44 @@ pub fn main(e: &Env, args: &[String]) -> R<()> {
                 })
                 .transpose()?;
             println!("{}", create_key(e, port, &email, None, None, None, scale)?);
+            Ok(())
+        }
+        Some("create-widget-key") => {
+            let email = flag("--email").ok_or(USAGE)?;
+            // Every `--origin X`, in order.
+            let origins: Vec<&String> = args
+                .windows(2)
+                .filter(|w| w[0] == "--origin")
+                .map(|w| &w[1])
+                .collect();
+            if origins.is_empty() {
+                return Err(format!(
+                    "create-widget-key needs at least one --origin\n{USAGE}"
+                ));
+            }
+            let mut body = serde_json::json!({"email": email, "origins": origins});
+            if let Some(h) = flag("--retention-hours") {
+                body["retention_hours"] = h
+                    .parse::<f64>()
+                    .map_err(|_| "--retention-hours takes a whole number, e.g. 24")?
+                    .into();
+            }
+            if let Some(n) = flag("--name") {
+                body["name"] = n.into();
+            }
+            let (status, text) = signed_post(e, port, "/api/internal/admin/widget-keys", &body)?;
+            if status != 201 {
+                return Err(format!("create-widget-key failed ({status}): {text}"));
+            }
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|x| format!("{x}: {text}"))?;
+            // Only the key, so scripts can capture it.
+            println!(
+                "{}",
+                v["key"]
+                    .as_str()
+                    .ok_or_else(|| format!("no key in {text}"))?
+            );
             Ok(())
         }
         Some("set-credits") => {

@@ -53,6 +53,14 @@ pub struct Row {
     pub webhook_url: Option<String>,
     /// Liked in the Gallery (0 or 1).
     pub liked: f64,
+    /// A storefront widget's run: its publishable key, when its shopper data goes, and when
+    /// it went (then its files are deleted; the row stays as the record of the charge).
+    #[serde(default)]
+    pub widget_key_id: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<f64>,
+    #[serde(default)]
+    pub purged_at: Option<f64>,
 }
 
 /// A stored output, as the node reported it (`thumb`: its Gallery thumbnail is stored too,
@@ -63,7 +71,7 @@ pub const COLUMNS: &str =
     "id, user_id, tool, inputs, params, status, progress, stage, outputs, error_name, \
     error_message, engine, run_ms, dispatch_attempts, created_at, updated_at, completed_at, \
     credits_quoted, credits_per_output, source, options, org_id, return_base64, webhook_url, liked, \
-    requeues";
+    requeues, widget_key_id, expires_at, purged_at";
 
 /// Where a stored output's bytes are in R2, with its real extension (core's `job::output_key`).
 pub fn output_key(id: &str, out: &StoredOutput) -> String {
@@ -142,6 +150,17 @@ impl Row {
             .collect()
     }
 
+    /// The R2 keys of inputs stored for this run alone (a storefront shopper's photo:
+    /// `inputs.<field>_blob`), which go with it.
+    pub fn input_blobs(&self) -> Vec<String> {
+        serde_json::from_str::<serde_json::Map<String, Value>>(&self.inputs)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k.ends_with("_blob"))
+            .filter_map(|(_, v)| v.as_str().map(str::to_string))
+            .collect()
+    }
+
     /// An imported image (not a run of a tool).
     pub fn is_import(&self) -> bool {
         self.source == "import"
@@ -196,9 +215,18 @@ impl Row {
     }
 }
 
+/// A widget run's publishable key and when its shopper data goes (ms).
+#[derive(Debug, Clone, Copy)]
+pub struct WidgetFields<'a> {
+    pub key_id: &'a str,
+    pub expires_at: f64,
+}
+
 /// The API fields of a prediction.
 pub struct ApiFields<'a> {
+    /// The API key, or with `widget` the publishable key (then no API key is recorded).
     pub key_id: &'a str,
+    pub widget: Option<WidgetFields<'a>>,
     pub model: &'a str,
     pub return_base64: bool,
     pub webhook_url: Option<&'a str>,
@@ -238,8 +266,9 @@ pub async fn insert(env: &Env, g: &NewGeneration<'_>) -> ApiResult<()> {
         .prepare(
             "INSERT INTO generations (id, user_id, tool, inputs, params, options, status, error_name, \
              error_message, created_at, updated_at, completed_at, credits_quoted, credits_per_output, \
-             source, api_key_id, model_name, return_base64, webhook_url, org_id, created_by) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+             source, api_key_id, model_name, return_base64, webhook_url, org_id, created_by, \
+             widget_key_id, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
         )
         .bind(&[
             g.id.into(),
@@ -256,12 +285,18 @@ pub async fn insert(env: &Env, g: &NewGeneration<'_>) -> ApiResult<()> {
             (g.quote.0 as f64).into(),
             (g.quote.1 as f64).into(),
             if g.api.is_some() { "api" } else { "app" }.into(),
-            opt(g.api.as_ref().map(|a| a.key_id)),
+            opt(g
+                .api
+                .as_ref()
+                .filter(|a| a.widget.is_none())
+                .map(|a| a.key_id)),
             opt(g.api.as_ref().map(|a| a.model)),
             g.api.as_ref().map_or(0, |a| a.return_base64 as i32).into(),
             opt(g.api.as_ref().and_then(|a| a.webhook_url)),
             g.org_id.into(),
             opt(g.created_by),
+            opt(g.api.as_ref().and_then(|a| a.widget).map(|w| w.key_id)),
+            opt(g.api.as_ref().and_then(|a| a.widget).map(|w| w.expires_at)),
         ])?
         .run()
         .await?;
@@ -611,8 +646,10 @@ pub async fn api_history(
 ) -> ApiResult<Vec<HistoryRow>> {
     let mut sql = String::from(
         "SELECT g.id, g.model_name, g.status, g.created_at, g.completed_at, g.credits_per_output, \
-         g.outputs, g.error_name, g.error_message, k.name AS key_name, k.prefix AS key_prefix \
+         g.outputs, g.error_name, g.error_message, \
+         COALESCE(k.name, 'Widget: ' || w.name) AS key_name, COALESCE(k.prefix, substr(w.key, 1, 8)) AS key_prefix \
          FROM generations g LEFT JOIN api_keys k ON k.id = g.api_key_id \
+         LEFT JOIN widget_keys w ON w.id = g.widget_key_id \
          WHERE g.org_id = ?1 AND g.source = 'api'",
     );
     let mut binds: Vec<JsValue> = vec![org_id.into()];
@@ -629,7 +666,7 @@ pub async fn api_history(
         Some(s) => conds.push((" AND g.status = ?", s.into())),
     }
     if let Some(k) = f.key_id {
-        conds.push((" AND g.api_key_id = ?", k.into()));
+        conds.push((" AND ? IN (g.api_key_id, g.widget_key_id)", k.into()));
     }
     if before < f64::MAX {
         conds.push((" AND g.created_at < ?", before.into()));
