@@ -193,6 +193,20 @@ describe('the widget page and its calls refuse what is not theirs', () => {
     assert.equal(billing.api.available, 20, 'failed try-ons cost nothing');
   });
 
+  test('a shop without API credits: the try-on is refused before anything is stored, and says why', async () => {
+    const owner = await new Client().signUp();
+    await createKey(owner.email, 0);
+    const k = await adminWidgetKey({ email: owner.email, origins: ['https://shop.example'] });
+    const page = await (await get(`key=${k.body.key}`, { referer: 'https://shop.example/' })).text();
+    const session = JSON.parse(page.match(/id="config">(.*?)<\/script>/s)[1]).session;
+    const body = JSON.stringify({ model_image: dataUri('model-photo-512.jpg', 'image/jpeg'), garment_image: dataUri('garment-on-model.webp', 'image/webp'), category: 'tops' });
+    const r = await fetch(`${BASE}/api/widget/run`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-widget-session': session } });
+    assert.equal(r.status, 429);
+    assert.equal((await r.json()).error, 'OutOfCredits');
+    const hist = await (await owner.req('GET', '/api/requests')).json();
+    assert.deepEqual(hist.requests, [], 'no prediction was recorded');
+  });
+
   test('the widget\'s first load is its own and small (goal: 120 KB brotli)', async () => {
     const page = await get(`key=${pk}`, { referer: 'https://shop.example/' });
     const html = Buffer.from(await page.arrayBuffer());
