@@ -1,5 +1,6 @@
-//! Background Remove: U²-Netp salient-object segmentation (ONNX) at 320², then the matte is
-//! refined at working resolution with a guided filter and applied to the photo.
+//! Background Remove: U²-Netp salient-object segmentation (ONNX) at 320², joined by the pose
+//! model's person mask when there is a person (so no limb is dropped), then refined at working
+//! resolution with a guided filter and applied to the photo.
 //!
 //! The network runs on ONNX Runtime (the `ort` crate, loading `libonnxruntime` from the PyPI
 //! wheel at run time — `onnxruntime-gpu`'s on a GPU node) when the library is there, else on
@@ -170,9 +171,31 @@ impl BackgroundRemover {
         ))
     }
 
-    /// The refined full-resolution alpha (0..1) for a photo.
+    /// The refined full-resolution alpha (0..1) for a photo: the salient object.
     pub fn alpha(&self, rgb: &RgbImage) -> Result<Plane, EngineError> {
         let coarse = self.matte(rgb)?;
+        self.refine(rgb, &coarse, None)
+    }
+
+    /// [`Self::alpha`] for Background Remove, person-aware (#21): a salient-object network is
+    /// not a person model and drops limbs it finds less salient (the seated model's lower leg
+    /// and boot). When the pose model sees a person, its person mask joins the matte before the
+    /// refinement, so every body part it sees is kept and the guided filter still gives the
+    /// edges; a photo without a person (a product) keeps the salient matte alone.
+    pub fn person_alpha(&self, rgb: &RgbImage) -> Result<Plane, EngineError> {
+        let coarse = self.matte(rgb)?;
+        let prior = person_prior(rgb, &coarse)?;
+        self.refine(rgb, &coarse, prior.as_ref())
+    }
+
+    /// The coarse matte upsampled and refined at working resolution (with `prior`, an
+    /// image-sized 0..1 plane that may only add to it).
+    fn refine(
+        &self,
+        rgb: &RgbImage,
+        coarse: &Plane,
+        prior: Option<&Plane>,
+    ) -> Result<Plane, EngineError> {
         let (w, h) = (rgb.width(), rgb.height());
         // Work at the photo's size, up to WORK_SIDE on the long side.
         let scale = (WORK_SIDE as f32 / w.max(h) as f32).min(1.0);
@@ -193,12 +216,27 @@ impl BackgroundRemover {
                 .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) / 255.0)
                 .collect(),
         );
-        let up = image_to_plane(&resize(
-            &plane_to_image(&coarse),
+        let mut up = image_to_plane(&resize(
+            &plane_to_image(coarse),
             ww,
             wh,
             fr::ResizeAlg::Convolution(fr::FilterType::Bilinear),
         ));
+        if let Some(prior) = prior {
+            let p = if (prior.width, prior.height) == (ww as usize, wh as usize) {
+                prior.clone()
+            } else {
+                image_to_plane(&resize(
+                    &plane_to_image(prior),
+                    ww,
+                    wh,
+                    fr::ResizeAlg::Convolution(fr::FilterType::Bilinear),
+                ))
+            };
+            for (a, b) in up.data.iter_mut().zip(&p.data) {
+                *a = a.max(*b);
+            }
+        }
         // The radius tracks the upsampling factor so the filter spans the coarse mask's blur.
         let r = ((ww.max(wh) as f32 / SIDE as f32) * 2.0).ceil().max(2.0) as usize;
         let mut q = guided_filter(&guide, &up, r, 1e-3);
@@ -218,7 +256,7 @@ impl BackgroundRemover {
     pub fn run(&self, img: &DynamicImage, background: Background) -> Result<Encoded, EngineError> {
         let rgb = img.to_rgb8();
         let (w, h) = rgb.dimensions();
-        let alpha = self.alpha(&rgb)?;
+        let alpha = self.person_alpha(&rgb)?;
         let mut png = Vec::new();
         let enc = image::codecs::png::PngEncoder::new(&mut png);
         match background {
@@ -252,4 +290,43 @@ impl BackgroundRemover {
             height: h,
         })
     }
+}
+
+/// What the pose model knows of the person in a photo, as a 0..1 plane at the photo's size, or
+/// None when it sees no person (or only a part too small to trust: it needs a shoulder and a
+/// hip). The pose model's crop is seeded with the salient matte's box.
+fn person_prior(rgb: &RgbImage, coarse: &Plane) -> Result<Option<Plane>, EngineError> {
+    use crate::pose::{PoseModel, LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER};
+    let (w, h) = (rgb.width() as f32, rgb.height() as f32);
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for y in 0..coarse.height {
+        for x in 0..coarse.width {
+            if coarse.data[y * coarse.width + x] > 0.5 {
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            }
+        }
+    }
+    let person_box = (x0 <= x1).then(|| {
+        let (sx, sy) = (w / coarse.width as f32, h / coarse.height as f32);
+        (
+            x0 as f32 * sx,
+            y0 as f32 * sy,
+            (x1 + 1) as f32 * sx,
+            (y1 + 1) as f32 * sy,
+        )
+    });
+    let Some(pose) = PoseModel::shared()?.pose(rgb, person_box)? else {
+        return Ok(None);
+    };
+    let seen = |a: usize, b: usize| pose.visible(a) || pose.visible(b);
+    if !(seen(LEFT_SHOULDER, RIGHT_SHOULDER) && seen(LEFT_HIP, RIGHT_HIP)) {
+        return Ok(None);
+    }
+    // The pose model's mask is soft at 256² of its crop: its confident part only (above 0.5,
+    // ramping to 1 at 0.8), so it adds limbs, not a halo; the refinement makes the edge.
+    let mut mask = pose.mask;
+    for v in mask.data.iter_mut() {
+        *v = ((*v - 0.5) / 0.3).clamp(0.0, 1.0);
+    }
+    Ok(Some(mask))
 }

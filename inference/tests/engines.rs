@@ -34,6 +34,68 @@ fn model_photo_gets_transparent_background_and_opaque_subject() {
     assert!(soft > 500, "only {soft} soft edge pixels");
 }
 
+/// Mean alpha (0..255) of a rectangle of an RGBA image.
+fn mean_alpha(img: &image::RgbaImage, x0: u32, y0: u32, x1: u32, y1: u32) -> f64 {
+    let mut sum = 0.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            sum += img.get_pixel(x, y)[3] as f64;
+        }
+    }
+    sum / ((x1 - x0) * (y1 - y0)) as f64
+}
+
+#[test]
+fn a_seated_model_comes_out_whole_lower_leg_and_boot_included() {
+    // U²-Netp alone drops his left lower leg and boot (alpha ≈ 0 around x 160–230, y 1100–1180,
+    // #21); the pose model's person mask keeps them.
+    let bg = common::remover();
+    let img = decode(&fixture_bytes("model-photo.webp"), &UploadLimits::DEFAULT).unwrap();
+    let salient = bg.alpha(&img.to_rgb8()).unwrap();
+    let out = bg.run(&img, Background::Transparent).unwrap();
+    std::fs::write(artifacts().join("bgremove-model-photo-whole.png"), &out.png).unwrap();
+    let rgba = image::load_from_memory(&out.png).unwrap().to_rgba8();
+    let boot = mean_alpha(&rgba, 160, 1100, 230, 1180);
+    let before: f64 = {
+        let mut s = 0.0;
+        for y in 1100..1180 {
+            for x in 160..230 {
+                s += salient.data[y * salient.width + x] as f64 * 255.0;
+            }
+        }
+        s / (70.0 * 80.0)
+    };
+    eprintln!("boot region: salient matte {before:.0}, person-aware {boot:.0}");
+    assert!(
+        boot > 200.0,
+        "the boot is kept: mean alpha {boot:.0} (salient matte alone {before:.0})"
+    );
+    // The background stays out: the corners, the rusty posts left of him, the top right.
+    let (w, h) = rgba.dimensions();
+    for (x, y) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
+        assert!(rgba.get_pixel(x, y)[3] < 10, "corner ({x},{y})");
+    }
+    let posts = mean_alpha(&rgba, 0, 200, 100, 600);
+    assert!(posts < 10.0, "the posts left of him: {posts:.0}");
+    let top_right = mean_alpha(&rgba, w - 120, 20, w - 20, 120);
+    assert!(top_right < 10.0, "top right: {top_right:.0}");
+}
+
+#[test]
+fn a_product_photo_keeps_the_salient_matte() {
+    // No person: nothing is added to the salient matte.
+    let bg = common::remover();
+    let mut img = image::RgbImage::from_pixel(480, 640, image::Rgb([235, 235, 235]));
+    for y in 160..480 {
+        for x in 140..340 {
+            img.put_pixel(x, y, image::Rgb([180, 30, 40]));
+        }
+    }
+    let a = bg.alpha(&img).unwrap();
+    let b = bg.person_alpha(&img).unwrap();
+    assert_eq!(a, b);
+}
+
 #[test]
 fn solid_color_fills_the_background() {
     let bg = BackgroundRemover::load(&models_dir().join("u2netp.onnx")).unwrap();

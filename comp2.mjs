@@ -1,0 +1,10 @@
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+const [out, ...srcs] = process.argv.slice(2);
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+const p = await b.newPage({ viewport: { width: 1200, height: 500 } });
+const imgs = srcs.map((s) => `<img src="data:image/png;base64,${readFileSync(s).toString('base64')}" style="height:480px;background:#f0f">`).join('');
+await p.setContent(`<body style="margin:0;display:flex;gap:4px">${imgs}</body>`);
+await p.waitForTimeout(300);
+await p.screenshot({ path: out });
+await b.close();
