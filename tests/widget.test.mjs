@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { BASE, SECRET, ARTIFACTS, CHROMIUM_FLAGS, Client, createKey, fixture, signRequest, signUrl, uniqueEmail } from './lib/helpers.mjs';
+import { BASE, SECRET, ARTIFACTS, CHROMIUM_FLAGS, Client, axeViolations, createKey, fixture, signRequest, signUrl, uniqueEmail } from './lib/helpers.mjs';
 
 const HOUR = 3600 * 1000;
 const dataUri = (name, type) => `data:${type};base64,${fixture(name).toString('base64')}`;
@@ -369,6 +369,25 @@ describe('a shopper tries a product on inside a shop\'s page (Chromium)', () => 
     }
     assert.equal(await page.frameLocator('#w').getByTestId('widget-refused').count(), 1, 'the refusal says why');
     await page.screenshot({ path: join(ARTIFACTS, 'widget-foreign-origin.png') });
+  });
+
+  test('the widget passes an axe-core scan, and every control is reachable by keyboard', async () => {
+    // axe is injected as a script, which the widget's CSP rightly refuses: this context alone
+    // bypasses CSP (the frame-ancestors checks above run without the bypass).
+    const b = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS });
+    try {
+      const page = await (await b.newContext({ bypassCSP: true })).newPage();
+      await page.goto(`${shopA.origin}/`);
+      await page.frameLocator('iframe[data-atelier-try-on]').getByTestId('widget').waitFor();
+      const frame = page.frames().find((f) => f.url().includes('/embed/try-on?'));
+      assert.deepEqual(await axeViolations(frame), []);
+      // Tab moves through the shop page into the widget's photo input.
+      const focusable = await frame.evaluate(() => [...document.querySelectorAll('input, button, a[href]')]
+        .filter((e) => !e.closest('[hidden]') && e.tabIndex >= 0).map((e) => e.dataset.testid ?? e.id));
+      assert.ok(focusable.includes('choose-photo'), focusable.join(' '));
+    } finally {
+      await b.close();
+    }
   });
 
   test('on a touch device the shopper can take a photo with the camera', async () => {
