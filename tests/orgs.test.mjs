@@ -284,6 +284,7 @@ describe('IDOR: every id-bearing route answers 404 for another organization’s 
       ['POST', `/api/assistant/messages/${tid}/dismiss`],
       ['PATCH', `/api/keys/${kid}`, { name: 'mine' }],
       ['DELETE', `/api/keys/${kid}`],
+      ['PATCH', `/api/widget-keys/${wid}`, { name: 'mine', origins: ['https://y.example'] }],
       ['DELETE', `/api/widget-keys/${wid}`],
       ['POST', '/api/orgs/switch', { org_id: xOrg }],
       ['DELETE', `/api/org/invites/${inv}`],

@@ -81,11 +81,23 @@ describe('publishable keys', () => {
 
     const page = () => fetch(`${BASE}/embed/try-on?key=${key.key}`, { headers: { referer: 'https://shop.example/p/1', 'sec-fetch-dest': 'iframe' } });
     assert.equal((await page()).status, 200);
+    // Changed in place: checked as on create; another shop origin then works with the same key.
+    r = await owner.json('PATCH', `/api/widget-keys/${key.id}`, { name: 'Shop', origins: ['https://shop.example'], retention_hours: 721 });
+    assert.equal(r.status, 400);
+    assert.equal((await r.json()).errors[0].path, 'retention_hours');
+    r = await owner.json('PATCH', `/api/widget-keys/${key.id}`, { name: 'Shop', origins: ['https://shop.example', 'https://m.shop.example'], retention_hours: 48 });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).key.key, key.key);
+    const m = await fetch(`${BASE}/embed/try-on?key=${key.key}`, { headers: { referer: 'https://m.shop.example/', 'sec-fetch-dest': 'iframe' } });
+    assert.equal(m.status, 200);
+    assert.match(m.headers.get('content-security-policy'), /frame-ancestors https:\/\/shop\.example https:\/\/m\.shop\.example$/);
     assert.equal((await owner.req('DELETE', `/api/widget-keys/${key.id}`)).status, 200);
     const gone = await page();
     assert.equal(gone.status, 403);
     assert.match(await gone.text(), /switched off/);
     assert.equal((await owner.req('DELETE', `/api/widget-keys/${key.id}`)).status, 404, 'revoking twice is a 404');
+    r = await owner.json('PATCH', `/api/widget-keys/${key.id}`, { origins: ['https://shop.example'] });
+    assert.equal(r.status, 404, 'a revoked key stays revoked');
   });
 
   test('the operator\'s route (behind `cargo xtask admin create-widget-key`) makes one for an account', async () => {
@@ -298,7 +310,16 @@ describe('a shopper tries a product on inside a shop\'s page (Chromium)', () => 
     assert.match(snippet, /^<script src="http:\/\/127\.0\.0\.1:\d+\/embed\/widget\.js" data-key="pk_[0-9a-f]{32}" data-category="auto" async><\/script>$/);
     assert.match(await card.textContent(), /Photos kept 24 hours/);
     await page.screenshot({ path: join(ARTIFACTS, 'widget-developer-page.png'), fullPage: true });
+    const value = await card.getByTestId('widget-key-value').textContent();
+    // A second domain for the same key: edited in place, the snippet stays the same.
+    await card.getByTestId('edit-widget-key').click();
+    await card.getByTestId('edit-origins').fill(`${shopA.origin}\nhttps://www.shop.example`);
+    await card.getByTestId('save-widget-key').click();
+    await section.getByTestId('widget-edit').waitFor({ state: 'detached' });
+    await section.getByTestId('widget-key').filter({ hasText: 'https://www.shop.example' }).waitFor();
+    assert.equal(await section.getByTestId('widget-key-value').textContent(), value, 'the same key');
     key = (await (await owner.req('GET', '/api/widget-keys')).json()).keys[0];
+    assert.deepEqual(key.origins, [shopA.origin, 'https://www.shop.example']);
     assert.equal(key.snippet_script.replace(BASE, ''), snippet.replace(/^<script src="http:\/\/127\.0\.0\.1:\d+/, '<script src="'));
     await page.close();
   });

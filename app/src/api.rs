@@ -409,6 +409,20 @@ pub async fn create_widget_key(
     .map(|b| b.key)
 }
 
+pub async fn update_widget_key(
+    id: &str,
+    name: &str,
+    origins: &[String],
+    retention_hours: f64,
+) -> R<WidgetKeyView> {
+    send_json::<WidgetKeyBody>(
+        Request::patch(&format!("/api/widget-keys/{id}")),
+        &json!({"name": name, "origins": origins, "retention_hours": retention_hours}),
+    )
+    .await
+    .map(|b| b.key)
+}
+
 pub async fn revoke_widget_key(id: &str) -> R<()> {
     send_empty(Request::delete(&format!("/api/widget-keys/{id}"))).await
 }

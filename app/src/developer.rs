@@ -219,6 +219,20 @@ fn KeyRow(
     }
 }
 
+/// The widget key form's origins (one per line, or separated by commas or spaces) and hours.
+fn widget_form(origins: &str, hours: &str) -> Result<(Vec<String>, f64), String> {
+    let list = origins
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let h = hours
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| "Keep photos for a whole number of hours (1 to 720).".to_string())?;
+    Ok((list, h))
+}
+
 /// The storefront try-on widget: publishable keys (origins, retention), each with the snippet
 /// to paste into the shop's product page.
 #[component]
@@ -234,18 +248,9 @@ fn WidgetKeys() -> impl IntoView {
         if busy.get_untracked() {
             return;
         }
-        let list: Vec<String> = origins
-            .get_untracked()
-            .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        let Ok(h) = hours.get_untracked().trim().parse::<f64>() else {
-            error.set(Some(
-                "Keep photos for a whole number of hours (1 to 720).".into(),
-            ));
-            return;
+        let (list, h) = match widget_form(&origins.get_untracked(), &hours.get_untracked()) {
+            Ok(v) => v,
+            Err(m) => return error.set(Some(m)),
         };
         let n = name.get_untracked();
         busy.set(true);
@@ -286,7 +291,7 @@ fn WidgetKeys() -> impl IntoView {
                 <button class="atl-primary" type="submit" data-testid="create-widget-key" disabled=move || busy.get()>"Create publishable key"</button>
             </form>
             {move || error.get().or_else(load_error).map(|m| view! { <p class="atl-error" role="alert" data-testid="widget-error">{m}</p> })}
-            <For each=list key=|k| (k.id.clone(), k.revoked_at.is_some()) let:k>
+            <For each=list key=|k| (k.id.clone(), k.revoked_at.is_some(), k.name.clone(), k.origins.join(" "), k.retention_hours) let:k>
                 <WidgetKeyCard k=k reload=move || keys.refetch() error=error/>
             </For>
             {move || (keys.get().is_some() && list().is_empty()).then(|| view! { <p class="atl-hint">"No publishable keys yet."</p> })}
@@ -327,6 +332,30 @@ fn WidgetKeyCard(
     };
     let (script, iframe) = (k.snippet_script.clone(), k.snippet_iframe.clone());
     let (script2, iframe2) = (script.clone(), iframe.clone());
+    // Editing in place: the same key (and snippet) with other sites, name or retention.
+    let editing = RwSignal::new(false);
+    let name = RwSignal::new(k.name.clone());
+    let origins = RwSignal::new(k.origins.join("\n"));
+    let hours = RwSignal::new(k.retention_hours.to_string());
+    let id = k.id.clone();
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (list, h) = match widget_form(&origins.get_untracked(), &hours.get_untracked()) {
+            Ok(v) => v,
+            Err(m) => return error.set(Some(m)),
+        };
+        let (id, n) = (id.clone(), name.get_untracked());
+        leptos::task::spawn_local(async move {
+            match api::update_widget_key(&id, &n, &list, h).await {
+                Ok(_) => {
+                    error.set(None);
+                    editing.set(false);
+                    reload();
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
     view! {
         <article class="atl-widget-key" class:atl-revoked=revoked data-testid="widget-key">
             <header class="atl-row">
@@ -334,9 +363,28 @@ fn WidgetKeyCard(
                 <span class="atl-mono" data-testid="widget-key-value">{k.key.clone()}</span>
                 <span data-testid="widget-key-status">{if revoked { "Revoked" } else { "Active" }}</span>
                 {(!revoked).then(|| view! {
+                    <button class="atl-link" data-testid="edit-widget-key" on:click=move |_| editing.set(true)>"Edit"</button>
                     <button class="atl-link atl-danger" data-testid="revoke-widget-key" on:click=revoke.clone()>"Revoke"</button>
                 })}
             </header>
+            <Show when=move || editing.get()>
+                <form class="atl-widget-form" on:submit=save.clone() data-testid="widget-edit">
+                    <label class="atl-field"><span>"Name"</span>
+                        <input maxlength="60" prop:value=move || name.get() on:input=move |e| name.set(event_target_value(&e))/>
+                    </label>
+                    <label class="atl-field"><span>"Shop origins (one per line)"</span>
+                        <textarea rows="2" data-testid="edit-origins" prop:value=move || origins.get() on:input=move |e| origins.set(event_target_value(&e))></textarea>
+                    </label>
+                    <label class="atl-field"><span>"Keep shoppers' photos (hours)"</span>
+                        <input type="number" min="1" max="720" step="1" inputmode="numeric" data-testid="edit-retention"
+                            prop:value=move || hours.get() on:input=move |e| hours.set(event_target_value(&e))/>
+                    </label>
+                    <span class="atl-row">
+                        <button class="atl-primary" type="submit" data-testid="save-widget-key">"Save"</button>
+                        <button class="atl-link" type="button" on:click=move |_| editing.set(false)>"Cancel"</button>
+                    </span>
+                </form>
+            </Show>
             <p class="atl-hint">
                 {format!("Sites: {} · Photos kept {} · Created {} · Last used {}",
                     k.origins.join(", "),

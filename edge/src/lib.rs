@@ -234,6 +234,7 @@ async fn route(req: Request, env: &Env) -> ApiResult<Response> {
         (Method::Get, ["api", "requests"]) => orgs::history(&req, env).await,
         (Method::Post, ["api", "widget-keys"]) => widget::create(req, env).await,
         (Method::Get, ["api", "widget-keys"]) => widget::list(&req, env).await,
+        (Method::Patch, ["api", "widget-keys", id]) => widget::update(req, env, id).await,
         (Method::Delete, ["api", "widget-keys", id]) => widget::revoke(&req, env, id).await,
         (Method::Post, ["api", "internal", "admin", "widget-keys"]) => {
             widget::admin_create(req, env).await

@@ -199,6 +199,43 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     json(200, &json!({"keys": keys}))
 }
 
+/// `PATCH /api/widget-keys/{id} {name, origins, retention_hours}`: changes an active key in
+/// place (a shop adds a domain without pasting a new snippet). Every field is given again, as
+/// on create; a new retention applies to the try-ons made from now on.
+pub async fn update(mut req: Request, env: &Env, id: &str) -> ApiResult<Response> {
+    let a = crate::auth::acting(&req, env).await?;
+    a.require(atelier_core::org::Action::ApiKeys)?;
+    let body: NewKey = json_body(&mut req).await?;
+    let (name, origins, hours) = check_new(&body)?;
+    let origins = serde_json::to_string(&origins).unwrap_or_else(|_| "[]".into());
+    let changed = crate::store::changes(
+        env.d1(bind::DB)?
+            .prepare(
+                "UPDATE widget_keys SET name = ?1, origins = ?2, retention_hours = ?3 \
+                 WHERE id = ?4 AND org_id = ?5 AND revoked_at IS NULL",
+            )
+            .bind(&[
+                name.into(),
+                origins.into(),
+                (hours as f64).into(),
+                id.into(),
+                a.org.into(),
+            ])?,
+    )
+    .await?;
+    if changed == 0 {
+        return Err(ApiError::new(
+            404,
+            "not_found",
+            "There is no such active publishable key.",
+        ));
+    }
+    let k = key_where(env, "w.id", id)
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", "There is no such key."))?;
+    json(200, &json!({"key": view(k, &base_of(&req)?)}))
+}
+
 /// `DELETE /api/widget-keys/{id}`: revokes at once — the widget stops loading and running on
 /// every shop that embeds it.
 pub async fn revoke(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
