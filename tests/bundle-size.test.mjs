@@ -14,7 +14,9 @@
 // organization in the app state and the sign-in providers are on every page: +12 KB, 355 KB q11,
 // 404 KB served (its Organizations, invite, Account and Help pages are lazy: 11–45 KB each).
 // #20 minified the CSS and HTML (Trunk's `minify = "on_release"`: −1.2 KB) and added the
-// new-version and offline bars as plain DOM in index.html: 356.7 KB q11, 405.7 KB served.
+// new-version and offline bars as plain DOM in index.html (356.7 KB q11, 405.7 KB served); the
+// Developer page's widget keys with their Edit form left +0.9 KB in the main module (wasm-split
+// keeps code both sides reach there): 357.7 KB q11, 405.6 KB served.
 // #14's target is 250 KB. Sizes go to test-artifacts/first-load.json.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +27,7 @@ import { request } from 'node:http';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { BASE, ARTIFACTS } from './lib/helpers.mjs';
 
-const LIMIT = 357.2 * 1000;
+const LIMIT = 358 * 1000;
 // wrangler dev compresses on the fly at a lower quality than 11.
 const SERVED_LIMIT = 407 * 1000;
 

@@ -146,6 +146,7 @@ describe('the widget page and its calls refuse what is not theirs', () => {
       ['', {}, 404, /not set up/],
       ['key=pk_00000000000000000000000000000000', {}, 404, /unknown/],
       [`key=${pk}`, { referer: 'http://127.0.0.1:10/' }, 403, /http:\/\/127\.0\.0\.1:10 is not one of the sites/],
+      [`key=${pk}`, { referer: 'http://plain-http.example/p' }, 403, /The page embedding it is not one of the sites/],
       [`key=${pk}`, { 'sec-fetch-dest': 'document' }, 403, /inside a shop/],
     ]) {
       const r = await get(query, headers);

@@ -112,13 +112,11 @@ pub fn parse_origin(input: &str) -> Result<String, String> {
         let (inner, after) = v6.split_once(']').ok_or_else(|| {
             format!("{input:?}: an IPv6 address is written in brackets, e.g. http://[::1]:8080.")
         })?;
-        if inner.is_empty()
-            || !inner
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
-            return Err(format!("{input:?}: {inner:?} is not an IPv6 address."));
-        }
+        // Browsers send an IPv6 address in its short standard form: store that.
+        let inner = inner
+            .parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("{input:?}: {inner:?} is not an IPv6 address."))?
+            .to_string();
         let port = match after {
             "" => None,
             p => Some(
@@ -126,7 +124,7 @@ pub fn parse_origin(input: &str) -> Result<String, String> {
                     .ok_or_else(|| format!("{input:?} has text after the address."))?,
             ),
         };
-        (format!("[{}]", inner.to_ascii_lowercase()), port)
+        (format!("[{inner}]"), port)
     } else {
         let (h, p) = match rest.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -140,6 +138,11 @@ pub fn parse_origin(input: &str) -> Result<String, String> {
                 && !l.ends_with('-')
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         };
+        if !h.is_ascii() {
+            return Err(format!(
+                "{input:?}: write an international domain name in its xn-- form (as the browser's address bar shows it when copied), e.g. https://xn--bcher-kva.example."
+            ));
+        }
         if h.len() > 253 || !h.split('.').all(label_ok) {
             return Err(format!("{input:?}: {h:?} is not a host name."));
         }
@@ -380,6 +383,21 @@ mod tests {
             let e = parse_origin(bad).expect_err(bad);
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn ipv6_and_international_hosts_are_written_as_browsers_send_them() {
+        assert_eq!(
+            parse_origin("http://[0:0:0:0:0:0:0:1]:3000").unwrap(),
+            "http://[::1]:3000"
+        );
+        assert_eq!(
+            parse_origin("https://[2001:DB8:0:0::1]").unwrap(),
+            "https://[2001:db8::1]"
+        );
+        assert!(parse_origin("https://bücher.example")
+            .unwrap_err()
+            .contains("xn-- form"));
     }
 
     #[test]

@@ -24,4 +24,4 @@ CREATE INDEX widget_keys_org ON widget_keys(org_id, created_at DESC);
 ALTER TABLE generations ADD COLUMN widget_key_id TEXT;
 ALTER TABLE generations ADD COLUMN expires_at INTEGER;
 ALTER TABLE generations ADD COLUMN purged_at INTEGER;
-CREATE INDEX generations_expires ON generations(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX generations_expires ON generations(expires_at) WHERE expires_at IS NOT NULL AND purged_at IS NULL;

@@ -145,7 +145,7 @@ async fn store_input(
 
 /// 429 ConcurrencyLimitExceeded when the organization already has its limit of predictions in
 /// flight; also marks the key used.
-async fn check_concurrency(env: &Env, key: &KeyRow) -> ApiResult<()> {
+pub(crate) async fn check_concurrency(env: &Env, key: &KeyRow) -> ApiResult<()> {
     let db = env.d1(bind::DB)?;
     let table = if key.widget.is_some() {
         "widget_keys"
@@ -532,7 +532,15 @@ pub(crate) async fn run_as(
         quote: (quote.credits, quote.per_output),
         api: Some(sub.api()),
     };
-    submit::start(env, held, g).await?;
+    if let Err(e) = submit::start(env, held, g).await {
+        // No row was written: the shopper's files would be found by nothing.
+        if !written.is_empty() {
+            if let Ok(bucket) = env.bucket(bind::BLOBS) {
+                let _ = bucket.delete_multiple(written).await;
+            }
+        }
+        return Err(e);
+    }
     json(200, &json!({"id": id, "error": null}))
 }
 

@@ -292,11 +292,23 @@ pub async fn admin_create(mut req: Request, env: &Env) -> ApiResult<Response> {
     json(201, &json!({"key": k.key, "id": k.id, "org_id": org}))
 }
 
+/// The most a widget run's body may be: the shopper's photo arrives downscaled (≤ 2048 px
+/// JPEG), the product as a URL or an image of the shop's; far under a Worker's memory.
+const MAX_RUN_BODY: u64 = 24 * 1024 * 1024;
+
 // ---- Rate limits ----------------------------------------------------------------------------
 
 /// The shopper behind a request: their address (Cloudflare's `CF-Connecting-IP`).
+/// IPv6 addresses count by their /64 (one household or host has a whole /64 to pick from).
 fn shopper(req: &Request) -> String {
-    header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into())
+    let ip = header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into());
+    match ip.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Err(_) => ip,
+    }
 }
 
 /// Counts one request against each `(limit, who)` (in one D1 round trip); 429 with
@@ -423,16 +435,23 @@ pub async fn page(req: &Request, env: &Env) -> ApiResult<Response> {
         );
     }
     let origins = k.origins();
-    let parent = header(req, "Referer")
-        .as_deref()
-        .and_then(rules::referer_origin)
-        .unwrap_or_default();
     let own = url.origin().ascii_serialization();
+    // A page that sends no Referer is still framed only by the key's origins (frame-ancestors);
+    // one that sends a Referer must be one of them (one that is no origin of a list is refused).
+    let parent = match header(req, "Referer") {
+        None => String::new(),
+        Some(r) => rules::referer_origin(&r).unwrap_or_else(|| "(unknown)".into()),
+    };
     if !parent.is_empty() && parent != own && !origins.contains(&parent) {
+        let site = if parent == "(unknown)" {
+            "The page embedding it".to_string()
+        } else {
+            parent.clone()
+        };
         return refusal(
             403,
             "This try-on is not enabled here",
-            &format!("{parent} is not one of the sites this shop's publishable key allows. The shop's owner can add it on Atelier's Developer page."),
+            &format!("{site} is not one of the sites this shop's publishable key allows. The shop's owner can add it on Atelier's Developer page."),
         );
     }
     if header(req, "Sec-Fetch-Dest").as_deref() == Some("document") {
@@ -550,8 +569,7 @@ struct RunBody {
 /// data URI; the product as a data URI or an https URL) → FASHN's `{id, error}`.
 pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     let (_, k) = session(&req, env).await?;
-    let bytes =
-        crate::http::read_capped(&mut req, crate::http::MAX_RUN_BODY, "body_too_large").await?;
+    let bytes = crate::http::read_capped(&mut req, MAX_RUN_BODY, "body_too_large").await?;
     let body: RunBody = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             400,
@@ -579,19 +597,23 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    limit(
-        env,
-        &k.id,
-        &[
-            (rules::SHOPPER_RUNS, Some(&shopper(&req))),
-            (rules::KEY_RUNS, None),
-        ],
-    )
-    .await?;
     let owner = k
         .owner_id
         .clone()
         .ok_or_else(|| ApiError::new(403, "key_revoked", "This shop's account is gone."))?;
+    let expires_at = now_ms() as f64 + k.retention_hours * 3_600_000.0;
+    let key = crate::api::KeyRow {
+        id: k.id.clone(),
+        user_id: owner,
+        org_id: k.org_id.clone(),
+        rate_limit_scale: 1.0,
+        widget: Some(crate::api::WidgetRun { expires_at }),
+    };
+    // A shopper who waits for a free place at a busy shop is not counted while waiting; the
+    // shop-wide count takes only what the shopper's own limit let through.
+    crate::api::check_concurrency(env, &key).await?;
+    limit(env, &k.id, &[(rules::SHOPPER_RUNS, Some(&shopper(&req)))]).await?;
+    limit(env, &k.id, &[(rules::KEY_RUNS, None)]).await?;
     let fashn = json!({
         "model_name": rules::MODEL,
         "inputs": {
@@ -601,15 +623,6 @@ pub async fn run(mut req: Request, env: &Env) -> ApiResult<Response> {
             "output_format": "jpeg",
         }
     });
-    let key = crate::api::KeyRow {
-        id: k.id.clone(),
-        user_id: owner,
-        org_id: k.org_id.clone(),
-        rate_limit_scale: 1.0,
-        widget: Some(crate::api::WidgetRun {
-            expires_at: now_ms() as f64 + k.retention_hours * 3_600_000.0,
-        }),
-    };
     crate::api::run_as(env, &key, fashn.to_string().as_bytes(), None, false).await
 }
 
@@ -639,8 +652,8 @@ pub async fn status(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
 /// The scheduled cleanup: every widget run whose retention time has passed at `now_ms` loses
 /// its files (the shopper's photo, the product image, the result and its thumbnail) and its
 /// inputs; the row stays, marked `purged_at`, as the record of what was charged. Runs still in
-/// progress wait for their end. At most 300 a run (the cron runs every 15 minutes: 1,200 an
-/// hour). Returns how many were purged.
+/// progress wait for their end. Oldest first, up to 1,200 a run (every 15 minutes). Returns
+/// how many were purged.
 ///
 /// On a local instance the cron string may carry a fake clock (`time=<ms>`) and limit the sweep
 /// to one key's runs (`widget-key=<id>`), so a test cannot touch another's.
@@ -652,10 +665,45 @@ pub async fn sweep_expired(env: &Env, now_ms: f64, cron: &str) -> ApiResult<usiz
         .unwrap_or(now_ms);
     let only = token("widget-key=").unwrap_or("");
     let db = env.d1(bind::DB)?;
+    // Shoppers' rate windows end with their window; a shopper seen once leaves a row.
+    let now_secs = (now_ms / 1000.0) as u64;
+    for l in [rules::SHOPPER_RUNS, rules::SHOPPER_READS] {
+        db.prepare("DELETE FROM rate_windows WHERE key LIKE ?1 AND window < ?2")
+            .bind(&[
+                format!("%:{}:%", l.name).into(),
+                (l.window(now_secs).0 as f64).into(),
+            ])?
+            .run()
+            .await?;
+    }
+    // Oldest first, in batches, until none is due (a busy shop's backlog never grows).
+    let mut purged = 0;
+    for _ in 0..SWEEP_BATCHES {
+        let n = sweep_batch(env, &db, now_ms, only).await?;
+        purged += n;
+        if n < SWEEP_BATCH {
+            break;
+        }
+    }
+    Ok(purged)
+}
+
+/// Runs purged per batch, and batches per cron run (every 15 minutes: 4,800 an hour, each
+/// batch a handful of subrequests).
+const SWEEP_BATCH: usize = 300;
+const SWEEP_BATCHES: usize = 4;
+
+async fn sweep_batch(
+    env: &Env,
+    db: &worker::D1Database,
+    now_ms: f64,
+    only: &str,
+) -> ApiResult<usize> {
     let rows: Vec<Row> = db
         .prepare(format!(
             "SELECT {COLUMNS} FROM generations WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
-             AND purged_at IS NULL AND status NOT IN {} AND (?2 = '' OR widget_key_id = ?2) LIMIT 300",
+             AND purged_at IS NULL AND status NOT IN {} AND (?2 = '' OR widget_key_id = ?2) \
+             ORDER BY expires_at LIMIT {SWEEP_BATCH}",
             atelier_core::JobStatus::sql_list(&atelier_core::JobStatus::ACTIVE)
         ))
         .bind(&[now_ms.into(), only.into()])?
@@ -665,8 +713,8 @@ pub async fn sweep_expired(env: &Env, now_ms: f64, cron: &str) -> ApiResult<usiz
     if rows.is_empty() {
         return Ok(0);
     }
-    // Every file is known from the row (its inputs and outputs): one R2 delete per 1,000 keys
-    // and one D1 batch for the rows, however many runs expired (a Worker's subrequests are few).
+    // Every file is known from the row (its inputs and outputs; a run that did not complete
+    // had its outputs deleted when it ended): one R2 delete per 1,000 keys and one D1 batch.
     let keys: Vec<String> = rows
         .iter()
         .flat_map(|row| {
