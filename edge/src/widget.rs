@@ -199,6 +199,10 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     json(200, &json!({"keys": keys}))
 }
 
+fn no_active_key() -> ApiError {
+    ApiError::new(404, "not_found", "There is no such active publishable key.")
+}
+
 /// `PATCH /api/widget-keys/{id} {name, origins, retention_hours}`: changes an active key in
 /// place (a shop adds a domain without pasting a new snippet). Every field is given again, as
 /// on create; a new retention applies to the try-ons made from now on.
@@ -224,11 +228,7 @@ pub async fn update(mut req: Request, env: &Env, id: &str) -> ApiResult<Response
     )
     .await?;
     if changed == 0 {
-        return Err(ApiError::new(
-            404,
-            "not_found",
-            "There is no such active publishable key.",
-        ));
+        return Err(no_active_key());
     }
     let k = key_where(env, "w.id", id)
         .await?
@@ -250,11 +250,7 @@ pub async fn revoke(req: &Request, env: &Env, id: &str) -> ApiResult<Response> {
     )
     .await?;
     if changed == 0 {
-        return Err(ApiError::new(
-            404,
-            "not_found",
-            "There is no such active publishable key.",
-        ));
+        return Err(no_active_key());
     }
     json(200, &json!({"id": id, "revoked": true}))
 }
