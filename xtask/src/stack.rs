@@ -677,6 +677,8 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
                 "atelier-inference",
                 "-p",
                 "xtask",
+                "-p",
+                "atelier-vton",
                 "--all-targets",
                 "--",
                 "-D",
@@ -770,8 +772,16 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
                 Some("cargo"),
             ),
             Job::cmd(
-                "unit tests: core, xtask",
-                cargo(&["test", "-p", "atelier-core", "-p", "xtask"]),
+                "unit tests: core, xtask, vton (equality with the reference)",
+                cargo(&[
+                    "test",
+                    "-p",
+                    "atelier-core",
+                    "-p",
+                    "xtask",
+                    "-p",
+                    "atelier-vton",
+                ]),
                 Some("cargo"),
             ),
             Job::cmd(
