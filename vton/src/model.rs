@@ -49,12 +49,14 @@ fn modulate(x_norm: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
 #[derive(Clone, Debug)]
 struct RmsNorm {
     scale: Tensor,
+    ones: Tensor,
 }
 
 impl RmsNorm {
     fn new(vb: VarBuilder, dim: usize) -> Result<Self> {
         Ok(Self {
             scale: vb.get(dim, "scale")?,
+            ones: Tensor::ones(dim, DType::F32, vb.device())?,
         })
     }
 
@@ -62,8 +64,7 @@ impl RmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?.contiguous()?;
-        let ones = Tensor::ones(self.scale.dims1()?, DType::F32, x.device())?;
-        candle_nn::ops::rms_norm(&xf, &ones, NORM_EPS)?
+        candle_nn::ops::rms_norm(&xf, &self.ones, NORM_EPS)?
             .to_dtype(dtype)?
             .broadcast_mul(&self.scale)
     }
@@ -416,17 +417,22 @@ impl PatchEmbed {
     }
 }
 
-/// Sinusoidal timestep embedding (dimension 256, max period 10,000, times scaled by 1,000),
+/// Sinusoidal timestep embedding (dimension `dim`, max period 10,000, times scaled by 1,000),
 /// computed in f32 the way the reference does.
 pub fn timestep_embedding(t: &[f32], dim: usize, dev: &Device) -> Result<Tensor> {
+    let scaled: Vec<f32> = t.iter().map(|t| 1000.0f32 * t).collect();
+    sinusoids(&scaled, dim, dev)
+}
+
+/// `[cos(t·f), sin(t·f)]` with `f_i = exp(-ln(10000)·i/half)` in f32, for already scaled `t`.
+fn sinusoids(scaled: &[f32], dim: usize, dev: &Device) -> Result<Tensor> {
     let half = dim / 2;
     let scale = -(10_000f64.ln()) as f32;
     let freqs: Vec<f32> = (0..half)
         .map(|i| (scale * i as f32 / half as f32).exp())
         .collect();
-    let mut out = Vec::with_capacity(t.len() * dim);
-    for &ti in t {
-        let ti = 1000.0f32 * ti;
+    let mut out = Vec::with_capacity(scaled.len() * dim);
+    for &ti in scaled {
         let args: Vec<f32> = freqs.iter().map(|f| ti * f).collect();
         out.extend(args.iter().map(|a| (*a as f64).cos() as f32));
         out.extend(args.iter().map(|a| (*a as f64).sin() as f32));
@@ -434,7 +440,7 @@ pub fn timestep_embedding(t: &[f32], dim: usize, dev: &Device) -> Result<Tensor>
             out.push(0.0);
         }
     }
-    Tensor::from_vec(out, (t.len(), dim), dev)
+    Tensor::from_vec(out, (scaled.len(), dim), dev)
 }
 
 /// `out_layer(silu(in_layer(x)))` over the 256-wide timestep embedding.
@@ -455,13 +461,21 @@ impl TimestepEmbedder {
         })
     }
 
-    /// `t` in [0, 1]. Rounded to the model's dtype first, as the pipeline passes the times in it.
+    /// `t` in [0, 1]. The pipeline passes the times in the model's dtype and the reference
+    /// scales them by 1,000 in it: both roundings are reproduced (no-ops in f32).
     pub fn forward(&self, t: &[f32], dtype: DType, dev: &Device) -> Result<Tensor> {
-        let t_rounded: Vec<f32> = Tensor::new(t, dev)?
-            .to_dtype(dtype)?
-            .to_dtype(DType::F32)?
-            .to_vec1()?;
-        let emb = timestep_embedding(&t_rounded, FREQ_DIM, dev)?.to_dtype(dtype)?;
+        let round = |v: Vec<f32>| -> Result<Vec<f32>> {
+            if dtype == DType::F32 {
+                return Ok(v);
+            }
+            Tensor::new(v, dev)?
+                .to_dtype(dtype)?
+                .to_dtype(DType::F32)?
+                .to_vec1()
+        };
+        let t = round(t.to_vec())?;
+        let scaled = round(t.iter().map(|t| 1000.0f32 * t).collect())?;
+        let emb = sinusoids(&scaled, FREQ_DIM, dev)?.to_dtype(dtype)?;
         self.out_layer
             .forward(&candle_nn::ops::silu(&self.in_layer.forward(&emb)?)?)
     }
