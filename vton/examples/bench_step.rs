@@ -7,6 +7,7 @@
 //! plus the Euler update, as the reference pipeline runs it; `--steps 30` is a whole image.
 //! Prints the peak resident memory (VmHWM) at the end (CPU memory; on CUDA see nvidia-smi).
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use atelier_vton::{published, sampler, Conditioning, TryOnModel};
@@ -46,9 +47,20 @@ fn main() -> atelier_vton::Result<()> {
     );
 
     let t0 = Instant::now();
+    // Random init through a VarMap, then the same storage as plain tensors: a model built on
+    // `Var`s would record the autograd graph and keep every activation alive.
     let varmap = VarMap::new();
-    let model = TryOnModel::new(&cfg, VarBuilder::from_varmap(&varmap, dtype, &device))?;
-    let params: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+    TryOnModel::new(&cfg, VarBuilder::from_varmap(&varmap, dtype, &device))?;
+    let tensors: HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .expect("varmap")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    drop(varmap);
+    let params: usize = tensors.values().map(|t| t.elem_count()).sum();
+    let model = TryOnModel::new(&cfg, VarBuilder::from_tensors(tensors, dtype, &device))?;
     println!(
         "built in {:.1} s: {params} values ({:.2} GB)",
         t0.elapsed().as_secs_f64(),

@@ -161,8 +161,9 @@ impl Vton {
     ///   person image needs no parser: the reference's default is segmentation-free (the
     ///   clothing-agnostic image is the person image itself), which is what is done here.
     ///
-    /// Resizing uses Lanczos3 from `image` rather than PIL/OpenCV (close, not bit-equal), and
-    /// the noise comes from our own seeded generator, not torch's.
+    /// The pre-resize is Pillow's LANCZOS to the bit; the fit to the model's input uses
+    /// `image`'s Lanczos3 where the reference uses OpenCV (only for photos that are not 2:3),
+    /// and the noise comes from our own seeded generator, not torch's.
     pub fn try_on(
         &self,
         person: &RgbImage,
@@ -193,8 +194,8 @@ impl Vton {
         let square = (target.0.max(target.1), target.0.max(target.1));
 
         // Pre-resize (fit in a max_dim square, never upsampling), then fit and pad to the input.
-        let person = preprocess::fit(person, square, false);
-        let garment = preprocess::fit(garment, square, false);
+        let person = preprocess::pre_resize(person, square);
+        let garment = preprocess::pre_resize(garment, square);
         let pose_or_black = |p: &Option<GrayImage>, like: &RgbImage| -> Result<GrayImage> {
             match p {
                 Some(p) if p.dimensions() == like.dimensions() => Ok(p.clone()),
@@ -212,10 +213,15 @@ impl Vton {
             GarmentPhoto::FlatLay => GrayImage::new(garment.width(), garment.height()),
             GarmentPhoto::Model => pose_or_black(&opts.garment_pose, &garment)?,
         };
-        let fit_pad_rgb =
-            |img: &RgbImage| preprocess::pad(&preprocess::fit(img, target, true), target);
+        use image::imageops::FilterType;
+        let fit_pad_rgb = |img: &RgbImage| {
+            preprocess::pad(
+                &preprocess::fit(img, target, true, FilterType::Lanczos3),
+                target,
+            )
+        };
         let fit_pad_gray = |img: &GrayImage| {
-            let s = preprocess::fit(img, target, true);
+            let s = preprocess::fit(img, target, true, FilterType::Nearest);
             preprocess::pad(&s, target).0
         };
         let (ca, padding) = fit_pad_rgb(&person);

@@ -7,9 +7,10 @@ is then exported to a temporary folder with `git archive`):
 
     FASHN_VTON_SRC=/path/to/fashn-vton-1.5 python vton/tests/reference/make_fixtures.py
 
-Needs: torch (CPU is enough), safetensors, einops, numpy. Pillow, OpenCV and torchvision are not
-needed: the few names the reference's utility modules import from them are stubbed, because only
-the model (`tryon_mmdit.py`) and the schedule (`utils/sampling.py`) are exercised here.
+Needs: torch (CPU is enough), safetensors, einops, numpy, and for the preprocessing fixture
+Pillow and opencv-python-headless. torchvision is not needed: the names the reference's utility
+modules import from it are stubbed, because only the model (`tryon_mmdit.py`), the schedule
+(`utils/sampling.py`) and the resizing (`preprocessing/transforms.py`) are exercised here.
 
 Writes into vton/tests/fixtures/:
   small_config.json       the small configuration the fixtures are built with
@@ -19,6 +20,7 @@ Writes into vton/tests/fixtures/:
   single.safetensors      one single-stream block: inputs and outputs
   forward.safetensors     the full forward pass (with a conditional-dropout mask) at 24x16
   step.safetensors        one Euler sampler step with classifier-free guidance, and the schedule
+  preprocess.safetensors  the resizing of ../shared/fixtures' photos (summarised; see below)
   published_tensors.json  names, shapes of the model built with the PUBLISHED configuration (meta)
 """
 
@@ -104,6 +106,53 @@ def import_reference(src: Path):
     return mmdit, sampling
 
 
+def import_transforms(src: Path):
+    """fashn_vton.preprocessing.transforms without the package's __init__ (which needs the
+    human parser). Needs Pillow and OpenCV (opencv-python-headless)."""
+    pre = types.ModuleType("fashn_vton.preprocessing")
+    pre.__path__ = [str(src / "fashn_vton" / "preprocessing")]
+    sys.modules["fashn_vton.preprocessing"] = pre
+    import fashn_vton.preprocessing.transforms as transforms  # noqa: E402
+
+    return transforms
+
+
+def preprocessing_fixtures(src: Path, shared: Path, out: Path):
+    """The pipeline's resizing of the shared fixture photos (pre-resize with PIL LANCZOS into
+    an 864 square without upsampling, then fit + pad to 576x864 with OpenCV), summarised:
+    row and column sums of the decoded photo and of both stages, and every 4th pixel of the
+    model input (the full images would not be small)."""
+    import numpy as np
+    from PIL import Image
+
+    transforms = import_transforms(src)
+    pre_resize = transforms.AspectPreserveResize(target_size=(864, 864), mode="fit", backend="pil")
+    tensors = {}
+    for name in ("model-photo", "garment-on-model"):
+        path = shared / f"{name}.webp"
+        if not path.is_file():
+            print(f"skipping preprocessing fixture: {path} missing")
+            return
+        img = Image.open(path).convert("RGB")
+        resize_pad = transforms.ResizePad((576, 864), backend="opencv")
+        decoded = np.array(img)
+        pre = np.array(pre_resize(img, allow_upsampling=False))
+        final = resize_pad(pre, mem_padding=True)
+        key = name.replace("-", "_")
+
+        def sums(a):
+            a = a.astype(np.int64)
+            return torch.from_numpy(a.sum(axis=(1, 2))), torch.from_numpy(a.sum(axis=(0, 2)))
+
+        for stage, arr in (("decoded", decoded), ("pre", pre), ("final", final)):
+            rows, cols = sums(arr)
+            tensors[f"{key}.{stage}.rows"] = rows
+            tensors[f"{key}.{stage}.cols"] = cols
+        tensors[f"{key}.final.sub4"] = torch.from_numpy(np.ascontiguousarray(final[::4, ::4]))
+        tensors[f"{key}.padding"] = torch.tensor(resize_pad.pad_fn.padding_mem, dtype=torch.int64)
+    save_file(tensors, str(out / "preprocess.safetensors"))
+
+
 def randomize(model: torch.nn.Module, gen: torch.Generator) -> None:
     """Default init leaves norms at 1 and patch-embedding biases at 0: perturb every tensor so
     that a wrongly wired scale or bias cannot hide."""
@@ -123,10 +172,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reference", default=os.environ.get("FASHN_VTON_SRC"))
     ap.add_argument("--out", default=str(FIXTURES))
+    ap.add_argument(
+        "--shared-fixtures",
+        default=str(HERE.parents[3] / "shared" / "fixtures"),
+        help="the steering repository's shared/fixtures (photos for the preprocessing fixture)",
+    )
     args = ap.parse_args()
     if not args.reference:
         sys.exit("give --reference or FASHN_VTON_SRC")
-    mmdit, sampling = import_reference(locate_reference(args.reference))
+    src = locate_reference(args.reference)
+    mmdit, sampling = import_reference(src)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -219,10 +274,19 @@ def main():
 
         # ---- the full forward pass, conditional dropout on the second sample ----
         fwd = model(x, times, ca, garment, ppose, gpose, mask=mask, garment_categories=cats)["x"]
+        # The same pass in bf16 (as GPU nodes run it: weights, inputs and times in bf16).
+        import copy
+
+        m16 = copy.deepcopy(model).to(torch.bfloat16)
+        b16 = lambda t: t.to(torch.bfloat16)  # noqa: E731
+        fwd16 = m16(b16(x), b16(times), b16(ca), b16(garment), b16(ppose), b16(gpose),
+                    mask=mask, garment_categories=cats)["x"].float()
+        print(f"reference bf16 vs f32 forward: {(fwd16 - fwd).abs().max().item():.3e}")
         save_file(
             contiguous(
                 dict(x=x, times=times, ca=ca, garment=garment, person_pose=ppose,
-                     garment_pose=gpose, categories=cats, mask=mask.to(torch.uint8), out=fwd)
+                     garment_pose=gpose, categories=cats, mask=mask.to(torch.uint8), out=fwd,
+                     out_bf16=fwd16)
             ),
             str(out / "forward.safetensors"),
         )
@@ -252,6 +316,8 @@ def main():
             str(out / "step.safetensors"),
             metadata={"step": str(k), "steps": str(steps), "mu": str(mu), "guidance": str(guidance)},
         )
+
+    preprocessing_fixtures(src, Path(args.shared_fixtures), out)
 
     total = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     print(f"fixtures in {out}: {total} bytes; published parameters: {n_params}")
