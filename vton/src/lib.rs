@@ -20,6 +20,7 @@ pub mod config;
 pub mod model;
 pub mod preprocess;
 pub mod sampler;
+pub mod weights;
 
 use std::path::Path;
 
@@ -30,6 +31,7 @@ use image::{GrayImage, RgbImage};
 pub use config::{published, Config, MAX_RESOLUTION};
 pub use model::{Conditioning, TryOnModel};
 pub use sampler::SamplerSettings;
+pub use weights::{check_weights, expected_tensors, WeightsInfo};
 
 /// The weights file expected in the weights folder.
 pub const WEIGHTS_FILE: &str = "model.safetensors";

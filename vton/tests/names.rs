@@ -1,49 +1,18 @@
 //! The model built with the published configuration asks for exactly the tensors (names and
 //! shapes) of the published checkpoint, as listed by the reference in
-//! `fixtures/published_tensors.json`. Built without memory: every tensor handed out is a
-//! broadcast scalar.
+//! `fixtures/published_tensors.json` (built without memory: every tensor handed out is a
+//! broadcast scalar). And the header check of a weights folder.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
-use atelier_vton::{published, TryOnModel};
-use candle_core::{DType, Device, Result, Shape, Tensor};
-use candle_nn::var_builder::SimpleBackend;
-use candle_nn::{Init, VarBuilder};
-
-type Seen = Arc<Mutex<BTreeMap<String, Vec<usize>>>>;
-
-struct Recorder(Seen);
-
-impl SimpleBackend for Recorder {
-    fn get(&self, s: Shape, name: &str, _: Init, dtype: DType, dev: &Device) -> Result<Tensor> {
-        let previous = self
-            .0
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), s.dims().to_vec());
-        assert!(previous.is_none(), "{name} requested twice");
-        Tensor::zeros((), dtype, dev)?.broadcast_as(s)
-    }
-
-    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> Result<Tensor> {
-        candle_core::bail!("unchecked get of {name}")
-    }
-
-    fn contains_tensor(&self, _: &str) -> bool {
-        true
-    }
-}
+use atelier_vton::{check_weights, expected_tensors, published};
+use candle_core::DType;
 
 #[test]
 fn published_model_expects_the_published_checkpoint() {
-    let seen: Seen = Arc::default();
-    let vb = VarBuilder::from_backend(Box::new(Recorder(seen.clone())), DType::F32, Device::Cpu);
-    TryOnModel::new(&published(), vb).unwrap();
-    let ours = seen.lock().unwrap().clone();
-
+    let ours = expected_tensors(&published()).unwrap();
     let text = std::fs::read_to_string(common::fixtures().join("published_tensors.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let reference: BTreeMap<String, Vec<usize>> = v["tensors"]
@@ -80,4 +49,18 @@ fn published_model_expects_the_published_checkpoint() {
         .sum();
     assert_eq!(params as u64, v["parameters"].as_u64().unwrap());
     assert_eq!(params, 971_813_808);
+}
+
+#[test]
+fn weights_folder_is_checked_from_its_header() {
+    let info = check_weights(&common::fixtures(), &common::small_config()).unwrap();
+    assert_eq!(info.dtype, DType::F32);
+    assert_eq!(
+        info.tensors,
+        expected_tensors(&common::small_config()).unwrap().len()
+    );
+    assert!(info.bytes > 0 && info.values > 0);
+    // The small checkpoint is not the published one: refused, naming what is missing.
+    let err = check_weights(&common::fixtures(), &published()).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
 }
