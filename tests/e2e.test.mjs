@@ -632,29 +632,6 @@ test('a running generation can be canceled from the result screen; nothing is ch
   assert.equal(await credits(), before, 'the held credits came back');
 });
 
-// Stands in for the built-in editor (its own issue) behind the Studio's hook: the same module
-// contract (`edit(host, src) -> Promise<Blob | null>`); it turns the image a quarter right.
-const TEST_EDITOR = `export function edit(host, src) {
-  return new Promise((resolve, reject) => {
-    const img = new Image();
-    img.onerror = () => reject(new Error('the image did not load'));
-    img.onload = () => {
-      const c = document.createElement('canvas');
-      c.width = img.naturalHeight; c.height = img.naturalWidth;
-      const g = c.getContext('2d');
-      g.translate(c.width, 0); g.rotate(Math.PI / 2); g.drawImage(img, 0, 0);
-      const done = document.createElement('button');
-      done.textContent = 'Done'; done.dataset.testid = 'test-editor-done';
-      done.onclick = () => c.toBlob((b) => resolve(b), 'image/png');
-      const cancel = document.createElement('button');
-      cancel.textContent = 'Cancel'; cancel.dataset.testid = 'test-editor-cancel';
-      cancel.onclick = () => resolve(null);
-      host.append(c, done, cancel);
-    };
-    img.src = src;
-  });
-}`;
-
 test('the pencil opens the editor on demand and the edited image replaces the input', async () => {
   await tid('back').click();
   await toTool('background-remove');
@@ -664,13 +641,16 @@ test('the pencil opens the editor on demand and the edited image replaces the in
     && !document.querySelector('[data-testid=run]').disabled);
   assert.deepEqual(editorRequests, [], 'the editor is not loaded before it is opened');
   // An installation without the editor says so, and the Studio goes on.
+  // (An installation without dist/editor/: the SPA fallback answers its URL with the app's HTML.)
+  await ctx.route('**/editor/editor.js', (r) => r.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>Atelier</title>' }));
   await tid('drop-zone').hover();
   await page.locator('[data-testid=drop-zone] [data-testid=edit-image]').click();
   assert.match(await tid('editor-error').textContent(), /isn't available on this installation/);
   await tid('editor-close').click();
   await tid('editor').waitFor({ state: 'detached' });
-  await ctx.route('**/editor/editor.js', (r) => r.fulfill({ contentType: 'text/javascript', body: TEST_EDITOR }));
-  try {
+  await ctx.unroute('**/editor/editor.js');
+  // The real editor (app/editor, wgpu): a quarter turn right, Done.
+  {
     const dims = () => page.evaluate(() => {
       const i = document.querySelector('[data-testid=preview]');
       return [i.getAttribute('src'), i.naturalWidth, i.naturalHeight];
@@ -678,7 +658,11 @@ test('the pencil opens the editor on demand and the edited image replaces the in
     const [src, w, h] = await dims();
     assert.deepEqual([w, h], [512, 768]);
     await page.locator('[data-testid=drop-zone] [data-testid=edit-image]').click();
-    await tid('test-editor-done').click();
+    await page.locator('[data-testid=ed-root][data-backend]').waitFor();
+    assert.equal(await tid('ed-size').textContent(), '512 × 768 px');
+    await tid('ed-rot-cw').click();
+    assert.equal(await tid('ed-size').textContent(), '768 × 512 px');
+    await tid('ed-done').click();
     await tid('editor').waitFor({ state: 'detached' });
     await page.waitForFunction((old) => {
       const i = document.querySelector('[data-testid=preview]');
@@ -700,14 +684,22 @@ test('the pencil opens the editor on demand and the edited image replaces the in
     if ((await ref.count()) === 0) await pickFromGallery(page.locator('[data-slot=face_reference]'), 'uploads', 0);
     const refSrc = await ref.getAttribute('src');
     await page.locator('[data-slot=face_reference] [data-testid=edit-image]').click();
-    await tid('test-editor-cancel').click();
+    await page.locator('[data-testid=ed-root][data-backend]').waitFor();
+    await tid('ed-flip-h').click();
+    await tid('ed-cancel').click();
+    await tid('editor').waitFor({ state: 'detached' });
+    assert.equal(await ref.getAttribute('src'), refSrc);
+    // Escape is Cancel too.
+    await page.locator('[data-slot=face_reference] [data-testid=edit-image]').click();
+    await page.locator('[data-testid=ed-root][data-backend]').waitFor();
+    await page.keyboard.press('Escape');
     await tid('editor').waitFor({ state: 'detached' });
     assert.equal(await ref.getAttribute('src'), refSrc);
     await page.locator('[data-slot=face_reference] [data-testid=edit-image]').click();
-    await tid('test-editor-done').click();
+    await page.locator('[data-testid=ed-root][data-backend]').waitFor();
+    await tid('ed-flip-h').click();
+    await tid('ed-done').click();
     await page.waitForFunction((old) => document.querySelector('[data-slot=face_reference] .atl-ref-thumb')?.getAttribute('src') !== old, refSrc);
-  } finally {
-    await ctx.unroute('**/editor/editor.js');
   }
   await toTool('background-remove');
   await tid('drop-zone').waitFor();

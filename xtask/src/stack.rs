@@ -679,6 +679,8 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
                 "xtask",
                 "-p",
                 "atelier-vton",
+                "-p",
+                "atelier-editor",
                 "--all-targets",
                 "--",
                 "-D",
@@ -696,6 +698,8 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
                 "app",
                 "-p",
                 "edge",
+                "-p",
+                "atelier-editor",
                 "--",
                 "-D",
                 "warnings",
@@ -772,13 +776,15 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
                 Some("cargo"),
             ),
             Job::cmd(
-                "unit tests: core, xtask, vton (equality with the reference)",
+                "unit tests: core, xtask, editor model, vton (equality with the reference)",
                 cargo(&[
                     "test",
                     "-p",
                     "atelier-core",
                     "-p",
                     "xtask",
+                    "-p",
+                    "atelier-editor",
                     "-p",
                     "atelier-vton",
                 ]),
@@ -920,7 +926,12 @@ pub fn bench(e: &Env) -> R<()> {
             .env("ATELIER_URL", &stack.url)
             .env("ATELIER_JOB_SECRET", job_secret(e)?)
             .env("ATELIER_D1_PERSIST", state.join("wrangler"));
-        run(&mut g, "bench: gallery")
+        run(&mut g, "bench: gallery")?;
+        // The image editor's frame times on a 4096² image and its module size (#19).
+        run(
+            e.cmd("node").arg("tests/bench/editor.mjs"),
+            "bench: image editor",
+        )
     })();
     let _ = std::fs::remove_dir_all(&state);
     result?;
