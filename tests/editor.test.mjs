@@ -149,6 +149,42 @@ for (const [backend, flags] of [['WebGL2', WEBGL], ['WebGPU', WEBGPU]]) {
   });
 }
 
+test('every annotation tool (pen, arrow, ellipse, eraser) and the scale export as the reference says', async () => {
+  const { page, tid, errors } = await open(WEBGL);
+  await ready(page);
+  await tid('ed-scale').fill('50');
+  await tid('ed-scale').dispatchEvent('change');
+  assert.equal(await tid('ed-size').textContent(), '256 × 384 px');
+  await tid('ed-mode-annotate').click();
+  const st = await tid('ed-stage').boundingBox();
+  const drag = async (from, to, steps = 8) => {
+    await page.mouse.move(st.x + st.width * from[0], st.y + st.height * from[1]);
+    await page.mouse.down();
+    await page.mouse.move(st.x + st.width * to[0], st.y + st.height * to[1], { steps });
+    await page.mouse.up();
+  };
+  await tid('ed-tool-pen').click();
+  await page.click('[data-act=color-2]');
+  await drag([0.4, 0.3], [0.6, 0.3]);
+  await tid('ed-tool-arrow').click();
+  assert.equal(await tid('ed-tool-arrow').getAttribute('aria-pressed'), 'true');
+  await page.click('[data-act=color-0]');
+  await drag([0.42, 0.7], [0.55, 0.5]);
+  await tid('ed-tool-ellipse').click();
+  await page.click('[data-act=color-1]');
+  await drag([0.45, 0.4], [0.58, 0.6]);
+  await tid('ed-width').fill('30');
+  await tid('ed-tool-eraser').click();
+  await drag([0.5, 0.25], [0.5, 0.35], 4);
+  assert.equal(await page.evaluate(() => window.ed.debug().strokes), 4);
+  await page.screenshot({ path: join(ARTIFACTS, 'editor-tools.png') }).catch(() => {});
+  const { diff, out } = await doneAndCompare(page, tid);
+  assert.deepEqual([out.width, out.height], [256, 384]);
+  assert.ok(diff.mean < 0.5, `mean difference ${diff.mean}`);
+  assert.ok(diff.over < 0.002, `share off by more than 16: ${diff.over}`);
+  assert.deepEqual(errors, []);
+});
+
 test('a 4096² photo opens and exports at the size its geometry gives', async () => {
   const { page, tid, errors } = await open(WEBGL, { size: 4096 });
   await ready(page);
@@ -172,6 +208,29 @@ test('a 4096² photo opens and exports at the size its geometry gives', async ()
   report('4096', { out, diff });
   assert.ok(diff.mean < 0.5, `mean difference ${diff.mean}`);
   assert.ok(diff.over < 0.002, `share off by more than 16: ${diff.over}`);
+  assert.deepEqual(errors, []);
+});
+
+test('a device whose textures are smaller than the photo: a downscaled preview, the export at full size', async () => {
+  const { page, tid, errors } = await open(WEBGL);
+  await ready(page);
+  await tid('ed-cancel').click();
+  // WebGL2's minimum guaranteed texture size is 2048; the photo is 4096².
+  await page.evaluate(() => localStorage.setItem('atelier-editor-max-texture', '2048'));
+  await page.goto(`${BASE}/__editor-test?size=4096`);
+  await ready(page);
+  const d = await page.evaluate(() => { const d = window.ed.debug(); return { max: d.maxTexture, full: d.fullSizeTextures }; });
+  assert.deepEqual(d, { max: 2048, full: false });
+  await tid('ed-rot-cw').click();
+  await tid('ed-mode-annotate').click();
+  const st = await tid('ed-stage').boundingBox();
+  await page.mouse.move(st.x + st.width * 0.4, st.y + st.height * 0.5);
+  await page.mouse.down();
+  await page.mouse.move(st.x + st.width * 0.6, st.y + st.height * 0.5, { steps: 5 });
+  await page.mouse.up();
+  const { out, diff } = await doneAndCompare(page, tid);
+  assert.deepEqual([out.width, out.height], [4096, 4096]);
+  assert.equal(diff.max, 0, 'computed by the CPU renderer: the reference exactly');
   assert.deepEqual(errors, []);
 });
 

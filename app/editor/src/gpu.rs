@@ -149,6 +149,7 @@ impl Gpu {
     pub async fn new(
         canvas: &web_sys::HtmlCanvasElement,
         prefer: Option<String>,
+        texture_cap: Option<u32>,
         src: (u32, u32),
         pixels_within: impl FnOnce(u32) -> (u32, u32, Vec<u8>),
     ) -> Result<Gpu, String> {
@@ -182,7 +183,10 @@ impl Gpu {
             })
             .await
             .map_err(err)?;
-        let max_texture = limits.max_texture_dimension_2d;
+        // `texture_cap` lowers it (tests: a device with WebGL2's minimum of 2048).
+        let max_texture = limits
+            .max_texture_dimension_2d
+            .min(texture_cap.unwrap_or(u32::MAX));
         let caps = surface.get_capabilities(&adapter);
         let format = caps
             .formats

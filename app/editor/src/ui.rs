@@ -317,11 +317,15 @@ pub async fn edit(host: HtmlElement, src: String) -> Result<JsValue, JsValue> {
     );
     canvas.set_width(cw as u32);
     canvas.set_height(ch as u32);
-    let prefer = web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .and_then(|s| s.get_item("atelier-editor-backend").ok().flatten());
+    let setting = |k: &str| {
+        web_sys::window()
+            .and_then(|w| w.local_storage().ok().flatten())
+            .and_then(|s| s.get_item(k).ok().flatten())
+    };
+    let prefer = setting("atelier-editor-backend");
+    let cap = setting("atelier-editor-max-texture").and_then(|v| v.parse().ok());
     let (iw, ih) = (image.width, image.height);
-    let gpu = Gpu::new(&canvas, prefer, (iw, ih), |max| {
+    let gpu = Gpu::new(&canvas, prefer, cap, (iw, ih), |max| {
         if iw <= max && ih <= max {
             return (iw, ih, image.data.clone());
         }
@@ -1102,6 +1106,7 @@ pub fn debug() -> JsValue {
         set("backend", g.backend.into());
         set("adapter", g.adapter_name.clone().into());
         set("maxTexture", g.max_texture.into());
+        set("fullSizeTextures", g.full_size_textures.into());
     }
     let (w, h) = i.ed.output_size();
     set("width", w.into());
