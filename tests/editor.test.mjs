@@ -215,9 +215,9 @@ test('a device whose textures are smaller than the photo: a downscaled preview, 
   const { page, tid, errors } = await open(WEBGL);
   await ready(page);
   await tid('ed-cancel').click();
-  // WebGL2's minimum guaranteed texture size is 2048; the photo is 4096².
+  // WebGL2's minimum guaranteed texture size is 2048; the photo is 2600².
   await page.evaluate(() => localStorage.setItem('atelier-editor-max-texture', '2048'));
-  await page.goto(`${BASE}/__editor-test?size=4096`);
+  await page.goto(`${BASE}/__editor-test?size=2600`);
   await ready(page);
   const d = await page.evaluate(() => { const d = window.ed.debug(); return { max: d.maxTexture, full: d.fullSizeTextures }; });
   assert.deepEqual(d, { max: 2048, full: false });
@@ -229,7 +229,7 @@ test('a device whose textures are smaller than the photo: a downscaled preview, 
   await page.mouse.move(st.x + st.width * 0.6, st.y + st.height * 0.5, { steps: 5 });
   await page.mouse.up();
   const { out, diff } = await doneAndCompare(page, tid);
-  assert.deepEqual([out.width, out.height], [4096, 4096]);
+  assert.deepEqual([out.width, out.height], [2600, 2600]);
   assert.equal(diff.max, 0, 'computed by the CPU renderer: the reference exactly');
   assert.deepEqual(errors, []);
 });

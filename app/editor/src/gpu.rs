@@ -487,23 +487,7 @@ impl Gpu {
     }
 
     fn clear_annotations(&mut self) {
-        let mut enc = self.device.create_command_encoder(&Default::default());
-        {
-            let _pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("clear annotations"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &self.annot_view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                ..Default::default()
-            });
-        }
-        self.queue.submit([enc.finish()]);
+        self.draw_triangles(&[], true);
     }
 
     fn draw_triangles(&mut self, verts: &[f32], clear: bool) {
@@ -521,23 +505,12 @@ impl Gpu {
         }
         let mut enc = self.device.create_command_encoder(&Default::default());
         {
-            let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("annotations"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &self.annot_view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: if clear {
-                            wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT)
-                        } else {
-                            wgpu::LoadOp::Load
-                        },
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                ..Default::default()
-            });
+            let mut pass = pass(
+                &mut enc,
+                "annotations",
+                &self.annot_view,
+                clear.then_some(wgpu::Color::TRANSPARENT),
+            );
             if !verts.is_empty() {
                 pass.set_pipeline(&self.strokes_pipe);
                 pass.set_bind_group(0, &self.strokes_bind, &[]);
@@ -671,19 +644,7 @@ impl Gpu {
         let view_tex = frame.texture.create_view(&Default::default());
         let mut enc = self.device.create_command_encoder(&Default::default());
         {
-            let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("preview"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view_tex,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                ..Default::default()
-            });
+            let mut pass = pass(&mut enc, "preview", &view_tex, Some(wgpu::Color::BLACK));
             pass.set_pipeline(&self.comp_surface);
             pass.set_bind_group(0, &self.bind, &[]);
             pass.draw(0..3, 0..1);
@@ -724,19 +685,7 @@ impl Gpu {
         });
         let mut enc = self.device.create_command_encoder(&Default::default());
         {
-            let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("export"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &tv,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                ..Default::default()
-            });
+            let mut pass = pass(&mut enc, "export", &tv, Some(wgpu::Color::TRANSPARENT));
             pass.set_pipeline(&self.comp_export);
             pass.set_bind_group(0, &self.bind, &[]);
             pass.draw(0..3, 0..1);
@@ -790,6 +739,28 @@ impl Gpu {
         buf.destroy();
         Ok((ow, oh, out))
     }
+}
+
+/// A render pass drawing into `view` alone, cleared to `clear` first (or loaded when `None`).
+fn pass<'a>(
+    enc: &'a mut wgpu::CommandEncoder,
+    label: &'static str,
+    view: &'a wgpu::TextureView,
+    clear: Option<wgpu::Color>,
+) -> wgpu::RenderPass<'a> {
+    enc.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some(label),
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations {
+                load: clear.map_or(wgpu::LoadOp::Load, wgpu::LoadOp::Clear),
+                store: wgpu::StoreOp::Store,
+            },
+        })],
+        ..Default::default()
+    })
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
