@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { BASE, ARTIFACTS, fixture, CHROMIUM_FLAGS } from './lib/helpers.mjs';
+import { BASE, ARTIFACTS, fixture, CHROMIUM_FLAGS, axeViolations } from './lib/helpers.mjs';
 
 // WebGL2 through SwiftShader works with the usual flags; a WebGPU canvas needs Vulkan through
 // SwiftShader and no --disable-gpu (shared/design/toolchain-notes.md).
@@ -237,6 +237,10 @@ test('a device whose textures are smaller than the photo: a downscaled preview, 
 test('keyboard: handles and the crop move with the arrow keys; undo, redo, Escape', async () => {
   const { page, tid } = await open(WEBGL);
   await ready(page);
+  assert.deepEqual(await axeViolations(page), [], 'axe-core: no serious or critical violations (Crop)');
+  await tid('ed-mode-annotate').click();
+  assert.deepEqual(await axeViolations(page), [], 'axe-core (Annotate)');
+  await tid('ed-mode-crop').click();
   await tid('ed-handle-right').focus();
   await page.keyboard.press('ArrowLeft');
   await page.keyboard.press('Shift+ArrowLeft');
