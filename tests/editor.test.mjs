@@ -306,6 +306,36 @@ test('touch: drag a handle, draw, pinch to zoom and pan with two fingers', async
   assert.equal(await page.evaluate(() => window.result), null);
 });
 
+test('a pen draws thinner when pressed lightly, thicker when pressed hard', async () => {
+  const { b, page, tid } = await open(WEBGL);
+  await ready(page);
+  await tid('ed-mode-annotate').click();
+  await page.click('[data-act=color-2]');
+  const cdp = await b.newCDPSession(page);
+  const st = await tid('ed-stage').boundingBox();
+  const pen = (type, x, force) => cdp.send('Input.dispatchMouseEvent', {
+    type, x, y: st.y + st.height * 0.5, button: 'left', buttons: type === 'mouseReleased' ? 0 : 1, clickCount: 1, pointerType: 'pen', force,
+  });
+  // Green pixels in what Done would give, after one pen line pressed with `force`.
+  const line = async (force) => {
+    await pen('mousePressed', st.x + st.width * 0.4, force);
+    for (let i = 1; i <= 8; i++) await pen('mouseMoved', st.x + st.width * (0.4 + i * 0.02), force);
+    await pen('mouseReleased', st.x + st.width * 0.56, force);
+    const n = await page.evaluate(() => {
+      const r = window.ed.reference();
+      let n = 0;
+      for (let i = 0; i < r.data.length; i += 4) if (r.data[i] === 34 && r.data[i + 1] === 197 && r.data[i + 2] === 94) n++;
+      return n;
+    });
+    await tid('ed-undo').click();
+    return n;
+  };
+  const light = await line(0.1);
+  const hard = await line(1.0);
+  assert.ok(light > 0 && hard > 2 * light, `light ${light} px, hard ${hard} px`);
+  await tid('ed-cancel').click();
+});
+
 test('without WebGL and WebGPU: the "Missing WebGL Support" message, and Close', async () => {
   const { page, tid } = await open(NO_GPU);
   await tid('ed-missing').waitFor({ timeout: 30000 });
