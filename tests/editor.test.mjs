@@ -68,7 +68,10 @@ async function open(flags, { size = 0, touch = false } = {}) {
   browsers.push({ b, dir });
   const page = b.pages()[0] ?? await b.newPage();
   const errors = [];
+  const log = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
+  page.editorLog = log;
   await b.route('**/__editor-test*', (r) => r.fulfill({ contentType: 'text/html', body: HARNESS }));
   await b.route('**/__editor-photo.jpg', (r) => r.fulfill({ contentType: 'image/jpeg', body: PHOTO }));
   await page.goto(`${BASE}/__editor-test?size=${size}`);
@@ -76,8 +79,13 @@ async function open(flags, { size = 0, touch = false } = {}) {
 }
 
 async function ready(page) {
-  await page.locator('[data-testid=ed-root][data-backend]').waitFor({ timeout: 60000 });
-  return page.getAttribute('[data-testid=ed-root]', 'data-backend');
+  // Opened (a backend), or refused (the missing-WebGL panel): either way say what the page said.
+  await page.locator('[data-testid=ed-root][data-backend], [data-testid=ed-missing]').first()
+    .waitFor({ timeout: 90000 })
+    .catch((e) => { throw new Error(`the editor did not open: ${e.message}\n${(page.editorLog ?? []).join('\n')}`); });
+  const backend = await page.getAttribute('[data-testid=ed-root]', 'data-backend').catch(() => null);
+  assert.ok(backend, `the editor found no GPU:\n${(page.editorLog ?? []).join('\n')}`);
+  return backend;
 }
 
 /** Crop with the top-left handle, straighten 7°, flip, two strokes in two colours — by mouse. */

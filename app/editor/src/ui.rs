@@ -325,30 +325,19 @@ pub async fn edit(host: HtmlElement, src: String) -> Result<JsValue, JsValue> {
     let prefer = setting("atelier-editor-backend");
     let cap = setting("atelier-editor-max-texture").and_then(|v| v.parse().ok());
     let (iw, ih) = (image.width, image.height);
-    let gpu = Gpu::new(&canvas, prefer, cap, (iw, ih), |max| {
-        if iw <= max && ih <= max {
-            return (iw, ih, image.data.clone());
-        }
-        // Larger than the device's textures: a downscaled preview; the export is computed on
-        // the CPU at full size.
-        let k = max as f64 / iw.max(ih) as f64;
-        let (w, h) = (
-            ((iw as f64 * k) as u32).max(1),
-            ((ih as f64 * k) as u32).max(1),
-        );
-        let mut small = vec![0u8; (w * h * 4) as usize];
-        for y in 0..h {
-            for x in 0..w {
-                let sx = ((x as f64 + 0.5) / k) as u32;
-                let sy = ((y as f64 + 0.5) / k) as u32;
-                let s = ((sy.min(ih - 1) * iw + sx.min(iw - 1)) * 4) as usize;
-                let d = ((y * w + x) * 4) as usize;
-                small[d..d + 4].copy_from_slice(&image.data[s..s + 4]);
-            }
-        }
-        (w, h, small)
+    let mut gpu = Gpu::new(&canvas, prefer.clone(), cap, (iw, ih), |max| {
+        texture_pixels(&image, max)
     })
     .await;
+    if gpu.is_err() {
+        // A browser short of GPU resources may refuse a context once (a busy tab, a lost
+        // device): one more try before saying WebGL is missing.
+        sleep(500).await;
+        gpu = Gpu::new(&canvas, prefer, cap, (iw, ih), |max| {
+            texture_pixels(&image, max)
+        })
+        .await;
+    }
     let gpu = match gpu {
         Ok(g) => g,
         Err(e) => {
@@ -413,6 +402,31 @@ pub async fn edit(host: HtmlElement, src: String) -> Result<JsValue, JsValue> {
     CURRENT.with(|c| c.borrow_mut().take());
     host.set_inner_html("");
     out
+}
+
+/// The picture as a texture's pixels: itself, or downscaled (nearest) to fit `max` — then the
+/// preview is smaller and the export is computed on the CPU at full size.
+fn texture_pixels(image: &Rgba, max: u32) -> (u32, u32, Vec<u8>) {
+    let (iw, ih) = (image.width, image.height);
+    if iw <= max && ih <= max {
+        return (iw, ih, image.data.clone());
+    }
+    let k = max as f64 / iw.max(ih) as f64;
+    let (w, h) = (
+        ((iw as f64 * k) as u32).max(1),
+        ((ih as f64 * k) as u32).max(1),
+    );
+    let mut small = vec![0u8; (w * h * 4) as usize];
+    for y in 0..h {
+        for x in 0..w {
+            let sx = ((x as f64 + 0.5) / k) as u32;
+            let sy = ((y as f64 + 0.5) / k) as u32;
+            let s = ((sy.min(ih - 1) * iw + sx.min(iw - 1)) * 4) as usize;
+            let d = ((y * w + x) * 4) as usize;
+            small[d..d + 4].copy_from_slice(&image.data[s..s + 4]);
+        }
+    }
+    (w, h, small)
 }
 
 fn deferred() -> (js_sys::Promise, js_sys::Function) {
