@@ -37,8 +37,76 @@ pub struct Engine {
     pub inputs: &'static [&'static str],
 }
 
-/// This node's own engine for `tool`, if it has one.
-pub fn local(tool: Tool, bg: &BackgroundRemover) -> Option<Engine> {
+/// The generative Try-On engine (FASHN VTON v1.5), when the node is built with the `vton`
+/// feature and its weights are installed (`<models>/vton/`).
+#[cfg(feature = "vton")]
+pub type Vton = crate::vton::VtonEngine;
+
+/// Without the `vton` feature there is no generative Try-On engine: a type with no values, so
+/// the registry's arms for it type-check and can never run.
+#[cfg(not(feature = "vton"))]
+#[derive(Debug)]
+pub enum Vton {}
+
+#[cfg(not(feature = "vton"))]
+impl Vton {
+    pub fn name(&self) -> String {
+        match *self {}
+    }
+    pub fn max_size(&self) -> (u32, u32) {
+        match *self {}
+    }
+    pub fn run(
+        &self,
+        _: &DynamicImage,
+        _: Option<&DynamicImage>,
+        _: atelier_core::catalog::Category,
+        _: Option<&str>,
+        _: u8,
+        _: &dyn Fn(f32),
+    ) -> Result<Vec<crate::imaging::Encoded>, EngineError> {
+        match *self {}
+    }
+}
+
+/// The generative Try-On engine installed in `models_dir`, if any. Weights that do not match
+/// their configuration are reported and left unused (Try-On stays the 2D engine).
+pub fn installed_vton(models_dir: &std::path::Path) -> Option<std::sync::Arc<Vton>> {
+    #[cfg(feature = "vton")]
+    {
+        match crate::vton::VtonEngine::installed(models_dir)? {
+            Ok(v) => {
+                let w = v.weights();
+                tracing::info!(
+                    engine = %v.name(),
+                    tensors = w.tensors,
+                    parameters = w.values,
+                    dtype = ?w.dtype,
+                    "VTON weights installed: Try-On runs the generative engine"
+                );
+                Some(std::sync::Arc::new(v))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "VTON weights unusable: Try-On stays the 2D engine");
+                None
+            }
+        }
+    }
+    #[cfg(not(feature = "vton"))]
+    {
+        if models_dir.join("vton/model.safetensors").exists() {
+            tracing::warn!(
+                "VTON weights are installed but this node was built without the `vton` feature: \
+                 Try-On stays the 2D engine"
+            );
+        }
+        None
+    }
+}
+
+/// This node's own engine for `tool`, if it has one (`vton`: the generative Try-On engine, if
+/// installed).
+pub fn local(tool: Tool, bg: &BackgroundRemover, vton: Option<&Vton>) -> Option<Engine> {
     let e = |name: String,
              stage: &'static str,
              max_resolution: Option<Resolution>,
@@ -87,14 +155,28 @@ pub fn local(tool: Tool, bg: &BackgroundRemover) -> Option<Engine> {
             1,
             &["image", "face_reference"],
         ),
-        // Outputs at the model photo's size, at most 2048² px.
-        Tool::TryOn => e(
-            crate::tryon::ENGINE.into(),
-            "fitting",
-            Some(Resolution::K2),
-            4,
-            &["image", "product_image"],
-        ),
+        Tool::TryOn => match vton {
+            // The generative engine: the model photo's aspect ratio fitted in the model's own
+            // size (576×864 for the published weights: under the 1K tier's pixels, so 1K).
+            Some(v) => {
+                let (w, h) = v.max_size();
+                e(
+                    v.name(),
+                    "sampling",
+                    Some(Resolution::closest_to(w as u64 * h as u64)),
+                    4,
+                    &["image", "product_image"],
+                )
+            }
+            // The 2D engine: outputs at the model photo's size, at most 2048² px.
+            None => e(
+                crate::tryon::ENGINE.into(),
+                "fitting",
+                Some(Resolution::K2),
+                4,
+                &["image", "product_image"],
+            ),
+        },
         Tool::ImageToVideo => Some(Engine {
             name: "video-2d: camera motion (push-in, pan, parallax) or End Image transition, H.264 (openh264) in MP4".into(),
             stage: "animating",
@@ -142,15 +224,20 @@ pub const NO_ENGINE: &str = "no engine for this tool on this node: it needs a ge
 
 /// Runs a job's tool on decoded inputs (call it on a blocking thread): the outputs and the
 /// engine's name. The options carry every default already (core's `catalog::validate`).
+///
+/// `progress` hears the fraction of the engine's work done, from engines that know it (the
+/// generative Try-On: after each sampler step).
 pub fn run(
     bg: &BackgroundRemover,
+    vton: Option<&Vton>,
     options: &Resolved,
     prompt: Option<String>,
     img: &DynamicImage,
     refs: &HashMap<String, DynamicImage>,
+    progress: &dyn Fn(f32),
 ) -> Result<(Vec<Produced>, String), EngineError> {
     let tool = options.tool();
-    let name = || local(tool, bg).map(|e| e.name).unwrap_or_default();
+    let name = || local(tool, bg, vton).map(|e| e.name).unwrap_or_default();
     let outputs = options.outputs.clamp(1, 4);
     match &options.options {
         Options::Upscale(o) => {
@@ -201,6 +288,18 @@ pub fn run(
         )
         .map(|e| (vec![Produced::image(e)], name())),
         Options::TryOn(o) => {
+            if let Some(v) = vton {
+                return v
+                    .run(
+                        img,
+                        refs.get("product_image"),
+                        o.category,
+                        prompt.as_deref(),
+                        outputs,
+                        progress,
+                    )
+                    .map(|v| (v.into_iter().map(Produced::image).collect(), name()));
+            }
             let spec = crate::tryon::TryOnSpec {
                 category: Some(o.category),
                 photo_type: crate::tryon::PhotoType::Auto,

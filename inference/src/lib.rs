@@ -24,5 +24,7 @@ pub mod tryon;
 pub mod upscale;
 pub mod upstream;
 pub mod video;
+#[cfg(feature = "vton")]
+pub mod vton;
 
 pub use server::{router, Config, Node};

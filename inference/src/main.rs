@@ -8,6 +8,10 @@ async fn main() {
                 .unwrap_or_else(|_| "atelier_inference=info".into()),
         )
         .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("install-vton") {
+        std::process::exit(install_vton(&args[1..]));
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -53,4 +57,55 @@ async fn main() {
     }
     let handed_back = node.drain(std::time::Duration::from_secs(drain_secs)).await;
     tracing::info!(handed_back, "stopped");
+}
+
+/// `atelier-inference install-vton --from DIR [--models DIR]` (what `cargo xtask models vton`
+/// runs): checks DIR/model.safetensors against the published FASHN VTON v1.5 configuration and
+/// installs it as `<models>/vton/` (`--models`, else `ATELIER_MODELS_DIR`). Nothing is downloaded.
+fn install_vton(args: &[String]) -> i32 {
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let Some(from) = arg("--from") else {
+        eprintln!("usage: atelier-inference install-vton --from DIR [--models DIR]");
+        return 2;
+    };
+    let Some(models) = arg("--models").or_else(|| std::env::var("ATELIER_MODELS_DIR").ok()) else {
+        eprintln!("atelier-inference install-vton: give --models DIR or set ATELIER_MODELS_DIR");
+        return 2;
+    };
+    #[cfg(feature = "vton")]
+    {
+        let models = std::path::PathBuf::from(models);
+        let cfg = atelier_vton::published();
+        match atelier_inference::vton::install(from.as_ref(), &models, &cfg) {
+            Ok(w) => {
+                println!(
+                    "installed FASHN VTON v1.5 into {}: {} tensors, {} parameters, {:?}, {} bytes",
+                    models.join(atelier_inference::vton::DIR).display(),
+                    w.tensors,
+                    w.values,
+                    w.dtype,
+                    w.bytes
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("atelier-inference install-vton: {e}");
+                1
+            }
+        }
+    }
+    #[cfg(not(feature = "vton"))]
+    {
+        let _ = (from, models);
+        eprintln!(
+            "atelier-inference install-vton: this node was built without the `vton` feature \
+             (cargo build --release -p atelier-inference --features vton)"
+        );
+        2
+    }
 }

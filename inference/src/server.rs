@@ -104,6 +104,8 @@ enum JobState {
 pub struct Node {
     config: Config,
     bg: BackgroundRemover,
+    /// The generative Try-On engine, when built in and its weights are installed.
+    vton: Option<Arc<crate::engines::Vton>>,
     /// The FASHN-compatible API generative tools go to (`ATELIER_UPSTREAM_*`), if configured.
     upstream: Option<crate::upstream::Upstream>,
     http: reqwest::Client,
@@ -149,9 +151,10 @@ impl Node {
             },
             crate::fetch::loopback_only_from_env(),
         )?;
+        let vton = crate::engines::installed_vton(&config.models_dir);
         let local: Vec<Tool> = Tool::ALL
             .into_iter()
-            .filter(|t| crate::engines::local(*t, &bg).is_some())
+            .filter(|t| crate::engines::local(*t, &bg, vton.as_deref()).is_some())
             .collect();
         let upstream = crate::upstream::Upstream::from_env(&local)?;
         if let Some(u) = &upstream {
@@ -163,6 +166,7 @@ impl Node {
             slots: Semaphore::new(config.concurrency.max(1)),
             config,
             bg,
+            vton,
             http,
             seen: Mutex::new(HashMap::new()),
             jobs: Mutex::new(HashMap::new()),
@@ -277,7 +281,7 @@ impl Node {
                     inputs: &[],
                 })
             }
-            None => crate::engines::local(tool, &self.bg),
+            None => crate::engines::local(tool, &self.bg, self.vton.as_deref()),
         }
     }
 
@@ -797,9 +801,30 @@ async fn pipeline(
     }
     let stage = node.engine(job.tool).map_or("running", |e| e.stage);
     send_event(node, &job.callback_url, &progress(0.25, stage)).await;
-    let bg = node.bg.clone();
+    let (bg, vton) = (node.bg.clone(), node.vton.clone());
     let (options, prompt) = (job.options.clone(), job.prompt.clone());
-    let (produced, engine) = tokio::task::spawn_blocking(move || {
+    // Progress from inside the engine (the generative Try-On's sampler steps), forwarded as
+    // events in order (one per step, or the latest when steps outpace the callbacks), all sent
+    // before the result is.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<f32>();
+    let forward = {
+        let (node, url, job_id) = (node.clone(), job.callback_url.clone(), job.job_id.clone());
+        tokio::spawn(async move {
+            while let Some(mut p) = rx.recv().await {
+                // Steps that ended while the last event was being sent: only the latest.
+                while let Ok(q) = rx.try_recv() {
+                    p = q;
+                }
+                let event = JobEvent::Processing {
+                    job_id: job_id.clone(),
+                    progress: 0.25 + 0.6 * p.clamp(0.0, 1.0),
+                    stage: stage.into(),
+                };
+                send_event(&node, &url, &event).await;
+            }
+        })
+    };
+    let done = tokio::task::spawn_blocking(move || {
         let mut main = None;
         let mut refs = HashMap::new();
         for (name, bytes) in downloads {
@@ -823,14 +848,28 @@ async fn pipeline(
                 "The job has no image.".into(),
             )
         })?;
-        crate::engines::run(&bg, &options, prompt, &img, &refs).map_err(|e| match e {
+        let progress = move |p: f32| {
+            let _ = tx.send(p);
+        };
+        crate::engines::run(
+            &bg,
+            vton.as_deref(),
+            &options,
+            prompt,
+            &img,
+            &refs,
+            &progress,
+        )
+        .map_err(|e| match e {
             crate::imaging::EngineError::Input(m) => Failure(ErrorName::InputValidationError, m),
             crate::imaging::EngineError::Pose(m) => Failure(ErrorName::PoseError, m),
             e => Failure(ErrorName::PipelineError, e.to_string()),
         })
     })
-    .await
-    .map_err(|e| {
+    .await;
+    // The engine's progress events (the sender went with the blocking task) go out first.
+    let _ = forward.await;
+    let (produced, engine) = done.map_err(|e| {
         Failure(
             ErrorName::InternalServerError,
             format!("the pipeline stopped: {e}"),

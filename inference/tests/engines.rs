@@ -452,12 +452,12 @@ fn a_tool_without_an_engine_never_runs_another() {
             plan: None,
         };
         let options = validate(tool, &r, ctx).unwrap_or_else(|e| panic!("{tool:?}: {e:?}"));
-        let engine = engines::local(tool, bg);
+        let engine = engines::local(tool, bg, None);
         if engine.is_some() {
             continue;
         }
         let refs = std::collections::HashMap::new();
-        match engines::run(bg, &options, None, &img, &refs) {
+        match engines::run(bg, None, &options, None, &img, &refs, &|_| {}) {
             Ok((out, name)) => panic!(
                 "{tool:?} has no engine but produced {} output(s) from {name}",
                 out.len()
@@ -498,7 +498,8 @@ fn a_tool_without_an_engine_never_runs_another() {
         },
     )
     .unwrap();
-    let (out, name) = engines::run(bg, &up, None, &img, &Default::default()).unwrap();
+    let (out, name) =
+        engines::run(bg, None, &up, None, &img, &Default::default(), &|_| {}).unwrap();
     assert_eq!((out[0].width, out[0].height), (192, 256));
-    assert_eq!(name, engines::local(Tool::Upscale, bg).unwrap().name);
+    assert_eq!(name, engines::local(Tool::Upscale, bg, None).unwrap().name);
 }

@@ -28,6 +28,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use image::{GrayImage, RgbImage};
 
+/// The tensor library, for callers that pick a device or dtype (`Vton::load_with`).
+pub use candle_core;
 pub use config::{published, Config, MAX_RESOLUTION};
 pub use model::{Conditioning, TryOnModel};
 pub use sampler::SamplerSettings;

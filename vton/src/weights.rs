@@ -93,13 +93,27 @@ pub fn check_weights(dir: &Path, cfg: &Config) -> Result<WeightsInfo> {
         .filter(|k| !expected.contains_key(*k))
         .collect();
     if !missing.is_empty() || !extra.is_empty() {
+        // The first few names of each kind, so the message says what is wrong.
+        let names = |v: &[&String]| {
+            let mut s = v
+                .iter()
+                .take(3)
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if v.len() > 3 {
+                s.push_str(", …");
+            }
+            s
+        };
         return Err(Error::Weights(format!(
-            "{}: {} missing (first: {:?}), {} unexpected (first: {:?})",
+            "{}: {} of the model's {} tensors missing ({}), {} unexpected ({})",
             file.display(),
             missing.len(),
-            missing.first(),
+            expected.len(),
+            names(&missing),
             extra.len(),
-            extra.first()
+            names(&extra)
         )));
     }
     for (name, shape) in &expected {

@@ -5,6 +5,7 @@
 //! - `test`: install what is missing, build, run every test (fmt, clippy, unit, integration
 //!   against the real Workers runtime, browser end-to-end, restart persistence).
 //! - `bench`: Background Remove latency, upload to result event, on a fresh stack.
+//! - `models vton --from DIR`: check and install FASHN VTON v1.5 weights for the node.
 //! - `setup`: only install. `build`: install and build.
 
 mod admin;
@@ -31,9 +32,10 @@ fn main() -> ExitCode {
         "soak" => Env::discover().and_then(|e| stack::soak(&e)),
         "fuzz" => Env::discover().and_then(|e| fuzz::main(&e, &args[1..])),
         "admin" => Env::discover().and_then(|e| admin::main(&e, &args[1..])),
+        "models" => Env::discover().and_then(|e| setup::models(&e, &args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <dev|test|bench|soak|fuzz|admin|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test (--no-lint skips fmt and clippy)\n  bench  measure Background Remove latency on a fresh local stack\n  soak   the load and throughput scenarios at full size on a fresh stack; figures into RELIABILITY.md\n  fuzz   bounded libFuzzer runs of fuzz/ (--secs N per target, default 60; --save merges new inputs into fuzz/corpus)\n  admin  create-key --email E | set-credits --email E --api N --app N | set-plan --email E --plan P [--tier T] [--annual] | library-add --kind K --file F | seed-gallery --email E --count N | create-widget-key --email E --origin O [--origin …] (running local instance)\n  setup  install the toolchain pieces that are missing\n  build  install and build"
+                "usage: cargo xtask <dev|test|bench|soak|fuzz|admin|models|setup|build>\n\n  dev    build and run Atelier locally, print the URL\n  test   run every test (--no-lint skips fmt and clippy)\n  bench  measure Background Remove latency on a fresh local stack\n  soak   the load and throughput scenarios at full size on a fresh stack; figures into RELIABILITY.md\n  fuzz   bounded libFuzzer runs of fuzz/ (--secs N per target, default 60; --save merges new inputs into fuzz/corpus)\n  admin  create-key --email E | set-credits --email E --api N --app N | set-plan --email E --plan P [--tier T] [--annual] | library-add --kind K --file F | seed-gallery --email E --count N | create-widget-key --email E --origin O [--origin …] (running local instance)\n  models vton --from DIR  check FASHN VTON v1.5 weights (DIR/model.safetensors) against the published model and install them for the node's generative Try-On engine (nothing is downloaded)\n  setup  install the toolchain pieces that are missing\n  build  install and build"
             );
             return if cmd == "help" || cmd == "--help" {
                 ExitCode::SUCCESS

@@ -640,13 +640,57 @@ pub fn job_secret(e: &Env) -> R<String> {
         .ok_or_else(|| ".dev.vars has no JOB_SECRET of at least 16 characters".into())
 }
 
+/// The inference node's cargo features wherever xtask builds, tests or lints it: the generative
+/// Try-On engine (`vton`, candle) is compiled in, so a node whose models folder holds VTON weights
+/// (`cargo xtask models vton`) serves it. One feature set everywhere, so the build, the tests and
+/// clippy share one compiled node instead of rebuilding it per feature set.
+pub const INFERENCE_FEATURES: &str = "vton";
+
+/// Builds the inference node (native, release).
+pub fn build_node(e: &Env) -> R<()> {
+    run(
+        e.cmd("cargo").args([
+            "build",
+            "--release",
+            "-p",
+            "atelier-inference",
+            "--features",
+            INFERENCE_FEATURES,
+        ]),
+        "build inference node",
+    )
+}
+
+/// `cargo xtask models vton --from DIR`: checks DIR/model.safetensors against the published
+/// FASHN VTON v1.5 configuration (every tensor's name and shape, a float dtype) and installs it
+/// into the models folder as `vton/` (hard-linked, else copied). Nothing is downloaded. The node
+/// does both (`atelier-inference install-vton`), so xtask itself stays free of candle.
+pub fn models(e: &Env, args: &[String]) -> R<()> {
+    const USAGE: &str = "usage: cargo xtask models vton --from DIR";
+    let from = match args {
+        [what, flag, dir] if what == "vton" && flag == "--from" => PathBuf::from(dir),
+        _ => return Err(USAGE.into()),
+    };
+    let from = from
+        .canonicalize()
+        .map_err(|err| format!("{}: {err}", from.display()))?;
+    build_node(e)?;
+    std::fs::create_dir_all(&e.models)
+        .map_err(|err| format!("cannot create {}: {err}", e.models.display()))?;
+    run(
+        e.cmd(&e.target.join("release/atelier-inference").to_string_lossy())
+            .arg("install-vton")
+            .arg("--from")
+            .arg(&from)
+            .arg("--models")
+            .arg(&e.models),
+        "check and install the VTON weights",
+    )
+}
+
 /// Builds the inference node (native, release), the edge Worker and the app.
 pub fn build(e: &Env) -> R<()> {
-    run(
-        e.cmd("cargo")
-            .args(["build", "--release", "-p", "atelier-inference"]),
-        "build inference node",
-    )?;
+    build_node(e)?;
     let mut edge = e.cmd("worker-build");
     edge.arg("--release").current_dir(e.root.join("edge"));
     run(&mut edge, "build edge worker (worker-build)")?;

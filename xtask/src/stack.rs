@@ -675,6 +675,8 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
                 "atelier-core",
                 "-p",
                 "atelier-inference",
+                "--features",
+                "atelier-inference/vton",
                 "-p",
                 "xtask",
                 "-p",
@@ -772,7 +774,14 @@ pub fn test(e: &Env, args: &[String]) -> R<()> {
         let mut jobs = vec![
             Job::cmd(
                 "tests: inference node (real model)",
-                cargo(&["test", "--release", "-p", "atelier-inference"]),
+                cargo(&[
+                    "test",
+                    "--release",
+                    "-p",
+                    "atelier-inference",
+                    "--features",
+                    setup::INFERENCE_FEATURES,
+                ]),
                 Some("cargo"),
             ),
             Job::cmd(
@@ -1014,6 +1023,8 @@ fn engine_peers(e: &Env) -> R<()> {
             "--release",
             "-p",
             "atelier-inference",
+            "--features",
+            setup::INFERENCE_FEATURES,
             "--example",
             "bench",
             "--",
